@@ -1,0 +1,73 @@
+"""Each layer's top-k next-token predictions at one position (logit lens)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import traitlets
+
+from ._base import Array, EccoView, ViewValueError, array_serialization, check_labels
+from .rank_grid import check_topk
+
+
+class LayerPredictions(EccoView):
+    """Per layer, the top-k tokens predicted after ``context_token`` with probability bars.
+
+    ``topk_index`` (int, indices into ``topk_vocab``) and ``topk_probs`` have shape
+    ``(n_layers, k)``.
+
+    Example::
+
+        >>> from ecco_widgets.views import LayerPredictions
+        >>> lp = LayerPredictions(position=3, context_token=" the",
+        ...                       topk_vocab=[" cat", " dog"], topk_index=[[0, 1], [1, 0]],
+        ...                       topk_probs=[[0.5, 0.2], [0.7, 0.1]])
+        >>> lp.layer_labels
+        ['L0', 'L1']
+    """
+
+    _bundle = "layer_predictions"
+
+    position = traitlets.Int(0).tag(sync=True)
+    context_token = traitlets.Unicode("").tag(sync=True)
+    layer_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    topk_vocab = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    topk_index = Array(ndim=2).tag(sync=True, **array_serialization)
+    topk_probs = Array(ndim=2).tag(sync=True, **array_serialization)
+
+    def __init__(
+        self,
+        topk_vocab: Sequence[str],
+        topk_index: Any,
+        topk_probs: Any,
+        *,
+        position: int = 0,
+        context_token: str = "",
+        layer_labels: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+            raise ViewValueError(f"position: expected an int >= 0, got {position!r}")
+        if not isinstance(context_token, str):
+            raise ViewValueError(f"context_token: expected str, got {type(context_token).__name__}")
+        import numpy as np
+
+        idx_shape = np.shape(topk_index)
+        if len(idx_shape) != 2:
+            raise ViewValueError(f"topk_index: expected shape (n_layers, k), got {tuple(idx_shape)}")
+        vocab, idx, probs = check_topk(topk_vocab, topk_index, topk_probs, (idx_shape[0],))
+        labels = check_labels(layer_labels, idx.shape[0], "layer_labels", "L{}")
+        super().__init__(
+            position=position,
+            context_token=context_token,
+            layer_labels=labels,
+            topk_vocab=vocab,
+            topk_index=idx,
+            topk_probs=probs,
+            **kwargs,
+        )
+
+    def _check(self) -> None:
+        check_topk(self.topk_vocab, self.topk_index, self.topk_probs, (self.topk_index.shape[0],))
+        check_labels(self.layer_labels, self.topk_index.shape[0], "layer_labels", "L{}")

@@ -1,0 +1,366 @@
+"""Python side of the views: array serializer, validation, construction (no browser)."""
+
+from __future__ import annotations
+
+import base64
+import pathlib
+
+import numpy as np
+import pytest
+
+import ecco_widgets.views._base as base
+from ecco_widgets.views import (
+    AttentionView,
+    EccoView,
+    FactorExplorer,
+    LayerPredictions,
+    NeuronHeatmap,
+    RankGrid,
+    RankWatch,
+    SaliencyView,
+)
+from ecco_widgets.views import BUNDLES
+from ecco_widgets.views._base import (
+    ALLOWED_DTYPES,
+    ViewValueError,
+    array_from_json,
+    array_to_base64,
+    array_to_json,
+    normalize_array,
+)
+
+ALL_VIEWS = [SaliencyView, RankGrid, RankWatch, LayerPredictions, FactorExplorer, NeuronHeatmap, AttentionView]
+REAL_STATIC = base.STATIC_DIR
+
+
+def _bundles_built() -> bool:
+    return all((REAL_STATIC / f"{b}.js").is_file() for b in BUNDLES.values())
+
+
+@pytest.fixture(autouse=True)
+def _static(tmp_path_factory, monkeypatch):
+    """Use the real bundles when built, else tiny stub bundles (construction only)."""
+    if not _bundles_built():
+        stub = tmp_path_factory.mktemp("static")
+        for b in [*BUNDLES.values(), "standalone"]:
+            (stub / f"{b}.js").write_text("export default { render({ el }) { el.textContent = 'stub'; } };\n")
+        monkeypatch.setattr(base, "STATIC_DIR", stub)
+    yield
+
+
+# --------------------------------------------------------------------------- synthetic data
+
+TOKENS = ["The", " cat", " sat", " on", " the", " mat"]
+N = len(TOKENS)
+
+
+def make_view(cls, rng=None):
+    rng = rng or np.random.default_rng(0)
+    if cls is SaliencyView:
+        return SaliencyView(
+            tokens=TOKENS,
+            targets=[3, 4, 5],
+            n_input_tokens=3,
+            attributions={"ig": rng.random((3, N)), "grad_x_input": rng.normal(size=(3, N))},
+        )
+    if cls is RankGrid:
+        return RankGrid(
+            tokens=TOKENS,
+            ranks=rng.integers(1, 5000, size=(4, N - 1)),
+            n_input_tokens=3,
+            topk_vocab=[" a", " b", " c"],
+            topk_index=rng.integers(0, 3, size=(4, N - 1, 3)),
+            topk_probs=rng.random((4, N - 1, 3)) / 3,
+        )
+    if cls is RankWatch:
+        return RankWatch(tokens=TOKENS, watch_tokens=[" is", " are"], ranks=rng.integers(1, 100, size=(4, 2)))
+    if cls is LayerPredictions:
+        return LayerPredictions(
+            position=5,
+            context_token=" mat",
+            topk_vocab=[".", ",", " and"],
+            topk_index=rng.integers(0, 3, size=(4, 3)),
+            topk_probs=rng.random((4, 3)) / 3,
+        )
+    if cls is FactorExplorer:
+        return FactorExplorer(tokens=TOKENS, factors=rng.random((3, N)), n_input_tokens=3)
+    if cls is NeuronHeatmap:
+        return NeuronHeatmap(tokens=TOKENS, activations=rng.normal(size=(8, N)))
+    if cls is AttentionView:
+        att = np.tril(rng.random((2, N, N)))
+        return AttentionView(tokens=TOKENS, attention=att / att.sum(-1, keepdims=True))
+    raise AssertionError(cls)
+
+
+# --------------------------------------------------------------------------- serializer
+
+
+@pytest.mark.parametrize("dtype", ALLOWED_DTYPES)
+def test_serializer_roundtrip_allowed_dtypes(dtype):
+    arr = (np.arange(24).reshape(2, 3, 4) % 100).astype(dtype)
+    out = array_to_json(arr)
+    assert set(out) == {"view", "dtype", "shape"}
+    assert isinstance(out["view"], memoryview)
+    assert out["dtype"] == dtype
+    assert out["shape"] == [2, 3, 4]
+    back = np.frombuffer(out["view"], dtype=np.dtype(dtype).newbyteorder("<")).reshape(out["shape"])
+    np.testing.assert_array_equal(back, arr)
+    np.testing.assert_array_equal(array_from_json(out), arr)
+
+
+@pytest.mark.parametrize(
+    "src,expected",
+    [("int64", "int32"), ("uint64", "uint32"), ("float16", "float32"), ("bool", "uint8")],
+)
+def test_serializer_converts(src, expected):
+    arr = np.array([[1, 0, 3], [4, 5, 1]]).astype(src)
+    out = array_to_json(arr)
+    assert out["dtype"] == expected
+    back = np.frombuffer(out["view"], dtype=expected).reshape(out["shape"])
+    np.testing.assert_array_equal(back, arr.astype(expected))
+
+
+def test_serializer_int64_out_of_range():
+    with pytest.raises(ValueError, match="do not fit in int32"):
+        array_to_json(np.array([2**40], dtype=np.int64))
+
+
+@pytest.mark.parametrize("bad", [np.array([1 + 2j]), np.array(["a", "b"]), np.array([object()], dtype=object)])
+def test_serializer_rejects_dtype(bad):
+    with pytest.raises(ValueError, match="not supported"):
+        array_to_json(bad)
+
+
+def test_serializer_non_contiguous_and_big_endian():
+    base_arr = np.arange(60, dtype=np.float32).reshape(6, 10)
+    for arr in (base_arr[:, ::3], base_arr.T, base_arr[::2, 1:7]):
+        assert not arr.flags.c_contiguous
+        out = array_to_json(arr)
+        assert out["shape"] == list(arr.shape)
+        assert len(out["view"].tobytes()) == arr.size * 4
+        np.testing.assert_array_equal(np.frombuffer(out["view"], "<f4").reshape(arr.shape), arr)
+    big = np.arange(5, dtype=">i4")
+    out = array_to_json(big)
+    assert out["dtype"] == "int32"
+    assert out["view"].tobytes() == np.arange(5, dtype="<i4").tobytes()
+
+
+def test_serializer_empty_and_scalar():
+    out = array_to_json(np.zeros((0, 0, 0), np.int32))
+    assert out["shape"] == [0, 0, 0] and out["view"].tobytes() == b""
+    out = array_to_json(np.float32(2.5))
+    assert out["shape"] == [] and np.frombuffer(out["view"], "<f4")[0] == 2.5
+    assert array_to_json(None) is None
+
+
+def test_base64_form():
+    arr = np.arange(12, dtype=np.int64).reshape(3, 4)
+    out = array_to_base64(arr)
+    assert set(out) == {"base64", "dtype", "shape"}
+    assert out["dtype"] == "int32" and out["shape"] == [3, 4]
+    np.testing.assert_array_equal(np.frombuffer(base64.b64decode(out["base64"]), "<i4").reshape(3, 4), arr)
+    np.testing.assert_array_equal(array_from_json(out), arr)
+
+
+def test_normalize_is_c_contiguous_little_endian():
+    arr = normalize_array(np.ones((4, 4), dtype=">f8")[::2])
+    assert arr.flags.c_contiguous
+    assert arr.dtype.str == "<f8"
+
+
+def test_widget_state_uses_binary_buffers():
+    """The comm state carries memoryviews, which ipywidgets sends as binary buffers."""
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    g = make_view(RankGrid)
+    state = g.get_state()
+    assert isinstance(state["ranks"]["view"], memoryview)
+    _, paths, buffers = _remove_buffers(state)
+    assert ["ranks", "view"] in paths
+    i = paths.index(["ranks", "view"])
+    np.testing.assert_array_equal(np.frombuffer(buffers[i], "<i4").reshape(g.ranks.shape), g.ranks)
+
+
+# --------------------------------------------------------------------------- construction
+
+
+@pytest.mark.parametrize("cls", ALL_VIEWS, ids=lambda c: c.__name__)
+def test_each_view_constructs(cls):
+    v = make_view(cls)
+    assert isinstance(v, EccoView)
+    assert v.title == "" and v.theme == "auto"
+    assert v._esm.startswith("") and len(v._esm) > 0
+    r = repr(v)
+    assert r.startswith(cls.__name__ + "(") and len(r) < 300
+    state = v.export_state()
+    assert "title" in state and "theme" in state
+    assert not any(k.startswith("_") for k in state)
+    for value in state.values():
+        if isinstance(value, dict):
+            assert set(value) == {"base64", "dtype", "shape"}
+            assert value["dtype"] in ALLOWED_DTYPES
+    v.close()
+
+
+@pytest.mark.parametrize("cls", ALL_VIEWS, ids=lambda c: c.__name__)
+def test_esm_file_exists(cls):
+    if not _bundles_built():
+        pytest.skip("JS bundles not built yet (ecco_widgets/static/*.js)")
+    path = REAL_STATIC / f"{cls._bundle}.js"
+    assert path.is_file(), path
+    assert cls.esm_path() == path
+    v = make_view(cls)
+    assert v._esm == path.read_text(encoding="utf-8")
+    assert "export default" in v._esm or "export {" in v._esm
+    v.close()
+
+
+def test_standalone_bundle_exists():
+    if not _bundles_built():
+        pytest.skip("JS bundles not built yet")
+    assert (REAL_STATIC / "standalone.js").is_file()
+
+
+def test_saliency_stacks_dict_and_masks_future():
+    v = make_view(SaliencyView)
+    assert v.methods == ["ig", "grad_x_input"]
+    assert v.method == "ig"
+    assert v.attributions.shape == (2, 3, N) and v.attributions.dtype == np.float32
+    for i, t in enumerate(v.targets):
+        assert np.all(v.attributions[:, i, t:] == 0)
+    assert v.attribution("grad_x_input").shape == (3, N)
+    v.method = "grad_x_input"
+    assert v.method == "grad_x_input"
+
+
+def test_saliency_array_input_with_methods():
+    arr = np.random.default_rng(1).random((2, 1, 4))
+    v = SaliencyView(tokens=list("abcd"), targets=[3], attributions=arr, methods=["a", "b"], method="b")
+    assert v.method == "b" and v.methods == ["a", "b"]
+    v2 = SaliencyView(tokens=list("abcd"), targets=[3], attributions=arr[0])
+    assert v2.methods == ["attribution"]
+
+
+def test_rank_grid_defaults_and_dtypes():
+    g = RankGrid(tokens=["a", "b", "c"], ranks=np.array([[3, 1], [1, 2]], dtype=np.int64))
+    assert g.ranks.dtype == np.int32
+    assert g.layer_labels == ["L0", "L1"]
+    assert g.topk_index.shape == (0, 0, 0) and g.topk_vocab == []
+    assert g.n_input_tokens == 3 and g.raw_tokens == g.tokens
+    g.selected_cell = [1, 0]
+    assert g.selected_cell == [1, 0]
+
+
+def test_update_revalidates():
+    g = make_view(RankGrid)
+    g.update(title="hello")
+    assert g.title == "hello"
+    with pytest.raises(ValueError, match="ranks"):
+        g.update(ranks=np.ones((4, 2), np.int32))
+
+
+# --------------------------------------------------------------------------- validation errors
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(tokens=["a", "b", "c"], ranks=np.ones((2, 3))), r"n_tokens - 1 = 2"),
+        (dict(tokens=["a", "b", "c"], ranks=np.ones(2)), r"expected shape"),
+        (dict(tokens=["a", "b", "c"], ranks=np.zeros((2, 2))), r"ranks start at 1"),
+        (dict(tokens=["a", "b", "c"], ranks=np.full((2, 2), 1.5)), r"integer"),
+        (dict(tokens=["a", "b", "c"], ranks=np.ones((2, 2)), layer_labels=["x"]), r"layer_labels: expected 2"),
+        (dict(tokens=["a", "b", "c"], ranks=np.ones((2, 2)), n_input_tokens=7), r"n_input_tokens"),
+        (dict(tokens=["a", "b", "c"], ranks=np.ones((2, 2)), raw_tokens=["x"]), r"raw_tokens"),
+        (dict(tokens=["a", 3, "c"], ranks=np.ones((2, 2))), r"tokens\[1\]: expected str"),
+        (dict(tokens="abc", ranks=np.ones((2, 2))), r"single string"),
+        (dict(tokens=["a"], ranks=np.ones((2, 0))), r"at least 2 tokens"),
+        (dict(tokens=["a", "b", "c"], ranks=np.ones((2, 2)), topk_vocab=["x"]), r"given together"),
+        (
+            dict(tokens=["a", "b", "c"], ranks=np.ones((2, 2)), topk_vocab=["x"],
+                 topk_index=np.zeros((2, 3, 1)), topk_probs=np.zeros((2, 3, 1))),
+            r"topk_index: expected shape \(2, 2, k\)",
+        ),
+        (
+            dict(tokens=["a", "b", "c"], ranks=np.ones((2, 2)), topk_vocab=["x"],
+                 topk_index=np.ones((2, 2, 1)), topk_probs=np.zeros((2, 2, 1))),
+            r"index topk_vocab",
+        ),
+        (
+            dict(tokens=["a", "b", "c"], ranks=np.ones((2, 2)), topk_vocab=["x"],
+                 topk_index=np.zeros((2, 2, 1)), topk_probs=np.zeros((2, 2, 2))),
+            r"topk_probs: shape",
+        ),
+        (dict(tokens=["a", "b", "c"], ranks=np.ones((2, 2)), selected_cell=[5, 0]), r"selected_cell"),
+        (dict(tokens=["a", "b", "c"], ranks=np.ones((2, 2)), theme="neon"), r"theme"),
+    ],
+)
+def test_rank_grid_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RankGrid(**kwargs)
+
+
+def test_saliency_validation():
+    toks = ["a", "b", "c", "d"]
+    ok = np.ones((2, 4))
+    with pytest.raises(ValueError, match=r"unknown method 'nope'"):
+        SaliencyView(tokens=toks, targets=[2, 3], attributions={"ig": ok}, method="nope")
+    with pytest.raises(ValueError, match=r"n_targets=2, n_tokens=4"):
+        SaliencyView(tokens=toks, targets=[2, 3], attributions={"ig": np.ones((2, 5))})
+    with pytest.raises(ValueError, match=r"differs from"):
+        SaliencyView(tokens=toks, targets=[2, 3], attributions={"ig": ok, "gx": np.ones((3, 4))})
+    with pytest.raises(ValueError, match=r"targets: positions must be in 0..3"):
+        SaliencyView(tokens=toks, targets=[2, 9], attributions={"ig": ok})
+    with pytest.raises(ValueError, match=r"NaN"):
+        SaliencyView(tokens=toks, targets=[2, 3], attributions={"ig": np.full((2, 4), np.nan)})
+    with pytest.raises(ValueError, match=r"empty"):
+        SaliencyView(tokens=toks, targets=[2, 3], attributions={})
+    with pytest.raises(ValueError, match=r"style"):
+        SaliencyView(tokens=toks, targets=[2, 3], attributions={"ig": ok}, style="fancy")
+    with pytest.raises(ValueError, match=r"methods: 1 names for 2"):
+        SaliencyView(tokens=toks, targets=[3], attributions=np.ones((2, 1, 4)), methods=["x"])
+    v = SaliencyView(tokens=toks, targets=[2, 3], attributions={"ig": ok})
+    with pytest.raises(ValueError, match="unknown method"):
+        v.method = "bogus"
+    with pytest.raises(ValueError, match="selected_token"):
+        SaliencyView(tokens=toks, targets=[2, 3], attributions={"ig": ok}, selected_token=4)
+
+
+def test_other_views_validation():
+    toks = ["a", "b", "c"]
+    with pytest.raises(ValueError, match=r"factors: expected shape \(\?, 3\)"):
+        FactorExplorer(tokens=toks, factors=np.ones((2, 4)))
+    with pytest.raises(ValueError, match="factor_labels: expected 2"):
+        FactorExplorer(tokens=toks, factors=np.ones((2, 3)), factor_labels=["x"])
+    with pytest.raises(ValueError, match="selected_factor"):
+        FactorExplorer(tokens=toks, factors=np.ones((2, 3)), selected_factor=2)
+    with pytest.raises(ValueError, match=r"activations: expected shape"):
+        NeuronHeatmap(tokens=toks, activations=np.ones((5, 2)))
+    with pytest.raises(ValueError, match=r"infinite"):
+        NeuronHeatmap(tokens=toks, activations=np.full((5, 3), np.inf))
+    with pytest.raises(ValueError, match=r"attention: expected shape \(\?, 3, 3\)"):
+        AttentionView(tokens=toks, attention=np.ones((2, 3, 4)))
+    with pytest.raises(ValueError, match="head_labels"):
+        AttentionView(tokens=toks, attention=np.ones((2, 3, 3)), head_labels=["a"])
+    with pytest.raises(ValueError, match=r"n_watch = 2"):
+        RankWatch(tokens=toks, watch_tokens=["x", "y"], ranks=np.ones((3, 3)))
+    with pytest.raises(ValueError, match="position"):
+        RankWatch(tokens=toks, watch_tokens=["x"], ranks=np.ones((3, 1)), position=3)
+    with pytest.raises(ValueError, match=r"topk_index: expected shape \(n_layers, k\)"):
+        LayerPredictions(topk_vocab=["x"], topk_index=np.zeros(3), topk_probs=np.zeros(3))
+    with pytest.raises(ValueError, match="topk_probs"):
+        LayerPredictions(topk_vocab=["x"], topk_index=np.zeros((2, 1)), topk_probs=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        LayerPredictions(topk_vocab=["x"], topk_index=np.zeros((2, 1)), topk_probs=np.full((2, 1), 3.0))
+
+
+def test_attention_2d_is_one_head():
+    a = AttentionView(tokens=["a", "b"], attention=np.eye(2))
+    assert a.attention.shape == (1, 2, 2) and a.head_labels == ["H0"]
+
+
+def test_save_html_method(tmp_path):
+    v = make_view(NeuronHeatmap)
+    out = v.save_html(tmp_path / "sub" / "x.html")
+    assert isinstance(out, pathlib.Path) and out.is_file()
+    assert 'id="ew-views"' in out.read_text(encoding="utf-8")
