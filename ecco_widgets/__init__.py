@@ -1,0 +1,20 @@
+"""ecco_widgets: see how a Transformer language model arrives at its words.
+
+>>> import ecco_widgets as ew
+>>> ew.__version__
+'0.1.0'
+"""
+
+from .adapter import ModelSpec
+from .errors import EccoWidgetsError, InputError, ModelLoadError, NotAvailableError, UnsupportedModelError
+from .lm import LanguageModel
+from .loading import demo_model, from_pretrained
+from .result import Output
+from .storage import load
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EccoWidgetsError", "InputError", "LanguageModel", "ModelLoadError", "ModelSpec", "NotAvailableError", "Output",
+    "UnsupportedModelError", "demo_model", "from_pretrained", "load",
+]

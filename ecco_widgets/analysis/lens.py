@@ -1,0 +1,108 @@
+"""The logit lens: decode every layer's hidden state through the final norm and the unembedding.
+
+Ranks are counted, not sorted: rank = 1 + number of logits greater than the target's logit. All layers are
+decoded together (one stacked matmul per chunk of positions), and chunks keep memory bounded for long texts and
+large vocabularies.
+
+>>> import torch
+>>> logits = torch.tensor([[[0.1, 3.0, 2.0], [5.0, 1.0, 1.5]]])   # (layers=1, positions=2, vocab=3)
+>>> ranks_from_logits(logits, torch.tensor([2, 2])).tolist()
+[[2, 2]]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+DEFAULT_CHUNK_BYTES = 256 * 2**20
+
+
+@dataclass
+class LensResult:
+    """ranks: int32 (n_layers, n_positions); topk_ids: int32 (n_layers, n_positions, k);
+    topk_probs: float32 (n_layers, n_positions, k); target_probs: float32 (n_layers, n_positions)."""
+
+    ranks: np.ndarray
+    topk_ids: np.ndarray
+    topk_probs: np.ndarray
+    target_probs: np.ndarray
+
+
+def ranks_from_logits(logits: torch.Tensor, target_ids: torch.Tensor) -> torch.Tensor:
+    """1-based rank of ``target_ids`` in ``logits``; logits (..., n_positions, vocab), target_ids (n_positions,).
+
+    Ties count in the target's favour (strictly greater logits only), as a stable descending sort would.
+    """
+    index = target_ids.view(*([1] * (logits.dim() - 2)), -1, 1).expand(*logits.shape[:-1], 1)
+    target_logit = logits.gather(-1, index)
+    return (logits > target_logit).sum(-1) + 1
+
+
+def _positions_per_chunk(n_layers: int, vocab: int, chunk_bytes: int) -> int:
+    return max(1, chunk_bytes // (max(1, n_layers) * vocab * 4 * 3))
+
+
+def logit_lens(
+    decode: Callable[[torch.Tensor], torch.Tensor],
+    block_hidden: torch.Tensor,
+    target_ids: torch.Tensor,
+    k: int = 10,
+    final_logits: torch.Tensor | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> LensResult:
+    """Ranks, top-k and target probabilities of every layer at every position.
+
+    block_hidden: float (n_layers, n_positions, d_model), block outputs before the final norm.
+    target_ids: int (n_positions,), the token each position should predict (the next token).
+    final_logits: the model's own logits (n_positions, vocab); when given they stand for the last layer, so the
+    last row equals the model's own ranks exactly.
+    """
+    n_layers, n_positions, _ = block_hidden.shape
+    if n_positions == 0:
+        empty = np.zeros((n_layers, 0), np.int32)
+        return LensResult(empty, np.zeros((n_layers, 0, k), np.int32), np.zeros((n_layers, 0, k), np.float32),
+                          empty.astype(np.float32))
+    with torch.inference_mode():
+        sample = decode(block_hidden[:1, :1])
+        vocab = sample.shape[-1]
+        k = min(k, vocab)
+        step = _positions_per_chunk(n_layers, vocab, chunk_bytes)
+        ranks = torch.empty(n_layers, n_positions, dtype=torch.int32)
+        topk_ids = torch.empty(n_layers, n_positions, k, dtype=torch.int32)
+        topk_probs = torch.empty(n_layers, n_positions, k, dtype=torch.float32)
+        target_probs = torch.empty(n_layers, n_positions, dtype=torch.float32)
+        for start in range(0, n_positions, step):
+            stop = min(start + step, n_positions)
+            logits = decode(block_hidden[:, start:stop]).float()
+            if final_logits is not None:
+                logits[-1] = final_logits[start:stop].float()
+            targets = target_ids[start:stop]
+            ranks[:, start:stop] = ranks_from_logits(logits, targets).to(torch.int32)
+            log_norm = torch.logsumexp(logits, dim=-1, keepdim=True)
+            values, ids = logits.topk(k, dim=-1)
+            topk_ids[:, start:stop] = ids.to(torch.int32)
+            topk_probs[:, start:stop] = (values - log_norm).exp()
+            index = targets.view(1, -1, 1).expand(n_layers, -1, 1)
+            target_probs[:, start:stop] = (logits.gather(-1, index) - log_norm).exp()[..., 0]
+    return LensResult(ranks.numpy(), topk_ids.numpy(), topk_probs.numpy(), target_probs.numpy())
+
+
+def watch_ranks(
+    decode: Callable[[torch.Tensor], torch.Tensor],
+    hidden_at_position: torch.Tensor,
+    watch_ids: list[int],
+) -> np.ndarray:
+    """Ranks of chosen tokens at one position for every layer.
+
+    hidden_at_position: float (n_layers, d_model) -> int32 (n_layers, n_watch).
+    """
+    with torch.inference_mode():
+        logits = decode(hidden_at_position).float()  # (n_layers, vocab)
+        ids = torch.tensor(watch_ids, dtype=torch.long)
+        chosen = logits[:, ids]  # (n_layers, n_watch)
+        ranks = (logits.unsqueeze(1) > chosen.unsqueeze(-1)).sum(-1) + 1
+    return ranks.to(torch.int32).numpy()

@@ -1,0 +1,26 @@
+"""The errors ecco_widgets raises: each one says what went wrong and what to do about it.
+
+>>> from ecco_widgets.errors import InputError
+>>> issubclass(InputError, ValueError)
+True
+"""
+
+
+class EccoWidgetsError(ValueError):
+    """Base class of every error raised on purpose by ecco_widgets."""
+
+
+class InputError(EccoWidgetsError):
+    """The text, a position, a layer or a token given by the user cannot be used as it is."""
+
+
+class ModelLoadError(EccoWidgetsError):
+    """A model or tokenizer could not be found or loaded."""
+
+
+class UnsupportedModelError(EccoWidgetsError):
+    """The model's structure could not be understood; pass a ModelSpec to describe it."""
+
+
+class NotAvailableError(EccoWidgetsError):
+    """The asked-for data was not computed for this output (e.g. attributions that were not requested)."""

@@ -1,0 +1,273 @@
+"""The result of one analysis: plain numpy arrays and token text, the only thing the views read.
+
+>>> import numpy as np
+>>> out = Output(token_ids=np.array([5, 6, 7]), tokens=["A", " b", " c"], raw_tokens=["A", "Ġb", "Ġc"],
+...              n_input_tokens=2, ranks=np.array([[3, 1], [1, 1]], dtype=np.int32))
+>>> out.n_tokens, out.n_layers, out.output_tokens
+(3, 2, [' c'])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+from .errors import InputError, NotAvailableError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .analysis.factors import NMFResult
+
+
+@dataclass
+class Output:
+    """Everything computed for one token sequence (prompt first, then generated tokens).
+
+    token_ids: int (n_tokens,); tokens / raw_tokens: display text and raw pieces, one per token.
+    ranks: int32 (n_layers, n_tokens - 1): ranks[l, p] = 1-based rank of token p+1 when the output of block l at
+    position p is decoded through the final norm and the unembedding. topk_ids / topk_probs:
+    (n_layers, n_tokens, k) per layer and position (the last position predicts past the text).
+    target_probs: float32 (n_layers, n_tokens - 1). hidden_states: float32 (n_layers + 1, n_tokens, d_model),
+    row 0 = embeddings (may be None). activations: (n_layers_kept, n_tokens, n_neurons) with activation_layers
+    naming the layers. attributions_raw: {method: float32 (n_targets, n_tokens, d_model)} with targets: int
+    (n_targets,). attention: float32 (n_layers, n_heads, n_tokens, n_tokens).
+    """
+
+    token_ids: np.ndarray
+    tokens: list[str]
+    raw_tokens: list[str]
+    n_input_tokens: int
+    ranks: np.ndarray
+    topk_ids: np.ndarray | None = None
+    topk_probs: np.ndarray | None = None
+    target_probs: np.ndarray | None = None
+    vocab_text: dict[int, str] = field(default_factory=dict)
+    hidden_states: np.ndarray | None = None
+    activations: np.ndarray | None = None
+    activation_layers: list[int] = field(default_factory=list)
+    targets: np.ndarray | None = None
+    attributions_raw: dict[str, np.ndarray] = field(default_factory=dict)
+    convergence_deltas: dict[str, np.ndarray] = field(default_factory=dict)
+    attribution_settings: dict[str, Any] = field(default_factory=dict)
+    attention_weights: np.ndarray | None = None
+    model_name: str = ""
+    layer_labels: list[str] = field(default_factory=list)
+    _decode: Callable | None = field(default=None, repr=False, compare=False)
+    _encode_watch: Callable | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.layer_labels:
+            self.layer_labels = [str(i) for i in range(self.n_layers)]
+
+    # ----- sizes and positions -----
+    @property
+    def n_tokens(self) -> int:
+        return int(len(self.token_ids))
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.ranks.shape[0])
+
+    @property
+    def output_tokens(self) -> list[str]:
+        """Display text of the tokens after the prompt."""
+        return self.tokens[self.n_input_tokens:]
+
+    def _position(self, position: int, n_positions: int | None = None) -> int:
+        n = self.n_tokens if n_positions is None else n_positions
+        if not isinstance(position, (int, np.integer)) or not -n <= position < n:
+            raise InputError(f"position {position!r} is out of range: this output has {n} positions (0..{n - 1}, "
+                             "or negative from the end).")
+        return int(position) % n
+
+    # ----- logit lens -----
+    def layer_topk(self, position: int, k: int = 10) -> list[dict[str, Any]]:
+        """Per layer, the top-k next-token predictions at ``position``.
+
+        Returns a list (one per layer) of {"layer", "token_ids", "tokens", "probs"}.
+        """
+        if self.topk_ids is None or self.topk_probs is None:
+            raise NotAvailableError("This output has no top-k predictions; analyze with lens_topk > 0.")
+        stored = self.topk_ids.shape[-1]
+        if k > stored:
+            raise InputError(f"Only the top {stored} predictions were kept; analyze with lens_topk={k} for more.")
+        p = self._position(position)
+        rows = []
+        for layer in range(self.n_layers):
+            ids = [int(i) for i in self.topk_ids[layer, p, :k]]
+            rows.append({
+                "layer": layer,
+                "token_ids": ids,
+                "tokens": [self.vocab_text.get(i, str(i)) for i in ids],
+                "probs": [float(x) for x in self.topk_probs[layer, p, :k]],
+            })
+        return rows
+
+    def watch_ranks(self, tokens: Sequence[str | int], position: int = -1) -> np.ndarray:
+        """Ranks, at every layer, of chosen tokens as the prediction at ``position``.
+
+        tokens: strings that are single tokens (e.g. " is", " are") or token ids. Returns int32 (n_layers, n_watch).
+        """
+        from .analysis.lens import watch_ranks
+
+        if self.hidden_states is None or self._decode is None or self._encode_watch is None:
+            raise NotAvailableError(
+                "watch_ranks needs the model's final norm and unembedding and the hidden states: call it on an "
+                "output fresh from lm.analyze/lm.generate (keep_hidden_states=True), or out.attach(lm) after ew.load."
+            )
+        ids = [self._encode_watch(t) for t in tokens]
+        p = self._position(position)
+        import torch
+
+        hidden = torch.from_numpy(self.hidden_states[1:, p]).float()
+        return watch_ranks(self._decode, hidden, ids)
+
+    def attach(self, lm) -> "Output":
+        """Reconnect a loaded output to its model, for watch_ranks. Returns self."""
+        self._decode = lm.spec.decode
+        self._encode_watch = lm.single_token_id
+        return self
+
+    # ----- views -----
+    def rankings(self, **view_options):
+        """RankGrid: layers x tokens, each cell the rank of the next token at that layer."""
+        from .views import RankGrid
+
+        topk = self.topk_ids[:, :-1] if self.topk_ids is not None else None
+        vocab, index = _compact_vocab(topk, self.vocab_text)
+        return RankGrid(
+            tokens=self.tokens, raw_tokens=self.raw_tokens, n_input_tokens=self.n_input_tokens, ranks=self.ranks,
+            layer_labels=self.layer_labels, topk_vocab=vocab, topk_index=index,
+            topk_probs=self.topk_probs[:, :-1] if self.topk_probs is not None else None, **view_options,
+        )
+
+    def rankings_watch(self, watch: Sequence[str | int], position: int = -1, **view_options):
+        """RankWatch: ranks of the watched tokens at every layer, at ``position``."""
+        from .views import RankWatch
+
+        ranks = self.watch_ranks(watch, position)
+        p = self._position(position)
+        labels = [w if isinstance(w, str) else self.vocab_text.get(int(w), str(w)) for w in watch]
+        return RankWatch(tokens=self.tokens[: p + 1], position=p, watch_tokens=labels, ranks=ranks,
+                         layer_labels=self.layer_labels, **view_options)
+
+    def layer_predictions(self, position: int = -1, topk: int = 5, **view_options):
+        """LayerPredictions: per layer, the top-k tokens at ``position`` with probability bars."""
+        from .views import LayerPredictions
+
+        p = self._position(position)
+        rows = self.layer_topk(p, topk)
+        ids = np.array([r["token_ids"] for r in rows])
+        vocab, index = _compact_vocab(ids, self.vocab_text)
+        probs = np.array([r["probs"] for r in rows], dtype=np.float32)
+        return LayerPredictions(position=p, context_token=self.tokens[p], topk_vocab=vocab, topk_index=index,
+                                topk_probs=probs, layer_labels=self.layer_labels, **view_options)
+
+    # ----- attribution -----
+    def _require_attribution(self, method: str) -> np.ndarray:
+        if method not in self.attributions_raw:
+            computed = ", ".join(self.attributions_raw) or "none"
+            raise NotAvailableError(
+                f"No {method!r} attributions in this output (computed: {computed}). "
+                f"Pass attribution=({method!r},) to lm.generate or lm.analyze."
+            )
+        return self.attributions_raw[method]
+
+    def attributions(self, method: str = "ig", aggregate: str = "sum") -> np.ndarray:
+        """float (n_targets, n_tokens): row i explains token targets[i]; positions >= targets[i] are 0.
+
+        aggregate: "sum" (signed, over embedding dims), "l2", or "l2_normalized" (rows sum to 1, Ecco's display).
+        """
+        from .analysis.attribution import aggregate_attributions
+
+        return aggregate_attributions(self._require_attribution(method), aggregate)
+
+    def convergence_delta(self, method: str = "ig") -> np.ndarray:
+        """Completeness error per target: sum of attributions - (f(input) - f(baseline))."""
+        self._require_attribution(method)
+        if method not in self.convergence_deltas:
+            raise NotAvailableError(f"{method!r} has no convergence delta (only integrated gradients has one).")
+        return self.convergence_deltas[method]
+
+    def primary_attributions(self, method: str | None = None, aggregate: str = "l2_normalized",
+                             style: str = "minimal", **view_options):
+        """SaliencyView of the computed attributions; every computed method is offered in its switcher."""
+        from .views import SaliencyView
+
+        if not self.attributions_raw:
+            raise NotAvailableError("No attributions were computed; pass attribution=('ig',) to lm.generate.")
+        methods = list(self.attributions_raw)
+        chosen = method or methods[0]
+        self._require_attribution(chosen)
+        values = {m: self.attributions(m, aggregate) for m in methods}
+        return SaliencyView(tokens=self.tokens, raw_tokens=self.raw_tokens, n_input_tokens=self.n_input_tokens,
+                            targets=self.targets, attributions=values, method=chosen, style=style, **view_options)
+
+    # ----- activations -----
+    def _require_activations(self) -> np.ndarray:
+        if self.activations is None:
+            raise NotAvailableError("No activations were captured; pass activations=True (or a list of layers).")
+        return self.activations
+
+    def run_nmf(self, n_components: int = 8, layers: Sequence[int] | None = None,
+                positions: Sequence[int] | slice | None = None, **nmf_options) -> "NMFResult":
+        """Factorise the (clipped at 0) MLP activations with NMF; see ecco_widgets.analysis.factors."""
+        from .analysis.factors import run_nmf
+
+        return run_nmf(self, n_components=n_components, layers=layers, positions=positions, **nmf_options)
+
+    def top_neurons(self, position: int, k: int = 10, layer: int | None = None) -> list[dict[str, Any]]:
+        """The k strongest neurons at one token: [{"layer", "neuron", "value"}], strongest first."""
+        from .analysis.factors import top_neurons
+
+        return top_neurons(self, self._position(position), k=k, layer=layer)
+
+    def neuron_heatmap(self, layer: int, neurons: Sequence[int], **view_options):
+        """NeuronHeatmap: raw activations of chosen neurons of one layer over the tokens."""
+        from .analysis.factors import neuron_heatmap
+
+        return neuron_heatmap(self, layer, neurons, **view_options)
+
+    # ----- attention -----
+    def attention(self, layer: int, head: int | None = None, **view_options):
+        """AttentionView of one layer (all heads as small multiples, or one head)."""
+        from .views import AttentionView
+
+        if self.attention_weights is None:
+            raise NotAvailableError("No attention was captured; pass attention=True to lm.analyze or lm.generate.")
+        n_layers = self.attention_weights.shape[0]
+        if not -n_layers <= layer < n_layers:
+            raise InputError(f"layer {layer} does not exist: the model has {n_layers} layers (0..{n_layers - 1}).")
+        weights = self.attention_weights[layer]
+        n_heads = weights.shape[0]
+        if head is not None:
+            if not 0 <= head < n_heads:
+                raise InputError(f"head {head} does not exist: layer {layer} has {n_heads} heads (0..{n_heads - 1}).")
+            weights = weights[head : head + 1]
+            labels = [f"head {head}"]
+        else:
+            labels = [f"head {h}" for h in range(n_heads)]
+        return AttentionView(tokens=self.tokens, raw_tokens=self.raw_tokens, n_input_tokens=self.n_input_tokens,
+                             attention=weights, head_labels=labels, **view_options)
+
+    # ----- persistence -----
+    def save(self, path) -> "Path":  # noqa: F821
+        """Write every array and the token text to one .npz file; ew.load reads it back without the model."""
+        from .storage import save_output
+
+        return save_output(self, path)
+
+    def copy(self) -> "Output":
+        """A deep copy that shares no array with this output."""
+        from .storage import copy_output
+
+        return copy_output(self)
+
+
+def _compact_vocab(ids: np.ndarray | None, vocab_text: dict[int, str]) -> tuple[list[str], np.ndarray | None]:
+    """Turn token ids into (list of distinct display strings, indices into it) for the views."""
+    if ids is None:
+        return [], None
+    unique, inverse = np.unique(ids, return_inverse=True)
+    return [vocab_text.get(int(i), str(int(i))) for i in unique], inverse.reshape(ids.shape).astype(np.int32)
