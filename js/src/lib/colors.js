@@ -1,0 +1,180 @@
+// Colour scales. All scales take a number and return [r, g, b] (0..255).
+// Viridis / cividis are perceptually uniform and colour-blind safe; the diverging
+// scale is blue - neutral grey-white - orange (safe for the common CVD types).
+
+const hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)];
+
+// matplotlib viridis sampled at 0, 0.1, ..., 1
+export const VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"].map(hex);
+// matplotlib cividis sampled at 0, 1/9, ..., 1
+export const CIVIDIS = ["#00224e", "#123570", "#3b496c", "#575d6d", "#707173", "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#fee838"].map(hex);
+// blue (negative) -> neutral -> orange (positive)
+export const DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#f7f7f7", "#fdb863", "#e08214", "#b35806"].map(hex);
+export const NEUTRAL = DIVERGING[3];
+// Okabe-Ito qualitative palette (colour-blind safe), without black.
+export const CATEGORICAL = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#999999"].map(hex);
+
+const clamp01 = (t) => (t > 1 ? 1 : t < 0 ? 0 : t);
+
+function interp(stops, t) {
+  if (!(t === t)) t = 0; // NaN -> 0
+  t = clamp01(t);
+  const x = t * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(x));
+  const f = x - i;
+  const a = stops[i];
+  const b = stops[i + 1];
+  return [Math.round(a[0] + (b[0] - a[0]) * f), Math.round(a[1] + (b[1] - a[1]) * f), Math.round(a[2] + (b[2] - a[2]) * f)];
+}
+
+/** Viridis at t in [0, 1] (0 = dark purple, 1 = yellow). */
+export const viridis = (t) => interp(VIRIDIS, t);
+/** Cividis at t in [0, 1] (0 = dark blue, 1 = yellow). */
+export const cividis = (t) => interp(CIVIDIS, t);
+/** Diverging at t in [-1, 1]; 0 is the neutral centre. */
+export const diverging = (t) => interp(DIVERGING, (clamp01((t + 1) / 2)));
+
+/** A sequential scale mapping [min, max] -> viridis. */
+export function sequentialScale(min, max, ramp = viridis) {
+  const span = max - min || 1;
+  const f = (v) => ramp((v - min) / span);
+  f.kind = "sequential";
+  f.domain = [min, max];
+  f.ramp = ramp;
+  return f;
+}
+
+/** A diverging scale centred on 0, symmetric with limit max|v|. */
+export function divergingScale(maxAbs) {
+  const m = maxAbs > 0 ? maxAbs : 1;
+  const f = (v) => diverging(v / m);
+  f.kind = "diverging";
+  f.domain = [-m, m];
+  f.ramp = diverging;
+  return f;
+}
+
+/** Log-rank scale: rank 1 is the darkest colour, maxRank the lightest. */
+export function rankScale(maxRank) {
+  const top = Math.max(2, maxRank | 0);
+  const lt = Math.log(top);
+  const f = (rank) => {
+    if (!(rank >= 1)) return [128, 128, 128];
+    return viridis(Math.log(rank) / lt);
+  };
+  f.kind = "rank";
+  f.domain = [1, top];
+  f.ramp = viridis;
+  return f;
+}
+
+/** Pick a diverging scale if any value is negative, else a sequential one over [0|min, max]. */
+export function autoScale(data) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (lo === Infinity) return sequentialScale(0, 1);
+  if (lo < 0) return divergingScale(Math.max(-lo, hi));
+  return sequentialScale(Math.min(0, lo), hi > 0 ? hi : 1);
+}
+
+export const css = (rgb) => `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
+
+/** WCAG relative luminance of an sRGB colour (0..1). */
+export function luminance(rgb) {
+  const lin = (c) => {
+    const s = c / 255;
+    return s <= 0.04045 ? s / 12.92 : Math.pow((s + 0.055) / 1.055, 2.4);
+  };
+  return 0.2126 * lin(rgb[0]) + 0.7152 * lin(rgb[1]) + 0.0722 * lin(rgb[2]);
+}
+
+/** Black or white text, whichever contrasts more with the background. */
+export function textColorFor(rgb) {
+  const L = luminance(rgb);
+  const withWhite = 1.05 / (L + 0.05);
+  const withBlack = (L + 0.05) / 0.05;
+  return withBlack >= withWhite ? "#000000" : "#ffffff";
+}
+
+/** Compact number formatting for cells and tooltips. */
+export function formatNumber(v, digits = 3) {
+  if (typeof v !== "number" || !Number.isFinite(v)) return String(v);
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  if (Number.isInteger(v) && a < 1e6) return String(v);
+  if (a >= 1e4 || a < 1e-3) return v.toExponential(digits - 1);
+  return String(Number(v.toPrecision(digits)));
+}
+
+/** Compact integer formatting for rank cells ("12345" -> "12k" if long). */
+export function formatRank(r) {
+  if (r < 100000) return String(r);
+  return `${Math.round(r / 1000)}k`;
+}
+
+function gradientCss(ramp, lo, hi, n = 11) {
+  const parts = [];
+  for (let i = 0; i < n; i++) {
+    const t = lo + ((hi - lo) * i) / (n - 1);
+    parts.push(`${css(ramp(t))} ${Math.round((i / (n - 1)) * 100)}%`);
+  }
+  return `linear-gradient(to right, ${parts.join(", ")})`;
+}
+
+/**
+ * Build a legend element for a scale made by this module.
+ * opts: {label, format}. For categorical legends pass {categories: [{label, rgb}]}.
+ */
+export function legend(scale, opts = {}) {
+  const el = document.createElement("div");
+  el.className = "ew-legend";
+  el.setAttribute("role", "img");
+  const label = document.createElement("span");
+  label.className = "ew-legend-label";
+  label.textContent = opts.label || "";
+  el.appendChild(label);
+  if (opts.categories) {
+    for (const c of opts.categories) {
+      const item = document.createElement("span");
+      item.className = "ew-legend-item";
+      const sw = document.createElement("span");
+      sw.className = "ew-legend-swatch";
+      sw.style.background = css(c.rgb);
+      item.appendChild(sw);
+      item.appendChild(document.createTextNode(c.label));
+      el.appendChild(item);
+    }
+    el.setAttribute("aria-label", `${opts.label || "legend"}: ${opts.categories.map((c) => c.label).join(", ")}`);
+    return el;
+  }
+  const fmt = opts.format || formatNumber;
+  const [d0, d1] = scale.domain;
+  const lo = document.createElement("span");
+  lo.className = "ew-legend-min";
+  const hi = document.createElement("span");
+  hi.className = "ew-legend-max";
+  const bar = document.createElement("span");
+  bar.className = "ew-legend-bar";
+  if (scale.kind === "diverging") {
+    bar.style.background = gradientCss(scale.ramp, -1, 1);
+    const mid = document.createElement("span");
+    mid.className = "ew-legend-mid";
+    mid.textContent = "0";
+    bar.appendChild(mid);
+  } else {
+    bar.style.background = gradientCss(scale.ramp, 0, 1);
+  }
+  lo.textContent = fmt(d0);
+  hi.textContent = fmt(d1);
+  el.appendChild(lo);
+  el.appendChild(bar);
+  el.appendChild(hi);
+  const extra = scale.kind === "rank" ? " (log scale, rank 1 darkest)" : scale.kind === "diverging" ? " (centred on 0)" : "";
+  el.setAttribute("aria-label", `${opts.label || "colour scale"}${extra}: ${fmt(d0)} to ${fmt(d1)}`);
+  return el;
+}

@@ -1,0 +1,159 @@
+// Helpers shared by every view: trait subscriptions with cleanup, and the common view frame
+// (styles, theme, title, tooltip, legend slot, rebuild on data changes).
+import { injectStyles } from "./styles.js";
+import { applyTheme } from "./theme.js";
+import { createTooltip } from "./tooltip.js";
+
+/** Subscribe `cb` to change:<name> for each name. Returns an unsubscribe function. */
+export function onChange(model, names, cb) {
+  const subs = [];
+  for (const n of names) {
+    const ev = `change:${n}`;
+    model.on(ev, cb);
+    subs.push(ev);
+  }
+  return () => {
+    for (const ev of subs) {
+      try {
+        model.off(ev, cb);
+      } catch (_) {
+        /* model already closed */
+      }
+    }
+  };
+}
+
+/** Commit a selection back to Python. */
+export function commit(model, name, value) {
+  model.set(name, value);
+  model.save_changes();
+}
+
+/** model.get with a default for undefined / null. */
+export function get(model, name, dflt) {
+  const v = model.get(name);
+  return v === undefined || v === null ? dflt : v;
+}
+
+export function showError(container, err) {
+  const box = document.createElement("div");
+  box.className = "ew-error";
+  box.setAttribute("role", "alert");
+  box.textContent = `ecco_widgets: ${err && err.message ? err.message : String(err)}`;
+  container.appendChild(box);
+  return box;
+}
+
+/**
+ * Mount a view. spec: {name, traits: [data traits that trigger a rebuild], build(ctx)}.
+ * build(ctx) fills ctx.body / ctx.controls and may call ctx.setLegend(node); it returns an
+ * optional object {destroy(), onTrait: {traitName: fn}} for traits handled without a rebuild.
+ * Returns the cleanup function anywidget calls on unmount.
+ */
+export function mountView(model, el, spec) {
+  injectStyles(el);
+  const root = document.createElement("div");
+  root.className = `ew-root ew-view-${spec.name}`;
+  root.dataset.ewView = spec.name;
+  el.appendChild(root);
+
+  const title = document.createElement("div");
+  title.className = "ew-title";
+  const controls = document.createElement("div");
+  controls.className = "ew-controls";
+  const body = document.createElement("div");
+  body.className = "ew-body";
+  const legendSlot = document.createElement("div");
+  legendSlot.className = "ew-legend-slot";
+  root.appendChild(title);
+  root.appendChild(controls);
+  root.appendChild(body);
+  root.appendChild(legendSlot);
+  const tooltip = createTooltip(root);
+
+  let themeCleanup = () => {};
+  const setTheme = () => {
+    themeCleanup();
+    themeCleanup = applyTheme(root, get(model, "theme", "auto"));
+  };
+  const setTitle = () => {
+    const t = get(model, "title", "");
+    title.textContent = String(t);
+    title.hidden = !t;
+  };
+  setTheme();
+  setTitle();
+
+  let current = null;
+  const build = () => {
+    if (current && current.destroy) current.destroy();
+    current = null;
+    tooltip.hide();
+    body.textContent = "";
+    controls.textContent = "";
+    legendSlot.textContent = "";
+    const ctx = {
+      model,
+      root,
+      body,
+      controls,
+      tooltip,
+      setLegend(node) {
+        legendSlot.textContent = "";
+        if (node) legendSlot.appendChild(node);
+      },
+    };
+    current = spec.build(ctx) || {};
+    controls.hidden = !controls.firstChild;
+  };
+
+  let scheduled = false;
+  const rebuild = () => {
+    if (scheduled) return;
+    scheduled = true;
+    const run = () => {
+      scheduled = false;
+      try {
+        build();
+      } catch (err) {
+        body.textContent = "";
+        showError(body, err);
+      }
+    };
+    if (typeof queueMicrotask === "function") queueMicrotask(run);
+    else Promise.resolve().then(run);
+  };
+
+  // First build: errors propagate so the host (and the offline export) can report them.
+  build();
+
+  const offs = [];
+  offs.push(onChange(model, spec.traits || [], rebuild));
+  offs.push(onChange(model, ["title"], setTitle));
+  offs.push(onChange(model, ["theme"], setTheme));
+  const handled = new Set();
+  for (const name of spec.localTraits || []) {
+    if (handled.has(name)) continue;
+    handled.add(name);
+    offs.push(
+      onChange(model, [name], () => {
+        if (current && current.onTrait && current.onTrait[name]) current.onTrait[name]();
+      }),
+    );
+  }
+
+  return () => {
+    offs.forEach((f) => f());
+    themeCleanup();
+    if (current && current.destroy) current.destroy();
+    root.remove();
+  };
+}
+
+/** Common token-trait accessors. */
+export function tokenTraits(model) {
+  const tokens = get(model, "tokens", []);
+  const raw = get(model, "raw_tokens", []);
+  const nInput = Number(get(model, "n_input_tokens", tokens.length));
+  return { tokens, raw, nInput };
+}

@@ -1,0 +1,138 @@
+// All styles, injected once per document (or shadow root) as <style id="ew-style-v1">.
+export const STYLE_ID = "ew-style-v1";
+
+export const CSS = `
+.ew-root {
+  --ew-bg: #ffffff; --ew-bg2: #f3f4f6; --ew-fg: #1b1f24; --ew-muted: #5c6370; --ew-border: #d0d7de;
+  --ew-accent: #0072b2; --ew-focus: #d55e00; --ew-select: #000000; --ew-tt-bg: #ffffff; --ew-bar: #0072b2;
+  position: relative; box-sizing: border-box; max-width: 100%; padding: 8px 10px; border-radius: 6px;
+  background: var(--ew-bg); color: var(--ew-fg);
+  font-family: var(--jp-ui-font-family, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif); font-size: 13px; line-height: 1.4;
+}
+.ew-root.ew-dark {
+  --ew-bg: #1b1d21; --ew-bg2: #2a2d33; --ew-fg: #e6e6e6; --ew-muted: #a0a7b4; --ew-border: #444b55;
+  --ew-accent: #56b4e9; --ew-focus: #f0e442; --ew-select: #ffffff; --ew-tt-bg: #25282e; --ew-bar: #56b4e9;
+}
+.ew-root.ew-jp {
+  --ew-bg: var(--jp-layout-color0); --ew-bg2: var(--jp-layout-color2); --ew-fg: var(--jp-content-font-color1);
+  --ew-muted: var(--jp-content-font-color2); --ew-border: var(--jp-border-color1); --ew-tt-bg: var(--jp-layout-color1);
+}
+.ew-root *, .ew-root *::before, .ew-root *::after { box-sizing: border-box; }
+.ew-root [hidden] { display: none !important; }
+.ew-title { font-weight: 600; font-size: 14px; margin: 0 0 6px 0; }
+.ew-controls { display: flex; flex-wrap: wrap; gap: 10px; align-items: center; margin-bottom: 6px; color: var(--ew-muted); }
+.ew-controls select { background: var(--ew-bg); color: var(--ew-fg); border: 1px solid var(--ew-border); border-radius: 4px; padding: 1px 4px; font: inherit; }
+.ew-scroll { overflow: auto; max-width: 100%; padding: 2px; }
+.ew-hint { color: var(--ew-muted); font-size: 12px; margin: 4px 0; }
+.ew-error { color: #d55e00; font-family: var(--jp-code-font-family, ui-monospace, monospace); white-space: pre-wrap; }
+.ew-sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+
+.ew-tokens { display: flex; flex-wrap: wrap; gap: 3px 2px; align-items: flex-end; font-family: var(--jp-code-font-family, ui-monospace, SFMono-Regular, Menlo, Consolas, monospace); font-size: 13px; }
+.ew-tok { display: inline-block; white-space: pre; padding: 1px 3px; border-radius: 3px; max-width: 24em; overflow: hidden; text-overflow: ellipsis; vertical-align: bottom; border-bottom: 2px solid transparent; cursor: default; }
+.ew-tok-prompt { border-bottom-color: var(--ew-border); }
+.ew-tok-gen { border-bottom: 2px solid var(--ew-accent); font-weight: 600; }
+.ew-tok:focus { outline: none; }
+.ew-tok:focus-visible, .ew-tok.ew-active { outline: 2px solid var(--ew-focus); outline-offset: 1px; }
+.ew-tok.ew-selected { box-shadow: 0 0 0 2px var(--ew-select); }
+.ew-tok.ew-target { text-decoration: underline dotted var(--ew-muted); text-underline-offset: 3px; cursor: pointer; }
+.ew-tok.ew-dim { opacity: 0.45; }
+.ew-ws { opacity: 0.45; font-weight: normal; }
+.ew-ws-space { font-size: 0.85em; }
+
+.ew-tooltip { position: absolute; z-index: 1000; pointer-events: none; background: var(--ew-tt-bg); color: var(--ew-fg);
+  border: 1px solid var(--ew-border); border-radius: 4px; padding: 4px 7px; font-size: 12px; max-width: 30em;
+  box-shadow: 0 2px 8px rgba(0,0,0,0.25); overflow-wrap: anywhere; }
+.ew-tt-line { font-weight: 600; }
+.ew-tt-row { display: flex; gap: 8px; justify-content: space-between; }
+.ew-tt-key { color: var(--ew-muted); }
+.ew-tt-val { font-variant-numeric: tabular-nums; }
+.ew-tt-tok { font-family: var(--jp-code-font-family, ui-monospace, monospace); white-space: pre; overflow: hidden; text-overflow: ellipsis; max-width: 18em; }
+
+.ew-legend { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin-top: 8px; font-size: 12px; color: var(--ew-muted); }
+.ew-legend-bar { position: relative; display: inline-block; width: 160px; height: 10px; border-radius: 2px; border: 1px solid var(--ew-border); }
+.ew-legend-mid { position: absolute; left: 50%; top: 10px; transform: translateX(-50%); font-size: 10px; }
+.ew-legend-item { display: inline-flex; align-items: center; gap: 3px; }
+.ew-legend-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; }
+
+.ew-grid { position: relative; }
+.ew-grid-dom { display: grid; }
+.ew-grid-row { display: contents; }
+.ew-cell { display: flex; align-items: center; justify-content: center; overflow: hidden; font-size: 10px; font-variant-numeric: tabular-nums;
+  box-shadow: inset 0 0 0 0.5px var(--ew-bg); cursor: pointer; user-select: none; }
+.ew-cell:focus { outline: none; }
+.ew-cell:focus-visible, .ew-cell:hover { outline: 2px solid var(--ew-focus); outline-offset: -2px; }
+.ew-cell.ew-selected { outline: 2px solid var(--ew-select); outline-offset: -2px; }
+.ew-grid-canvas { cursor: crosshair; }
+.ew-grid-canvas:focus { outline: 1px dashed var(--ew-muted); }
+.ew-grid-canvas-el { display: block; image-rendering: pixelated; }
+.ew-grid-hover, .ew-grid-selected { position: absolute; left: 0; top: 0; pointer-events: none; }
+.ew-grid-hover { outline: 2px solid var(--ew-focus); }
+.ew-grid-selected { outline: 2px solid var(--ew-select); }
+
+.ew-axis { display: flex; font-family: var(--jp-code-font-family, ui-monospace, monospace); font-size: 11px; }
+.ew-axis .ew-tok { padding: 0 1px; border-radius: 0; max-width: none; flex: none; text-align: center; }
+.ew-axis-vertical .ew-tok { writing-mode: vertical-rl; transform: rotate(180deg); height: 64px; text-align: left; border: none; }
+.ew-axis-vertical .ew-tok-gen { color: var(--ew-accent); }
+.ew-axis-top { align-items: flex-end; }
+.ew-axis-bottom { align-items: flex-start; }
+.ew-axis-vertical.ew-axis-bottom .ew-tok { transform: none; }
+.ew-axis-title { color: var(--ew-muted); font-size: 11px; }
+.ew-axis .ew-tok.ew-active { outline: 2px solid var(--ew-focus); outline-offset: -2px; }
+.ew-rowlabels { display: flex; flex-direction: column; font-size: 11px; color: var(--ew-muted); padding-right: 4px; text-align: right; }
+.ew-rowlabels > span { display: block; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 12em; }
+.ew-rowlabels > span.ew-active { color: var(--ew-fg); font-weight: 600; }
+.ew-gridwrap { display: flex; align-items: stretch; }
+.ew-gridcol { display: flex; flex-direction: column; }
+
+.ew-sal-detailed .ew-tokens { align-items: stretch; }
+.ew-sal-detailed .ew-tok { display: inline-flex; flex-direction: column; align-items: stretch; }
+.ew-bar-wrap { display: block; height: 22px; position: relative; margin-top: 2px; }
+.ew-bar { position: absolute; bottom: 10px; left: 0; width: 100%; border-radius: 1px; }
+.ew-bar-val { position: absolute; bottom: 0; left: 0; right: 0; font-size: 9px; line-height: 10px; text-align: center; font-weight: normal; }
+
+.ew-factor-list { display: flex; flex-direction: column; gap: 2px; margin-bottom: 8px; }
+.ew-factor { display: flex; align-items: center; gap: 8px; padding: 2px 4px; border-radius: 4px; cursor: pointer; border: 1px solid transparent; }
+.ew-factor:hover, .ew-factor.ew-active { background: var(--ew-bg2); }
+.ew-factor:focus { outline: none; }
+.ew-factor:focus-visible { outline: 2px solid var(--ew-focus); }
+.ew-factor.ew-selected { border-color: var(--ew-select); }
+.ew-factor-label { min-width: 6em; font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 14em; }
+.ew-factor-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; flex: none; }
+.ew-spark-line { stroke: var(--ew-accent); stroke-width: 1.5; }
+.ew-spark-mark { stroke: var(--ew-focus); stroke-width: 1; }
+
+.ew-lp-table { display: grid; gap: 3px 10px; align-items: center; }
+.ew-lp-label { font-size: 12px; color: var(--ew-muted); white-space: nowrap; }
+.ew-lp-row { display: flex; gap: 6px; }
+.ew-lp-item { display: flex; flex-direction: column; width: 92px; padding: 2px 3px; border-radius: 3px; cursor: default; }
+.ew-lp-item:focus { outline: none; }
+.ew-lp-item:focus-visible, .ew-lp-item:hover { outline: 2px solid var(--ew-focus); }
+.ew-lp-item .ew-tok { padding: 0; font-family: var(--jp-code-font-family, ui-monospace, monospace); font-size: 12px; max-width: 100%; }
+.ew-lp-bar { height: 6px; background: var(--ew-bar); border-radius: 1px; min-width: 1px; }
+.ew-lp-track { background: var(--ew-bg2); border-radius: 1px; }
+.ew-lp-pct { font-size: 10px; color: var(--ew-muted); font-variant-numeric: tabular-nums; }
+
+.ew-heads { display: flex; flex-wrap: wrap; gap: 10px; margin-top: 10px; }
+.ew-head { display: flex; flex-direction: column; gap: 2px; font-size: 11px; color: var(--ew-muted); border-radius: 3px; padding: 2px; border: 1px solid transparent; }
+.ew-head.ew-active { border-color: var(--ew-focus); }
+.ew-head:focus { outline: none; }
+.ew-head:focus-visible { outline: 2px solid var(--ew-focus); }
+.ew-head-box { position: relative; }
+.ew-head canvas { display: block; image-rendering: pixelated; border: 1px solid var(--ew-border); cursor: crosshair; }
+.ew-head-mark { position: absolute; left: 0; right: 0; height: 0; border-top: 1px solid var(--ew-focus); pointer-events: none; }
+.ew-context { margin-bottom: 8px; }
+`;
+
+/** Inject the stylesheet once into the document (or the shadow root holding `el`). */
+export function injectStyles(el) {
+  if (typeof document === "undefined") return;
+  let root = el && typeof el.getRootNode === "function" ? el.getRootNode() : document;
+  const isShadow = typeof ShadowRoot !== "undefined" && root instanceof ShadowRoot;
+  const container = isShadow ? root : document.head || document.documentElement;
+  const existing = isShadow ? root.getElementById && root.querySelector(`#${STYLE_ID}`) : document.getElementById(STYLE_ID);
+  if (existing) return;
+  const style = document.createElement("style");
+  style.id = STYLE_ID;
+  style.textContent = CSS;
+  container.appendChild(style);
+}

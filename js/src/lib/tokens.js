@@ -1,0 +1,219 @@
+// Token rendering. Data text is only ever set through textContent / aria-label / title.
+import { css, textColorFor } from "./colors.js";
+
+export const MARK_SPACE = "\u00b7"; // faint middle dot for a leading space
+export const MARK_NEWLINE = "\u21b5"; // ↵
+export const MARK_TAB = "\u2192"; // →
+
+/**
+ * Split a display token into parts: {kind: "text"|"space"|"nl"|"tab", text}.
+ * Leading spaces become "space" markers, every "\n" a newline marker, every "\t" a tab marker.
+ */
+export function tokenParts(text) {
+  const s = text == null ? "" : String(text);
+  const parts = [];
+  let i = 0;
+  while (i < s.length && s[i] === " ") {
+    parts.push({ kind: "space", text: MARK_SPACE });
+    i++;
+  }
+  let buf = "";
+  for (; i < s.length; i++) {
+    const ch = s[i];
+    if (ch === "\n" || ch === "\t" || ch === "\r") {
+      if (buf) parts.push({ kind: "text", text: buf });
+      buf = "";
+      if (ch === "\n") parts.push({ kind: "nl", text: MARK_NEWLINE });
+      else if (ch === "\t") parts.push({ kind: "tab", text: MARK_TAB });
+      // "\r" is dropped (shown as part of a following "\n")
+    } else buf += ch;
+  }
+  if (buf) parts.push({ kind: "text", text: buf });
+  return parts;
+}
+
+/** Fill `el` with the token text and whitespace markers (textContent only). */
+export function fillToken(el, text) {
+  const parts = tokenParts(text);
+  if (parts.length === 1 && parts[0].kind === "text") {
+    el.textContent = parts[0].text;
+    return el;
+  }
+  el.textContent = "";
+  for (const p of parts) {
+    if (p.kind === "text") {
+      el.appendChild(document.createTextNode(p.text));
+    } else {
+      const m = document.createElement("span");
+      m.className = `ew-ws ew-ws-${p.kind}`;
+      m.setAttribute("aria-hidden", "true");
+      m.textContent = p.text;
+      el.appendChild(m);
+    }
+  }
+  return el;
+}
+
+/** A visible, readable description of a raw token for tooltips / aria-labels. */
+export function describeToken(i, text, raw) {
+  const shown = raw != null && raw !== "" ? raw : text;
+  return `token ${i}: ${JSON.stringify(shown == null ? "" : String(shown))}`;
+}
+
+/** A span for one token (used in rows, axes, tooltips). */
+export function tokenSpan(text, opts = {}) {
+  const span = document.createElement("span");
+  span.className = "ew-tok" + (opts.className ? " " + opts.className : "");
+  fillToken(span, text);
+  if (opts.raw != null) span.title = String(opts.raw);
+  return span;
+}
+
+/**
+ * A row of tokens with roving-tabindex keyboard navigation.
+ * opts: {tokens, rawTokens, nInput, onHover(i, el, how) [i = -1 on leave], onCommit(i), focusable(i)}
+ * `how` is "mouse" or "focus". Returns {el, spans, setColor(i, rgb|null), setActive(i), focus(i), destroy()}.
+ */
+export function createTokenRow(opts) {
+  const tokens = opts.tokens || [];
+  const raw = opts.rawTokens || [];
+  const nInput = opts.nInput == null ? tokens.length : opts.nInput;
+  const el = document.createElement("div");
+  el.className = "ew-tokens" + (opts.className ? " " + opts.className : "");
+  el.setAttribute("role", "listbox");
+  el.setAttribute("aria-orientation", "horizontal");
+  if (opts.label) el.setAttribute("aria-label", opts.label);
+  const spans = new Array(tokens.length);
+  let active = -1;
+  for (let i = 0; i < tokens.length; i++) {
+    const s = document.createElement("span");
+    s.className = "ew-tok " + (i < nInput ? "ew-tok-prompt" : "ew-tok-gen");
+    s.dataset.index = String(i);
+    s.setAttribute("role", "option");
+    s.tabIndex = -1;
+    fillToken(s, tokens[i]);
+    const r = raw[i] != null ? raw[i] : tokens[i];
+    s.title = String(r == null ? "" : r);
+    s.setAttribute("aria-label", describeToken(i, tokens[i], raw[i]) + (i < nInput ? " (prompt)" : " (generated)"));
+    spans[i] = s;
+    el.appendChild(s);
+  }
+  if (spans.length) {
+    spans[0].tabIndex = 0;
+    active = 0;
+  }
+  const idxOf = (t) => {
+    while (t && t !== el) {
+      if (t.dataset && t.dataset.index !== undefined && t.parentNode === el) return Number(t.dataset.index);
+      t = t.parentNode;
+    }
+    return -1;
+  };
+  const setActive = (i) => {
+    if (i < 0 || i >= spans.length) return;
+    if (active >= 0 && spans[active]) spans[active].tabIndex = -1;
+    active = i;
+    spans[i].tabIndex = 0;
+  };
+  const focus = (i) => {
+    if (i < 0 || i >= spans.length) return;
+    setActive(i);
+    spans[i].focus();
+  };
+  let hovered = -1;
+  const onOver = (ev) => {
+    const i = idxOf(ev.target);
+    if (i === hovered) return;
+    hovered = i;
+    if (i >= 0 && opts.onHover) opts.onHover(i, spans[i], "mouse", ev);
+  };
+  const onMove = (ev) => {
+    if (hovered >= 0 && opts.onMove) opts.onMove(hovered, spans[hovered], ev);
+  };
+  const onLeave = () => {
+    hovered = -1;
+    if (opts.onHover) opts.onHover(-1, null, "mouse");
+  };
+  const onClick = (ev) => {
+    const i = idxOf(ev.target);
+    if (i < 0) return;
+    setActive(i);
+    if (opts.onCommit) opts.onCommit(i, spans[i]);
+  };
+  const onFocusIn = (ev) => {
+    const i = idxOf(ev.target);
+    if (i < 0) return;
+    setActive(i);
+    if (opts.onHover) opts.onHover(i, spans[i], "focus");
+  };
+  const onFocusOut = (ev) => {
+    if (ev.relatedTarget && el.contains(ev.relatedTarget)) return;
+    if (opts.onHover) opts.onHover(-1, null, "focus");
+  };
+  const onKey = (ev) => {
+    const i = idxOf(ev.target);
+    if (i < 0) return;
+    let j = -1;
+    switch (ev.key) {
+      case "ArrowRight":
+      case "ArrowDown":
+        j = Math.min(spans.length - 1, i + 1);
+        break;
+      case "ArrowLeft":
+      case "ArrowUp":
+        j = Math.max(0, i - 1);
+        break;
+      case "Home":
+        j = 0;
+        break;
+      case "End":
+        j = spans.length - 1;
+        break;
+      case "Enter":
+      case " ":
+        ev.preventDefault();
+        if (opts.onCommit) opts.onCommit(i, spans[i]);
+        return;
+      case "Escape":
+        if (opts.onEscape) opts.onEscape();
+        return;
+      default:
+        return;
+    }
+    ev.preventDefault();
+    focus(j);
+  };
+  el.addEventListener("mouseover", onOver);
+  el.addEventListener("mousemove", onMove);
+  el.addEventListener("mouseleave", onLeave);
+  el.addEventListener("click", onClick);
+  el.addEventListener("focusin", onFocusIn);
+  el.addEventListener("focusout", onFocusOut);
+  el.addEventListener("keydown", onKey);
+  const setColor = (i, rgb) => {
+    const s = spans[i];
+    if (!s) return;
+    if (rgb) {
+      s.style.backgroundColor = css(rgb);
+      s.style.color = textColorFor(rgb);
+      s.classList.add("ew-colored");
+    } else {
+      s.style.backgroundColor = "";
+      s.style.color = "";
+      s.classList.remove("ew-colored");
+    }
+  };
+  return {
+    el,
+    spans,
+    setColor,
+    setActive,
+    focus,
+    get active() {
+      return active;
+    },
+    destroy() {
+      el.remove();
+    },
+  };
+}

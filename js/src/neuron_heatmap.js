@@ -1,0 +1,1 @@
+export function render({el}){ el.textContent = 'not yet'; } export default { render };
