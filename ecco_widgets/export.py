@@ -34,7 +34,7 @@ _SCRIPT_CLOSE = re.compile(r"</script", re.IGNORECASE)
 
 # Defence in depth: even if some data ended up as markup, nothing may be fetched.
 _CSP = (
-    "default-src 'none'; script-src 'unsafe-inline' blob:; style-src 'unsafe-inline'; "
+    "default-src 'none'; script-src 'unsafe-inline' blob: data:; style-src 'unsafe-inline'; "
     "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; form-action 'none'"
 )
 

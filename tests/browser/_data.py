@@ -1,0 +1,109 @@
+"""Synthetic data for every view (deterministic), optionally with hostile strings everywhere."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ecco_widgets.views import (
+    AttentionView,
+    FactorExplorer,
+    LayerPredictions,
+    NeuronHeatmap,
+    RankGrid,
+    RankWatch,
+    SaliencyView,
+)
+
+TOKENS = ["The", " quick", " brown", " fox", " jumps", " over", " the", " lazy", " dog", "\n"]
+RAW = ["The", "Ġquick", "Ġbrown", "Ġfox", "Ġjumps", "Ġover", "Ġthe", "Ġlazy", "Ġdog", "Ċ"]
+
+HOSTILE = [
+    "<img src=x onerror=alert(1)>",
+    "</script><script>alert(1)</script>",
+    "<b>bold</b>",
+    "\"double\" 'single' & &amp; &lt;",
+    "\u202eRTL override",
+    "zero\u200bwidth\u200c\u200djoin",
+    "{{7*7}}",
+    "W" * 3000,
+]
+#: hostile strings short enough that every view shows them whole
+HOSTILE_LITERAL = HOSTILE[:7]
+
+ALL_CLASSES = [SaliencyView, RankGrid, RankWatch, LayerPredictions, FactorExplorer, NeuronHeatmap, AttentionView]
+
+
+def build(cls, tokens=None, raw=None, labels=None, seed=0, title=""):
+    """A view of class ``cls`` with synthetic data.  ``labels`` (a list of strings) replaces
+    every other free-text field (layer/factor/neuron/head labels, vocab, method names)."""
+    rng = np.random.default_rng(seed)
+    toks = list(tokens or TOKENS)
+    rw = list(raw or (RAW if tokens is None else toks))
+    n = len(toks)
+    n_in = max(1, n // 2)
+
+    def lab(k, fmt):
+        if labels is None:
+            return [fmt.format(i) for i in range(k)]
+        return [labels[i % len(labels)] for i in range(k)]
+
+    if cls is SaliencyView:
+        targets = list(range(n_in, n))
+        names = lab(2, "m{}") if labels is not None else ["integrated_gradients", "grad_x_input"]
+        if names[0] == names[1]:
+            names[1] = names[1] + "_2"
+        attr = {
+            names[0]: rng.random((len(targets), n)),
+            names[1]: rng.normal(size=(len(targets), n)),
+        }
+        return SaliencyView(tokens=toks, raw_tokens=rw, targets=targets, attributions=attr,
+                            n_input_tokens=n_in, title=title, style="detailed")
+    if cls is RankGrid:
+        L = 6
+        ranks = np.minimum(50000, np.ceil(np.exp(rng.random((L, n - 1)) * 10 * (1 - np.arange(L) / L)[:, None]))).astype(np.int64)
+        ranks[-1] = 1
+        vocab = lab(5, "v{}") if labels is not None else [" the", " a", ",", " dog", " cat"]
+        return RankGrid(tokens=toks, raw_tokens=rw, ranks=ranks, n_input_tokens=n_in,
+                        layer_labels=lab(L, "L{}"), topk_vocab=vocab,
+                        topk_index=rng.integers(0, len(vocab), size=(L, n - 1, 3)),
+                        topk_probs=np.sort(rng.random((L, n - 1, 3)) / 3, axis=-1)[..., ::-1], title=title)
+    if cls is RankWatch:
+        watch = lab(3, "w{}") if labels is not None else [" is", " are", " was"]
+        return RankWatch(tokens=toks, watch_tokens=watch, ranks=rng.integers(1, 3000, size=(6, len(watch))),
+                         layer_labels=lab(6, "L{}"), title=title)
+    if cls is LayerPredictions:
+        vocab = lab(6, "v{}") if labels is not None else [" the", " a", ",", " dog", " cat", "."]
+        if labels is not None:
+            vocab = [f"{v}#{i}" for i, v in enumerate(vocab)]
+        p = np.sort(rng.random((6, 4)) / 4, axis=-1)[:, ::-1]
+        return LayerPredictions(position=n - 1, context_token=toks[-1], topk_vocab=vocab,
+                                topk_index=np.stack([rng.permutation(len(vocab))[:4] for _ in range(6)]),
+                                topk_probs=p, layer_labels=lab(6, "L{}"), title=title)
+    if cls is FactorExplorer:
+        return FactorExplorer(tokens=toks, raw_tokens=rw, factors=rng.random((4, n)) ** 2,
+                              factor_labels=lab(4, "Factor {}"), n_input_tokens=n_in, title=title)
+    if cls is NeuronHeatmap:
+        return NeuronHeatmap(tokens=toks, raw_tokens=rw, activations=rng.normal(size=(12, n)),
+                             neuron_labels=lab(12, "L3.N{}"), n_input_tokens=n_in, title=title)
+    if cls is AttentionView:
+        att = np.tril(rng.random((4, n, n)) ** 3) + np.eye(n) * 0.05
+        att /= att.sum(-1, keepdims=True)
+        return AttentionView(tokens=toks, raw_tokens=rw, attention=att, head_labels=lab(4, "H{}"),
+                             n_input_tokens=n_in, title=title)
+    raise AssertionError(cls)
+
+
+def hostile(cls):
+    toks = HOSTILE + ["end"]
+    return build(cls, tokens=toks, raw=toks, labels=HOSTILE_LITERAL, title=HOSTILE[0])
+
+
+def big_rank_grid(n_layers: int = 48, n_tokens: int = 1000, topk: int = 5) -> RankGrid:
+    rng = np.random.default_rng(1)
+    toks = [f" t{i}" for i in range(n_tokens)]
+    depth = (1 - np.arange(n_layers) / n_layers)[:, None]
+    ranks = np.ceil(np.exp(rng.random((n_layers, n_tokens - 1)) * 10.8 * depth)).astype(np.int64)
+    vocab = [f" w{i}" for i in range(200)]
+    return RankGrid(tokens=toks, ranks=ranks, n_input_tokens=n_tokens // 2, topk_vocab=vocab,
+                    topk_index=rng.integers(0, 200, size=(n_layers, n_tokens - 1, topk)),
+                    topk_probs=(rng.random((n_layers, n_tokens - 1, topk)) / topk).astype(np.float32))
