@@ -26,6 +26,7 @@ class Probe:
         self.console_errors: list[str] = []
         self.page_errors: list[str] = []
         self.dialogs: list[str] = []
+        page.set_default_timeout(10_000)
         page.route("**/*", self._route)
         page.on("request", self._on_request)
         page.on("console", self._on_console)

@@ -1,0 +1,180 @@
+"""Hover, keyboard focus and click-to-select for every view, in the host page and the export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from ecco_widgets.views import (
+    AttentionView,
+    FactorExplorer,
+    LayerPredictions,
+    NeuronHeatmap,
+    RankGrid,
+    RankWatch,
+    SaliencyView,
+)
+
+from ._data import build
+
+
+@dataclass
+class Spec:
+    hover: str  # element to hover
+    recolours: bool  # hover changes background colours (else only outlines / highlights)
+    click: str | None = None  # element to click to commit a selection
+    trait: str | None = None
+    value: object = None
+
+
+def tok(i: int) -> str:
+    return f'.ew-body .ew-tokens .ew-tok[data-index="{i}"]'
+
+
+# _data.build: 10 tokens, n_input_tokens = 5 (targets 5..9 for saliency)
+SPECS = {
+    SaliencyView: Spec(hover=tok(5), recolours=True, click=tok(6), trait="selected_token", value=6),
+    RankGrid: Spec(hover='.ew-cell[data-r="2"][data-c="3"]', recolours=False,
+                   click='.ew-cell[data-r="1"][data-c="4"]', trait="selected_cell", value=[1, 4]),
+    RankWatch: Spec(hover='.ew-cell[data-r="1"][data-c="1"]', recolours=False),
+    LayerPredictions: Spec(hover='.ew-lp-item[data-r="2"][data-c="1"]', recolours=False),
+    FactorExplorer: Spec(hover='.ew-factor[data-index="2"] svg', recolours=True,
+                         click='.ew-factor[data-index="1"]', trait="selected_factor", value=1),
+    NeuronHeatmap: Spec(hover='.ew-cell[data-r="3"][data-c="2"]', recolours=True,
+                        click='.ew-cell[data-r="5"][data-c="1"]', trait="selected_neuron", value=5),
+    AttentionView: Spec(hover=tok(6), recolours=True, click=tok(7), trait="selected_token", value=7),
+}
+CLASSES = list(SPECS)
+IDS = [c.__name__ for c in CLASSES]
+
+_STYLE_SNAPSHOT = """(sel) => Array.from(document.querySelectorAll(sel)).map(e => {
+  const s = getComputedStyle(e);
+  return [s.backgroundColor, s.outlineStyle + ' ' + s.outlineColor, s.fontWeight, s.boxShadow].join('|');
+})"""
+_BG_SNAPSHOT = """(sel) => Array.from(document.querySelectorAll(sel)).map(e => getComputedStyle(e).backgroundColor)"""
+_TOOLTIP = """() => { const t = document.querySelector('.ew-tooltip');
+  return t && !t.hidden && getComputedStyle(t).display !== 'none' ? t.textContent : null; }"""
+
+
+def _open(probe, view, tmp_path, where):
+    if where == "host":
+        probe.open_host(view, tmp_path / "host.html")
+    else:
+        probe.open_export(view, tmp_path / "export.html")
+
+
+@pytest.mark.parametrize("where", ["host", "export"])
+@pytest.mark.parametrize("cls", CLASSES, ids=IDS)
+def test_hover_changes_colouring_and_shows_tooltip(cls, where, probe, tmp_path):
+    spec = SPECS[cls]
+    _open(probe, build(cls), tmp_path, where)
+    page = probe.page
+    page.mouse.move(0, 0)
+    assert page.evaluate(_TOOLTIP) is None
+    bg_before = page.evaluate(_BG_SNAPSHOT, ".ew-body *")
+    style_before = page.evaluate(_STYLE_SNAPSHOT, ".ew-body *")
+    page.hover(spec.hover)
+    page.wait_for_function(_TOOLTIP)
+    tip = page.evaluate(_TOOLTIP)
+    assert tip and tip.strip()
+    bg_after = page.evaluate(_BG_SNAPSHOT, ".ew-body *")
+    style_after = page.evaluate(_STYLE_SNAPSHOT, ".ew-body *")
+    if spec.recolours:
+        assert bg_before != bg_after, "hover did not change any background colour"
+    else:
+        assert style_before != style_after, "hover changed no highlight"
+    if where == "host":
+        probe.screenshot(f"hover_{cls.__name__}")
+    # leaving hides the tooltip again
+    page.mouse.move(1, 1)
+    page.wait_for_function(f"() => !({_TOOLTIP})()")
+    probe.assert_clean()
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=IDS)
+def test_keyboard_focus_shows_value(cls, probe, tmp_path):
+    _open(probe, build(cls), tmp_path, "host")
+    page = probe.page
+    page.mouse.move(0, 0)
+    # Tab into the view until a data element has focus and the tooltip shows its value
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        if page.evaluate(_TOOLTIP):
+            break
+    first = page.evaluate(_TOOLTIP)
+    assert first, "Tab never focused an element that shows a tooltip"
+    focused = page.evaluate("() => document.activeElement && document.activeElement.closest('.ew-root') !== null")
+    assert focused
+    before_el = page.evaluate("() => document.activeElement.outerHTML.slice(0, 200)")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"(prev) => ({_TOOLTIP})() !== prev", arg=first)
+    second = page.evaluate(_TOOLTIP)
+    assert second and second != first
+    after_el = page.evaluate("() => document.activeElement.outerHTML.slice(0, 200)")
+    assert before_el != after_el or cls is RankGrid  # (canvas grids keep focus on the canvas)
+    probe.screenshot(f"focus_{cls.__name__}")
+    probe.assert_clean()
+
+
+SELECTING = [c for c in CLASSES if SPECS[c].click]
+
+
+@pytest.mark.parametrize("cls", SELECTING, ids=[c.__name__ for c in SELECTING])
+def test_click_syncs_selection_in_host_shim(cls, probe, tmp_path):
+    spec = SPECS[cls]
+    _open(probe, build(cls), tmp_path, "host")
+    probe.page.click(spec.click)
+    assert [spec.trait, spec.value] in probe.sets()
+    assert probe.saves() >= 1
+    assert probe.page.query_selector(f"{spec.click}.ew-selected, .ew-body .ew-selected") is not None
+    # click again: toggles the selection off
+    probe.page.click(spec.click)
+    assert probe.sets()[-1] == [spec.trait, [] if isinstance(spec.value, list) else -1]
+    probe.assert_clean()
+
+
+@pytest.mark.parametrize("cls", SELECTING, ids=[c.__name__ for c in SELECTING])
+def test_enter_key_commits_selection(cls, probe, tmp_path):
+    spec = SPECS[cls]
+    _open(probe, build(cls), tmp_path, "host")
+    probe.page.focus(spec.click)
+    probe.page.keyboard.press("Enter")
+    assert [spec.trait, spec.value] in probe.sets()
+    probe.assert_clean()
+
+
+@pytest.mark.parametrize("cls", SELECTING, ids=[c.__name__ for c in SELECTING])
+def test_click_in_export_updates_model(cls, probe, tmp_path):
+    spec = SPECS[cls]
+    _open(probe, build(cls), tmp_path, "export")
+    probe.page.click(spec.click)
+    got = probe.page.evaluate("(name) => window.__ewModels[0].get(name)", spec.trait)
+    assert got == spec.value
+    probe.assert_clean()
+
+
+def test_python_side_selection_reaches_view(probe, tmp_path):
+    """A kernel-side change of selected_cell moves the highlighted cell."""
+    _open(probe, build(RankGrid), tmp_path, "host")
+    page = probe.page
+    page.evaluate("() => window.__ewSetFromPython('selected_cell', [3, 2])")
+    page.wait_for_selector('.ew-cell.ew-selected[data-r="3"][data-c="2"]')
+    page.evaluate("() => window.__ewSetFromPython('selected_cell', [])")
+    page.wait_for_function("() => !document.querySelector('.ew-cell.ew-selected')")
+    probe.assert_clean()
+
+
+def test_saliency_method_switch(probe, tmp_path):
+    view = build(SaliencyView)
+    _open(probe, view, tmp_path, "host")
+    page = probe.page
+    before = page.evaluate(_BG_SNAPSHOT, ".ew-body .ew-tok")
+    page.select_option("select.ew-method", view.methods[1])
+    assert ["method", view.methods[1]] in probe.sets()
+    page.wait_for_function(
+        "(prev) => JSON.stringify(Array.from(document.querySelectorAll('.ew-body .ew-tok'))"
+        ".map(e => getComputedStyle(e).backgroundColor)) !== prev",
+        arg=__import__("json").dumps(before),
+    )
+    probe.assert_clean()
