@@ -447,7 +447,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-root {
   --ew-bg: #ffffff; --ew-bg2: #f3f4f6; --ew-fg: #1b1f24; --ew-muted: #5c6370; --ew-border: #d0d7de;
   --ew-accent: #0072b2; --ew-focus: #d55e00; --ew-select: #000000; --ew-tt-bg: #ffffff; --ew-bar: #0072b2;
-  position: relative; box-sizing: border-box; max-width: 100%; padding: 8px 10px; border-radius: 6px;
+  position: relative; box-sizing: border-box; max-width: 100%; margin: 2px 0; padding: 8px 10px; border-radius: 6px;
   background: var(--ew-bg); color: var(--ew-fg);
   font-family: var(--jp-ui-font-family, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif); font-size: 13px; line-height: 1.4;
 }
@@ -523,11 +523,12 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-rowlabels { display: flex; flex-direction: column; font-size: 11px; color: var(--ew-muted); padding-right: 4px; text-align: right; }
 .ew-rowlabels > span { display: block; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 12em; }
 .ew-rowlabels > span.ew-active { color: var(--ew-fg); font-weight: 600; }
+.ew-rowlabels > span.ew-selected { color: var(--ew-fg); font-weight: 700; text-decoration: underline; }
 .ew-gridwrap { display: flex; align-items: stretch; }
 .ew-gridcol { display: flex; flex-direction: column; }
 
 .ew-sal-detailed .ew-tokens { align-items: stretch; }
-.ew-sal-detailed .ew-tok { display: inline-flex; flex-direction: column; align-items: stretch; }
+.ew-sal-detailed .ew-tok { display: inline-flex; flex-direction: column; align-items: stretch; min-width: 2.8em; text-align: center; }
 .ew-bar-wrap { display: block; height: 22px; position: relative; margin-top: 2px; }
 .ew-bar { position: absolute; bottom: 10px; left: 0; width: 100%; border-radius: 1px; }
 .ew-bar-val { position: absolute; bottom: 0; left: 0; right: 0; font-size: 9px; line-height: 10px; text-align: center; font-weight: normal; }

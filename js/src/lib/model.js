@@ -157,3 +157,12 @@ export function tokenTraits(model) {
   const nInput = Number(get(model, "n_input_tokens", tokens.length));
   return { tokens, raw, nInput };
 }
+
+/** A muted one-line hint (textContent). */
+export function hint(parent, text) {
+  const p = document.createElement("div");
+  p.className = "ew-hint";
+  p.textContent = text;
+  parent.appendChild(p);
+  return p;
+}

@@ -1,0 +1,169 @@
+// Test helpers: a happy-dom window installed as the global DOM, a fake anywidget model, array fields.
+import { Window } from "happy-dom";
+
+export function setupDom() {
+  const window = new Window({ url: "http://localhost/", width: 1200, height: 800 });
+  const g = globalThis;
+  const names = [
+    "document", "HTMLElement", "Element", "Node", "ShadowRoot", "MutationObserver", "getComputedStyle",
+    "requestAnimationFrame", "cancelAnimationFrame", "MouseEvent", "KeyboardEvent", "FocusEvent", "Event",
+    "HTMLCanvasElement", "SVGElement",
+  ];
+  g.window = window;
+  for (const n of names) {
+    const v = window[n];
+    g[n] = typeof v === "function" && /^[a-z]/.test(n) ? v.bind(window) : v;
+  }
+  return window;
+}
+
+export function teardownDom(window) {
+  window.happyDOM.abort();
+  window.close();
+}
+
+/** A fake anywidget model that records set/save_changes calls. */
+export function fakeModel(initial) {
+  const state = { ...initial };
+  const listeners = new Map();
+  const calls = [];
+  const model = {
+    state,
+    calls,
+    get: (n) => state[n],
+    set(n, v) {
+      calls.push(["set", n, v]);
+      state[n] = v;
+      const s = listeners.get(`change:${n}`);
+      if (s) for (const cb of [...s]) cb();
+    },
+    save_changes() {
+      calls.push(["save"]);
+    },
+    on(ev, cb) {
+      if (!listeners.has(ev)) listeners.set(ev, new Set());
+      listeners.get(ev).add(cb);
+    },
+    off(ev, cb) {
+      const s = listeners.get(ev);
+      if (s) s.delete(cb);
+    },
+    send() {},
+    listenerCount() {
+      let n = 0;
+      for (const s of listeners.values()) n += s.size;
+      return n;
+    },
+    saves() {
+      return calls.filter((c) => c[0] === "save").length;
+    },
+    sets(name) {
+      return calls.filter((c) => c[0] === "set" && c[1] === name).map((c) => c[2]);
+    },
+  };
+  return model;
+}
+
+/** A contract array field {view: DataView, dtype, shape} with a non-zero byteOffset. */
+export function arr(values, dtype, shape) {
+  const Ctor = {
+    float32: Float32Array, float64: Float64Array, int32: Int32Array, uint32: Uint32Array,
+    int16: Int16Array, uint16: Uint16Array, int8: Int8Array, uint8: Uint8Array,
+  }[dtype];
+  const src = Ctor.from(values);
+  const pad = 8;
+  const buf = new ArrayBuffer(pad + src.byteLength + 8);
+  new Uint8Array(buf, pad, src.byteLength).set(new Uint8Array(src.buffer));
+  return { view: new DataView(buf, pad, src.byteLength), dtype, shape };
+}
+
+export const tick = () => new Promise((r) => setTimeout(r, 0));
+
+export function fire(window, el, type, init = {}) {
+  let ev;
+  if (type.startsWith("key")) ev = new window.KeyboardEvent(type, { bubbles: true, cancelable: true, ...init });
+  else if (type.startsWith("mouse") || type === "click") ev = new window.MouseEvent(type, { bubbles: type !== "mouseleave", cancelable: true, ...init });
+  else ev = new window.Event(type, { bubbles: true, ...init });
+  el.dispatchEvent(ev);
+  return ev;
+}
+
+export const HOSTILE = [
+  "<img src=x onerror=alert(1)>",
+  "</script><script>alert(1)</script>",
+  "<b>bold</b>",
+  "\"quotes' &amp; &lt;",
+  "\u202Eevil RTL",
+  "zero\u200Bwidth",
+  "x".repeat(3000),
+  "{{7*7}}",
+];
+
+/** Every view's state, for a given token list (n tokens). */
+export function viewStates(tokens) {
+  const n = tokens.length;
+  const raw = tokens.slice();
+  const L = 3;
+  const targets = [n - 2, n - 1];
+  const attributions = [];
+  for (let m = 0; m < 2; m++) for (const t of targets) for (let p = 0; p < n; p++) attributions.push(p < t ? ((p + 1) * (m ? -1 : 1)) / n : 0);
+  const att = [];
+  for (let h = 0; h < 2; h++) for (let q = 0; q < n; q++) for (let k = 0; k < n; k++) att.push(k <= q ? 1 / (q + 1) : 0);
+  const K = 2;
+  return {
+    saliency: {
+      tokens, raw_tokens: raw, n_input_tokens: 3, title: "", theme: "light",
+      targets: arr(targets, "int32", [2]), methods: ["a", "b"], method: "a",
+      attributions: arr(attributions, "float32", [2, 2, n]), style: "detailed", selected_token: -1,
+    },
+    rank_grid: {
+      tokens, raw_tokens: raw, n_input_tokens: 3, title: "", theme: "dark", layer_labels: ["l0", "l1", "l2"],
+      ranks: arr(Array.from({ length: L * (n - 1) }, (_, i) => i + 1), "int32", [L, n - 1]),
+      topk_vocab: tokens, topk_index: arr(Array.from({ length: L * (n - 1) * K }, (_, i) => i % n), "int32", [L, n - 1, K]),
+      topk_probs: arr(Array.from({ length: L * (n - 1) * K }, () => 0.25), "float32", [L, n - 1, K]), selected_cell: [],
+    },
+    rank_watch: {
+      tokens, position: n - 1, layer_labels: [], title: "", theme: "auto", watch_tokens: tokens.slice(0, 3),
+      ranks: arr(Array.from({ length: L * 3 }, (_, i) => i + 1), "int32", [L, 3]),
+    },
+    layer_predictions: {
+      position: 2, context_token: tokens[0], layer_labels: ["a", "b", "c"], title: "", theme: "light", topk_vocab: tokens,
+      topk_index: arr(Array.from({ length: L * 3 }, (_, i) => i % n), "int32", [L, 3]),
+      topk_probs: arr(Array.from({ length: L * 3 }, (_, i) => 0.1 * (i + 1)), "float32", [L, 3]),
+    },
+    factor_explorer: {
+      tokens, raw_tokens: raw, n_input_tokens: 3, title: "", theme: "light",
+      factors: arr(Array.from({ length: 3 * n }, (_, i) => (i % 5) / 5), "float32", [3, n]), factor_labels: ["f0", "f1", "f2"], selected_factor: -1,
+    },
+    neuron_heatmap: {
+      tokens, raw_tokens: raw, n_input_tokens: 3, title: "", theme: "light",
+      activations: arr(Array.from({ length: 4 * n }, (_, i) => Math.sin(i)), "float32", [4, n]), neuron_labels: [], selected_neuron: -1,
+    },
+    attention: {
+      tokens, raw_tokens: raw, n_input_tokens: 3, title: "", theme: "light",
+      attention: arr(att, "float32", [2, n, n]), head_labels: ["h0", "h1"], selected_token: -1,
+    },
+  };
+}
+
+/** happy-dom has no canvas backend: install a recording 2D context. Returns the call log. */
+export function installFakeCanvas(window) {
+  const log = [];
+  window.HTMLCanvasElement.prototype.getContext = function (kind) {
+    if (kind !== "2d") return null;
+    if (this.__ctx) return this.__ctx;
+    const canvas = this;
+    this.__ctx = {
+      canvas,
+      imageSmoothingEnabled: true,
+      fillStyle: "#000",
+      createImageData: (w, h) => ({ width: w, height: h, data: new Uint8ClampedArray(w * h * 4) }),
+      putImageData: (img) => log.push(["putImageData", canvas, img]),
+      drawImage: (...a) => log.push(["drawImage", canvas, ...a]),
+      fillRect: (...a) => log.push(["fillRect", canvas, ...a]),
+      clearRect: (...a) => log.push(["clearRect", canvas, ...a]),
+    };
+    return this.__ctx;
+  };
+  return log;
+}

@@ -1,0 +1,96 @@
+// Hostile token text must render literally through every view, creating no extra elements.
+import { test, beforeEach, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { setupDom, teardownDom, fakeModel, fire, viewStates, installFakeCanvas, HOSTILE } from "./helpers.js";
+import saliency from "../src/saliency.js";
+import rankGrid from "../src/rank_grid.js";
+import rankWatch from "../src/rank_watch.js";
+import layerPredictions from "../src/layer_predictions.js";
+import factorExplorer from "../src/factor_explorer.js";
+import neuronHeatmap from "../src/neuron_heatmap.js";
+import attention from "../src/attention.js";
+
+const VIEWS = { saliency, rank_grid: rankGrid, rank_watch: rankWatch, layer_predictions: layerPredictions, factor_explorer: factorExplorer, neuron_heatmap: neuronHeatmap, attention };
+// Every element a view may legitimately create.
+const ALLOWED = new Set(["DIV", "SPAN", "SELECT", "OPTION", "LABEL", "CANVAS", "svg", "polyline", "line", "SVG", "POLYLINE", "LINE"]);
+const FORBIDDEN = "img, script, b, i, a, iframe, object, embed, style, link, meta, form, input, template";
+
+let w;
+beforeEach(() => {
+  w = setupDom();
+  installFakeCanvas(w);
+});
+afterEach(() => teardownDom(w));
+
+function mount(view, state) {
+  const model = fakeModel(state);
+  const el = document.createElement("div");
+  document.body.appendChild(el);
+  view.render({ model, el });
+  return { el, model };
+}
+
+function tagCounts(el) {
+  const counts = {};
+  for (const n of el.querySelectorAll("*")) counts[n.tagName] = (counts[n.tagName] || 0) + 1;
+  return counts;
+}
+
+function assertClean(el, where) {
+  assert.equal(el.querySelectorAll(FORBIDDEN).length, 0, `${where}: forbidden element`);
+  for (const n of el.querySelectorAll("*")) {
+    assert.ok(ALLOWED.has(n.tagName), `${where}: unexpected <${n.tagName}>`);
+    for (const a of n.getAttributeNames()) assert.ok(!/^on/i.test(a), `${where}: event-handler attribute ${a}`);
+  }
+}
+
+/** Hover every hoverable thing so all tooltips render too. */
+function hoverAll(el) {
+  const texts = [];
+  const tip = el.querySelector(".ew-tooltip");
+  const targets = el.querySelectorAll(".ew-tokens > .ew-tok, .ew-cell, .ew-lp-item, .ew-factor, .ew-head");
+  for (const t of targets) {
+    fire(w, t, "mouseover");
+    if (t.tabIndex >= -1 && typeof t.focus === "function") t.focus();
+    if (!tip.hidden) texts.push(tip.textContent);
+    assertClean(tip, "tooltip");
+  }
+  const canvasGrid = el.querySelector(".ew-grid-canvas");
+  if (canvasGrid) fire(w, canvasGrid, "mousemove", { clientX: 1, clientY: 1 });
+  return texts.join("\n");
+}
+
+for (const [name, view] of Object.entries(VIEWS)) {
+  test(`${name}: hostile tokens render as literal text with zero extra elements`, () => {
+    const hostile = mount(view, viewStates(HOSTILE)[name]);
+    const benign = mount(view, viewStates(HOSTILE.map((_, i) => `tok${i}`))[name]);
+    assertClean(hostile.el, name);
+    const text = hostile.el.textContent;
+    // rank_watch shows the context tokens and watch_tokens = the first 3; layer_predictions shows topk vocab
+    for (const h of HOSTILE) {
+      assert.ok(text.includes(h), `${name}: ${JSON.stringify(h.slice(0, 40))} not rendered literally in ${JSON.stringify(text.slice(0, 200))}`);
+    }
+    assert.ok(!text.includes("49"), "template syntax not evaluated");
+    assert.deepEqual(tagCounts(hostile.el), tagCounts(benign.el), `${name}: element structure differs from benign tokens`);
+    assert.equal(document.querySelectorAll("img, script, b").length, 0, "nothing leaked into the document");
+    const tipText = hoverAll(hostile.el);
+    assertClean(hostile.el, `${name} after hover`);
+    assert.ok(tipText.length > 0, `${name}: some tooltip was shown`);
+    assert.ok(HOSTILE.some((h) => tipText.includes(h)), `${name}: tooltips show hostile text literally`);
+    assert.equal(document.querySelectorAll("img, script, b").length, 0);
+    // raw tokens in title / aria-label are attributes, never markup
+    const titled = [...hostile.el.querySelectorAll("[title]")].map((n) => n.getAttribute("title"));
+    if (name !== "layer_predictions") assert.ok(titled.includes(HOSTILE[0]), `${name}: raw token in title`);
+  });
+}
+
+test("hostile title and labels are text too", () => {
+  const s = viewStates(["a", "b", "c", "d"]);
+  const m = mount(rankGrid, { ...s.rank_grid, title: "<img src=x onerror=alert(1)>", layer_labels: ["<b>l0</b>", "</script>", "&amp;"] });
+  assertClean(m.el, "title");
+  assert.equal(m.el.querySelector(".ew-title").textContent, "<img src=x onerror=alert(1)>");
+  assert.ok(m.el.textContent.includes("<b>l0</b>"));
+  const f = mount(saliency, { ...s.saliency, methods: ["<img src=x onerror=alert(1)>", "b"], method: "b" });
+  assertClean(f.el, "methods");
+  assert.equal(f.el.querySelector("option").textContent, "<img src=x onerror=alert(1)>");
+});
