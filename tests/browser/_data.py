@@ -72,12 +72,12 @@ def build(cls, tokens=None, raw=None, labels=None, seed=0, title=""):
         return RankWatch(tokens=toks, watch_tokens=watch, ranks=rng.integers(1, 3000, size=(6, len(watch))),
                          layer_labels=lab(6, "L{}"), title=title)
     if cls is LayerPredictions:
-        vocab = lab(6, "v{}") if labels is not None else [" the", " a", ",", " dog", " cat", "."]
+        vocab = lab(max(6, len(labels)), "v{}") if labels is not None else [" the", " a", ",", " dog", " cat", "."]
         if labels is not None:
             vocab = [f"{v}#{i}" for i, v in enumerate(vocab)]
         p = np.sort(rng.random((6, 4)) / 4, axis=-1)[:, ::-1]
         return LayerPredictions(position=n - 1, context_token=toks[-1], topk_vocab=vocab,
-                                topk_index=np.stack([rng.permutation(len(vocab))[:4] for _ in range(6)]),
+                                topk_index=np.stack([np.roll(np.arange(len(vocab)), -i)[:4] for i in range(6)]),
                                 topk_probs=p, layer_labels=lab(6, "L{}"), title=title)
     if cls is FactorExplorer:
         return FactorExplorer(tokens=toks, raw_tokens=rw, factors=rng.random((4, n)) ** 2,
