@@ -1,0 +1,216 @@
+"""End to end with a real kernel: JupyterLab 4 + Debian's chromium (Playwright), offline.
+
+A notebook creates a RankGrid from synthetic arrays; the test runs the cell, checks the
+view renders in the output area, clicks a cell, and asks the kernel (a printed trait)
+that ``selected_cell`` was synced back.  Then a kernel-side change moves the selection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+pytestmark = pytest.mark.kernel
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+CELL_CREATE = """\
+import numpy as np
+from ecco_widgets.views import RankGrid
+g = RankGrid(
+    tokens=["The", " cat", " sat", " on", " the", " mat"],
+    ranks=np.array([[50, 400, 7, 2, 90], [3, 11, 2, 1, 4], [1, 1, 1, 1, 1]], dtype=np.int64),
+    n_input_tokens=3,
+    title="e2e grid",
+)
+g"""
+CELL_PRINT = 'print("SELECTED", g.selected_cell)'
+CELL_SET = "g.selected_cell = [2, 4]"
+
+
+def _notebook() -> dict:
+    def cell(src):
+        return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": src}
+
+    return {
+        "cells": [cell(CELL_CREATE), cell(CELL_PRINT), cell(CELL_SET)],
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_server(url: str, token: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited early with code {proc.returncode}")
+        try:
+            req = urllib.request.Request(f"{url}/api/status", headers={"Authorization": f"token {token}"})
+            with urllib.request.urlopen(req, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError("jupyter lab did not start")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)  # the server shuts its kernels down
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)  # our own session: the server and its kernel
+        proc.wait(timeout=10)
+
+
+def _run_cell(page, index: int) -> None:
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_rank_grid_click_syncs_to_kernel():
+    from playwright.sync_api import sync_playwright
+
+    work = pathlib.Path(tempfile.mkdtemp(prefix="ew-kernel-e2e-"))
+    nbdir = work / "notebooks"
+    nbdir.mkdir()
+    (nbdir / "e2e.ipynb").write_text(json.dumps(_notebook()), encoding="utf-8")
+    port = _free_port()
+    token = secrets.token_hex(16)
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ)
+    env.update(
+        JUPYTER_CONFIG_DIR=str(work / "config"),
+        JUPYTER_RUNTIME_DIR=str(work / "runtime"),
+        IPYTHONDIR=str(work / "ipython"),
+        JUPYTER_PLATFORM_DIRS="1",
+    )
+    cmd = [
+        sys.executable, "-m", "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={nbdir}",
+        "--LabApp.news_url=",
+        "--LabApp.extension_manager=readonly",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        f"--LabApp.user_settings_dir={work / 'settings'}",
+        f"--LabApp.workspaces_dir={work / 'workspaces'}",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    log = open(work / "server.log", "wb")
+    proc = subprocess.Popen(cmd, cwd=nbdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    attempted: list[str] = []
+    try:
+        _wait_for_server(url, token, proc)
+        with sync_playwright() as p:
+            ctx = p.chromium.launch_persistent_context(
+                str(work / "profile"),
+                executable_path=CHROMIUM,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": 1280, "height": 900},
+            )
+            try:
+                page = ctx.new_page()
+                page.set_default_timeout(30_000)
+
+                def route(r):
+                    if r.request.url.startswith((url, "data:", "blob:")):
+                        r.continue_()
+                    else:
+                        attempted.append(r.request.url)
+                        r.abort("blockedbyclient")
+
+                page.route("**/*", route)
+                console: list[str] = []
+                page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+                page.on("dialog", lambda d: (attempted.append(f"dialog: {d.message}"), d.dismiss()))
+                page.goto(f"{url}/lab/tree/e2e.ipynb?token={token}")
+                page.wait_for_selector(".jp-Notebook .jp-Cell .jp-InputArea-editor", timeout=60_000)
+                # wait until a kernel is attached and idle
+                page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
+
+                _run_cell(page, 0)
+                out = page.locator(".jp-Notebook .jp-Cell").nth(0).locator(".jp-OutputArea-output")
+                root = out.locator('.ew-root[data-ew-view="rank_grid"]')
+                root.wait_for(timeout=60_000)
+                assert "e2e grid" in root.inner_text()
+                assert root.locator(".ew-cell").count() == 3 * 5
+
+                art = pathlib.Path(__file__).parent / "artifacts"
+                art.mkdir(exist_ok=True)
+                root.locator('.ew-cell[data-r="1"][data-c="2"]').click()
+                root.locator('.ew-cell.ew-selected[data-r="1"][data-c="2"]').wait_for()
+                page.screenshot(path=str(art / "kernel_e2e_lab.png"))
+
+                _run_cell(page, 1)
+                printed = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea-output")
+                printed.first.wait_for(timeout=30_000)
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')][1]"
+                    "?.querySelector('.jp-OutputArea-output')?.textContent.includes('SELECTED')"
+                )
+                assert "SELECTED [1, 2]" in printed.first.inner_text()
+
+                # kernel -> view: a Python-side change moves the highlighted cell
+                _run_cell(page, 2)
+                root.locator('.ew-cell.ew-selected[data-r="2"][data-c="4"]').wait_for(timeout=30_000)
+                assert root.locator(".ew-cell.ew-selected").count() == 1
+            except Exception:
+                art = pathlib.Path(__file__).parent / "artifacts"
+                art.mkdir(exist_ok=True)
+                page.screenshot(path=str(art / "kernel_e2e_failure.png"))
+                print("browser console:", *console[-40:], sep="\n  ")
+                raise
+            finally:
+                ctx.close()
+        assert not attempted, f"network requests or dialogs: {attempted}"
+    finally:
+        _stop(proc)
+        log.close()
+        server_log = (work / "server.log").read_text(errors="replace")
+        shutil.rmtree(work, ignore_errors=True)
+        if proc.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL, 143):
+            print(server_log[-4000:])
