@@ -481,7 +481,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-ws { opacity: 0.45; font-weight: normal; }
 .ew-ws-space { font-size: 0.85em; }
 
-.ew-tooltip { position: absolute; z-index: 1000; pointer-events: none; background: var(--ew-tt-bg); color: var(--ew-fg);
+.ew-tooltip { position: absolute; left: 0; top: 0; z-index: 1000; pointer-events: none; will-change: transform; contain: layout paint style; background: var(--ew-tt-bg); color: var(--ew-fg);
   border: 1px solid var(--ew-border); border-radius: 4px; padding: 4px 7px; font-size: 12px; max-width: 30em;
   box-shadow: 0 2px 8px rgba(0,0,0,0.25); overflow-wrap: anywhere; }
 .ew-tt-line { font-weight: 600; }
@@ -497,6 +497,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-legend-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; }
 
 .ew-grid { position: relative; }
+.ew-grid-canvas-el { contain: strict; }
 .ew-grid-dom { display: grid; }
 .ew-grid-row { display: contents; }
 .ew-cell { display: flex; align-items: center; justify-content: center; overflow: hidden; font-size: 10px; font-variant-numeric: tabular-nums;
@@ -507,11 +508,11 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-grid-canvas { cursor: crosshair; }
 .ew-grid-canvas:focus { outline: 1px dashed var(--ew-muted); }
 .ew-grid-canvas-el { display: block; image-rendering: pixelated; }
-.ew-grid-hover, .ew-grid-selected { position: absolute; left: 0; top: 0; pointer-events: none; }
+.ew-grid-hover, .ew-grid-selected { position: absolute; left: 0; top: 0; pointer-events: none; will-change: transform; }
 .ew-grid-hover { outline: 2px solid var(--ew-focus); }
 .ew-grid-selected { outline: 2px solid var(--ew-select); }
 
-.ew-axis { display: flex; font-family: var(--jp-code-font-family, ui-monospace, monospace); font-size: 11px; }
+.ew-axis { display: flex; contain: layout style; font-family: var(--jp-code-font-family, ui-monospace, monospace); font-size: 11px; }
 .ew-axis .ew-tok { padding: 0 1px; border-radius: 0; max-width: none; flex: none; text-align: center; }
 .ew-axis-vertical .ew-tok { writing-mode: vertical-rl; transform: rotate(180deg); height: 64px; text-align: left; border: none; }
 .ew-axis-vertical .ew-tok-gen { color: var(--ew-accent); }
@@ -520,7 +521,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-axis-vertical.ew-axis-bottom .ew-tok { transform: none; }
 .ew-axis-title { color: var(--ew-muted); font-size: 11px; }
 .ew-axis .ew-tok.ew-active { outline: 2px solid var(--ew-focus); outline-offset: -2px; }
-.ew-rowlabels { display: flex; flex-direction: column; font-size: 11px; color: var(--ew-muted); padding-right: 4px; text-align: right; }
+.ew-rowlabels { contain: layout style; display: flex; flex-direction: column; font-size: 11px; color: var(--ew-muted); padding-right: 4px; text-align: right; }
 .ew-rowlabels > span { display: block; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 12em; }
 .ew-rowlabels > span.ew-active { color: var(--ew-fg); font-weight: 600; }
 .ew-rowlabels > span.ew-selected { color: var(--ew-fg); font-weight: 700; text-decoration: underline; }
@@ -683,7 +684,7 @@ function createTooltip(root) {
       x = r.left, y = r.bottom + 4;
     } else anchor && typeof anchor.clientX == "number" ? (x = anchor.clientX + 12, y = anchor.clientY + 14) : anchor && typeof anchor.left == "number" ? (x = anchor.left, y = anchor.bottom + 4) : (x = rr.left, y = rr.top);
     let left = x - rr.left, top = y - rr.top, w = el.offsetWidth || 0, maxLeft = Math.max(0, (root.clientWidth || rr.width || 0) - w - 4);
-    left > maxLeft && (left = maxLeft), left < 0 && (left = 0), el.style.left = `${Math.round(left)}px`, el.style.top = `${Math.round(top)}px`;
+    left > maxLeft && (left = maxLeft), left < 0 && (left = 0), el.style.transform = `translate(${Math.round(left)}px, ${Math.round(top)}px)`;
   }
   function hide() {
     el.hidden = !0;

@@ -88,8 +88,7 @@ export function createTooltip(root) {
     const maxLeft = Math.max(0, (root.clientWidth || rr.width || 0) - w - 4);
     if (left > maxLeft) left = maxLeft;
     if (left < 0) left = 0;
-    el.style.left = `${Math.round(left)}px`;
-    el.style.top = `${Math.round(top)}px`;
+    el.style.transform = `translate(${Math.round(left)}px, ${Math.round(top)}px)`;
   }
 
   function hide() {
