@@ -505,7 +505,7 @@ function createTooltip(root) {
       let r = anchor.getBoundingClientRect();
       x = r.left, y = r.bottom + 4;
     } else anchor && typeof anchor.clientX == "number" ? (x = anchor.clientX + 12, y = anchor.clientY + 14) : anchor && typeof anchor.left == "number" ? (x = anchor.left, y = anchor.bottom + 4) : (x = rr.left, y = rr.top);
-    let left = x - rr.left, top = y - rr.top, w = el.offsetWidth || 0, maxLeft = Math.max(0, (root.clientWidth || rr.width || 0) - w - 4);
+    let left = x - rr.left, top = Math.max(0, y - rr.top), w = el.offsetWidth || 0, maxLeft = Math.max(0, (root.clientWidth || rr.width || 0) - w - 4);
     left > maxLeft && (left = maxLeft), left < 0 && (left = 0), el.style.transform = `translate(${Math.round(left)}px, ${Math.round(top)}px)`;
   }
   function hide() {

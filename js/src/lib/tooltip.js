@@ -83,7 +83,7 @@ export function createTooltip(root) {
       y = rr.top;
     }
     let left = x - rr.left;
-    const top = y - rr.top;
+    const top = Math.max(0, y - rr.top); // a synthetic event at (0, 0) must not fly off above the view
     const w = el.offsetWidth || 0;
     const maxLeft = Math.max(0, (root.clientWidth || rr.width || 0) - w - 4);
     if (left > maxLeft) left = maxLeft;
