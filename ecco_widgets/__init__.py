@@ -11,10 +11,16 @@ from .lm import LanguageModel
 from .loading import demo_model, from_pretrained
 from .result import Output
 from .storage import load
+from .export import save_html, to_html
+from .views import (AttentionView, FactorExplorer, LayerPredictions, NeuronHeatmap, RankGrid, RankWatch,
+                    SaliencyView)
+from . import analysis
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttentionView", "FactorExplorer", "LayerPredictions", "NeuronHeatmap", "RankGrid", "RankWatch", "SaliencyView",
+    "analysis", "save_html", "to_html",
     "EccoWidgetsError", "InputError", "LanguageModel", "ModelLoadError", "ModelSpec", "NotAvailableError", "Output",
     "UnsupportedModelError", "demo_model", "from_pretrained", "load",
 ]

@@ -1,0 +1,121 @@
+"""Command line: ``ecco-widgets render`` writes one offline, interactive HTML page with all the views.
+
+>>> parser = build_parser()
+>>> args = parser.parse_args(["render", "--prompt", "Hi", "--out", "page.html", "--generate", "3"])
+>>> args.generate, args.model
+(3, None)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from tqdm.auto import tqdm
+
+from .errors import EccoWidgetsError
+
+ATTRIBUTION_CHOICES = ("ig", "grad_x_input", "saliency", "occlusion")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecco-widgets",
+        description="See how a Transformer language model arrives at its words, as offline interactive HTML.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    render = commands.add_parser(
+        "render", help="analyse a prompt and write one self-contained HTML page with all the views",
+        description="Analyse a prompt (optionally generating a continuation) and write one self-contained, "
+                    "interactive HTML page that opens from disk with no network.",
+    )
+    render.add_argument("--prompt", required=True, help="the text to analyse or to continue")
+    render.add_argument("--model", default=None,
+                        help="a Hugging Face hub id or a local folder of a causal LM (default: the bundled "
+                             "SmolLM2-135M-Instruct, loaded offline)")
+    render.add_argument("--generate", type=int, default=0, metavar="N",
+                        help="generate N tokens greedily after the prompt (default 0: analyse the prompt as given)")
+    render.add_argument("--attribution", default="", metavar="METHODS",
+                        help=f"comma-separated attribution methods to explain the generated tokens (or, with "
+                             f"--generate 0, every token): {', '.join(ATTRIBUTION_CHOICES)}")
+    render.add_argument("--activations", action="store_true",
+                        help="capture MLP activations and add an NMF factor explorer")
+    render.add_argument("--factors", type=int, default=8, metavar="K", help="NMF factors with --activations (8)")
+    render.add_argument("--watch", default="", metavar="TOKENS",
+                        help="comma-separated single tokens whose rank at the last position is shown per layer, "
+                             "e.g. ' is, are' (a leading space is kept: ' is' and ' are')")
+    render.add_argument("--topk", type=int, default=5, help="predictions per layer in the layer view (5)")
+    render.add_argument("--out", required=True, type=Path, help="where to write the HTML page")
+    render.add_argument("--title", default=None, help="page title (default: the prompt)")
+    return parser
+
+
+def _watch_tokens(text: str) -> list[str]:
+    """Split ' is, are' into [' is', ' are']: every token after a comma keeps one leading space."""
+    if not text:
+        return []
+    parts = text.split(",")
+    return [parts[0]] + [" " + p.strip() for p in parts[1:]] if parts[0].startswith(" ") else [
+        p.strip() if i == 0 else " " + p.strip() for i, p in enumerate(parts)]
+
+
+def render(args: argparse.Namespace) -> Path:
+    """Run the analysis described by ``args`` and write the page; returns its path."""
+    from transformers.utils import logging as hf_logging
+
+    from . import demo_model, from_pretrained
+    from .export import save_html
+
+    hf_logging.disable_progress_bar()  # one progress bar of our own on stderr
+
+    methods = [m.strip() for m in args.attribution.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in ATTRIBUTION_CHOICES]
+    if unknown:
+        raise EccoWidgetsError(f"Unknown attribution method(s) {unknown}; choose from {', '.join(ATTRIBUTION_CHOICES)}.")
+    steps = ["load model", "analyse", "build views", "write page"]
+    with tqdm(total=len(steps), file=sys.stderr, desc="ecco-widgets", unit="step") as bar:
+        bar.set_postfix_str(steps[0])
+        lm = demo_model() if args.model is None else from_pretrained(args.model)
+        bar.update()
+        bar.set_postfix_str(steps[1])
+        options = dict(attribution=tuple(methods), activations=args.activations)
+        if args.generate > 0:
+            out = lm.generate(args.prompt, max_new_tokens=args.generate, **options)
+        else:
+            out = lm.analyze(args.prompt, **options)
+        bar.update()
+        bar.set_postfix_str(steps[2])
+        views = [out.rankings(title="Rank of the next token at every layer")]
+        views.append(out.layer_predictions(position=-1, topk=args.topk,
+                                           title="What each layer predicts after the last token"))
+        watch = _watch_tokens(args.watch)
+        if watch:
+            views.append(out.rankings_watch(watch, position=-1, title="Ranks of the watched tokens"))
+        if methods:
+            views.append(out.primary_attributions(title="Input saliency: hover a generated token"))
+        if args.activations:
+            n_components = max(1, min(args.factors, out.n_tokens))
+            views.append(out.run_nmf(n_components=n_components).explore(title="Neuron activation factors (NMF)"))
+        bar.update()
+        bar.set_postfix_str(steps[3])
+        path = save_html(views, args.out, title=args.title or args.prompt)
+        bar.update()
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        path = render(args)
+    except EccoWidgetsError as error:
+        print(f"ecco-widgets: {error}", file=sys.stderr)
+        return 2
+    print(f"Wrote {path.resolve()} (open it in a browser; it needs no network).")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
