@@ -107,8 +107,6 @@ def _run_cell(page, index: int) -> None:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 def test_rank_grid_click_syncs_to_kernel():
-    from playwright.sync_api import sync_playwright
-
     work = pathlib.Path(tempfile.mkdtemp(prefix="ew-kernel-e2e-"))
     nbdir = work / "notebooks"
     nbdir.mkdir()
@@ -144,68 +142,7 @@ def test_rank_grid_click_syncs_to_kernel():
     attempted: list[str] = []
     try:
         _wait_for_server(url, token, proc)
-        with sync_playwright() as p:
-            ctx = p.chromium.launch_persistent_context(
-                str(work / "profile"),
-                executable_path=CHROMIUM,
-                headless=True,
-                args=CHROMIUM_ARGS,
-                viewport={"width": 1280, "height": 900},
-            )
-            try:
-                page = ctx.new_page()
-                page.set_default_timeout(30_000)
-
-                def route(r):
-                    if r.request.url.startswith((url, "data:", "blob:")):
-                        r.continue_()
-                    else:
-                        attempted.append(r.request.url)
-                        r.abort("blockedbyclient")
-
-                page.route("**/*", route)
-                console: list[str] = []
-                page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-                page.on("dialog", lambda d: (attempted.append(f"dialog: {d.message}"), d.dismiss()))
-                page.goto(f"{url}/lab/tree/e2e.ipynb?token={token}")
-                page.wait_for_selector(".jp-Notebook .jp-Cell .jp-InputArea-editor", timeout=60_000)
-                # wait until a kernel is attached and idle
-                page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
-
-                _run_cell(page, 0)
-                out = page.locator(".jp-Notebook .jp-Cell").nth(0).locator(".jp-OutputArea-output")
-                root = out.locator('.ew-root[data-ew-view="rank_grid"]')
-                root.wait_for(timeout=60_000)
-                assert "e2e grid" in root.inner_text()
-                assert root.locator(".ew-cell").count() == 3 * 5
-
-                art = pathlib.Path(__file__).parent / "artifacts"
-                art.mkdir(exist_ok=True)
-                root.locator('.ew-cell[data-r="1"][data-c="2"]').click()
-                root.locator('.ew-cell.ew-selected[data-r="1"][data-c="2"]').wait_for()
-                page.screenshot(path=str(art / "kernel_e2e_lab.png"))
-
-                _run_cell(page, 1)
-                printed = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea-output")
-                printed.first.wait_for(timeout=30_000)
-                page.wait_for_function(
-                    "() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')][1]"
-                    "?.querySelector('.jp-OutputArea-output')?.textContent.includes('SELECTED')"
-                )
-                assert "SELECTED [1, 2]" in printed.first.inner_text()
-
-                # kernel -> view: a Python-side change moves the highlighted cell
-                _run_cell(page, 2)
-                root.locator('.ew-cell.ew-selected[data-r="2"][data-c="4"]').wait_for(timeout=30_000)
-                assert root.locator(".ew-cell.ew-selected").count() == 1
-            except Exception:
-                art = pathlib.Path(__file__).parent / "artifacts"
-                art.mkdir(exist_ok=True)
-                page.screenshot(path=str(art / "kernel_e2e_failure.png"))
-                print("browser console:", *console[-40:], sep="\n  ")
-                raise
-            finally:
-                ctx.close()
+        _in_thread(lambda: _drive(url, token, work, attempted))
         assert not attempted, f"network requests or dialogs: {attempted}"
     finally:
         _stop(proc)
@@ -214,3 +151,92 @@ def test_rank_grid_click_syncs_to_kernel():
         shutil.rmtree(work, ignore_errors=True)
         if proc.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL, 143):
             print(server_log[-4000:])
+
+
+def _in_thread(fn) -> None:
+    """Run ``fn`` in a fresh thread: Playwright's sync API refuses to start inside a running
+    asyncio loop (e.g. when the browser tests' session-wide Playwright is active)."""
+    import threading
+
+    err: list[BaseException] = []
+
+    def run():
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            err.append(exc)
+
+    t = threading.Thread(target=run, name="kernel-e2e-browser")
+    t.start()
+    t.join(timeout=240)
+    if t.is_alive():
+        raise TimeoutError("browser part of the kernel e2e test did not finish")
+    if err:
+        raise err[0]
+
+
+def _drive(url: str, token: str, work: pathlib.Path, attempted: list[str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(work / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        try:
+            page = ctx.new_page()
+            page.set_default_timeout(30_000)
+
+            def route(r):
+                if r.request.url.startswith((url, "data:", "blob:")):
+                    r.continue_()
+                else:
+                    attempted.append(r.request.url)
+                    r.abort("blockedbyclient")
+
+            page.route("**/*", route)
+            console: list[str] = []
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            page.on("dialog", lambda d: (attempted.append(f"dialog: {d.message}"), d.dismiss()))
+            page.goto(f"{url}/lab/tree/e2e.ipynb?token={token}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell .jp-InputArea-editor", timeout=60_000)
+            # wait until a kernel is attached and idle
+            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
+
+            _run_cell(page, 0)
+            out = page.locator(".jp-Notebook .jp-Cell").nth(0).locator(".jp-OutputArea-output")
+            root = out.locator('.ew-root[data-ew-view="rank_grid"]')
+            root.wait_for(timeout=60_000)
+            assert "e2e grid" in root.inner_text()
+            assert root.locator(".ew-cell").count() == 3 * 5
+
+            art = pathlib.Path(__file__).parent / "artifacts"
+            art.mkdir(exist_ok=True)
+            root.locator('.ew-cell[data-r="1"][data-c="2"]').click()
+            root.locator('.ew-cell.ew-selected[data-r="1"][data-c="2"]').wait_for()
+            page.screenshot(path=str(art / "kernel_e2e_lab.png"))
+
+            _run_cell(page, 1)
+            printed = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea-output")
+            printed.first.wait_for(timeout=30_000)
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')][1]"
+                "?.querySelector('.jp-OutputArea-output')?.textContent.includes('SELECTED')"
+            )
+            assert "SELECTED [1, 2]" in printed.first.inner_text()
+
+            # kernel -> view: a Python-side change moves the highlighted cell
+            _run_cell(page, 2)
+            root.locator('.ew-cell.ew-selected[data-r="2"][data-c="4"]').wait_for(timeout=30_000)
+            assert root.locator(".ew-cell.ew-selected").count() == 1
+        except Exception:
+            art = pathlib.Path(__file__).parent / "artifacts"
+            art.mkdir(exist_ok=True)
+            page.screenshot(path=str(art / "kernel_e2e_failure.png"))
+            print("browser console:", *console[-40:], sep="\n  ")
+            raise
+        finally:
+            ctx.close()
