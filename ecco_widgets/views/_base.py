@@ -275,11 +275,11 @@ def _read_bundle(bundle: str) -> str:
         raise FileNotFoundError(
             f"JS bundle {path} is missing; build the front-end first (`npm --prefix js run build`)"
         ) from None
-    cached = _ESM_CACHE.get(bundle)
+    cached = _ESM_CACHE.get(str(path))
     if cached and cached[0] == mtime:
         return cached[1]
     text = path.read_text(encoding="utf-8")
-    _ESM_CACHE[bundle] = (mtime, text)
+    _ESM_CACHE[str(path)] = (mtime, text)
     return text
 
 
