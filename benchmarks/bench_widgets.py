@@ -114,8 +114,6 @@ def report_payload() -> None:
               f"   ratio {s['arrays_json_lists'] / s['arrays_binary']:.2f}x")
         print(f"   message: binary {s['binary_total']:>12,d} B   JSON lists {s['json_lists_total']:>12,d} B"
               f"   ratio {s['json_lists_total'] / s['binary_total']:.2f}x  (target >= 3x)")
-        print(f"   (if the contract allowed uint16 ints when they fit: arrays {s['arrays_uint16_if_fits']:,d} B,"
-              f" ratio {s['arrays_json_lists'] / s['arrays_uint16_if_fits']:.2f}x)")
         print(f"   offline export (base64 + bundles): {s['export_html']:,d} B")
         g.close()
 

@@ -143,7 +143,7 @@ def test_arrays_roundtrip_via_base64(tmp_path):
     entries = json.loads(next(body for a, body in doc.scripts if a.get("id") == "ew-views"))
     grid, sal, heat = views
     st = entries[0]["state"]
-    assert st["ranks"]["dtype"] == "int32"  # int64 -> int32
+    assert st["ranks"]["dtype"] == ("uint8" if grid.ranks.max() < 256 else "uint16")  # narrowest integer dtype
     np.testing.assert_array_equal(_decode(st["ranks"]), grid.ranks)
     assert st["topk_probs"]["dtype"] == "float32"  # float16 -> float32
     np.testing.assert_array_equal(_decode(st["topk_probs"]), grid.topk_probs)

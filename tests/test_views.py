@@ -101,16 +101,17 @@ def test_serializer_roundtrip_allowed_dtypes(dtype):
     out = array_to_json(arr)
     assert set(out) == {"view", "dtype", "shape"}
     assert isinstance(out["view"], memoryview)
-    assert out["dtype"] == dtype
+    sent = dtype if np.dtype(dtype).kind == "f" else "uint8"  # integers narrow to the smallest dtype
+    assert out["dtype"] == sent
     assert out["shape"] == [2, 3, 4]
-    back = np.frombuffer(out["view"], dtype=np.dtype(dtype).newbyteorder("<")).reshape(out["shape"])
+    back = np.frombuffer(out["view"], dtype=np.dtype(sent).newbyteorder("<")).reshape(out["shape"])
     np.testing.assert_array_equal(back, arr)
     np.testing.assert_array_equal(array_from_json(out), arr)
 
 
 @pytest.mark.parametrize(
     "src,expected",
-    [("int64", "int32"), ("uint64", "uint32"), ("float16", "float32"), ("bool", "uint8")],
+    [("int64", "uint8"), ("uint64", "uint8"), ("int32", "uint8"), ("float16", "float32"), ("bool", "uint8")],
 )
 def test_serializer_converts(src, expected):
     arr = np.array([[1, 0, 3], [4, 5, 1]]).astype(src)
@@ -121,8 +122,20 @@ def test_serializer_converts(src, expected):
 
 
 def test_serializer_int64_out_of_range():
-    with pytest.raises(ValueError, match="do not fit in int32"):
+    with pytest.raises(ValueError, match="do not fit in a 32-bit integer"):
         array_to_json(np.array([2**40], dtype=np.int64))
+
+
+@pytest.mark.parametrize(
+    "values,expected",
+    [([0, 255], "uint8"), ([-1, 100], "int8"), ([0, 256], "uint16"), ([-1, 40000], "int32"),
+     ([-200, 200], "int16"), ([0, 70000], "uint32"), ([-(2**31), 5], "int32")],
+)
+def test_integers_travel_in_the_narrowest_dtype(values, expected):
+    arr = np.array(values, dtype=np.int64)
+    out = array_to_json(arr)
+    assert out["dtype"] == expected
+    np.testing.assert_array_equal(np.frombuffer(out["view"], dtype=np.dtype(expected).newbyteorder("<")), arr)
 
 
 @pytest.mark.parametrize("bad", [np.array([1 + 2j]), np.array(["a", "b"]), np.array([object()], dtype=object)])
@@ -139,10 +152,12 @@ def test_serializer_non_contiguous_and_big_endian():
         assert out["shape"] == list(arr.shape)
         assert len(out["view"].tobytes()) == arr.size * 4
         np.testing.assert_array_equal(np.frombuffer(out["view"], "<f4").reshape(arr.shape), arr)
-    big = np.arange(5, dtype=">i4")
+    big = np.arange(5, dtype=">i4") * 1000
     out = array_to_json(big)
-    assert out["dtype"] == "int32"
-    assert out["view"].tobytes() == np.arange(5, dtype="<i4").tobytes()
+    assert out["dtype"] == "uint16"
+    assert out["view"].tobytes() == (np.arange(5, dtype="<u2") * 1000).tobytes()
+    bigf = np.arange(5, dtype=">f4")
+    assert array_to_json(bigf)["view"].tobytes() == np.arange(5, dtype="<f4").tobytes()
 
 
 def test_serializer_empty_and_scalar():
@@ -154,11 +169,11 @@ def test_serializer_empty_and_scalar():
 
 
 def test_base64_form():
-    arr = np.arange(12, dtype=np.int64).reshape(3, 4)
+    arr = np.arange(12, dtype=np.int64).reshape(3, 4) * 10_000
     out = array_to_base64(arr)
     assert set(out) == {"base64", "dtype", "shape"}
-    assert out["dtype"] == "int32" and out["shape"] == [3, 4]
-    np.testing.assert_array_equal(np.frombuffer(base64.b64decode(out["base64"]), "<i4").reshape(3, 4), arr)
+    assert out["dtype"] == "uint32" and out["shape"] == [3, 4]
+    np.testing.assert_array_equal(np.frombuffer(base64.b64decode(out["base64"]), "<u4").reshape(3, 4), arr)
     np.testing.assert_array_equal(array_from_json(out), arr)
 
 
@@ -178,7 +193,8 @@ def test_widget_state_uses_binary_buffers():
     _, paths, buffers = _remove_buffers(state)
     assert ["ranks", "view"] in paths
     i = paths.index(["ranks", "view"])
-    np.testing.assert_array_equal(np.frombuffer(buffers[i], "<i4").reshape(g.ranks.shape), g.ranks)
+    sent = np.dtype(state["ranks"]["dtype"]).newbyteorder("<")
+    np.testing.assert_array_equal(np.frombuffer(buffers[i], sent).reshape(g.ranks.shape), g.ranks)
 
 
 # --------------------------------------------------------------------------- construction
@@ -243,7 +259,7 @@ def test_saliency_array_input_with_methods():
 
 def test_rank_grid_defaults_and_dtypes():
     g = RankGrid(tokens=["a", "b", "c"], ranks=np.array([[3, 1], [1, 2]], dtype=np.int64))
-    assert g.ranks.dtype == np.int32
+    assert g.ranks.dtype == np.uint8
     assert g.layer_labels == ["L0", "L1"]
     assert g.topk_index.shape == (0, 0, 0) and g.topk_vocab == []
     assert g.n_input_tokens == 3 and g.raw_tokens == g.tokens

@@ -70,17 +70,8 @@ def normalize_array(value: Any, name: str = "array") -> np.ndarray:
     kind = arr.dtype.kind
     if kind == "b":
         arr = arr.astype(np.uint8)
-    elif kind in "iu" and arr.dtype.itemsize == 8:
-        target = np.dtype(np.int32 if kind == "i" else np.uint32)
-        if arr.size:
-            info = np.iinfo(target)
-            lo, hi = arr.min(), arr.max()
-            if lo < info.min or hi > info.max:
-                raise ViewValueError(
-                    f"{name}: values in [{lo}, {hi}] do not fit in {target.name} "
-                    "(64-bit integers are sent as 32-bit)"
-                )
-        arr = arr.astype(target)
+    elif kind in "iu":
+        arr = arr.astype(_smallest_int_dtype(arr, name))
     elif kind == "f" and arr.dtype.itemsize == 2:
         arr = arr.astype(np.float32)
     elif kind == "f" and arr.dtype.itemsize > 8:  # float128
@@ -96,6 +87,21 @@ def normalize_array(value: Any, name: str = "array") -> np.ndarray:
     if not arr.flags.c_contiguous:
         arr = arr.copy(order="C")  # (np.ascontiguousarray would turn 0-d into 1-d)
     return arr
+
+
+def _smallest_int_dtype(arr: np.ndarray, name: str) -> np.dtype:
+    """The narrowest contract integer dtype that holds every value (ranks < 256 travel as 1 byte each).
+
+    This keeps binary payloads several times smaller than the JSON lists they replace.
+    """
+    if not arr.size:
+        return np.dtype(np.int32)
+    lo, hi = int(arr.min()), int(arr.max())
+    for candidate in (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32):
+        info = np.iinfo(candidate)
+        if info.min <= lo and hi <= info.max:
+            return np.dtype(candidate)
+    raise ViewValueError(f"{name}: values in [{lo}, {hi}] do not fit in a 32-bit integer")
 
 
 def _little_endian() -> bool:
