@@ -37,15 +37,9 @@ def _bundles_built() -> bool:
     return all((REAL_STATIC / f"{b}.js").is_file() for b in BUNDLES.values())
 
 
-@pytest.fixture(autouse=True)
-def _static(tmp_path_factory, monkeypatch):
-    """Use the real bundles when built, else tiny stub bundles (construction only)."""
-    if not _bundles_built():
-        stub = tmp_path_factory.mktemp("static")
-        for b in [*BUNDLES.values(), "standalone"]:
-            (stub / f"{b}.js").write_text("export default { render({ el }) { el.textContent = 'stub'; } };\n")
-        monkeypatch.setattr(base, "STATIC_DIR", stub)
-    yield
+def test_every_bundle_is_built_and_committed():
+    missing = [b for b in [*BUNDLES.values(), "standalone"] if not (REAL_STATIC / f"{b}.js").is_file()]
+    assert not missing, f"missing bundles {missing}: run `make js` (cd js && npm run build)"
 
 
 # --------------------------------------------------------------------------- synthetic data
@@ -220,8 +214,6 @@ def test_each_view_constructs(cls):
 
 @pytest.mark.parametrize("cls", ALL_VIEWS, ids=lambda c: c.__name__)
 def test_esm_file_exists(cls):
-    if not _bundles_built():
-        pytest.skip("JS bundles not built yet (ecco_widgets/static/*.js)")
     path = REAL_STATIC / f"{cls._bundle}.js"
     assert path.is_file(), path
     assert cls.esm_path() == path
@@ -232,8 +224,6 @@ def test_esm_file_exists(cls):
 
 
 def test_standalone_bundle_exists():
-    if not _bundles_built():
-        pytest.skip("JS bundles not built yet")
     assert (REAL_STATIC / "standalone.js").is_file()
 
 

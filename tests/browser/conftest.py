@@ -7,6 +7,7 @@ folder is marked ``browser``.  All network is blocked: any request that is not
 
 from __future__ import annotations
 
+import os
 import pathlib
 import shutil
 import tempfile
@@ -38,7 +39,10 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def playwright_sync():
     if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+        message = "chromium is not installed (apt-get install -y chromium; `make test` does it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # in CI a missing browser is a failure, never a silent skip
+        pytest.skip(message)
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:  # pragma: no cover
