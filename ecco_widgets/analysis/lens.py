@@ -81,13 +81,16 @@ def logit_lens(
             if final_logits is not None:
                 logits[-1] = final_logits[start:stop].float()
             targets = target_ids[start:stop]
-            ranks[:, start:stop] = ranks_from_logits(logits, targets).to(torch.int32)
-            log_norm = torch.logsumexp(logits, dim=-1, keepdim=True)
+            index = targets.view(1, -1, 1).expand(n_layers, -1, 1)
+            target_logit = logits.gather(-1, index)
+            ranks[:, start:stop] = (logits > target_logit).sum(-1, dtype=torch.int32) + 1
             values, ids = logits.topk(k, dim=-1)
             topk_ids[:, start:stop] = ids.to(torch.int32)
+            # log-sum-exp in place (the logits are not needed afterwards): two passes, no extra buffer
+            peak = values[..., :1]
+            log_norm = peak + logits.sub_(peak).exp_().sum(-1, keepdim=True).log()
             topk_probs[:, start:stop] = (values - log_norm).exp()
-            index = targets.view(1, -1, 1).expand(n_layers, -1, 1)
-            target_probs[:, start:stop] = (logits.gather(-1, index) - log_norm).exp()[..., 0]
+            target_probs[:, start:stop] = (target_logit - log_norm).exp()[..., 0]
     return LensResult(ranks.numpy(), topk_ids.numpy(), topk_probs.numpy(), target_probs.numpy())
 
 
