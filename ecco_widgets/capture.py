@@ -56,6 +56,14 @@ def available_memory_bytes() -> int:
         return 1 << 62
 
 
+def format_bytes(n: int) -> str:
+    """A byte count for messages: '512 B', '75.0 KiB', '176.0 MiB', '1.3 GiB'."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} B"
+
+
 def check_activation_memory(spec: ResolvedSpec, layers: list[int], n_tokens: int, dtype: np.dtype) -> int:
     """Estimate the bytes the activations will take and raise InputError, with the estimate, if they won't fit."""
     total = 0
@@ -66,8 +74,8 @@ def check_activation_memory(spec: ResolvedSpec, layers: list[int], n_tokens: int
     budget = available_memory_bytes() // 2
     if total > budget:
         raise InputError(
-            f"Capturing MLP activations of {len(layers)} layers x {n_tokens} tokens needs about {total / 2**30:.1f} GiB, "
-            f"more than half of the {2 * budget / 2**30:.1f} GiB available. Keep fewer layers "
+            f"Capturing MLP activations of {len(layers)} layers x {n_tokens} tokens needs about {format_bytes(total)}, "
+            f"more than half of the {format_bytes(2 * budget)} available. Keep fewer layers "
             "(activations=[0, 5, 11]), use activation_dtype='float16', or analyse a shorter text."
         )
     return total
