@@ -496,22 +496,51 @@ function createTooltip(root) {
       el.appendChild(line);
     }
   }
+  let clippers = null, parentOf = (n) => n.parentElement || n.parentNode && n.parentNode.host || null;
+  function findClippers() {
+    let out = [];
+    if (typeof getComputedStyle != "function") return out;
+    let top = document.documentElement;
+    for (let n = parentOf(root); n && n !== top && n !== document.body; n = parentOf(n)) {
+      let s = getComputedStyle(n), ox = s.overflowX || s.overflow || "visible", oy = s.overflowY || s.overflow || "visible";
+      (ox !== "visible" || oy !== "visible") && out.push(n);
+    }
+    return out;
+  }
+  function bounds() {
+    let de = document.documentElement, vw = de && de.clientWidth || typeof window < "u" && window.innerWidth || 0, vh = de && de.clientHeight || typeof window < "u" && window.innerHeight || 0, b = { left: 0, top: 0, right: vw || 1 / 0, bottom: vh || 1 / 0 };
+    for (let n of clippers || []) {
+      let r = n.getBoundingClientRect();
+      if (!(r.right > r.left) || !(r.bottom > r.top)) continue;
+      let left = r.left + (n.clientLeft || 0), top = r.top + (n.clientTop || 0);
+      b.left = Math.max(b.left, left), b.top = Math.max(b.top, top), b.right = Math.min(b.right, n.clientWidth ? left + n.clientWidth : r.right), b.bottom = Math.min(b.bottom, n.clientHeight ? top + n.clientHeight : r.bottom);
+    }
+    return b.right < b.left && (b.right = b.left), b.bottom < b.top && (b.bottom = b.top), b;
+  }
+  function side(lo, hi, gap, size, min, max, beforeAlign) {
+    let after = hi + gap, before = (beforeAlign ?? lo - gap) - size, pos;
+    return after + size <= max ? pos = after : before >= min ? pos = before : pos = max - hi > lo - min ? after : before, pos + size > max && (pos = max - size), pos < min && (pos = min), pos;
+  }
   function show(rows, anchor) {
-    setRows(rows), el.hidden = !1, place(anchor);
+    (el.hidden || clippers == null) && (clippers = findClippers()), setRows(rows), el.hidden = !1, place(anchor);
   }
   function place(anchor) {
-    let rr = root.getBoundingClientRect(), x, y;
-    if (anchor && typeof anchor.getBoundingClientRect == "function") {
-      let r = anchor.getBoundingClientRect();
-      x = r.left, y = r.bottom + 4;
-    } else anchor && typeof anchor.clientX == "number" ? (x = anchor.clientX + 12, y = anchor.clientY + 14) : anchor && typeof anchor.left == "number" ? (x = anchor.left, y = anchor.bottom + 4) : (x = rr.left, y = rr.top);
-    let left = x - rr.left, top = Math.max(0, y - rr.top), w = el.offsetWidth || 0, maxLeft = Math.max(0, (root.clientWidth || rr.width || 0) - w - 4);
-    left > maxLeft && (left = maxLeft), left < 0 && (left = 0), el.style.transform = `translate(${Math.round(left)}px, ${Math.round(top)}px)`;
+    let a, mouse = !1;
+    anchor && typeof anchor.getBoundingClientRect == "function" ? a = anchor.getBoundingClientRect() : anchor && typeof anchor.clientX == "number" ? (mouse = !0, a = { left: anchor.clientX, right: anchor.clientX, top: anchor.clientY, bottom: anchor.clientY }) : anchor && typeof anchor.left == "number" && (a = anchor);
+    let rr = root.getBoundingClientRect();
+    a || (a = { left: rr.left, right: rr.left, top: rr.top, bottom: rr.top });
+    let w = el.offsetWidth || 0, h = el.offsetHeight || 0;
+    clippers == null && (clippers = findClippers());
+    let b = bounds(), x = mouse ? side(a.left, a.right, 12, w, b.left, b.right) : side(a.left, a.left, 0, w, b.left, b.right, a.right), y = side(a.top, a.bottom, mouse ? 14 : 4, h, b.top, b.bottom), left = x - rr.left - (root.clientLeft || 0), top = y - rr.top - (root.clientTop || 0);
+    el.style.transform = `translate(${Math.round(left)}px, ${Math.round(top)}px)`;
   }
   function hide() {
     el.hidden = !0;
   }
-  return { el, show, hide, place, setRows };
+  function invalidate() {
+    clippers = null;
+  }
+  return { el, show, hide, place, setRows, invalidate };
 }
 
 // src/lib/model.js

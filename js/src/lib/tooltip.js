@@ -57,37 +57,92 @@ export function createTooltip(root) {
     }
   }
 
+  // Ancestors that clip the tooltip (overflow other than visible, e.g. JupyterLab's
+  // .jp-OutputArea-output). Found once per hover session (when a hidden tooltip is shown), not
+  // on every move: getComputedStyle on every ancestor per hover is wasted work.
+  let clippers = null;
+  const parentOf = (n) => n.parentElement || (n.parentNode && n.parentNode.host) || null;
+  function findClippers() {
+    const out = [];
+    if (typeof getComputedStyle !== "function") return out;
+    const top = document.documentElement;
+    for (let n = parentOf(root); n && n !== top && n !== document.body; n = parentOf(n)) {
+      const s = getComputedStyle(n);
+      const ox = s.overflowX || s.overflow || "visible";
+      const oy = s.overflowY || s.overflow || "visible";
+      if (ox !== "visible" || oy !== "visible") out.push(n);
+    }
+    return out;
+  }
+
+  /** The visible area (viewport coordinates): the viewport cut by every clipping ancestor. */
+  function bounds() {
+    const de = document.documentElement;
+    const vw = (de && de.clientWidth) || (typeof window !== "undefined" && window.innerWidth) || 0;
+    const vh = (de && de.clientHeight) || (typeof window !== "undefined" && window.innerHeight) || 0;
+    const b = { left: 0, top: 0, right: vw || Infinity, bottom: vh || Infinity };
+    for (const n of clippers || []) {
+      const r = n.getBoundingClientRect();
+      if (!(r.right > r.left) || !(r.bottom > r.top)) continue; // unlaid-out (0 x 0) boxes clip nothing useful
+      const left = r.left + (n.clientLeft || 0);
+      const top = r.top + (n.clientTop || 0);
+      b.left = Math.max(b.left, left);
+      b.top = Math.max(b.top, top);
+      b.right = Math.min(b.right, n.clientWidth ? left + n.clientWidth : r.right);
+      b.bottom = Math.min(b.bottom, n.clientHeight ? top + n.clientHeight : r.bottom);
+    }
+    if (b.right < b.left) b.right = b.left;
+    if (b.bottom < b.top) b.bottom = b.top;
+    return b;
+  }
+
+  /**
+   * One side of an axis: `lo`/`hi` are the anchor's edges, `gap` the distance, `size` the tooltip's
+   * extent, `min`/`max` the visible area. After (below / right of) the anchor if it fits, else before
+   * it (above / left) if that fits, else the side with more room; then clamped into the area so the
+   * start (top / left) of the tooltip stays visible.
+   */
+  function side(lo, hi, gap, size, min, max, beforeAlign) {
+    const after = hi + gap;
+    const before = (beforeAlign == null ? lo - gap : beforeAlign) - size;
+    let pos;
+    if (after + size <= max) pos = after;
+    else if (before >= min) pos = before;
+    else pos = max - hi > lo - min ? after : before;
+    if (pos + size > max) pos = max - size;
+    if (pos < min) pos = min;
+    return pos;
+  }
+
   /** anchor: {clientX, clientY} (mouse) or an Element (keyboard focus) or a DOMRect-like {left, top, right, bottom}. */
   function show(rows, anchor) {
+    if (el.hidden || clippers == null) clippers = findClippers();
     setRows(rows);
     el.hidden = false;
     place(anchor);
   }
 
   function place(anchor) {
+    // Reads first (one layout, of the tooltip only when nothing else is dirty), then one write.
+    let a;
+    let mouse = false;
+    if (anchor && typeof anchor.getBoundingClientRect === "function") a = anchor.getBoundingClientRect();
+    else if (anchor && typeof anchor.clientX === "number") {
+      mouse = true;
+      a = { left: anchor.clientX, right: anchor.clientX, top: anchor.clientY, bottom: anchor.clientY };
+    } else if (anchor && typeof anchor.left === "number") a = anchor;
     const rr = root.getBoundingClientRect();
-    let x;
-    let y;
-    if (anchor && typeof anchor.getBoundingClientRect === "function") {
-      const r = anchor.getBoundingClientRect();
-      x = r.left;
-      y = r.bottom + 4;
-    } else if (anchor && typeof anchor.clientX === "number") {
-      x = anchor.clientX + 12;
-      y = anchor.clientY + 14;
-    } else if (anchor && typeof anchor.left === "number") {
-      x = anchor.left;
-      y = anchor.bottom + 4;
-    } else {
-      x = rr.left;
-      y = rr.top;
-    }
-    let left = x - rr.left;
-    const top = Math.max(0, y - rr.top); // a synthetic event at (0, 0) must not fly off above the view
+    if (!a) a = { left: rr.left, right: rr.left, top: rr.top, bottom: rr.top };
     const w = el.offsetWidth || 0;
-    const maxLeft = Math.max(0, (root.clientWidth || rr.width || 0) - w - 4);
-    if (left > maxLeft) left = maxLeft;
-    if (left < 0) left = 0;
+    const h = el.offsetHeight || 0;
+    if (clippers == null) clippers = findClippers();
+    const b = bounds();
+    // mouse: 12 px right / 14 px below the pointer, or mirrored; element: under its left edge, or
+    // above it, right-aligned with it when there is no room on the right.
+    const x = mouse ? side(a.left, a.right, 12, w, b.left, b.right) : side(a.left, a.left, 0, w, b.left, b.right, a.right);
+    const y = side(a.top, a.bottom, mouse ? 14 : 4, h, b.top, b.bottom);
+    const left = x - rr.left - (root.clientLeft || 0);
+    const top = y - rr.top - (root.clientTop || 0);
     el.style.transform = `translate(${Math.round(left)}px, ${Math.round(top)}px)`;
   }
 
@@ -95,5 +150,10 @@ export function createTooltip(root) {
     el.hidden = true;
   }
 
-  return { el, show, hide, place, setRows };
+  /** Forget the cached clipping ancestors (the view was moved in the page). */
+  function invalidate() {
+    clippers = null;
+  }
+
+  return { el, show, hide, place, setRows, invalidate };
 }
