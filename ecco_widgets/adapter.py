@@ -46,6 +46,9 @@ class ModelSpec:
     down_proj: list[str] | None = None
     embedding: str | None = None
     logit_softcap: float | None = None
+    decode: Callable[[torch.Tensor], torch.Tensor] | None = None
+    """Optional callable hidden (..., d_model) -> logits (..., vocab) used instead of final norm(s) + unembedding,
+    for heads that are not a chain of modules (e.g. RoBERTa's lm_head: dense, functional gelu, layer norm, decoder)."""
 
 
 @dataclass
@@ -56,10 +59,11 @@ class ResolvedSpec:
     embedding_name: str
     blocks_name: str
     final_norm_names: list[str]
-    unembedding_name: str
+    unembedding_name: str | None  # None only for an encoder without a head (discover_spec(require_head=False))
     down_proj_names: list[str | None]
     logit_softcap: float | None = None
     modules: dict[str, nn.Module] = field(default_factory=dict, repr=False)
+    decode_fn: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, repr=False)
 
     @property
     def n_layers(self) -> int:
@@ -78,8 +82,13 @@ class ResolvedSpec:
         return [self.modules[n] for n in self.final_norm_names]
 
     @property
-    def unembedding(self) -> nn.Module:
-        return self.modules[self.unembedding_name]
+    def unembedding(self) -> nn.Module | None:
+        return None if self.unembedding_name is None else self.modules[self.unembedding_name]
+
+    @property
+    def has_head(self) -> bool:
+        """Whether hidden states can be decoded into logits (False for an encoder without a head)."""
+        return self.decode_fn is not None or self.unembedding_name is not None
 
     def down_proj(self, layer: int) -> nn.Module | None:
         name = self.down_proj_names[layer]
@@ -88,11 +97,17 @@ class ResolvedSpec:
     def decode(self, hidden: torch.Tensor) -> torch.Tensor:
         """Logits of block outputs: final norm(s), then the unembedding (and Gemma-2's soft cap).
 
-        hidden: float (..., d_model) -> logits float (..., vocab)
+        hidden: float (..., d_model) -> logits float (..., vocab). With ``decode_fn`` set, that callable replaces the
+        final norm(s) and the unembedding (the soft cap still applies).
         """
-        for norm in self.final_norms:
-            hidden = norm(hidden)
-        logits = self.unembedding(hidden)
+        if self.decode_fn is not None:
+            logits = self.decode_fn(hidden)
+        elif self.unembedding_name is None:
+            raise UnsupportedModelError(f"{type(self.model).__name__} has no head that maps hidden states to logits.")
+        else:
+            for norm in self.final_norms:
+                hidden = norm(hidden)
+            logits = self.unembedding(hidden)
         if self.logit_softcap:
             logits = torch.tanh(logits / self.logit_softcap) * self.logit_softcap
         return logits
@@ -183,10 +198,11 @@ def _find_down_proj(block: nn.Module, block_name: str, d_model: int) -> str | No
     return None if best is None else f"{block_name}.{best[1]}"
 
 
-def discover_spec(model: nn.Module, override: ModelSpec | None = None) -> ResolvedSpec:
+def discover_spec(model: nn.Module, override: ModelSpec | None = None, require_head: bool = True) -> ResolvedSpec:
     """Inspect ``model`` and return where its parts are; ``override`` fixes any field by hand.
 
-    Raises UnsupportedModelError with the fix when a part cannot be found.
+    Raises UnsupportedModelError with the fix when a part cannot be found. ``require_head=False`` accepts a model
+    without an output embedding (an encoder such as BertModel): its ``unembedding_name`` is then None.
     """
     override = override or ModelSpec()
     config = getattr(model, "config", None)
@@ -209,14 +225,14 @@ def discover_spec(model: nn.Module, override: ModelSpec | None = None) -> Resolv
     if unembedding_name is None:
         head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
         unembedding_name = next((n for n, m in modules.items() if m is head and n), None)
-    if unembedding_name is None:
+    if unembedding_name is None and require_head:
         raise UnsupportedModelError(
             f"{type(model).__name__} has no output embedding (language-model head). ecco_widgets needs a causal LM "
             "(AutoModelForCausalLM); for an encoder without a head, pass ew.ModelSpec(unembedding='...')."
         )
 
     for name in [embedding_name, blocks_name, unembedding_name, *final_norm_names]:
-        if name not in modules:
+        if name is not None and name not in modules:
             raise UnsupportedModelError(f"ModelSpec names {name!r}, which is not a module of {type(model).__name__}.")
     blocks = modules[blocks_name]
     d_model = _config_value(config, "hidden_size", "n_embd", "d_model") if config is not None else None
@@ -243,6 +259,7 @@ def discover_spec(model: nn.Module, override: ModelSpec | None = None) -> Resolv
         down_proj_names=down_proj_names,
         logit_softcap=softcap,
         modules=modules,
+        decode_fn=override.decode,
     )
 
 

@@ -30,13 +30,14 @@ class Captured:
     """What one forward pass recorded, for a single sequence.
 
     hidden: float (n_layers + 1, n_tokens, d_model): row 0 is the input of block 0 (the embeddings), row l+1 the
-    output of block l, all *before* the final norm. logits: float (n_tokens, vocab), the model's own.
+    output of block l, all *before* the final norm. logits: float (n_tokens, vocab), the model's own (None for an
+    encoder without a head).
     activations: {layer: array (n_tokens, n_neurons)} (numpy, in the storage dtype), numeric layer order.
     attentions: float (n_layers, n_heads, n_tokens, n_tokens) or None.
     """
 
     hidden: torch.Tensor
-    logits: torch.Tensor
+    logits: torch.Tensor | None
     activations: dict[int, np.ndarray] = field(default_factory=dict)
     attentions: torch.Tensor | None = None
 
@@ -147,9 +148,10 @@ def capture(
         if not output.attentions or output.attentions[0] is None:
             raise RuntimeError("The model returned no attention weights; load it with attn_implementation='eager'.")
         attentions = torch.stack([a[0] for a in output.attentions]).float()
+    logits = getattr(output, "logits", None)
     return Captured(
         hidden=hidden,
-        logits=output.logits[0].float(),
+        logits=None if logits is None else logits[0].float(),
         activations=dict(sorted(activations.items())),
         attentions=attentions,
     )
