@@ -9,6 +9,7 @@ from .adapter import ModelSpec
 from .errors import EccoWidgetsError, InputError, ModelLoadError, NotAvailableError, UnsupportedModelError
 from .lm import LanguageModel
 from .loading import demo_model, from_pretrained
+from .masked_lm import MaskedLanguageModel, MaskedLMOutput, masked_lm
 from .result import Output
 from .storage import load
 from .export import save_html, to_html
@@ -21,6 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AttentionView", "FactorExplorer", "LayerPredictions", "NeuronHeatmap", "RankGrid", "RankWatch", "SaliencyView",
     "analysis", "save_html", "to_html",
-    "EccoWidgetsError", "InputError", "LanguageModel", "ModelLoadError", "ModelSpec", "NotAvailableError", "Output",
-    "UnsupportedModelError", "demo_model", "from_pretrained", "load",
+    "EccoWidgetsError", "InputError", "LanguageModel", "MaskedLMOutput", "MaskedLanguageModel", "ModelLoadError",
+    "ModelSpec", "NotAvailableError", "Output", "UnsupportedModelError", "demo_model", "from_pretrained", "load",
+    "masked_lm",
 ]

@@ -28,6 +28,11 @@ class LanguageModel:
     """Wraps a transformers causal LM for analysis. Build it with ``ew.from_pretrained`` or ``ew.demo_model``."""
 
     def __init__(self, model: torch.nn.Module, tokenizer=None, spec: ModelSpec | None = None, name: str = ""):
+        if type(model).__name__.endswith("ForMaskedLM"):
+            raise UnsupportedModelError(
+                f"{type(model).__name__} is a masked language model: it predicts the token at each position, not the "
+                "next one. Use ew.masked_lm(model, tokenizer=...) for it."
+            )
         if not hasattr(model, "get_output_embeddings") or model.get_output_embeddings() is None:
             if spec is None or spec.unembedding is None:
                 raise UnsupportedModelError(

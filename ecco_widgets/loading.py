@@ -85,7 +85,8 @@ def _load_by_name(name, tokenizer, dtype, attn_implementation, load_kwargs):
         if "Unrecognized configuration class" in str(error) or "does not support" in str(error):
             raise UnsupportedModelError(
                 f"{name!r} is a {type(config).__name__.replace('Config', '')} model, which has no causal-LM head in "
-                "transformers. ecco_widgets.from_pretrained needs a causal language model (AutoModelForCausalLM)."
+                "transformers. ecco_widgets.from_pretrained needs a causal language model (AutoModelForCausalLM); "
+                "for an encoder or masked LM (BERT, RoBERTa, DistilBERT) use ew.masked_lm(...)."
             ) from None
         raise
     if tokenizer is None:
