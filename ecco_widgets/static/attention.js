@@ -315,7 +315,8 @@ var STYLE_ID = "ew-style-v1", CSS = `
 
 .ew-grid { position: relative; }
 .ew-grid-canvas-el { contain: strict; }
-.ew-grid-dom { display: grid; }
+/* fixed size (set inline): a layout / paint boundary, so hover never re-lays out the cells */
+.ew-grid-dom { display: grid; contain: strict; }
 .ew-grid-row { display: contents; }
 .ew-cell { display: flex; align-items: center; justify-content: center; overflow: hidden; font-size: 10px; font-variant-numeric: tabular-nums;
   box-shadow: inset 0 0 0 0.5px var(--ew-bg); cursor: pointer; user-select: none; }
@@ -340,8 +341,10 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-axis .ew-tok.ew-active { outline: 2px solid var(--ew-focus); outline-offset: -2px; }
 .ew-rowlabels { contain: layout style; display: flex; flex-direction: column; font-size: 11px; color: var(--ew-muted); padding-right: 4px; text-align: right; }
 .ew-rowlabels > span { display: block; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 12em; }
-.ew-rowlabels > span.ew-active { color: var(--ew-fg); font-weight: 600; }
-.ew-rowlabels > span.ew-selected { color: var(--ew-fg); font-weight: 700; text-decoration: underline; }
+/* hover / selection styles never change a label's width (no font-weight): a wider label would resize the
+   max-content label column and force a layout of the whole grid on every hover */
+.ew-rowlabels > span.ew-active { color: var(--ew-fg); background: var(--ew-bg2); box-shadow: inset -2px 0 0 var(--ew-focus); }
+.ew-rowlabels > span.ew-selected { color: var(--ew-fg); text-decoration: underline; }
 .ew-gridwrap { display: flex; align-items: stretch; }
 .ew-gridcol { display: flex; flex-direction: column; }
 
