@@ -128,15 +128,33 @@ function legend(scale, opts = {}) {
 }
 
 // src/lib/tokens.js
-var MARK_SPACE = "·", MARK_NEWLINE = "↵", MARK_TAB = "→";
+var MARK_SPACE = "·", MARK_NEWLINE = "↵", MARK_TAB = "→", INVISIBLE = Object.freeze({
+  "؜": "ALM",
+  "​": "ZWSP",
+  "‌": "ZWNJ",
+  "‍": "ZWJ",
+  "‎": "LRM",
+  "‏": "RLM",
+  "‪": "LRE",
+  "‫": "RLE",
+  "‬": "PDF",
+  "‭": "LRO",
+  "‮": "RLO",
+  "⁠": "WJ",
+  "⁦": "LRI",
+  "⁧": "RLI",
+  "⁨": "FSI",
+  "⁩": "PDI",
+  "\uFEFF": "BOM"
+});
 function tokenParts(text) {
   let s = text == null ? "" : String(text), parts = [], i = 0;
   for (; i < s.length && s[i] === " "; )
     parts.push({ kind: "space", text: MARK_SPACE }), i++;
   let buf = "";
   for (; i < s.length; i++) {
-    let ch = s[i];
-    ch === `
+    let ch = s[i], mark = INVISIBLE[ch];
+    mark ? (buf && parts.push({ kind: "text", text: buf }), buf = "", parts.push({ kind: "ctl", text: ch, mark })) : ch === `
 ` || ch === "	" || ch === "\r" ? (buf && parts.push({ kind: "text", text: buf }), buf = "", ch === `
 ` ? parts.push({ kind: "nl", text: MARK_NEWLINE }) : ch === "	" && parts.push({ kind: "tab", text: MARK_TAB })) : buf += ch;
   }
@@ -150,7 +168,10 @@ function fillToken(el, text) {
   for (let p of parts)
     if (p.kind === "text")
       el.appendChild(document.createTextNode(p.text));
-    else {
+    else if (p.kind === "ctl") {
+      let m = document.createElement("span");
+      m.className = "ew-ws ew-ws-ctl", m.setAttribute("aria-hidden", "true"), m.dataset.mark = p.mark, m.title = `U+${p.text.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")} ${p.mark}`, m.textContent = p.text, el.appendChild(m);
+    } else {
       let m = document.createElement("span");
       m.className = `ew-ws ew-ws-${p.kind}`, m.setAttribute("aria-hidden", "true"), m.textContent = p.text, el.appendChild(m);
     }
@@ -213,7 +234,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 
 .ew-tokens { display: flex; flex-wrap: wrap; gap: 3px 2px; align-items: flex-end; font-family: var(--jp-code-font-family, ui-monospace, SFMono-Regular, Menlo, Consolas, monospace); font-size: 13px; }
-.ew-tok { display: inline-block; white-space: pre; padding: 1px 3px; border-radius: 3px; max-width: 24em; overflow: hidden; text-overflow: ellipsis; vertical-align: bottom; border-bottom: 2px solid transparent; cursor: default; }
+.ew-tok { display: inline-block; unicode-bidi: isolate; white-space: pre; padding: 1px 3px; border-radius: 3px; max-width: 24em; overflow: hidden; text-overflow: ellipsis; vertical-align: bottom; border-bottom: 2px solid transparent; cursor: default; }
 .ew-tok-prompt { border-bottom-color: var(--ew-border); }
 .ew-tok-gen { border-bottom: 2px solid var(--ew-accent); font-weight: 600; }
 .ew-tok:focus { outline: none; }
@@ -222,6 +243,11 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-tok.ew-target { text-decoration: underline dotted var(--ew-muted); text-underline-offset: 3px; cursor: pointer; }
 .ew-tok.ew-dim { opacity: 0.45; }
 .ew-ws { opacity: 0.45; font-weight: normal; }
+/* zero-width / bidi control characters: the character stays in the DOM inside its own isolated box
+   (a U+202E override ends there), with a visible label; every token is bidi-isolated from its neighbours */
+.ew-ws-ctl { display: inline-block; unicode-bidi: isolate; direction: ltr; opacity: 0.85; color: var(--ew-focus); }
+.ew-ws-ctl::before { content: attr(data-mark); display: inline-block; font-family: system-ui, sans-serif; font-size: 0.6em; line-height: 1.2;
+  vertical-align: middle; padding: 0 1px; margin: 0 1px; border: 1px dashed currentColor; border-radius: 2px; }
 .ew-ws-space { font-size: 0.85em; }
 
 .ew-tooltip { position: absolute; left: 0; top: 0; z-index: 1000; pointer-events: none; will-change: transform; contain: layout paint style; background: var(--ew-tt-bg); color: var(--ew-fg);
@@ -231,7 +257,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-tt-row { display: flex; gap: 8px; justify-content: space-between; }
 .ew-tt-key { color: var(--ew-muted); }
 .ew-tt-val { font-variant-numeric: tabular-nums; }
-.ew-tt-tok { font-family: var(--jp-code-font-family, ui-monospace, monospace); white-space: pre; overflow: hidden; text-overflow: ellipsis; max-width: 18em; }
+.ew-tt-tok { unicode-bidi: isolate; font-family: var(--jp-code-font-family, ui-monospace, monospace); white-space: pre; overflow: hidden; text-overflow: ellipsis; max-width: 18em; }
 
 .ew-legend { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin-top: 8px; font-size: 12px; color: var(--ew-muted); }
 .ew-legend-bar { position: relative; display: inline-block; width: 160px; height: 10px; border-radius: 2px; border: 1px solid var(--ew-border); }

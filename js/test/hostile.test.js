@@ -1,4 +1,5 @@
-// Hostile token text must render literally through every view, creating no extra elements.
+// Hostile token text must render literally through every view, creating no extra elements (other than
+// the visible markers for bidi controls / zero-width characters, which hold the character itself).
 import { test, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { setupDom, teardownDom, fakeModel, fire, viewStates, installFakeCanvas, HOSTILE } from "./helpers.js";
@@ -9,6 +10,7 @@ import layerPredictions from "../src/layer_predictions.js";
 import factorExplorer from "../src/factor_explorer.js";
 import neuronHeatmap from "../src/neuron_heatmap.js";
 import attention from "../src/attention.js";
+import { INVISIBLE } from "../src/lib/tokens.js";
 
 const VIEWS = { saliency, rank_grid: rankGrid, rank_watch: rankWatch, layer_predictions: layerPredictions, factor_explorer: factorExplorer, neuron_heatmap: neuronHeatmap, attention };
 // Every element a view may legitimately create.
@@ -30,10 +32,24 @@ function mount(view, state) {
   return { el, model };
 }
 
+/** Element counts, leaving out the markers for bidi / zero-width characters (checked separately). */
 function tagCounts(el) {
   const counts = {};
-  for (const n of el.querySelectorAll("*")) counts[n.tagName] = (counts[n.tagName] || 0) + 1;
+  for (const n of el.querySelectorAll("*")) {
+    if (n.classList.contains("ew-ws-ctl")) continue;
+    counts[n.tagName] = (counts[n.tagName] || 0) + 1;
+  }
   return counts;
+}
+
+/** A control-character marker is a span holding exactly one listed character, with our own attributes only. */
+function assertMarkers(el, where) {
+  for (const m of el.querySelectorAll(".ew-ws-ctl")) {
+    assert.equal(m.tagName, "SPAN", where);
+    assert.equal(m.children.length, 0, `${where}: marker has children`);
+    assert.equal(INVISIBLE[m.textContent], m.dataset.mark, `${where}: marker ${JSON.stringify(m.textContent)}`);
+    assert.deepEqual(m.getAttributeNames().sort(), ["aria-hidden", "class", "data-mark", "title"], where);
+  }
 }
 
 function assertClean(el, where) {
@@ -72,6 +88,9 @@ for (const [name, view] of Object.entries(VIEWS)) {
     }
     assert.ok(!text.includes("49"), "template syntax not evaluated");
     assert.deepEqual(tagCounts(hostile.el), tagCounts(benign.el), `${name}: element structure differs from benign tokens`);
+    assertMarkers(hostile.el, name);
+    assert.ok(hostile.el.querySelectorAll(".ew-ws-ctl").length >= 2, `${name}: RLO and ZWSP are marked`);
+    assert.equal(benign.el.querySelectorAll(".ew-ws-ctl").length, 0);
     assert.equal(document.querySelectorAll("img, script, b").length, 0, "nothing leaked into the document");
     const tipText = hoverAll(hostile.el);
     assertClean(hostile.el, `${name} after hover`);

@@ -6,8 +6,34 @@ export const MARK_NEWLINE = "\u21b5"; // ↵
 export const MARK_TAB = "\u2192"; // →
 
 /**
- * Split a display token into parts: {kind: "text"|"space"|"nl"|"tab", text}.
+ * Invisible characters drawn as visible markers: zero-width characters and bidi controls (which can
+ * reorder the text around them, e.g. U+202E shows "evil" as "live"). Code point -> marker label.
+ */
+export const INVISIBLE = Object.freeze({
+  "\u061c": "ALM",
+  "\u200b": "ZWSP",
+  "\u200c": "ZWNJ",
+  "\u200d": "ZWJ",
+  "\u200e": "LRM",
+  "\u200f": "RLM",
+  "\u202a": "LRE",
+  "\u202b": "RLE",
+  "\u202c": "PDF",
+  "\u202d": "LRO",
+  "\u202e": "RLO",
+  "\u2060": "WJ",
+  "\u2066": "LRI",
+  "\u2067": "RLI",
+  "\u2068": "FSI",
+  "\u2069": "PDI",
+  "\ufeff": "BOM",
+});
+
+/**
+ * Split a display token into parts: {kind: "text"|"space"|"nl"|"tab"|"ctl", text}.
  * Leading spaces become "space" markers, every "\n" a newline marker, every "\t" a tab marker.
+ * A zero-width / bidi control character becomes {kind: "ctl", text: <the character itself>, mark: "RLO"}:
+ * it is kept in the text (textContent stays the exact token) and its marker is drawn by CSS from `mark`.
  */
 export function tokenParts(text) {
   const s = text == null ? "" : String(text);
@@ -20,7 +46,12 @@ export function tokenParts(text) {
   let buf = "";
   for (; i < s.length; i++) {
     const ch = s[i];
-    if (ch === "\n" || ch === "\t" || ch === "\r") {
+    const mark = INVISIBLE[ch];
+    if (mark) {
+      if (buf) parts.push({ kind: "text", text: buf });
+      buf = "";
+      parts.push({ kind: "ctl", text: ch, mark });
+    } else if (ch === "\n" || ch === "\t" || ch === "\r") {
       if (buf) parts.push({ kind: "text", text: buf });
       buf = "";
       if (ch === "\n") parts.push({ kind: "nl", text: MARK_NEWLINE });
@@ -43,6 +74,16 @@ export function fillToken(el, text) {
   for (const p of parts) {
     if (p.kind === "text") {
       el.appendChild(document.createTextNode(p.text));
+    } else if (p.kind === "ctl") {
+      // The character stays (isolated in its own box, so a bidi override cannot reach the text after
+      // it); the visible label comes from CSS `content: attr(data-mark)`, so it is not in textContent.
+      const m = document.createElement("span");
+      m.className = "ew-ws ew-ws-ctl";
+      m.setAttribute("aria-hidden", "true");
+      m.dataset.mark = p.mark;
+      m.title = `U+${p.text.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")} ${p.mark}`;
+      m.textContent = p.text;
+      el.appendChild(m);
     } else {
       const m = document.createElement("span");
       m.className = `ew-ws ew-ws-${p.kind}`;
