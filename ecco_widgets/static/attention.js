@@ -344,7 +344,9 @@ var STYLE_ID = "ew-style-v1", CSS = `
 /* fixed size (set inline): a layout / paint boundary, so hover never re-lays out the cells */
 .ew-grid-dom { display: grid; contain: strict; }
 .ew-grid-row { display: contents; }
-.ew-cell { display: flex; align-items: center; justify-content: center; overflow: hidden; font-size: 10px; font-variant-numeric: tabular-nums;
+/* block + line-height (not flex) so a value too wide for its cell is clipped with an ellipsis */
+.ew-cell { display: block; text-align: center; line-height: var(--ew-cell-h, 16px); white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+  padding: 0 1px; font-size: 10px; font-variant-numeric: tabular-nums;
   box-shadow: inset 0 0 0 0.5px var(--ew-bg); cursor: pointer; user-select: none; }
 .ew-cell:focus { outline: none; }
 .ew-cell:focus-visible, .ew-cell:hover { outline: 2px solid var(--ew-focus); outline-offset: -2px; }
@@ -378,7 +380,8 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-sal-detailed .ew-tok { display: inline-flex; flex-direction: column; align-items: stretch; min-width: 2.8em; text-align: center; }
 .ew-bar-wrap { display: block; height: 22px; position: relative; margin-top: 2px; }
 .ew-bar { position: absolute; bottom: 10px; left: 0; width: 100%; border-radius: 1px; }
-.ew-bar-val { position: absolute; bottom: 0; left: 0; right: 0; font-size: 9px; line-height: 10px; text-align: center; font-weight: normal; }
+.ew-bar-val { position: absolute; bottom: 0; left: 0; right: 0; font-size: 9px; line-height: 10px; text-align: center; font-weight: normal;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 
 .ew-factor-list { display: flex; flex-direction: column; gap: 2px; margin-bottom: 8px; }
 .ew-factor { display: flex; align-items: center; gap: 8px; padding: 2px 4px; border-radius: 4px; cursor: pointer; border: 1px solid transparent; }

@@ -109,6 +109,30 @@ function formatNumber(v, digits = 3) {
   let a = Math.abs(v);
   return Number.isInteger(v) && a < 1e6 ? String(v) : a >= 1e4 || a < 1e-3 ? v.toExponential(digits - 1) : String(Number(v.toPrecision(digits)));
 }
+var dropLeadingZero = (str) => str.replace(/^(-?)0\./, "$1.");
+function formatCompact(v, maxChars = 5, digits = 2) {
+  if (typeof v != "number") return String(v);
+  if (Number.isNaN(v)) return "NaN";
+  if (!Number.isFinite(v)) return v > 0 ? "∞" : "-∞";
+  if (v === 0) return "0";
+  let a = Math.abs(v);
+  if (Number.isInteger(v) && String(v).length <= maxChars) return String(v);
+  let fits = (str) => !str.includes("e") && str.length <= maxChars;
+  if (a >= 1e-3 && a < 1e3)
+    for (let d = digits; d >= 1; d--) {
+      let str = String(Number(v.toPrecision(d)));
+      if (fits(str)) return str;
+      let short = dropLeadingZero(str);
+      if (fits(short)) return short;
+    }
+  for (let [suffix, base] of [["T", 1e12], ["G", 1e9], ["M", 1e6], ["k", 1e3]])
+    if (!(a < base * 0.9995 || a >= base * 1e3))
+      for (let d = digits; d >= 1; d--) {
+        let str = String(Number((v / base).toPrecision(d))) + suffix;
+        if (fits(str)) return str;
+      }
+  return v.toExponential(0).replace("e+", "e");
+}
 function gradientCss(ramp, lo, hi, n = 11) {
   let parts = [];
   for (let i = 0; i < n; i++) {
@@ -349,7 +373,9 @@ var STYLE_ID = "ew-style-v1", CSS = `
 /* fixed size (set inline): a layout / paint boundary, so hover never re-lays out the cells */
 .ew-grid-dom { display: grid; contain: strict; }
 .ew-grid-row { display: contents; }
-.ew-cell { display: flex; align-items: center; justify-content: center; overflow: hidden; font-size: 10px; font-variant-numeric: tabular-nums;
+/* block + line-height (not flex) so a value too wide for its cell is clipped with an ellipsis */
+.ew-cell { display: block; text-align: center; line-height: var(--ew-cell-h, 16px); white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+  padding: 0 1px; font-size: 10px; font-variant-numeric: tabular-nums;
   box-shadow: inset 0 0 0 0.5px var(--ew-bg); cursor: pointer; user-select: none; }
 .ew-cell:focus { outline: none; }
 .ew-cell:focus-visible, .ew-cell:hover { outline: 2px solid var(--ew-focus); outline-offset: -2px; }
@@ -383,7 +409,8 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-sal-detailed .ew-tok { display: inline-flex; flex-direction: column; align-items: stretch; min-width: 2.8em; text-align: center; }
 .ew-bar-wrap { display: block; height: 22px; position: relative; margin-top: 2px; }
 .ew-bar { position: absolute; bottom: 10px; left: 0; width: 100%; border-radius: 1px; }
-.ew-bar-val { position: absolute; bottom: 0; left: 0; right: 0; font-size: 9px; line-height: 10px; text-align: center; font-weight: normal; }
+.ew-bar-val { position: absolute; bottom: 0; left: 0; right: 0; font-size: 9px; line-height: 10px; text-align: center; font-weight: normal;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 
 .ew-factor-list { display: flex; flex-direction: column; gap: 2px; margin-bottom: 8px; }
 .ew-factor { display: flex; align-items: center; gap: 8px; padding: 2px 4px; border-radius: 4px; cursor: pointer; border: 1px solid transparent; }
@@ -758,7 +785,7 @@ function build(ctx) {
       let b = bars[i];
       if (r >= 0 && i < t) {
         let v = value(r, i), rgb = scale(v);
-        row.setColor(i, rgb), b && (b.bar.style.height = `${Math.max(1, Math.round(12 * Math.abs(v) / (maxAbs || 1)))}px`, b.bar.style.background = css(rgb), b.val.textContent = formatNumber(v, 2));
+        row.setColor(i, rgb), b && (b.bar.style.height = `${Math.max(1, Math.round(12 * Math.abs(v) / (maxAbs || 1)))}px`, b.bar.style.background = css(rgb), b.val.textContent = formatCompact(v, 5, 2));
       } else
         row.setColor(i, null), b && (b.bar.style.height = "0px", b.val.textContent = "");
     }

@@ -1,7 +1,7 @@
 // NeuronHeatmap: neurons x tokens, diverging scale centred on 0. Hover shows the value; the token
 // row above is coloured by the hovered (or selected) neuron. Click / Enter selects a neuron.
 import { decodeArray } from "./lib/arrays.js";
-import { divergingScale, legend, formatNumber } from "./lib/colors.js";
+import { divergingScale, legend, formatNumber, formatCompact } from "./lib/colors.js";
 import { createGrid, gridMode } from "./lib/grid.js";
 import { createTokenRow } from "./lib/tokens.js";
 import { rowLabels } from "./lib/axis.js";
@@ -60,7 +60,7 @@ function build(ctx) {
     mode,
     ariaLabel: "activation per neuron and token",
     color: (n, t) => scale(val(n, t)),
-    text: mode === "dom" ? (n, t) => formatNumber(val(n, t), 2) : null,
+    text: mode === "dom" ? (n, t) => formatCompact(val(n, t), 5, 2) : null, // fits a 34 px cell; full value in tooltip / aria-label
     label: (n, t) => `${labels[n]}, token ${t} ${JSON.stringify(tok(t))}: ${formatNumber(val(n, t))}`,
     onHover(n, t, how, ev) {
       if (n < 0) {

@@ -1,7 +1,7 @@
 // SaliencyView: hover / focus an explained (target) token and the inputs before it take colour
 // and show their attribution. Click / Enter on a target pins it (selected_token).
 import { decodeArray } from "./lib/arrays.js";
-import { divergingScale, sequentialScale, legend, formatNumber, css } from "./lib/colors.js";
+import { divergingScale, sequentialScale, legend, formatNumber, formatCompact, css } from "./lib/colors.js";
 import { createTokenRow } from "./lib/tokens.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
 
@@ -151,7 +151,7 @@ function build(ctx) {
         if (b) {
           b.bar.style.height = `${Math.max(1, Math.round((12 * Math.abs(v)) / (maxAbs || 1)))}px`;
           b.bar.style.background = css(rgb);
-          b.val.textContent = formatNumber(v, 2);
+          b.val.textContent = formatCompact(v, 5, 2);
         }
       } else {
         row.setColor(i, null);

@@ -111,6 +111,41 @@ export function formatNumber(v, digits = 3) {
   return String(Number(v.toPrecision(digits)));
 }
 
+const dropLeadingZero = (str) => str.replace(/^(-?)0\./, "$1.");
+
+/**
+ * A value for a small heatmap cell: at most `maxChars` characters where possible, `digits` significant
+ * digits or fewer (0.1666 -> "0.17", 0.0045 -> ".0045", -0.0045 -> "-.004", 12345.6 -> "12k",
+ * 0.00012 -> "1e-4"). The full value belongs in the tooltip / aria-label; cells also clip with an
+ * ellipsis (CSS) should a value still be too wide.
+ */
+export function formatCompact(v, maxChars = 5, digits = 2) {
+  if (typeof v !== "number") return String(v);
+  if (Number.isNaN(v)) return "NaN";
+  if (!Number.isFinite(v)) return v > 0 ? "\u221e" : "-\u221e";
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  if (Number.isInteger(v) && String(v).length <= maxChars) return String(v);
+  const fits = (str) => !str.includes("e") && str.length <= maxChars;
+  if (a >= 1e-3 && a < 1000) {
+    for (let d = digits; d >= 1; d--) {
+      const str = String(Number(v.toPrecision(d))); // "1.0e+2" -> "100"
+      if (fits(str)) return str;
+      const short = dropLeadingZero(str);
+      if (fits(short)) return short;
+    }
+  }
+  for (const [suffix, base] of [["T", 1e12], ["G", 1e9], ["M", 1e6], ["k", 1e3]]) {
+    if (a < base * 0.9995 || a >= base * 1e3) continue; // 999,999 -> "1M", 950,000 -> "950k"
+    for (let d = digits; d >= 1; d--) {
+      const str = String(Number((v / base).toPrecision(d))) + suffix;
+      if (fits(str)) return str;
+    }
+  }
+  // very small or very large: "1e-4", "-5e-7", "2e15"
+  return v.toExponential(0).replace("e+", "e");
+}
+
 /** Compact integer formatting for rank cells ("12345" -> "12k" if long). */
 export function formatRank(r) {
   if (r < 100000) return String(r);

@@ -59,6 +59,7 @@ export function createGrid(opts) {
   if (opts.ariaLabel) el.setAttribute("aria-label", opts.ariaLabel);
   el.style.width = `${nCols * cellW}px`;
   el.style.height = `${nRows * cellH}px`;
+  el.style.setProperty("--ew-cell-h", `${cellH}px`);
   let active = { r: 0, c: 0 };
   let selected = null;
   let hovered = null;
