@@ -130,6 +130,23 @@ def test_negative_values_are_clipped_and_the_input_is_untouched():
     assert signed.run_nmf(n_components=3).clipped_fraction == pytest.approx(0.5, abs=0.1)
 
 
+def test_layers_stored_out_of_order_are_used_in_numeric_order():
+    rng = np.random.default_rng(3)
+    acts = rng.random((3, N_TOKENS, WIDTH), dtype=np.float32)
+    out = make_output(acts, layers=[10, 2, 11], n_layers=12)
+    nmf = out.run_nmf(n_components=2)
+    assert nmf.layers == [2, 10, 11]
+    assert nmf.neuron_index[:: WIDTH, 0].tolist() == [2, 10, 11]
+    x = np.concatenate([acts[1], acts[0], acts[2]], axis=1).astype(np.float64)
+    assert nmf.reconstruction_error == pytest.approx(
+        np.linalg.norm(x - nmf.factors.T.astype(np.float64) @ nmf.components), rel=1e-4)
+    assert out.run_nmf(n_components=2, layers=[11, 10]).layers == [10, 11]
+    values = np.concatenate([acts[1, 0], acts[0, 0], acts[2, 0]])
+    order = np.argsort(values)[::-1][:5]
+    assert [(d["layer"], d["neuron"]) for d in out.top_neurons(0, k=5)] == [
+        ([2, 10, 11][i // WIDTH], i % WIDTH) for i in order]
+
+
 def test_no_shared_arrays_with_the_output():
     out = make_output(layers=[2])
     nmf = out.run_nmf(n_components=2)

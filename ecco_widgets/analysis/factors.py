@@ -30,11 +30,13 @@ from ..errors import InputError, NotAvailableError
 if TYPE_CHECKING:  # pragma: no cover
     from ..result import Output
 
-#: Options passed to scikit-learn's NMF unless the caller overrides them. nndsvda (SVD-based) init with the
-#: coordinate-descent solver converges in far fewer iterations than Ecco's init="random"; tol=1e-3 (scikit-learn's
-#: default is 1e-4) about halves the iterations on 1,000 tokens x 46k neurons while the factors stay within cosine
-#: 0.997 of the tightly converged ones (benchmarks/bench_activations.py). Pass tol=1e-4 for scikit-learn's setting.
-DEFAULT_NMF_OPTIONS: dict[str, Any] = {"init": "nndsvda", "solver": "cd", "max_iter": 500, "tol": 1e-3,
+#: Options passed to scikit-learn's NMF unless the caller overrides them. SVD-based init (nndsvda) with the
+#: coordinate-descent solver: on SmolLM2 activations it needs 26 iterations for 53 tokens x 18k neurons and 220 for
+#: 1,000 tokens x 46k neurons, where Ecco's init="random" needed 87 and stopped at its 500 limit, and the "mu"
+#: solver was slower per result. max_iter=500 (scikit-learn's default 200 stops short of convergence on the larger
+#: input). tol=1e-3 halves the iterations on the large input (factors within cosine 0.998) but stops after 6 on the
+#: small one (cosine 0.976): pass tol=1e-3 for speed. Measured by benchmarks/bench_activations.py.
+DEFAULT_NMF_OPTIONS: dict[str, Any] = {"init": "nndsvda", "solver": "cd", "max_iter": 500, "tol": 1e-4,
                                        "random_state": 0}
 
 
@@ -158,18 +160,16 @@ def activation_matrix(out: "Output", layers: Sequence[int] | None = None,
     acts = _require_activations(out)
     captured = _captured_layers(out)
     if layers is None:
-        rows = list(range(len(captured)))
+        rows = sorted(range(len(captured)), key=captured.__getitem__)  # numeric order, however they were stored
     else:
         if isinstance(layers, (int, np.integer)):
             layers = [layers]
         if len(layers) == 0:
             raise InputError("layers is empty; pass None for every captured layer, or a list of layers.")
-        rows = sorted({_layer_row(out, layer) for layer in layers})  # captured layers are numeric order
+        rows = sorted({_layer_row(out, layer) for layer in layers}, key=captured.__getitem__)
     used_layers = [captured[r] for r in rows]
     pos = _positions(out, positions)
-    x = np.concatenate([acts[r][pos] for r in rows], axis=1).astype(np.float32, copy=False)
-    if np.shares_memory(x, acts):  # (only possible for one layer and all positions of a float32 array)
-        x = x.copy()
+    x = np.concatenate([acts[r][pos] for r in rows], axis=1).astype(np.float32, copy=False)  # always a new array
     neuron_index = np.concatenate([
         np.stack([np.full(acts.shape[2], captured[r]), np.arange(acts.shape[2])], axis=1) for r in rows
     ]).astype(np.int64)
@@ -191,7 +191,7 @@ def run_nmf(out: "Output", n_components: int = 8, layers: Sequence[int] | None =
     only the positive part there. ``NMFResult.clipped_fraction`` says what share of the values was clipped.
 
     nmf_options go to ``sklearn.decomposition.NMF`` and override ``DEFAULT_NMF_OPTIONS`` (init="nndsvda",
-    solver="cd", max_iter=500, tol=1e-3, random_state=0): seeded, so the same input gives the same result.
+    solver="cd", max_iter=500, tol=1e-4, random_state=0): seeded, so the same input gives the same result.
     A ConvergenceWarning from scikit-learn is passed on.
 
     Raises NotAvailableError when no activations were captured or a layer was not captured (naming the captured
@@ -247,7 +247,7 @@ def top_neurons(out: "Output", position: int, k: int = 10, layer: int | None = N
     captured = _captured_layers(out)
     k = _check_k(k)
     p = out._position(position)
-    rows = [_layer_row(out, layer)] if layer is not None else list(range(len(captured)))
+    rows = [_layer_row(out, layer)] if layer is not None else sorted(range(len(captured)), key=captured.__getitem__)
     values = np.concatenate([acts[r, p].astype(np.float32) for r in rows])
     width = acts.shape[2]
     order = np.argsort(-values, kind="stable")[:k]
