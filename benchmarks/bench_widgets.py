@@ -148,11 +148,16 @@ window.__lat = [];
 let pending = null;
 // (DOM grids react to mouseover, which fires before mousemove: take the first input event)
 let seen = null;  // performance.now() when the first event reached the page (handler cost = mutation - seen)
+// the trailing events of a move that already updated the tooltip (e.g. mousemove after mouseover) carry the
+// same or an earlier timestamp: ignore them, or the next hover would be timed from the previous move
+let consumed = -Infinity;
 for (const t of ["pointerover", "pointermove", "mouseover", "mousemove"])
-  window.addEventListener(t, (ev) => { if (pending == null) { pending = ev.timeStamp; seen = performance.now(); } }, { capture: true });
+  window.addEventListener(t, (ev) => {
+    if (pending == null && ev.timeStamp > consumed) { pending = ev.timeStamp; seen = performance.now(); }
+  }, { capture: true });
 new MutationObserver(() => {
   if (pending == null) return;
-  const start = pending; const s2 = seen; pending = null;
+  const start = pending; const s2 = seen; pending = null; consumed = start;
   const now = performance.now();
   const dom = now - start;
   const handler = now - s2;
