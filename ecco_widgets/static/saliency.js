@@ -696,7 +696,7 @@ function hint(parent, text) {
 
 // src/saliency.js
 function build(ctx) {
-  let { model, body, controls, tooltip } = ctx, { tokens, raw, nInput } = tokenTraits(model), N = tokens.length, targetsArr = decodeArray(model.get("targets"), "targets"), attr = decodeArray(model.get("attributions"), "attributions"), methods = get(model, "methods", []).map(String), style = get(model, "style", "minimal") === "detailed" ? "detailed" : "minimal";
+  let { model, body, controls, tooltip } = ctx, { tokens, raw, nInput } = tokenTraits(model), N = tokens.length, targetsArr = decodeArray(model.get("targets"), "targets"), attr = decodeArray(model.get("attributions"), "attributions"), methods = get(model, "methods", []).map(String), style = get(model, "style", "minimal") === "detailed" ? "detailed" : "minimal", causal = get(model, "causal", !0) !== !1, inputsEnd = (t) => causal ? t : N, explains = (p, t) => p < inputsEnd(t);
   body.classList.toggle("ew-sal-detailed", style === "detailed");
   let targets = Array.from(targetsArr.data), ok = !attr.empty && attr.shape.length === 3 && attr.shape[1] === targets.length, M = ok ? attr.shape[0] : 0, NT = ok ? attr.shape[2] : 0, rowOfPos = /* @__PURE__ */ new Map();
   targets.forEach((t, i) => rowOfPos.set(t, i));
@@ -720,7 +720,7 @@ function build(ctx) {
   }
   let value = (row2, p) => ok && p < NT ? attr.data[(methodIdx * targets.length + row2) * NT + p] : 0, scaleFor = (row2, t) => {
     let lo = 0, hi = 0;
-    for (let p = 0; p < t && p < NT; p++) {
+    for (let p = 0; p < inputsEnd(t) && p < NT; p++) {
       let v = value(row2, p);
       v < lo && (lo = v), v > hi && (hi = v);
     }
@@ -738,13 +738,13 @@ function build(ctx) {
       if (rowOfPos.has(i)) {
         show(i);
         let r = rowOfPos.get(i), ranked = [];
-        for (let p = 0; p < i && p < NT; p++) ranked.push([p, value(r, p)]);
+        for (let p = 0; p < inputsEnd(i) && p < NT; p++) ranked.push([p, value(r, p)]);
         ranked.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
         let lines = [`explained token ${i}`, { token: tokens[i] }, ["method", methods[methodIdx] || ""]];
         ranked.length && lines.push("strongest inputs");
         for (let [p, v] of ranked.slice(0, 3)) lines.push({ label: `${p}`, token: tokens[p], value: formatNumber(v) });
         tooltip.show(lines, how === "focus" ? span : ev);
-      } else if (activeTarget >= 0 && i < activeTarget) {
+      } else if (activeTarget >= 0 && rowOfPos.has(activeTarget) && explains(i, activeTarget)) {
         let v = value(rowOfPos.get(activeTarget), i);
         tooltip.show([{ label: `token ${i}`, token: tokens[i] }, [`attribution → ${activeTarget}`, formatNumber(v)]], how === "focus" ? span : ev);
       } else
@@ -778,12 +778,12 @@ function build(ctx) {
   function show(t) {
     activeTarget = t;
     let r = rowOfPos.has(t) ? rowOfPos.get(t) : -1, scale = r >= 0 ? scaleFor(r, t) : null, maxAbs = 0;
-    if (scale) for (let p = 0; p < t; p++) maxAbs = Math.max(maxAbs, Math.abs(value(r, p)));
+    if (scale) for (let p = 0; p < inputsEnd(t); p++) maxAbs = Math.max(maxAbs, Math.abs(value(r, p)));
     for (let i = 0; i < N; i++) {
       let s = row.spans[i];
-      s.classList.toggle("ew-active", i === t), s.classList.toggle("ew-dim", r >= 0 && i > t);
+      s.classList.toggle("ew-active", i === t), s.classList.toggle("ew-dim", causal && r >= 0 && i > t);
       let b = bars[i];
-      if (r >= 0 && i < t) {
+      if (r >= 0 && explains(i, t)) {
         let v = value(r, i), rgb = scale(v);
         row.setColor(i, rgb), b && (b.bar.style.height = `${Math.max(1, Math.round(12 * Math.abs(v) / (maxAbs || 1)))}px`, b.bar.style.background = css(rgb), b.val.textContent = formatCompact(v, 5, 2));
       } else
@@ -810,7 +810,7 @@ function build(ctx) {
 function render({ model, el }) {
   return mountView(model, el, {
     name: "saliency",
-    traits: ["tokens", "raw_tokens", "n_input_tokens", "targets", "methods", "attributions", "style"],
+    traits: ["tokens", "raw_tokens", "n_input_tokens", "targets", "methods", "attributions", "style", "causal"],
     localTraits: ["selected_token", "method"],
     build
   });

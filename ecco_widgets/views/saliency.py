@@ -26,7 +26,10 @@ class SaliencyView(TokenView):
 
     ``attributions`` is a dict ``{method: (n_targets, n_tokens) array}`` (or one
     ``(n_methods, n_targets, n_tokens)`` array with ``methods``).  Row ``i`` explains
-    ``tokens[targets[i]]``; entries at positions ``>= targets[i]`` are set to 0.
+    ``tokens[targets[i]]``. With ``causal=True`` (default, a causal LM) a token is explained by the
+    tokens before it only: entries at positions ``>= targets[i]`` are set to 0 and only those
+    tokens are coloured. ``causal=False`` (bidirectional encoders: masked LMs, classifiers) keeps
+    and colours every position, including the target itself.
 
     Example::
 
@@ -47,6 +50,7 @@ class SaliencyView(TokenView):
     method = traitlets.Unicode("").tag(sync=True)
     style = traitlets.Unicode("minimal").tag(sync=True)
     selected_token = traitlets.Int(-1).tag(sync=True)
+    causal = traitlets.Bool(True).tag(sync=True)
 
     def __init__(
         self,
@@ -60,6 +64,7 @@ class SaliencyView(TokenView):
         raw_tokens: Sequence[str] | None = None,
         style: str = "minimal",
         selected_token: int = -1,
+        causal: bool = True,
         **kwargs: Any,
     ) -> None:
         tk = self._token_kwargs(tokens, raw_tokens, n_input_tokens)
@@ -76,8 +81,9 @@ class SaliencyView(TokenView):
                 f"attributions: expected shape (n_targets={tg.size}, n_tokens={n}) per method, "
                 f"got {tuple(attr.shape[1:])}"
             )
-        # A token is explained only by the tokens before it.
-        if tg.size:
+        # Causal: a token is explained only by the tokens before it. Bidirectional: by every token.
+        causal = bool(causal)
+        if causal and tg.size:
             mask = np.arange(n)[None, :] >= tg[:, None]
             attr[:, mask] = 0.0
         method = names[0] if method is None else method
@@ -94,6 +100,7 @@ class SaliencyView(TokenView):
             method=method,
             style=style,
             selected_token=selected_token,
+            causal=causal,
             **kwargs,
         )
 

@@ -1,5 +1,7 @@
 // SaliencyView: hover / focus an explained (target) token and the inputs before it take colour
 // and show their attribution. Click / Enter on a target pins it (selected_token).
+// causal = false (bidirectional encoders): every token, before and after the target and the target
+// itself, takes colour; nothing is dimmed.
 import { decodeArray } from "./lib/arrays.js";
 import { divergingScale, sequentialScale, legend, formatNumber, formatCompact, css } from "./lib/colors.js";
 import { createTokenRow } from "./lib/tokens.js";
@@ -13,6 +15,10 @@ function build(ctx) {
   const attr = decodeArray(model.get("attributions"), "attributions");
   const methods = get(model, "methods", []).map(String);
   const style = get(model, "style", "minimal") === "detailed" ? "detailed" : "minimal";
+  const causal = get(model, "causal", true) !== false;
+  // the positions that explain target t: those before it (causal), or all of them (bidirectional)
+  const inputsEnd = (t) => (causal ? t : N);
+  const explains = (p, t) => p < inputsEnd(t);
   body.classList.toggle("ew-sal-detailed", style === "detailed");
   const targets = Array.from(targetsArr.data);
   const ok = !attr.empty && attr.shape.length === 3 && attr.shape[1] === targets.length;
@@ -55,7 +61,7 @@ function build(ctx) {
   const scaleFor = (row, t) => {
     let lo = 0;
     let hi = 0;
-    for (let p = 0; p < t && p < NT; p++) {
+    for (let p = 0; p < inputsEnd(t) && p < NT; p++) {
       const v = value(row, p);
       if (v < lo) lo = v;
       if (v > hi) hi = v;
@@ -79,13 +85,13 @@ function build(ctx) {
         show(i);
         const r = rowOfPos.get(i);
         const ranked = [];
-        for (let p = 0; p < i && p < NT; p++) ranked.push([p, value(r, p)]);
+        for (let p = 0; p < inputsEnd(i) && p < NT; p++) ranked.push([p, value(r, p)]);
         ranked.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
         const lines = [`explained token ${i}`, { token: tokens[i] }, ["method", methods[methodIdx] || ""]];
         if (ranked.length) lines.push("strongest inputs");
         for (const [p, v] of ranked.slice(0, 3)) lines.push({ label: `${p}`, token: tokens[p], value: formatNumber(v) });
         tooltip.show(lines, how === "focus" ? span : ev);
-      } else if (activeTarget >= 0 && i < activeTarget) {
+      } else if (activeTarget >= 0 && rowOfPos.has(activeTarget) && explains(i, activeTarget)) {
         const v = value(rowOfPos.get(activeTarget), i);
         tooltip.show([{ label: `token ${i}`, token: tokens[i] }, [`attribution \u2192 ${activeTarget}`, formatNumber(v)]], how === "focus" ? span : ev);
       } else {
@@ -138,13 +144,13 @@ function build(ctx) {
     const r = rowOfPos.has(t) ? rowOfPos.get(t) : -1;
     const scale = r >= 0 ? scaleFor(r, t) : null;
     let maxAbs = 0;
-    if (scale) for (let p = 0; p < t; p++) maxAbs = Math.max(maxAbs, Math.abs(value(r, p)));
+    if (scale) for (let p = 0; p < inputsEnd(t); p++) maxAbs = Math.max(maxAbs, Math.abs(value(r, p)));
     for (let i = 0; i < N; i++) {
       const s = row.spans[i];
       s.classList.toggle("ew-active", i === t);
-      s.classList.toggle("ew-dim", r >= 0 && i > t);
+      s.classList.toggle("ew-dim", causal && r >= 0 && i > t);
       const b = bars[i];
-      if (r >= 0 && i < t) {
+      if (r >= 0 && explains(i, t)) {
         const v = value(r, i);
         const rgb = scale(v);
         row.setColor(i, rgb);
@@ -191,7 +197,7 @@ function build(ctx) {
 export function render({ model, el }) {
   return mountView(model, el, {
     name: "saliency",
-    traits: ["tokens", "raw_tokens", "n_input_tokens", "targets", "methods", "attributions", "style"],
+    traits: ["tokens", "raw_tokens", "n_input_tokens", "targets", "methods", "attributions", "style", "causal"],
     localTraits: ["selected_token", "method"],
     build,
   });

@@ -170,6 +170,29 @@ test("saliency minimal style has no bars; single method has no select", () => {
   assert.match(m.root.querySelector(".ew-controls").textContent, /method: a/);
 });
 
+test("saliency causal=false (bidirectional): every token, before, at and after the target, is coloured", () => {
+  const s = viewStates(TOKENS).saliency;
+  const vals = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1];
+  const m = mount(saliency, { ...s, causal: false, targets: arr([1, 2], "int32", [2]), methods: ["a"],
+    attributions: arr(vals, "float32", [1, 2, 6]) });
+  const spans = [...m.root.querySelectorAll(".ew-tokens > .ew-tok")];
+  fire(w, spans[1], "mouseover");
+  for (let p = 0; p < 6; p++) {
+    assert.notEqual(spans[p].style.backgroundColor, "", `token ${p} coloured`);
+    assert.ok(!spans[p].classList.contains("ew-dim"), `token ${p} not dimmed`);
+  }
+  assert.equal(spans[5].querySelector(".ew-bar-val").textContent, "0.6");
+  assert.match(visibleTip(m), /strongest inputs/);
+  fire(w, spans[4], "mouseover");
+  assert.match(visibleTip(m), /attribution → 1/);
+  // the default (causal) still leaves the tokens after the target uncoloured
+  const c = mount(saliency, { ...s, targets: arr([1, 2], "int32", [2]), methods: ["a"], attributions: arr(vals, "float32", [1, 2, 6]) });
+  const cs = [...c.root.querySelectorAll(".ew-tokens > .ew-tok")];
+  fire(w, cs[1], "mouseover");
+  assert.notEqual(cs[0].style.backgroundColor, "");
+  for (let p = 2; p < 6; p++) assert.equal(cs[p].style.backgroundColor, "", `causal: token ${p} not coloured`);
+});
+
 test("factor_explorer: hover isolates a factor, leaving restores, click/Enter pin selected_factor", () => {
   const s = viewStates(TOKENS).factor_explorer;
   const m = mount(factorExplorer, s);
