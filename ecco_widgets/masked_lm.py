@@ -45,14 +45,19 @@ HEAD_RECIPES: tuple[tuple[str, ...], ...] = (
 )
 
 
+class _StopForward(Exception):
+    """Raised by the hook on the last block during attribution: the full MLM head at every position is not needed."""
+
+
 class MaskedLMOutput(Output):
     """An Output of a masked LM. Differences from a causal LM's Output:
 
     ranks, target_probs: (n_layers, n_tokens), one column per position (the token *at* p, not p+1); for a model
     without an MLM head ranks is empty, shape (n_layers, 0). topk_ids / topk_probs: (n_layers, n_tokens, k).
     mask_positions: int (n_masked,) positions replaced by the mask token; input_ids: what the model saw (token_ids
-    hold the true tokens). has_head: whether predictions exist. Save/load keeps the arrays but gives back a plain
-    Output (without mask_positions, input_ids and has_head).
+    hold the true tokens). has_head: whether predictions exist. With attribution=...: targets = mask_positions and
+    attributions(method) (n_masked, n_tokens) are non-zero on both sides of each masked position (bidirectional).
+    Save/load keeps the arrays but gives back a plain Output (without mask_positions, input_ids and has_head).
     """
 
     mask_positions: np.ndarray
@@ -84,6 +89,13 @@ class MaskedLMOutput(Output):
             "at its own position. Read out.ranks (n_layers, n_tokens) directly, or use out.layer_predictions(p) "
             "and out.rankings_watch([...], position=p)."
         )
+
+    def primary_attributions(self, method: str | None = None, aggregate: str = "l2_normalized",
+                             style: str = "minimal", **view_options):
+        """SaliencyView of the attributions of each masked position: bidirectional (causal=False), so tokens
+        before and after a masked position, and the position itself, are coloured."""
+        view_options.setdefault("causal", False)
+        return super().primary_attributions(method, aggregate, style, **view_options)
 
     def copy(self) -> "MaskedLMOutput":
         clone = super().copy()
@@ -228,13 +240,20 @@ class MaskedLanguageModel(LanguageModel):
         attention: bool = False,
         lens_topk: int = 10,
         keep_hidden_states: bool = True,
+        attribution: Sequence[str] = (),
+        target: str = "prob",
+        n_steps: int | None = None,
+        progress: bool | None = None,
         **unsupported: Any,
     ) -> MaskedLMOutput:
-        """Analyse a token sequence (the true tokens; masked positions are replaced before the forward pass)."""
-        if unsupported.get("attribution"):
-            raise UnsupportedModelError("Attribution is not implemented for masked LMs yet; analyze without "
-                                        "attribution=... (ranks, activations and attention are available).")
-        unknown = sorted(k for k in unsupported if k not in ("attribution", "n_input_tokens", "targets", "progress"))
+        """Analyse a token sequence (the true tokens; masked positions are replaced before the forward pass).
+
+        attribution: methods ("ig", "grad_x_input", "saliency", "occlusion") explaining, at each masked position p,
+        f = the probability (target="prob"; or "logit", "logprob") of the true token at p, read at p from the MLM
+        head on the input the model saw (every mask position masked). Every position, before and after p and p
+        itself (its [MASK] embedding), gets attribution. n_steps: integration points for "ig".
+        """
+        unknown = sorted(k for k in unsupported if k not in ("n_input_tokens", "targets"))
         if unknown:
             raise InputError(f"Unknown option(s) for a masked LM: {unknown}.")
         ids = [int(i) for i in token_ids]
@@ -242,6 +261,7 @@ class MaskedLanguageModel(LanguageModel):
             raise InputError("There are no tokens to analyse; give a non-empty text.")
         n = len(ids)
         masked = self._mask_positions(mask_positions, n)
+        methods = self._attribution_request(attribution, masked, target, n_steps)
         seen = list(ids)
         if len(masked):
             mask_id = self._mask_id(mask_token_id)
@@ -282,7 +302,67 @@ class MaskedLanguageModel(LanguageModel):
         if self.has_head:
             out._decode = self.spec.decode
             out._encode_watch = self.single_token_id
+        if methods:
+            self._attribute(out, input_ids, ids, masked, methods, target, n_steps, progress)
         return _as_masked(out, np.asarray(masked, dtype=np.int64), np.asarray(seen, dtype=np.int64), self.has_head)
+
+    def _attribution_request(self, attribution, masked: list[int], target: str, n_steps) -> list[str]:
+        """The checked attribution methods ([] when none are asked for)."""
+        if not attribution:
+            return []
+        from .analysis.encoder_attribution import TARGETS, check_methods, check_n_steps
+
+        methods = check_methods(attribution)
+        if not self.has_head:
+            raise NotAvailableError(f"Attribution explains the MLM head's prediction, but {self.name} has no "
+                                    "masked-LM head. Load the model with its head (AutoModelForMaskedLM).")
+        if not masked:
+            raise InputError("Attribution for a masked LM explains the prediction at masked positions: pass "
+                             "mask_positions=[p, ...] (token positions, see mlm.encode(text)).")
+        if target not in TARGETS:
+            raise InputError(f"Unknown attribution target {target!r}; choose from {', '.join(TARGETS)}.")
+        check_n_steps(n_steps)
+        return methods
+
+    def _attribute(self, out: Output, input_ids: torch.Tensor, true_ids: list[int], masked: list[int],
+                   methods: list[str], target: str, n_steps, progress) -> None:
+        """Bidirectional attributions of f(true token at p | input with the mask positions masked), p in masked."""
+        from .adapter import block_output
+        from .analysis.encoder_attribution import compute_encoder_attributions, scalar_of_logits
+
+        positions = torch.tensor(masked, dtype=torch.long, device=input_ids.device)
+        explained = torch.tensor([true_ids[p] for p in masked], dtype=torch.long, device=input_ids.device)
+        last_block, decode, model = self.spec.blocks[-1], self.spec.decode, self.model
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            """The last block's output for embeddings x (nothing after it runs), decoded at the masked rows."""
+            store: dict[str, torch.Tensor] = {}
+
+            def hook(module, args, output):
+                store["h"] = block_output(output)
+                raise _StopForward
+
+            handle = last_block.register_forward_hook(hook)
+            try:
+                model(inputs_embeds=x)
+            except _StopForward:
+                pass
+            finally:
+                handle.remove()
+            if "h" not in store:
+                raise UnsupportedModelError("The last block did not run during the forward pass; the ModelSpec may "
+                                            "be wrong (pass ew.ModelSpec(blocks='path.to.layers')).")
+            return decode(store["h"][:, positions])  # (b, T, vocab)
+
+        result = compute_encoder_attributions(
+            model, self.spec.embedding, input_ids, lambda logits: scalar_of_logits(logits, explained, target),
+            methods, forward=forward, n_steps=n_steps, progress=progress,
+            settings={"target": target, "explained": "the true token at each masked position, read there by the "
+                      "MLM head, with every mask position masked"})
+        out.targets = np.asarray(masked, dtype=np.int64)
+        out.attributions_raw = result.raw
+        out.convergence_deltas = result.deltas
+        out.attribution_settings = result.settings
 
     def single_token_id(self, token: str | int) -> int:
         if isinstance(token, (int, np.integer)):

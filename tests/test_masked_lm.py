@@ -213,8 +213,8 @@ def test_methods_that_do_not_apply_are_clear_errors(case, tokenizer):
     family, model, mlm = case
     with pytest.raises(ew.UnsupportedModelError, match="generate.*causal LMs.*mask_positions"):
         mlm.generate("The keys", max_new_tokens=3)
-    with pytest.raises(ew.UnsupportedModelError, match="Attribution is not implemented for masked LMs"):
-        mlm.analyze(TEXT, attribution=("ig",))
+    with pytest.raises(ew.InputError, match="explains the prediction at masked positions: pass mask_positions"):
+        mlm.analyze(TEXT, attribution=("ig",))  # attribution works with mask positions (test_encoder_attribution)
     with pytest.raises(ew.InputError, match="mask position 40 is out of range.*13 tokens"):
         mlm.analyze(TEXT, mask_positions=[40])
     with pytest.raises(ew.InputError, match="twice"):
