@@ -1,0 +1,120 @@
+"""Run every walkthrough notebook in notebooks/ top to bottom with a real Python kernel (nbclient), offline.
+
+A cell that raises fails the test (several notebooks also check their own claims with ``assert``). Each notebook must
+show at least one ecco_widgets view: an output of mime ``application/vnd.jupyter.widget-view+json`` whose model is
+an anywidget in the saved widget state. The kernel is this interpreter (a kernelspec written to a temporary
+JUPYTER_PATH, which takes precedence over user-level kernelspecs), with the Hugging Face Hub switched off.
+
+Run: ``.venv/bin/python -m pytest -q tests/test_notebooks.py`` (about 1-2 minutes per notebook on 2 CPU cores).
+Per-notebook wall times are written to tests/artifacts/notebook_times.json.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+KERNEL_NAME = "ecco-widgets-notebook-test"
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ECCO_WIDGETS_OFFLINE": "1",
+               "TOKENIZERS_PARALLELISM": "false"}
+MAX_TEXT_OUTPUT = 20_000  # characters of text output per cell: walkthroughs keep their outputs short
+
+
+@pytest.fixture(scope="module")
+def kernel_env(tmp_path_factory):
+    """A kernelspec that starts this interpreter's ipykernel, on a JUPYTER_PATH that only this test uses."""
+    jupyter_path = tmp_path_factory.mktemp("jupyter")
+    spec_dir = jupyter_path / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "ecco_widgets notebook test",
+        "language": "python",
+        "env": OFFLINE_ENV,
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    return jupyter_path
+
+
+def _text_of(output) -> str:
+    if output.get("output_type") == "stream":
+        return output.get("text", "")
+    data = output.get("data", {})
+    return str(data.get("text/plain", ""))
+
+
+def _record_time(name: str, seconds: float) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / "notebook_times.json"
+    try:
+        times = json.loads(path.read_text())
+    except (OSError, ValueError):
+        times = {}
+    times[name] = round(seconds, 1)
+    path.write_text(json.dumps(times, indent=1, sort_keys=True))
+
+
+def test_notebooks_exist():
+    names = [p.name for p in NOTEBOOKS]
+    assert names[:5] == ["01_quickstart.ipynb", "02_input_saliency.ipynb", "03_neuron_factors.ipynb",
+                         "04_hidden_state_ranks.ipynb", "05_bring_your_own_model.ipynb"], names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_is_stored_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    with_outputs = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not with_outputs, f"{path.name}: cells {with_outputs} have stored outputs; strip them before committing"
+    assert "widgets" not in nb.metadata, f"{path.name}: stored widget state; strip it before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs(path, kernel_env, monkeypatch):
+    monkeypatch.setenv("JUPYTER_PATH", str(kernel_env))
+    for key, value in OFFLINE_ENV.items():
+        monkeypatch.setenv(key, value)
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, kernel_name=KERNEL_NAME, timeout=600, store_widget_state=True,
+        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
+    )
+    start = time.perf_counter()
+    client.execute()  # raises CellExecutionError on the first failing cell
+    elapsed = time.perf_counter() - start
+    _record_time(path.name, elapsed)
+    print(f"{path.name}: {elapsed:.0f} s")
+
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.get("output_type") == "error"]
+    assert not errors, errors
+
+    views = [o["data"][WIDGET_VIEW]["model_id"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
+             if WIDGET_VIEW in o.get("data", {})]
+    assert views, f"{path.name} displayed no widget"
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    anywidgets = [m for m in views if state.get(m, {}).get("model_module") == "anywidget"]
+    assert anywidgets, f"{path.name}: none of the displayed widgets is an anywidget view"
+    for model_id in anywidgets:
+        esm = state[model_id]["state"].get("_esm", "")
+        assert "render" in esm, f"{path.name}: widget {model_id} has no front-end module in its state"
+
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            size = sum(len(_text_of(o)) for o in cell.outputs)
+            assert size <= MAX_TEXT_OUTPUT, f"{path.name} cell {i} prints {size} characters; keep outputs short"
