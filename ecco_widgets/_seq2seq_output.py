@@ -1,0 +1,222 @@
+"""Seq2SeqOutput: the result of one encoder-decoder analysis (see ecco_widgets.seq2seq), and its save / load.
+
+>>> import numpy as np
+>>> out = Seq2SeqOutput(token_ids=np.array([0, 7, 8]), tokens=["<pad>", "a", "b"], raw_tokens=["<pad>", "a", "b"],
+...                     n_input_tokens=1, ranks=np.ones((2, 2), np.int32), source_ids=np.array([3, 4]),
+...                     source_tokens=["x", "y"], source_raw_tokens=["x", "y"])
+>>> out.n_source, out.all_tokens
+(2, ['x', 'y', '<pad>', 'a', 'b'])
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import InputError, NotAvailableError
+from .result import Output
+
+__all__ = ["Seq2SeqOutput", "load_seq2seq"]
+
+_FORMAT = "ecco_widgets.Seq2SeqOutput/1"
+_STACKS = ("encoder", "decoder")
+_ATTENTION_KINDS = ("encoder", "decoder", "cross")
+
+
+@dataclass
+class Seq2SeqOutput(Output):
+    """An Output of an encoder-decoder model. The inherited fields describe the *decoder* sequence (token_ids,
+    tokens, ranks, topk, hidden_states, layer_labels; n_input_tokens = 1, the start token). In addition:
+
+    source_ids / source_tokens / source_raw_tokens: the encoder input. encoder_activations /
+    decoder_activations: float (n_layers_kept, n_tokens, n_neurons) with encoder_ / decoder_activation_layers
+    (the inherited ``activations`` stays None). encoder_attention (n_enc, H, n_src, n_src), decoder_attention
+    (n_dec, H, m, m), cross_attention (n_dec, H, m, n_src). targets: decoder positions explained;
+    attributions_raw[method]: (n_targets, n_source + m, d_model), source columns first.
+    """
+
+    source_ids: np.ndarray | None = None
+    source_tokens: list[str] = field(default_factory=list)
+    source_raw_tokens: list[str] = field(default_factory=list)
+    encoder_activations: np.ndarray | None = None
+    encoder_activation_layers: list[int] = field(default_factory=list)
+    decoder_activations: np.ndarray | None = None
+    decoder_activation_layers: list[int] = field(default_factory=list)
+    encoder_attention: np.ndarray | None = None
+    decoder_attention: np.ndarray | None = None
+    cross_attention: np.ndarray | None = None
+    n_encoder_layers: int = 0
+
+    # ----- sizes -----
+    @property
+    def n_source(self) -> int:
+        return 0 if self.source_ids is None else int(len(self.source_ids))
+
+    @property
+    def decoder_tokens(self) -> list[str]:
+        return self.tokens
+
+    @property
+    def all_tokens(self) -> list[str]:
+        """Source tokens then decoder tokens: the columns of ``attributions``."""
+        return list(self.source_tokens) + list(self.tokens)
+
+    # ----- attribution -----
+    def primary_attributions(self, method: str | None = None, aggregate: str = "l2_normalized",
+                             style: str = "minimal", **view_options):
+        """SaliencyView over source + decoder tokens (the source counts as the input); targets are decoder tokens."""
+        from .views import SaliencyView
+
+        if not self.attributions_raw:
+            raise NotAvailableError("No attributions were computed; pass attribution=('ig',) to generate/analyze.")
+        methods = list(self.attributions_raw)
+        chosen = method or methods[0]
+        self._require_attribution(chosen)
+        values = {m: self.attributions(m, aggregate) for m in methods}
+        raw = list(self.source_raw_tokens) + list(self.raw_tokens)
+        return SaliencyView(tokens=self.all_tokens, raw_tokens=raw, n_input_tokens=self.n_source,
+                            targets=np.asarray(self.targets) + self.n_source, attributions=values, method=chosen,
+                            style=style, **view_options)
+
+    # ----- activations -----
+    def _stack_output(self, stack: str) -> Output:
+        """A plain Output over one stack's tokens and activations, for the activation analyses."""
+        if stack not in _STACKS:
+            raise InputError(f"stack must be 'encoder' or 'decoder', got {stack!r}.")
+        acts = self.encoder_activations if stack == "encoder" else self.decoder_activations
+        if acts is None:
+            raise NotAvailableError(f"No {stack} activations were captured; pass activations=True (or a list of "
+                                    "layers) to generate/analyze.")
+        if stack == "encoder":
+            ids, tokens, raw, n_input = self.source_ids, self.source_tokens, self.source_raw_tokens, self.n_source
+            layers, n_layers = self.encoder_activation_layers, self.n_encoder_layers
+        else:
+            ids, tokens, raw, n_input = self.token_ids, self.tokens, self.raw_tokens, 1
+            layers, n_layers = self.decoder_activation_layers, self.n_layers
+        return Output(token_ids=np.asarray(ids), tokens=list(tokens), raw_tokens=list(raw), n_input_tokens=n_input,
+                      ranks=np.zeros((n_layers, max(len(ids) - 1, 0)), np.int32), activations=acts,
+                      activation_layers=list(layers), model_name=self.model_name)
+
+    def run_nmf(self, n_components: int = 8, layers: Sequence[int] | None = None,
+                positions: Sequence[int] | slice | None = None, stack: str = "decoder", **nmf_options):
+        """NMF of one stack's MLP activations (``stack="encoder"`` over source tokens, ``"decoder"`` over decoder
+        tokens); see ecco_widgets.analysis.factors.run_nmf."""
+        from .analysis.factors import run_nmf
+
+        return run_nmf(self._stack_output(stack), n_components=n_components, layers=layers, positions=positions,
+                       **nmf_options)
+
+    def top_neurons(self, position: int, k: int = 10, layer: int | None = None, stack: str = "decoder"):
+        from .analysis.factors import top_neurons
+
+        view = self._stack_output(stack)
+        return top_neurons(view, view._position(position), k=k, layer=layer)
+
+    def neuron_heatmap(self, layer: int, neurons: Sequence[int], stack: str = "decoder", **view_options):
+        from .analysis.factors import neuron_heatmap
+
+        return neuron_heatmap(self._stack_output(stack), layer, neurons, **view_options)
+
+    # ----- attention -----
+    def attention(self, layer: int, head: int | None = None, kind: str = "decoder", **view_options):
+        """AttentionView of one layer: kind "encoder" (source self-attention), "decoder" (decoder self-attention) or
+        "cross" (decoder queries over source keys, shown over source + decoder tokens)."""
+        from .views import AttentionView
+
+        if kind not in _ATTENTION_KINDS:
+            raise InputError(f"kind must be one of {', '.join(_ATTENTION_KINDS)}, got {kind!r}.")
+        weights = {"encoder": self.encoder_attention, "decoder": self.decoder_attention,
+                   "cross": self.cross_attention}[kind]
+        if weights is None:
+            raise NotAvailableError("No attention was captured; pass attention=True to generate/analyze.")
+        n_layers = weights.shape[0]
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -n_layers <= layer < n_layers:
+            raise InputError(f"layer {layer!r} does not exist: the {kind} attention has {n_layers} layers "
+                             f"(0..{n_layers - 1}).")
+        w = weights[layer]
+        n_heads = w.shape[0]
+        if head is not None:
+            if not 0 <= head < n_heads:
+                raise InputError(f"head {head} does not exist: layer {layer} has {n_heads} heads (0..{n_heads - 1}).")
+            w = w[head: head + 1]
+            labels = [f"head {head}"]
+        else:
+            labels = [f"head {h}" for h in range(n_heads)]
+        if kind == "encoder":
+            tokens, raw, n_input = self.source_tokens, self.source_raw_tokens, self.n_source
+        elif kind == "decoder":
+            tokens, raw, n_input = self.tokens, self.raw_tokens, 1
+        else:
+            n_src, m = self.n_source, self.n_tokens
+            square = np.zeros((w.shape[0], n_src + m, n_src + m), dtype=np.float32)
+            square[:, n_src:, :n_src] = w
+            w, tokens, n_input = square, self.all_tokens, n_src
+            raw = list(self.source_raw_tokens) + list(self.raw_tokens)
+        return AttentionView(tokens=list(tokens), raw_tokens=list(raw), n_input_tokens=n_input, attention=w,
+                             head_labels=labels, **view_options)
+
+    # ----- persistence -----
+    def save(self, path) -> Path:
+        """Write every array and the text fields to one .npz; read it back with ew.load_seq2seq(path)."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(path.suffix + ".npz")
+        meta: dict[str, Any] = {"format": _FORMAT}
+        arrays: dict[str, np.ndarray] = {}
+        for f in fields(self):
+            if f.name.startswith("_"):
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                arrays[f.name] = value
+            elif f.name in ("attributions_raw", "convergence_deltas"):
+                for key, array in value.items():
+                    arrays[f"{f.name}/{key}"] = np.asarray(array)
+            elif f.name == "vocab_text":
+                meta[f.name] = {str(k): v for k, v in value.items()}
+            elif value is not None:
+                meta[f.name] = value
+        arrays["__meta__"] = np.array(json.dumps(meta))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **arrays)
+        return path
+
+    def copy(self) -> "Seq2SeqOutput":
+        """A deep copy that shares no array with this output (the model links are kept)."""
+        links = (self._decode, self._encode_watch)
+        self._decode = self._encode_watch = None
+        try:
+            clone = copy.deepcopy(self)
+        finally:
+            self._decode, self._encode_watch = links
+        clone._decode, clone._encode_watch = links
+        return clone
+
+
+def load_seq2seq(path) -> Seq2SeqOutput:
+    """Read a Seq2SeqOutput written by ``out.save(path)`` (no model needed; ``out.attach(s2s)`` reconnects it)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"No saved output at {path}; write one with out.save({str(path)!r}).")
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["__meta__"])) if "__meta__" in data else {}
+        if meta.get("format") != _FORMAT:
+            raise InputError(f"{path} has format {meta.get('format')!r}; load_seq2seq reads {_FORMAT!r} "
+                             "(use ew.load for an output of a causal LM).")
+        kwargs: dict[str, Any] = {k: v for k, v in meta.items() if k != "format"}
+        kwargs["vocab_text"] = {int(k): v for k, v in meta.get("vocab_text", {}).items()}
+        kwargs["attributions_raw"], kwargs["convergence_deltas"] = {}, {}
+        for key in data.files:
+            if key == "__meta__":
+                continue
+            if "/" in key:
+                group, method = key.split("/", 1)
+                kwargs[group][method] = data[key].copy()
+            else:
+                kwargs[key] = data[key].copy()
+    return Seq2SeqOutput(**kwargs)

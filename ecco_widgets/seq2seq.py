@@ -1,0 +1,356 @@
+"""Encoder-decoder language models (T5, BART, mBART, Pegasus, Marian, ...): lens, activations, attention, attribution.
+
+``ew.seq2seq(model_or_path, tokenizer=None)`` returns a :class:`Seq2SeqLanguageModel`. ``generate(source_text)``
+generates the target greedily, then analyses source + generated decoder tokens teacher-forced in one hooked
+forward; ``analyze(source_text, target_text)`` analyses a given target. Both return a :class:`Seq2SeqOutput`:
+
+* ``source_ids`` / ``source_tokens`` (encoder) and ``token_ids`` / ``tokens`` (decoder, starting with the decoder
+  start token) are kept apart; ``n_input_tokens`` is 1 (the start token).
+* ``ranks`` (n_decoder_layers, n_decoder_tokens - 1): decoder block outputs through the decoder's final norm,
+  T5's ``d_model ** -0.5`` scaling (``config.scale_decoder_outputs``), ``lm_head`` and BART's ``final_logits_bias``;
+  the last row is computed from the model's own logits.
+* ``encoder_activations`` / ``decoder_activations`` (n_layers_kept, n_tokens, n_neurons), each with its layers.
+* ``encoder_attention``, ``decoder_attention`` (self) and ``cross_attention`` (n_dec_layers, heads, m, n_source).
+* attributions ``out.attributions(method, aggregate)`` -> (n_targets, n_source + n_decoder_tokens): each explained
+  decoder token by the source tokens and its decoder prefix (later decoder positions 0).
+
+>>> from transformers import BartConfig, BartForConditionalGeneration
+>>> model = BartForConditionalGeneration(BartConfig(d_model=16, encoder_layers=1, decoder_layers=2,
+...     encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
+...     vocab_size=50, max_position_embeddings=32)).eval()
+>>> s2s = seq2seq(model)
+>>> out = s2s.analyze_ids([0, 5, 6, 2], [2, 0, 7, 8], attribution=("grad_x_input",))
+>>> out.ranks.shape, out.attributions("grad_x_input").shape
+((2, 3), (3, 8))
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._seq2seq_output import _STACKS, Seq2SeqOutput, load_seq2seq
+from ._seq2seq_spec import Seq2SeqSpec, _device, capture_seq2seq, check_seq2seq_model, discover_seq2seq
+from .analysis.lens import logit_lens
+from .capture import check_activation_memory
+from .errors import InputError, ModelLoadError, UnsupportedModelError
+from .lm import LanguageModel
+from .tokens import display_tokens
+
+__all__ = ["Seq2SeqLanguageModel", "Seq2SeqOutput", "load_seq2seq", "seq2seq"]
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "spiece.model",
+                    "sentencepiece.bpe.model", "source.spm")
+
+
+class Seq2SeqLanguageModel(LanguageModel):
+    """An encoder-decoder LM + tokenizer. Build it with :func:`seq2seq`. ``self.spec`` is the decoder's spec (its
+    ``decode`` is the full head); ``self.seq2seq_spec`` holds both stacks."""
+
+    def __init__(self, model: nn.Module, tokenizer=None, name: str = "", decoder_start_token_id: int | None = None,
+                 max_source_tokens: int | None = None):
+        check_seq2seq_model(model)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.seq2seq_spec: Seq2SeqSpec = discover_seq2seq(model)
+        self.spec = self.seq2seq_spec.decoder
+        self.name = name or type(model).__name__
+        self._start = decoder_start_token_id
+        self._max_source = max_source_tokens
+
+    def __repr__(self) -> str:
+        s = self.seq2seq_spec
+        return (f"Seq2SeqLanguageModel({self.name!r}, encoder_layers={s.encoder.n_layers}, "
+                f"decoder_layers={s.decoder.n_layers})")
+
+    # ----- limits and tokens -----
+    @property
+    def decoder_start_token_id(self) -> int:
+        for value in (self._start, getattr(getattr(self.model, "generation_config", None), "decoder_start_token_id",
+                                           None), getattr(self.model.config, "decoder_start_token_id", None)):
+            if isinstance(value, (int, np.integer)):
+                return int(value)
+        raise InputError(f"{self.name} names no decoder start token (generation_config.decoder_start_token_id); pass "
+                         "ew.seq2seq(model, decoder_start_token_id=...) (T5 uses its pad token id, 0).")
+
+    @property
+    def context_window(self) -> int | None:
+        """Most source tokens the encoder takes (and decoder tokens the decoder takes), where the model says so."""
+        if self._max_source is not None:
+            return int(self._max_source)
+        for key in ("max_position_embeddings", "n_positions"):
+            value = getattr(self.model.config, key, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
+
+    def _check(self, n: int, what: str) -> None:
+        window = self.context_window
+        if window is not None and n > window:
+            raise InputError(f"{what} is {n} tokens, past the model's limit of {window} positions. Shorten it.")
+
+    def encode_source(self, text: str) -> list[int]:
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("The source text is empty: give some text, e.g. s2s.generate('translate English to "
+                             "German: The house is wonderful.').")
+        return [int(i) for i in self._require_tokenizer()(text)["input_ids"]]
+
+    def encode_target(self, text: str) -> list[int]:
+        """Decoder token ids for ``text``: the decoder start token, then the target's tokens (with EOS)."""
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("The target text is empty: give the text the model should produce.")
+        ids = self._require_tokenizer()(text_target=text)["input_ids"]
+        return [self.decoder_start_token_id] + [int(i) for i in ids]
+
+    def single_token_id(self, token: str | int) -> int:
+        if isinstance(token, (int, np.integer)):
+            vocab = self.spec.unembedding.weight.shape[0]
+            if not 0 <= int(token) < vocab:
+                raise InputError(f"Token id {token} is outside the vocabulary (0..{vocab - 1}).")
+            return int(token)
+        return super().single_token_id(token)
+
+    # ----- entry points -----
+    def generate(self, source_text: str, max_new_tokens: int = 20, do_sample: bool = False,
+                 generation_kwargs: dict | None = None, **options: Any) -> Seq2SeqOutput:
+        """Generate a target for ``source_text``, then analyse it teacher-forced. Options as in analyze_ids.
+
+        Example: ``out = s2s.generate("translate English to German: Hello", max_new_tokens=10)``
+        """
+        return self.generate_ids(self.encode_source(source_text), max_new_tokens, do_sample, generation_kwargs,
+                                 **options)
+
+    def analyze(self, source_text: str, target_text: str, **options: Any) -> Seq2SeqOutput:
+        """Teacher-forced analysis of ``target_text`` as the output for ``source_text``. Options as in analyze_ids."""
+        return self.analyze_ids(self.encode_source(source_text), self.encode_target(target_text), **options)
+
+    def generate_ids(self, source_ids: Sequence[int], max_new_tokens: int = 20, do_sample: bool = False,
+                     generation_kwargs: dict | None = None, **options: Any) -> Seq2SeqOutput:
+        """generate() from source token ids (no tokenizer needed)."""
+        src = self._source(source_ids)
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) \
+                or max_new_tokens < 1:
+            raise InputError(f"max_new_tokens must be 1 or more, got {max_new_tokens!r}.")
+        self._check(1 + int(max_new_tokens), f"The decoder sequence (start token + max_new_tokens={max_new_tokens})")
+        kwargs = dict(generation_kwargs or {})
+        kwargs.setdefault("decoder_start_token_id", self.decoder_start_token_id)
+        pad = getattr(self.tokenizer, "pad_token_id", None) if self.tokenizer is not None else None
+        pad = pad if pad is not None else getattr(self.model.config, "pad_token_id", None)
+        if pad is not None:
+            kwargs.setdefault("pad_token_id", pad)
+        input_ids = torch.tensor([src], device=_device(self.model))
+        with torch.inference_mode():
+            generated = self.model.generate(input_ids, attention_mask=torch.ones_like(input_ids),
+                                            max_new_tokens=int(max_new_tokens), do_sample=do_sample, **kwargs)
+        return self.analyze_ids(src, [int(i) for i in generated[0]], **options)
+
+    def analyze_ids(
+        self,
+        source_ids: Sequence[int],
+        decoder_ids: Sequence[int],
+        attribution: Sequence[str] = ("ig", "grad_x_input"),
+        targets: slice | Sequence[int] | None = None,
+        target: str = "prob",
+        n_steps: int | None = None,
+        activations: bool | Sequence[int] | dict = False,
+        activation_dtype: str = "float32",
+        attention: bool = False,
+        lens_topk: int = 10,
+        keep_hidden_states: bool = True,
+        progress: bool | None = None,
+        **unsupported: Any,
+    ) -> Seq2SeqOutput:
+        """Analyse source ids + decoder ids (the decoder start token first): ranks always; attributions (default ig
+        and grad_x_input; ``attribution=()`` for none), activations and attention when asked.
+
+        targets: decoder positions to explain (default every decoder token after the start token).
+        activations: True (every layer of both stacks), a list of layers (taken in both stacks), or
+        {"encoder": [...], "decoder": [...]}. attention: capture encoder, decoder and cross attention.
+        """
+        if unsupported.get("contrast") is not None:
+            raise UnsupportedModelError("Contrastive attribution (contrast=...) is not implemented for "
+                                        "encoder-decoder models.")
+        unknown = sorted(k for k in unsupported if k != "contrast")
+        if unknown:
+            raise InputError(f"Unknown option(s) for an encoder-decoder model: {unknown}.")
+        src = self._source(source_ids)
+        dec = [int(i) for i in decoder_ids]
+        if not dec:
+            raise InputError("There are no decoder tokens; the decoder sequence starts with the decoder start token.")
+        self._check(len(dec), "The decoder sequence")
+        n_src, m = len(src), len(dec)
+        enc_layers, dec_layers = self._stack_layers(activations)
+        if enc_layers:
+            check_activation_memory(self.seq2seq_spec.encoder, enc_layers, n_src, np.dtype(activation_dtype))
+        if dec_layers:
+            check_activation_memory(self.seq2seq_spec.decoder, dec_layers, m, np.dtype(activation_dtype))
+        if attribution:
+            from ._seq2seq_attribution import check_methods
+
+            methods = check_methods(attribution)
+            if m < 2:
+                raise InputError("No decoder tokens to explain: the decoder sequence holds only the start token. "
+                                 "Pass attribution=() or a longer target.")
+            positions = self._decoder_targets(targets, m)
+
+        device = _device(self.model)
+        source_t = torch.tensor([src], device=device)
+        decoder_t = torch.tensor([dec], device=device)
+        with self._attention_mode(attention):
+            cap = capture_seq2seq(self.seq2seq_spec, source_t, decoder_t, enc_layers, dec_layers,
+                                  activation_dtype, attention)
+        next_ids = torch.tensor(dec[1:] + [0], device=cap.decoder_hidden.device)
+        lens = logit_lens(self.spec.decode, cap.decoder_hidden[1:], next_ids, k=lens_topk, final_logits=cap.logits)
+        tokens, raw = self._display(dec)
+        src_tokens, src_raw = self._display(src)
+        out = Seq2SeqOutput(
+            token_ids=np.asarray(dec, dtype=np.int64), tokens=tokens, raw_tokens=raw, n_input_tokens=1,
+            ranks=lens.ranks[:, : m - 1].copy(), topk_ids=lens.topk_ids, topk_probs=lens.topk_probs,
+            target_probs=lens.target_probs[:, : m - 1].copy(), vocab_text=self._vocab_text(np.unique(lens.topk_ids)),
+            hidden_states=cap.decoder_hidden.cpu().numpy().copy() if keep_hidden_states else None,
+            model_name=self.name, source_ids=np.asarray(src, dtype=np.int64), source_tokens=src_tokens,
+            source_raw_tokens=src_raw, n_encoder_layers=self.seq2seq_spec.encoder.n_layers,
+        )
+        if enc_layers:
+            out.encoder_activations = np.stack([cap.encoder_activations[layer] for layer in enc_layers])
+            out.encoder_activation_layers = list(enc_layers)
+        if dec_layers:
+            out.decoder_activations = np.stack([cap.decoder_activations[layer] for layer in dec_layers])
+            out.decoder_activation_layers = list(dec_layers)
+        if attention:
+            out.encoder_attention = cap.encoder_attentions.cpu().numpy().copy()
+            out.decoder_attention = cap.decoder_attentions.cpu().numpy().copy()
+            out.cross_attention = cap.cross_attentions.cpu().numpy().copy()
+        out._decode = self.spec.decode
+        out._encode_watch = self.single_token_id
+        if attribution:
+            from ._seq2seq_attribution import compute_seq2seq_attributions
+
+            result = compute_seq2seq_attributions(self.seq2seq_spec, source_t, decoder_t, positions, methods,
+                                                  target=target, n_steps=n_steps, progress=progress)
+            out.targets = positions
+            out.attributions_raw = result.raw
+            out.convergence_deltas = result.deltas
+            out.attribution_settings = result.settings
+        return out
+
+    # ----- helpers -----
+    def _source(self, source_ids: Sequence[int]) -> list[int]:
+        src = [int(i) for i in source_ids]
+        if not src:
+            raise InputError("The source is empty: give at least one source token.")
+        vocab = self.spec.unembedding.weight.shape[0]
+        bad = [i for i in src if not 0 <= i < vocab]
+        if bad:
+            raise InputError(f"Source token ids {bad[:5]} are outside the vocabulary (0..{vocab - 1}).")
+        self._check(len(src), "The source")
+        return src
+
+    def _display(self, ids: list[int]) -> tuple[list[str], list[str]]:
+        if self.tokenizer is None:
+            return [str(i) for i in ids], [str(i) for i in ids]
+        return display_tokens(self.tokenizer, ids)
+
+    def _stack_layers(self, activations) -> tuple[list[int], list[int]]:
+        if activations is False or activations is None:
+            return [], []
+        n_enc, n_dec = self.seq2seq_spec.encoder.n_layers, self.seq2seq_spec.decoder.n_layers
+        if activations is True:
+            return list(range(n_enc)), list(range(n_dec))
+        if isinstance(activations, dict):
+            unknown = set(activations) - set(_STACKS)
+            if unknown:
+                raise InputError(f"activations: unknown stack(s) {sorted(unknown)}; use 'encoder' and 'decoder'.")
+            return (self._layers(activations.get("encoder", []), n_enc, "encoder"),
+                    self._layers(activations.get("decoder", []), n_dec, "decoder"))
+        return self._layers(activations, n_enc, "encoder"), self._layers(activations, n_dec, "decoder")
+
+    @staticmethod
+    def _layers(layers, n_layers: int, stack: str) -> list[int]:
+        if layers is True:
+            return list(range(n_layers))
+        if layers is False or layers is None:
+            return []
+        chosen = []
+        for layer in layers:
+            if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -n_layers <= layer < n_layers:
+                raise InputError(f"Layer {layer!r} does not exist in the {stack}: it has {n_layers} layers "
+                                 f"(0..{n_layers - 1}). Pass activations={{'encoder': [...], 'decoder': [...]}} to "
+                                 "choose layers per stack.")
+            chosen.append(int(layer) % n_layers)
+        return sorted(set(chosen))
+
+    @staticmethod
+    def _decoder_targets(targets, m: int) -> np.ndarray:
+        if targets is None:
+            positions = list(range(1, m))
+        elif isinstance(targets, slice):
+            positions = list(range(m))[targets]
+        elif isinstance(targets, (int, np.integer)):
+            positions = [int(targets)]
+        else:
+            positions = [int(t) for t in targets]
+        bad = [p for p in positions if not 1 <= (p % m if p < 0 else p) < m]
+        if bad:
+            raise InputError(f"Decoder positions {bad} cannot be explained: position 0 is the decoder start token, so "
+                             f"targets go from 1 to {m - 1}.")
+        positions = sorted(set(p % m for p in positions))
+        if not positions:
+            raise InputError("No decoder tokens to explain: the targets selection is empty.")
+        return np.asarray(positions, dtype=np.int64)
+
+
+def _load_by_name(name: str, tokenizer, dtype, attn_implementation, load_kwargs):
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    is_folder = Path(name).expanduser().is_dir()
+    source = str(Path(name).expanduser()) if is_folder else name
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except OSError as error:
+        where = "local folder" if is_folder else "hub id"
+        raise ModelLoadError(f"Could not load the model {name!r} ({where}): {error}. If the Hugging Face Hub is "
+                             "unreachable, save the model and tokenizer to a folder and pass the folder.") from None
+    if not getattr(config, "is_encoder_decoder", False):
+        raise UnsupportedModelError(f"{name!r} is a {type(config).__name__.replace('Config', '')} model, not an "
+                                    "encoder-decoder model; use ew.from_pretrained(...) for a causal LM or "
+                                    "ew.masked_lm(...) for a masked LM.")
+    kwargs = dict(load_kwargs)
+    kwargs.setdefault("dtype", dtype or torch.float32)
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    model = AutoModelForSeq2SeqLM.from_pretrained(source, **kwargs)
+    if tokenizer is None:
+        # a folder without tokenizer files: no tokenizer (transformers would build an empty one from the config)
+        if not is_folder or any((Path(source) / f).exists() for f in _TOKENIZER_FILES):
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(source)
+            except (OSError, ValueError, TypeError):
+                tokenizer = None  # text methods say so; the *_ids methods work without one
+    elif isinstance(tokenizer, (str, Path)):
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer))
+    return model, tokenizer
+
+
+def seq2seq(model, tokenizer=None, dtype: torch.dtype | str | None = None, device: str | torch.device = "cpu",
+            attn_implementation: str | None = None, decoder_start_token_id: int | None = None,
+            max_source_tokens: int | None = None, **load_kwargs) -> Seq2SeqLanguageModel:
+    """A Seq2SeqLanguageModel from a local folder / hub id or a transformers model object (+ its tokenizer).
+
+    decoder_start_token_id: overrides the model's (needed for a bare T5Config). max_source_tokens: a length limit
+    for models whose config gives none (T5's relative positions have no hard limit).
+    Example: ``s2s = ew.seq2seq("/models/t5-small"); out = s2s.generate("translate English to German: Hi")``.
+    """
+    if isinstance(model, (str, Path)):
+        name = str(model)
+        model, tokenizer = _load_by_name(name, tokenizer, dtype, attn_implementation, load_kwargs)
+    else:
+        check_seq2seq_model(model)
+        name = getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
+    model = model.to(device).eval()
+    return Seq2SeqLanguageModel(model, tokenizer, name=name, decoder_start_token_id=decoder_start_token_id,
+                                max_source_tokens=max_source_tokens)
