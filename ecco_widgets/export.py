@@ -9,11 +9,13 @@ The page follows ``docs/view_contract.md`` ("Offline export")::
 
 No network is needed: the bundles are inlined as JSON strings, arrays as base64.
 
-Example::
+Example:
 
-    >>> import numpy as np, ecco_widgets as ew                       # doctest: +SKIP
-    >>> g = ew.RankGrid(tokens=["a", "b", "c"], ranks=np.array([[3, 1]]))  # doctest: +SKIP
-    >>> ew.save_html(g, "grid.html")                                 # doctest: +SKIP
+>>> import os, tempfile, numpy as np, ecco_widgets as ew
+>>> g = ew.RankGrid(tokens=["a", "b", "c"], ranks=np.array([[3, 1]]))
+>>> path = ew.save_html(g, os.path.join(tempfile.mkdtemp(), "grid.html"))
+>>> "ew-bundles" in path.read_text()
+True
 """
 
 from __future__ import annotations
