@@ -201,6 +201,8 @@ class Output:
         chosen = method or methods[0]
         self._require_attribution(chosen)
         values = {m: self.attributions(m, aggregate) for m in methods}
+        # bidirectional encoders (masked LMs, classifiers) record causal=False; it survives save/load this way
+        view_options.setdefault("causal", bool(self.attribution_settings.get("causal", True)))
         return SaliencyView(tokens=self.tokens, raw_tokens=self.raw_tokens, n_input_tokens=self.n_input_tokens,
                             targets=self.targets, attributions=values, method=chosen, style=style, **view_options)
 

@@ -335,3 +335,11 @@ def test_saliency_view_causal_flag():
     both = ew.SaliencyView(tokens=list("abcd"), targets=[1, 2], attributions={"ig": values}, causal=False)
     np.testing.assert_array_equal(both.attribution(), values)
     assert both.export_state()["causal"] is False
+
+
+def test_bidirectional_view_survives_save_and_load(mlm_case, tmp_path):
+    model, mlm, out = mlm_case
+    back = ew.load(out.save(tmp_path / "mlm.npz"))
+    view = back.primary_attributions()
+    assert view.causal is False
+    np.testing.assert_allclose(view.attribution("ig"), out.attributions("ig", "l2_normalized"), rtol=1e-6)
