@@ -11,6 +11,14 @@ serves every target (scaling both embeddings by alpha gives each target the path
 prefix); the forward stops after the last decoder block; only the explained rows go through the head; per-target
 backward passes run as one batched vector-Jacobian product into both inputs. Checked against captum's
 IntegratedGradients / InputXGradient / Saliency with the two inputs per target (tests/test_seq2seq.py).
+
+The gain is smaller than for causal LMs: every target needs its own backward pass through the whole encoder, and
+that dominates. Measured (random T5, d_model 256, 4+4 layers, vocab 8k, 40 source + 21 decoder tokens, IG 50 steps,
+2 CPU threads): 50 s for 20 targets (45 s of it in the batched backward) vs 59 s for captum's per-target loop.
+
+IG completeness holds where f is continuous at the zero baseline (BART: within 2 %). T5's RMS norm maps 0 to 0 but
+any tiny input to unit scale, so f jumps between alpha = 0 and alpha > 0: ``deltas["ig"]`` then stays large for any
+``n_steps`` (captum's convergence delta is the same); the attributions still equal captum's.
 """
 
 from __future__ import annotations
