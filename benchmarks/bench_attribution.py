@@ -1,0 +1,237 @@
+"""Input saliency: ours vs Ecco's algorithm (one captum call per generated token over its prefix), same run.
+
+Setting: a distilgpt2-shaped random model (GPT2Config(n_layer=6, n_embd=768, n_head=12, vocab_size=50257), seeded)
+and the bundled SmolLM2-135M (ew.demo_model()); a 34-token prompt and 20 generated tokens; probability target, zero
+baseline. Each timed run happens in a fresh subprocess, so its peak resident memory (VmHWM, reset after the model is
+loaded and warmed up) is its own. Targets: grad x input >= 5x faster; IG >= 1.5x faster with at most half the peak
+memory of the loop. Also: IG completeness error vs n_steps and captum's integration methods, and how our time grows
+with the number of generated tokens.
+
+Run: python benchmarks/bench_attribution.py [--quick]    (full: several minutes; the IG loop is the slow part)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+PROMPT = ("In the small village by the sea, the old fisherman told the children a story about the storm that had "
+          "taken his boat many years ago, and how he had rowed back to the shore alone through the dark water")
+N_PROMPT = 34
+MODELS = ("distilgpt2-random", "smollm2")
+
+
+# ----- models and token ids -----
+def load_model(name: str):
+    import ecco_widgets as ew
+
+    if name == "distilgpt2-random":
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        torch.manual_seed(0)
+        model = GPT2LMHeadModel(GPT2Config(n_layer=6, n_embd=768, n_head=12, vocab_size=50257)).eval()
+        return ew.LanguageModel(model, tokenizer=None, name=name)
+    return ew.demo_model()
+
+
+def token_ids(lm, name: str, n_generated: int) -> list[int]:
+    """N_PROMPT prompt tokens + n_generated tokens (random for the random model, greedy for SmolLM2)."""
+    if name == "distilgpt2-random":
+        generator = torch.Generator().manual_seed(1)
+        return torch.randint(0, 50257, (N_PROMPT + n_generated,), generator=generator).tolist()
+    prompt = lm.encode(PROMPT)[:N_PROMPT]
+    assert len(prompt) == N_PROMPT, len(prompt)
+    with torch.inference_mode():
+        out = lm.model.generate(torch.tensor([prompt]), attention_mask=torch.ones(1, N_PROMPT, dtype=torch.long),
+                                max_new_tokens=n_generated, min_new_tokens=n_generated, do_sample=False,
+                                pad_token_id=lm.tokenizer.eos_token_id)
+    return out[0].tolist()
+
+
+# ----- the two algorithms -----
+def captum_loop(lm, ids: list[int], positions: np.ndarray, method: str, n_steps: int) -> np.ndarray:
+    """Ecco's algorithm: per explained token, captum on the embeddings of its prefix, softmax of the last logits."""
+    from captum.attr import InputXGradient, IntegratedGradients
+
+    model = lm.model
+    input_ids = torch.tensor([ids])
+    embeddings = lm.spec.embedding(input_ids).detach()
+    out = np.zeros((len(positions), len(ids), embeddings.shape[-1]), dtype=np.float32)
+    for i, p in enumerate(positions):
+        def forward(x):
+            return torch.softmax(model(inputs_embeds=x, use_cache=False).logits[:, -1, :], dim=-1)
+
+        prefix = embeddings[:, :p].clone().requires_grad_(True)
+        if method == "ig":
+            attr = IntegratedGradients(forward).attribute(prefix, target=int(ids[p]), n_steps=n_steps)
+        else:
+            attr = InputXGradient(forward).attribute(prefix, target=int(ids[p]))
+        out[i, :p] = attr[0].detach().numpy()
+    return out
+
+
+def ours(lm, ids: list[int], positions: np.ndarray, method: str, n_steps: int) -> np.ndarray:
+    from ecco_widgets.analysis.attribution import compute_attributions
+
+    result = compute_attributions(lm.spec, torch.tensor([ids]), positions, [method], n_steps=n_steps, progress=False)
+    return result.raw[method]
+
+
+# ----- one measurement in a fresh process -----
+def _memory_mb() -> dict[str, float]:
+    values = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                key, value = line.split(":")
+                values[key] = int(value.split()[0]) / 1024
+    return values
+
+
+def child(job_file: str) -> None:
+    job = json.loads(Path(job_file).read_text())
+    torch.set_num_threads(job["threads"])
+    lm = load_model(job["model"])
+    ids, positions = job["ids"], np.asarray(job["positions"])
+    fn = ours if job["impl"] == "ours" else captum_loop
+    fn(lm, ids[:6], np.array([4, 5]), job["method"], 2)  # warm-up: lazy initialisation, kernels
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+    except OSError:
+        pass
+    base = _memory_mb()["VmRSS"]
+    start, cpu = time.perf_counter(), time.process_time()
+    raw = fn(lm, ids, positions, job["method"], job["n_steps"])
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    np.save(job["out"], raw)
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mb": _memory_mb()["VmHWM"], "base_mb": base}))
+
+
+def run_child(model: str, impl: str, method: str, ids, positions, n_steps: int, threads: int, tmp: Path):
+    out = tmp / f"{model}-{impl}-{method}.npy"
+    job_file = tmp / "job.json"
+    job_file.write_text(json.dumps({"model": model, "impl": impl, "method": method, "ids": ids,
+                                    "positions": [int(p) for p in positions], "n_steps": n_steps,
+                                    "threads": threads, "out": str(out)}))
+    proc = subprocess.run([sys.executable, __file__, "--child", str(job_file)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    stats = json.loads(proc.stdout.strip().splitlines()[-1])
+    stats["raw"] = np.load(out)
+    return stats
+
+
+def max_rel_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+# ----- the tables -----
+def speed_table(models, n_generated: int, n_steps: int, threads: int) -> None:
+    print(f"\n## Ours vs the per-token captum loop ({N_PROMPT}-token prompt, {n_generated} generated tokens, "
+          f"IG n_steps={n_steps}, {threads} threads)")
+    print(f"{'model':18} {'method':13} {'loop s':>8} {'ours s':>8} {'speed-up':>9} {'(CPU s)':>8} {'loop peak MB':>13} "
+          f"{'ours peak MB':>13} {'extra loop/ours MB':>19} {'max rel diff':>13}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in models:
+            lm = load_model(name)
+            ids = token_ids(lm, name, n_generated)
+            positions = np.arange(N_PROMPT, len(ids))
+            del lm
+            for method in ("grad_x_input", "ig"):
+                loop = run_child(name, "loop", method, ids, positions, n_steps, threads, Path(tmp))
+                mine = run_child(name, "ours", method, ids, positions, n_steps, threads, Path(tmp))
+                extra_loop = loop["peak_mb"] - loop["base_mb"]
+                extra_ours = mine["peak_mb"] - mine["base_mb"]
+                print(f"{name:18} {method:13} {loop['seconds']:8.2f} {mine['seconds']:8.2f} "
+                      f"{loop['seconds'] / mine['seconds']:8.1f}x {loop['cpu'] / mine['cpu']:7.1f}x {loop['peak_mb']:13.0f} {mine['peak_mb']:13.0f} "
+                      f"{extra_loop:9.0f} / {extra_ours:<7.0f} {max_rel_diff(mine['raw'], loop['raw']):13.2e}",
+                      flush=True)
+
+
+def completeness_table(models, n_generated: int, steps_list, every: int = 2) -> None:
+    import ecco_widgets.analysis.attribution as attribution
+
+    n_targets = len(range(0, n_generated, every))
+    print(f"\n## IG completeness error |sum(attr) - (f(x) - f(0))| / |f(x) - f(0)| per target "
+          f"(median / max over {n_targets} of the {n_generated} generated tokens)")
+    methods = ("riemann_trapezoid", "gausslegendre")
+    print(f"{'model':18} {'n_steps':>7} " + " ".join(f"{m:>26}" for m in methods) + f" {'ours s (GL)':>12}")
+    default = attribution.IG_METHOD
+    for name in models:
+        lm = load_model(name)
+        ids = token_ids(lm, name, n_generated)
+        positions = np.arange(N_PROMPT, len(ids), every)
+        for n_steps in steps_list:
+            cells, seconds = [], 0.0
+            for method in methods:
+                attribution.IG_METHOD = method
+                try:
+                    start = time.perf_counter()
+                    res = attribution.compute_attributions(lm.spec, torch.tensor([ids]), positions, ["ig"],
+                                                           n_steps=n_steps, progress=False)
+                    seconds = time.perf_counter() - start
+                finally:
+                    attribution.IG_METHOD = default
+                total = res.raw["ig"].sum(axis=(1, 2), dtype=np.float64)
+                change = total - res.deltas["ig"]
+                rel = np.abs(res.deltas["ig"]) / np.maximum(np.abs(change), 1e-12)
+                cells.append(f"{100 * np.median(rel):11.3f}% / {100 * rel.max():9.3f}%")
+            print(f"{name:18} {n_steps:7d} " + " ".join(f"{c:>26}" for c in cells) + f" {seconds:12.2f}", flush=True)
+
+
+def scaling_table(models, generated_list, n_steps: int) -> None:
+    print(f"\n## Our time vs number of generated tokens ({N_PROMPT}-token prompt; IG n_steps={n_steps})")
+    print(f"{'model':18} {'generated':>9} {'grad_x_input s':>15} {'ig s':>8} {'ig s / target':>14}")
+    for name in models:
+        lm = load_model(name)
+        all_ids = token_ids(lm, name, max(generated_list))
+        ours(lm, all_ids[:6], np.array([4, 5]), "ig", 2)  # warm-up
+        for n_generated in generated_list:
+            ids = all_ids[: N_PROMPT + n_generated]
+            positions = np.arange(N_PROMPT, len(ids))
+            times = []
+            for method in ("grad_x_input", "ig"):
+                start = time.perf_counter()
+                ours(lm, ids, positions, method, n_steps)
+                times.append(time.perf_counter() - start)
+            print(f"{name:18} {n_generated:9d} {times[0]:15.2f} {times[1]:8.2f} {times[1] / n_generated:14.3f}",
+                  flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5 generated tokens, fewer settings (about a minute)")
+    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {MODELS}")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for both algorithms (default 1: ratios stay stable on a shared machine)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    models = [m for m in args.models.split(",") if m]
+    torch.set_num_threads(args.threads)
+    if args.quick:
+        speed_table(models, n_generated=5, n_steps=16, threads=args.threads)
+        completeness_table(models, n_generated=5, steps_list=(8, 16))
+        scaling_table(models, generated_list=(5, 10), n_steps=16)
+    else:
+        speed_table(models, n_generated=20, n_steps=50, threads=args.threads)
+        completeness_table(models, n_generated=20, steps_list=(8, 16, 32, 50))
+        scaling_table(models, generated_list=(10, 20, 40), n_steps=16)
+
+
+if __name__ == "__main__":
+    main()
