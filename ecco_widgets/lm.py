@@ -163,30 +163,41 @@ class LanguageModel:
         next_ids = torch.tensor(ids[1:] + [0], device=captured.hidden.device)
         lens = logit_lens(self.spec.decode, captured.hidden[1:], next_ids, k=lens_topk,
                           final_logits=captured.logits)
+        out = self._output(ids, n_input, captured, layers, lens, n - 1, keep_hidden_states)
+        if attribution:
+            self._attribute(out, input_ids, target_positions, attribution, target, contrast, n_steps, progress)
+        return out
+
+    # ----- helpers -----
+    def _output(self, ids: list[int], n_input: int, captured, layers: list[int], lens, n_ranked: int,
+                keep_hidden_states: bool) -> Output:
+        """An Output from one capture: token text, lens arrays (ranks of the first ``n_ranked`` positions;
+        ``lens=None`` for a model without a head), activations and attention, all copies owned by the output."""
         tokens, raw = display_tokens(self.tokenizer, ids) if self.tokenizer is not None else (
             [str(i) for i in ids], [str(i) for i in ids])
-        vocab_ids = np.unique(lens.topk_ids)
-        vocab_text = self._vocab_text(vocab_ids)
-
+        if lens is None:
+            lens_fields: dict[str, Any] = {"ranks": np.zeros((self.spec.n_layers, 0), np.int32)}
+        else:
+            lens_fields = {
+                "ranks": lens.ranks[:, :n_ranked].copy(), "topk_ids": lens.topk_ids, "topk_probs": lens.topk_probs,
+                "target_probs": lens.target_probs[:, :n_ranked].copy(),
+                "vocab_text": self._vocab_text(np.unique(lens.topk_ids)),
+            }
         out = Output(
             token_ids=np.asarray(ids, dtype=np.int64), tokens=tokens, raw_tokens=raw, n_input_tokens=n_input,
-            ranks=lens.ranks[:, : n - 1].copy(), topk_ids=lens.topk_ids, topk_probs=lens.topk_probs,
-            target_probs=lens.target_probs[:, : n - 1].copy(), vocab_text=vocab_text,
             hidden_states=captured.hidden.cpu().numpy().copy() if keep_hidden_states else None,
-            model_name=self.name,
+            model_name=self.name, **lens_fields,
         )
         if layers:
             out.activations = np.stack([captured.activations[layer] for layer in layers])
             out.activation_layers = list(layers)
         if captured.attentions is not None:
             out.attention_weights = captured.attentions.cpu().numpy().copy()
-        out._decode = self.spec.decode
-        out._encode_watch = self.single_token_id
-        if attribution:
-            self._attribute(out, input_ids, target_positions, attribution, target, contrast, n_steps, progress)
+        if lens is not None:
+            out._decode = self.spec.decode
+            out._encode_watch = self.single_token_id
         return out
 
-    # ----- helpers -----
     def _activation_layers(self, activations: bool | Sequence[int]) -> list[int]:
         if activations is False or activations is None:
             return []

@@ -34,7 +34,6 @@ from .capture import capture, check_activation_memory
 from .errors import InputError, ModelLoadError, NotAvailableError, UnsupportedModelError
 from .lm import LanguageModel
 from .result import Output
-from .tokens import display_tokens
 
 __all__ = ["MaskedLanguageModel", "MaskedLMOutput", "find_mlm_head", "masked_lm"]
 
@@ -276,32 +275,11 @@ class MaskedLanguageModel(LanguageModel):
         with self._attention_mode(attention):
             captured = capture(self.spec, input_ids, activation_layers=layers, activation_dtype=activation_dtype,
                                attention=attention)
-        tokens, raw = display_tokens(self.tokenizer, ids) if self.tokenizer is not None else (
-            [str(i) for i in ids], [str(i) for i in ids])
-        n_layers = self.spec.n_layers
-        if self.has_head:
+        lens = None
+        if self.has_head:  # the true token at each position, read at that same position
             lens = logit_lens(self.spec.decode, captured.hidden[1:], torch.tensor(ids, device=captured.hidden.device),
                               k=lens_topk, final_logits=captured.logits)
-            ranks, topk_ids, topk_probs, target_probs = lens.ranks, lens.topk_ids, lens.topk_probs, lens.target_probs
-            vocab_text = self._vocab_text(np.unique(topk_ids))
-        else:
-            ranks = np.zeros((n_layers, 0), np.int32)
-            topk_ids = topk_probs = target_probs = None
-            vocab_text = {}
-        out = Output(
-            token_ids=np.asarray(ids, dtype=np.int64), tokens=tokens, raw_tokens=raw, n_input_tokens=n,
-            ranks=ranks, topk_ids=topk_ids, topk_probs=topk_probs, target_probs=target_probs, vocab_text=vocab_text,
-            hidden_states=captured.hidden.cpu().numpy().copy() if keep_hidden_states else None,
-            model_name=self.name,
-        )
-        if layers:
-            out.activations = np.stack([captured.activations[layer] for layer in layers])
-            out.activation_layers = list(layers)
-        if captured.attentions is not None:
-            out.attention_weights = captured.attentions.cpu().numpy().copy()
-        if self.has_head:
-            out._decode = self.spec.decode
-            out._encode_watch = self.single_token_id
+        out = self._output(ids, n, captured, layers, lens, n, keep_hidden_states)
         if methods:
             self._attribute(out, input_ids, ids, masked, methods, target, n_steps, progress)
         return _as_masked(out, np.asarray(masked, dtype=np.int64), np.asarray(seen, dtype=np.int64), self.has_head)
