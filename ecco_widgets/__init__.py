@@ -7,7 +7,7 @@
 
 from .adapter import ModelSpec
 from .classifier import ClassifierOutput, SequenceClassifier, classifier
-from .errors import EccoWidgetsError, InputError, ModelLoadError, NotAvailableError, UnsupportedModelError
+from .errors import CompletenessWarning, EccoWidgetsError, InputError, ModelLoadError, NotAvailableError, UnsupportedModelError
 from .lm import LanguageModel
 from .loading import demo_model, from_pretrained
 from .masked_lm import MaskedLanguageModel, MaskedLMOutput, masked_lm
@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AttentionView", "FactorExplorer", "LayerPredictions", "NeuronHeatmap", "RankGrid", "RankWatch", "SaliencyView",
     "analysis", "save_html", "to_html", "ClassifierOutput", "SequenceClassifier", "classifier",
-    "EccoWidgetsError", "InputError", "LanguageModel", "MaskedLMOutput", "MaskedLanguageModel", "ModelLoadError",
+    "CompletenessWarning", "EccoWidgetsError", "InputError", "LanguageModel", "MaskedLMOutput", "MaskedLanguageModel", "ModelLoadError",
     "ModelSpec", "NotAvailableError", "Output", "UnsupportedModelError", "demo_model", "from_pretrained", "load",
     "masked_lm", "Seq2SeqLanguageModel", "Seq2SeqOutput", "load_seq2seq", "seq2seq",
 ]

@@ -31,7 +31,8 @@ import torch
 
 from ._seq2seq_spec import Seq2SeqSpec
 from .adapter import block_output
-from .analysis.attribution import (DEFAULT_N_STEPS, IG_METHOD, TARGETS, AttributionResult, _frozen)
+from .analysis.attribution import (DEFAULT_N_STEPS, IG_METHOD, TARGETS, AttributionResult, _frozen,
+                                    check_completeness)
 from .errors import InputError, UnsupportedModelError
 
 METHODS = ("ig", "grad_x_input", "saliency")
@@ -214,6 +215,7 @@ def _ig(job: _Job, n_steps: int):
     ends = job.values(torch.cat([job.enc, torch.zeros_like(job.enc)]),
                       torch.cat([job.dec, torch.zeros_like(job.dec)]))  # f(x), f(0): (2, T)
     deltas = attr_e.sum(dim=(1, 2)) + attr_d.sum(dim=(1, 2)) - (ends[0] - ends[1])
+    job.ig_change = (ends[0] - ends[1]).cpu().numpy()
     return job.pack(attr_e, attr_d), deltas.cpu().numpy().astype(np.float32)
 
 
@@ -275,4 +277,5 @@ def compute_seq2seq_attributions(spec: Seq2SeqSpec, source_ids: torch.Tensor, de
     if "ig" in methods:
         settings["n_steps"] = n_steps
         settings["ig_method"] = IG_METHOD
+        settings.update(check_completeness(deltas["ig"], job.ig_change, positions))
     return AttributionResult(raw=raw, deltas=deltas, settings=settings)

@@ -24,3 +24,7 @@ class UnsupportedModelError(EccoWidgetsError):
 
 class NotAvailableError(EccoWidgetsError):
     """The asked-for data was not computed for this output (e.g. attributions that were not requested)."""
+
+
+class CompletenessWarning(UserWarning):
+    """Integrated gradients did not converge: some rows do not sum to f(input) - f(baseline) within the tolerance."""

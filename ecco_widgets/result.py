@@ -183,12 +183,24 @@ class Output:
 
         return aggregate_attributions(self._require_attribution(method), aggregate)
 
-    def convergence_delta(self, method: str = "ig") -> np.ndarray:
-        """Completeness error per target: sum of attributions - (f(input) - f(baseline))."""
+    def convergence_delta(self, method: str = "ig", relative: bool = False) -> np.ndarray:
+        """Completeness error per target: sum of attributions - (f(input) - f(baseline)).
+
+        relative=True: |error| / |f(input) - f(baseline)| (0.01 = 1%; IG warns above that when it runs).
+        """
         self._require_attribution(method)
         if method not in self.convergence_deltas:
             raise NotAvailableError(f"{method!r} has no convergence delta (only integrated gradients has one).")
-        return self.convergence_deltas[method]
+        deltas = self.convergence_deltas[method]
+        if not relative:
+            return deltas
+        change = self.attribution_settings.get("ig_change")
+        if change is None or len(change) != len(deltas):
+            raise NotAvailableError("This output does not record f(input) - f(baseline) (saved by an older version); "
+                                    "use relative=False, or compute the attributions again.")
+        change = np.abs(np.asarray(change, dtype=np.float64))
+        relative_error = np.abs(deltas.astype(np.float64)) / np.maximum(change, 1e-12)
+        return relative_error.astype(np.float32)
 
     def primary_attributions(self, method: str | None = None, aggregate: str = "l2_normalized",
                              style: str = "minimal", **view_options):

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -55,7 +56,7 @@ import numpy as np
 import torch
 
 from ..adapter import ResolvedSpec, block_output
-from ..errors import InputError, UnsupportedModelError
+from ..errors import CompletenessWarning, InputError, UnsupportedModelError
 
 TARGETS = ("prob", "logit", "logprob")
 AGGREGATES = ("sum", "l2", "l2_normalized")
@@ -70,6 +71,10 @@ BACKWARD_BUDGET_BYTES = 128 * 2**20
 DECODE_BUDGET_BYTES = 64 * 2**20
 _GRAPH_FLOATS_PER_DIM = 40
 _LEAK_TOLERANCE = 1e-5
+# Integrated gradients warns when a row misses completeness by more than this fraction of f(input) - f(baseline)
+# (plus an absolute floor, so that targets whose f hardly changes do not warn on round-off).
+COMPLETENESS_TOLERANCE = 0.01
+_COMPLETENESS_FLOOR = 1e-6
 
 
 @dataclass
@@ -251,6 +256,7 @@ def _integrated_gradients(job: _Job, n_steps: int) -> tuple[np.ndarray, np.ndarr
     attributions = path * job.embeddings[0].float()  # (x - baseline) * average gradient; baseline 0
     ends = job.values(torch.cat([job.embeddings, torch.zeros_like(job.embeddings)]))  # f(x), f(0): (2, T)
     job.bar.update(1)
+    job.ig_change = (ends[0] - ends[1]).cpu().numpy()
     deltas = attributions.sum(dim=(1, 2)) - (ends[0] - ends[1])
     return job.pad(attributions), deltas.cpu().numpy().astype(np.float32)
 
@@ -409,7 +415,40 @@ def compute_attributions(
     if "ig" in methods:
         settings["n_steps"] = n_steps
         settings["ig_method"] = IG_METHOD
+        settings.update(check_completeness(deltas["ig"], job.ig_change, positions))
     return AttributionResult(raw=raw, deltas=deltas, settings=settings)
+
+
+def check_completeness(deltas: np.ndarray, change: np.ndarray,
+                       positions: np.ndarray | None = None) -> dict[str, Any]:
+    """Warn (CompletenessWarning) when some IG row misses f(input) - f(baseline) by more than COMPLETENESS_TOLERANCE
+    of it; return the settings that let Output.convergence_delta(relative=True) report it later. positions: where each
+    explained token sits (for the message; rows are named by index without it).
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     check_completeness(np.array([0.001, 0.05]), np.array([0.5, 0.5]), np.array([3, 4]))["ig_change"]
+    [0.5, 0.5]
+    >>> print(caught[0].message)  # doctest: +ELLIPSIS
+    Integrated gradients missed completeness by more than 1% for 1 of 2 explained tokens (worst: 10.0% at position 4)...
+    """
+    deltas = np.asarray(deltas, dtype=np.float64)
+    change = np.asarray(change, dtype=np.float64)
+    missed = np.abs(deltas) > COMPLETENESS_TOLERANCE * np.abs(change) + _COMPLETENESS_FLOOR
+    if missed.any():
+        relative = np.abs(deltas) / np.maximum(np.abs(change), _COMPLETENESS_FLOOR)
+        worst = int(np.argmax(np.where(missed, relative, -1.0)))
+        where = f"row {worst}" if positions is None else f"position {int(positions[worst])}"
+        warnings.warn(
+            f"Integrated gradients missed completeness by more than {COMPLETENESS_TOLERANCE:.0%} for "
+            f"{int(missed.sum())} of {missed.size} explained tokens (worst: {relative[worst]:.1%} at {where}). Those rows do not add up to f(input) - f(baseline). A larger n_steps helps "
+            "when f is smooth along the path from the zero baseline; on some models (RMSNorm models such as "
+            "SmolLM2) f is rough next to the baseline and no practical n_steps converges. Per-token errors: "
+            "out.convergence_delta('ig', relative=True).",
+            CompletenessWarning, stacklevel=3,
+        )
+    return {"ig_change": [float(c) for c in change], "completeness_tolerance": COMPLETENESS_TOLERANCE}
 
 
 def aggregate_attributions(raw: np.ndarray, how: str = "sum") -> np.ndarray:

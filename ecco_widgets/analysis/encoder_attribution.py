@@ -45,7 +45,7 @@ from torch import nn
 
 from ..errors import InputError
 from .attribution import (BACKWARD_BUDGET_BYTES, DEFAULT_N_STEPS, FORWARD_BUDGET_BYTES, IG_METHOD, AttributionResult,
-                          _GRAPH_FLOATS_PER_DIM, _frozen, aggregate_attributions)
+                          _GRAPH_FLOATS_PER_DIM, _frozen, aggregate_attributions, check_completeness)
 
 __all__ = ["METHODS", "TARGETS", "compute_encoder_attributions", "aggregate_attributions", "scalar_of_logits"]
 
@@ -162,6 +162,7 @@ def _integrated_gradients(job: _EncoderJob, n_steps: int) -> tuple[np.ndarray, n
     attributions = path * job.embeddings[0].float()  # (x - 0) * path-averaged gradient
     ends = job.values(torch.cat([job.embeddings, torch.zeros_like(job.embeddings)]))  # f(x), f(0): (2, T)
     job.bar.update(1)
+    job.ig_change = (ends[0] - ends[1]).cpu().numpy()
     deltas = attributions.sum(dim=(1, 2)) - (ends[0] - ends[1])
     return job.numpy(attributions), job.numpy(deltas)
 
@@ -295,5 +296,6 @@ def compute_encoder_attributions(
     if "ig" in methods:
         described["n_steps"] = n_steps
         described["ig_method"] = IG_METHOD
+        described.update(check_completeness(deltas["ig"], job.ig_change))
     described.update(settings or {})
     return AttributionResult(raw=raw, deltas=deltas, settings=described)
