@@ -89,6 +89,22 @@ def ours(lm, ids: list[int], positions: np.ndarray, method: str, n_steps: int) -
     return result.raw[method]
 
 
+# ----- how much faster any exact method can be -----
+def flop_ratio_bound(lm, positions: np.ndarray) -> float:
+    """Multiply-adds of the loop / the least any exact method needs, counting the weight matmuls only.
+
+    Per explained token at position p the loop runs the body and the full-vocabulary head forward over p rows and
+    back again (input gradients only: one matmul per weight, like the forward): 2 p (B + H). An exact method still
+    needs one vector-Jacobian product per explained token, since each row of the result is the gradient of a
+    different scalar: at least the body's backward over the p-row prefix plus one head row, p B + H. B: weight
+    entries in the blocks; H: the unembedding's (vocab x d).
+    """
+    body = sum(p.numel() for p in lm.spec.blocks.parameters() if p.dim() == 2)
+    head = int(lm.spec.unembedding.weight.numel())
+    p = positions.astype(np.float64)
+    return float((2 * p * (body + head)).sum() / (p * body + head).sum())
+
+
 # ----- one measurement in a fresh process -----
 def _memory_mb() -> dict[str, float]:
     values = {}
@@ -141,13 +157,16 @@ def max_rel_diff(a: np.ndarray, b: np.ndarray) -> float:
 def speed_table(models, n_generated: int, n_steps: int, threads: int) -> None:
     print(f"\n## Ours vs the per-token captum loop ({N_PROMPT}-token prompt, {n_generated} generated tokens, "
           f"IG n_steps={n_steps}, {threads} threads)")
-    print(f"{'model':18} {'method':13} {'loop s':>8} {'ours s':>8} {'speed-up':>9} {'(CPU s)':>8} {'loop peak MB':>13} "
-          f"{'ours peak MB':>13} {'extra loop/ours MB':>19} {'max rel diff':>13}")
+    print("(FLOP bound: the loop's multiply-adds over the least an exact method needs, one input-gradient backward per "
+          "explained token; see flop_ratio_bound)")
+    print(f"{'model':18} {'method':13} {'loop s':>8} {'ours s':>8} {'speed-up':>9} {'(CPU s)':>8} {'FLOP bound':>10} "
+          f"{'loop peak MB':>13} {'ours peak MB':>13} {'extra loop/ours MB':>19} {'max rel diff':>13}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in models:
             lm = load_model(name)
             ids = token_ids(lm, name, n_generated)
             positions = np.arange(N_PROMPT, len(ids))
+            bound = flop_ratio_bound(lm, positions)
             del lm
             for method in ("grad_x_input", "ig"):
                 loop = run_child(name, "loop", method, ids, positions, n_steps, threads, Path(tmp))
@@ -155,7 +174,8 @@ def speed_table(models, n_generated: int, n_steps: int, threads: int) -> None:
                 extra_loop = loop["peak_mb"] - loop["base_mb"]
                 extra_ours = mine["peak_mb"] - mine["base_mb"]
                 print(f"{name:18} {method:13} {loop['seconds']:8.2f} {mine['seconds']:8.2f} "
-                      f"{loop['seconds'] / mine['seconds']:8.1f}x {loop['cpu'] / mine['cpu']:7.1f}x {loop['peak_mb']:13.0f} {mine['peak_mb']:13.0f} "
+                      f"{loop['seconds'] / mine['seconds']:8.1f}x {loop['cpu'] / mine['cpu']:7.1f}x {bound:9.1f}x "
+                      f"{loop['peak_mb']:13.0f} {mine['peak_mb']:13.0f} "
                       f"{extra_loop:9.0f} / {extra_ours:<7.0f} {max_rel_diff(mine['raw'], loop['raw']):13.2e}",
                       flush=True)
 
@@ -189,6 +209,37 @@ def completeness_table(models, n_generated: int, steps_list, every: int = 2) -> 
                 rel = np.abs(res.deltas["ig"]) / np.maximum(np.abs(change), 1e-12)
                 cells.append(f"{100 * np.median(rel):11.3f}% / {100 * rel.max():9.3f}%")
             print(f"{name:18} {n_steps:7d} " + " ".join(f"{c:>26}" for c in cells) + f" {seconds:12.2f}", flush=True)
+
+
+def roughness_table(models, n_generated: int, n_points: int = 401, every: int = 2) -> None:
+    """Why IG converges on one model and not the other: f along the straight path from the zero baseline."""
+    from ecco_widgets.analysis.attribution import _frozen, _Job
+
+    class _NoBar:
+        def update(self, n: int) -> None:
+            pass
+
+    alphas = np.concatenate([[0.0], np.logspace(-6, 0, n_points - 1)])  # dense next to the baseline
+    coarse = (n_points - 1) // 20
+    print(f"\n## f(alpha * x) at alpha = 0 and {n_points - 1} log-spaced alphas from 1e-6 to 1, per target (median / "
+          f"max). Roughness: total variation on all points / on every {coarse}th (21 points): near 1 when f is "
+          "resolved by 21 points, large when it wiggles between them (and so does the IG integrand). Also the share "
+          "of the variation at alpha < 0.01, next to the zero baseline, where quadrature nodes are few.")
+    print(f"{'model':18} {'roughness':>18} {'share at alpha<0.01':>20}")
+    for name in models:
+        lm = load_model(name)
+        ids = token_ids(lm, name, n_generated)
+        positions = np.arange(N_PROMPT, len(ids), every)
+        with _frozen(lm.model):
+            job = _Job(lm.spec, torch.tensor([ids]), positions, "prob", None, _NoBar())
+            e = job.embeddings
+            f = torch.cat([job.values(torch.cat([a * e for a in torch.tensor(alphas[i:i + 40], dtype=e.dtype)]))
+                           for i in range(0, n_points, 40)]).double().numpy()  # (n_points, n_targets)
+        steps = np.abs(np.diff(f, axis=0))
+        roughness = steps.sum(0) / np.abs(np.diff(f[::coarse], axis=0)).sum(0)
+        near_zero = steps[alphas[1:] <= 0.01].sum(0) / steps.sum(0)
+        print(f"{name:18} {np.median(roughness):8.2f} / {roughness.max():7.2f} {np.median(near_zero):9.1%} / "
+              f"{near_zero.max():7.1%}", flush=True)
 
 
 def scaling_table(models, generated_list, n_steps: int) -> None:
@@ -226,10 +277,12 @@ def main() -> None:
     if args.quick:
         speed_table(models, n_generated=5, n_steps=16, threads=args.threads)
         completeness_table(models, n_generated=5, steps_list=(8, 16))
+        roughness_table(models, n_generated=5, n_points=201)
         scaling_table(models, generated_list=(5, 10), n_steps=16)
     else:
         speed_table(models, n_generated=20, n_steps=50, threads=args.threads)
-        completeness_table(models, n_generated=20, steps_list=(8, 16, 32, 50))
+        completeness_table(models, n_generated=20, steps_list=(8, 16, 32, 50, 64, 128))
+        roughness_table(models, n_generated=20)
         scaling_table(models, generated_list=(10, 20, 40), n_steps=16)
 
 
