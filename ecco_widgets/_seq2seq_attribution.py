@@ -31,8 +31,8 @@ import torch
 
 from ._seq2seq_spec import Seq2SeqSpec
 from .adapter import block_output
-from .analysis.attribution import (DEFAULT_N_STEPS, IG_METHOD, TARGETS, AttributionResult, _frozen,
-                                    check_completeness)
+from .analysis.attribution import IG_METHOD, TARGETS, AttributionResult, _frozen, check_completeness, check_n_steps
+from .analysis.attribution import check_methods as _check_methods
 from .errors import InputError, UnsupportedModelError
 
 METHODS = ("ig", "grad_x_input", "saliency")
@@ -53,21 +53,10 @@ class _Stop(Exception):
 
 
 def check_methods(methods) -> list[str]:
-    if isinstance(methods, str):
-        methods = [methods]
-    chosen: list[str] = []
-    for m in methods:
-        if m == "occlusion":
-            raise InputError("Occlusion is not implemented for encoder-decoder models; choose from "
-                             f"{', '.join(METHODS)}.")
-        if m not in METHODS:
-            raise InputError(f"Unknown attribution method {m!r} for an encoder-decoder model; choose from "
-                             f"{', '.join(METHODS)}.")
-        if m not in chosen:
-            chosen.append(m)
-    if not chosen:
-        raise InputError(f"No attribution method given; choose from {', '.join(METHODS)}.")
-    return chosen
+    """The asked-for methods among those implemented for encoder-decoder models (no occlusion)."""
+    if "occlusion" in ([methods] if isinstance(methods, str) else list(methods or ())):
+        raise InputError(f"Occlusion is not implemented for encoder-decoder models; choose from {', '.join(METHODS)}.")
+    return _check_methods(methods, METHODS, kind=" for an encoder-decoder model")
 
 
 class _Job:
@@ -252,10 +241,7 @@ def compute_seq2seq_attributions(spec: Seq2SeqSpec, source_ids: torch.Tensor, de
     if positions.min() < 1 or positions.max() >= m:
         raise InputError(f"Target positions must lie in 1..{m - 1} (decoder position 0 is the start token); got "
                          f"{positions.tolist()}.")
-    n_steps = DEFAULT_N_STEPS if n_steps is None else n_steps
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise InputError(f"n_steps must be a positive integer, got {n_steps!r}.")
-    n_steps = int(n_steps)
+    n_steps = check_n_steps(n_steps)
     raw: dict[str, np.ndarray] = {}
     deltas: dict[str, np.ndarray] = {}
     with tqdm(total=len(methods), desc="attribution", unit="method", file=sys.stderr, disable=progress is False,

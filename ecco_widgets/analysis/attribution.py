@@ -16,6 +16,8 @@ Methods (``METHODS``) and what ``raw[method]`` (float32, (n_targets, n_tokens, d
   (benchmarks/bench_attribution.py): exact to < 0.01% at 16+ steps on GPT-2-like models; on RMSNorm models with
   a zero baseline (SmolLM2) f(alpha * x) is erratic for alpha < ~0.01 and no step count up to 100 keeps every
   target under 1% (median ~2% at 50): read ``deltas["ig"]`` (Output.convergence_delta) before trusting a row.
+  A ``CompletenessWarning`` is issued when a row misses by more than ``COMPLETENESS_TOLERANCE`` (1%) of
+  f(x) - f(0); ``settings["ig_change"]`` keeps f(x) - f(0) per row for ``convergence_delta(relative=True)``.
 * ``"grad_x_input"``: gradient * input, as captum's ``InputXGradient``.
 * ``"saliency"``: |gradient| per embedding dimension, as captum's ``Saliency`` (so aggregate "l2" is the gradient
   norm and "sum" its L1 norm).
@@ -240,7 +242,11 @@ class _Job:
             self._cache["gradient"] = self.path_gradients([1.0], [1.0])
         return self._cache["gradient"]
 
-    def pad(self, values: torch.Tensor) -> np.ndarray:
+    def mask_occlusion(self, drops: torch.Tensor) -> None:
+        """Zero the drops (T, length) of occluding tokens at or after each target: they cannot matter (causality)."""
+        drops[torch.arange(self.length, device=drops.device)[None, :] >= self.positions[:, None]] = 0.0
+
+    def to_numpy(self, values: torch.Tensor) -> np.ndarray:
         """(T, L, d) -> float32 numpy (T, n_tokens, d), zeros after the analysed length."""
         out = np.zeros((values.shape[0], self.n_tokens, self.d_model), dtype=np.float32)
         out[:, : self.length] = values.detach().float().cpu().numpy()
@@ -248,6 +254,9 @@ class _Job:
 
 
 # ----- the methods -----
+# Each method takes a job with: embeddings (1, length, d), d_model, length, bar, values(x), path_gradients(alphas,
+# weights), gradient(), mask_occlusion(drops) and to_numpy(values). The causal _Job here and the bidirectional
+# encoder job (encoder_attribution.py) both have them, so the methods serve both.
 def _integrated_gradients(job: _Job, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     from captum.attr._utils.approximation_methods import approximation_parameters
 
@@ -258,15 +267,15 @@ def _integrated_gradients(job: _Job, n_steps: int) -> tuple[np.ndarray, np.ndarr
     job.bar.update(1)
     job.ig_change = (ends[0] - ends[1]).cpu().numpy()
     deltas = attributions.sum(dim=(1, 2)) - (ends[0] - ends[1])
-    return job.pad(attributions), deltas.cpu().numpy().astype(np.float32)
+    return job.to_numpy(attributions), deltas.cpu().numpy().astype(np.float32)
 
 
 def _grad_x_input(job: _Job, n_steps: int) -> tuple[np.ndarray, None]:
-    return job.pad(job.gradient() * job.embeddings[0].float()), None
+    return job.to_numpy(job.gradient() * job.embeddings[0].float()), None
 
 
 def _saliency(job: _Job, n_steps: int) -> tuple[np.ndarray, None]:
-    return job.pad(job.gradient().abs()), None
+    return job.to_numpy(job.gradient().abs()), None
 
 
 def _occlusion(job: _Job, n_steps: int) -> tuple[np.ndarray, None]:
@@ -277,9 +286,9 @@ def _occlusion(job: _Job, n_steps: int) -> tuple[np.ndarray, None]:
     values = job.values(occluded)  # (length + 1, T)
     job.bar.update(1)
     drops = (values[:1] - values[1:]).T  # (T, length): drops[i, j] for occluding token j
-    drops[torch.arange(length, device=drops.device)[None, :] >= job.positions[:, None]] = 0.0
+    job.mask_occlusion(drops)
     spread = (drops / job.d_model)[:, :, None].expand(-1, -1, job.d_model)
-    return job.pad(spread), None
+    return job.to_numpy(spread), None
 
 
 Method = Callable[[_Job, int], "tuple[np.ndarray, np.ndarray | None]"]
@@ -336,18 +345,34 @@ def _frozen(model: torch.nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def _check_methods(methods) -> list[str]:
+def check_methods(methods, available: "dict[str, Any] | tuple[str, ...]" = tuple(METHODS),
+                  kind: str = "") -> list[str]:
+    """The methods as a list without repeats; InputError naming the choices for an unknown or empty one.
+
+    >>> check_methods(["ig", "saliency", "ig"])
+    ['ig', 'saliency']
+    """
     if isinstance(methods, str):
         methods = [methods]
+    choices = ", ".join(available)
     chosen: list[str] = []
-    for m in methods:
-        if m not in METHODS:
-            raise InputError(f"Unknown attribution method {m!r}; choose from {', '.join(METHODS)}.")
+    for m in methods or ():
+        if m not in available:
+            raise InputError(f"Unknown attribution method {m!r}{kind}; choose from {choices}.")
         if m not in chosen:
             chosen.append(m)
     if not chosen:
-        raise InputError(f"No attribution method given; choose from {', '.join(METHODS)}.")
+        raise InputError(f"No attribution method given; choose from {choices}.")
     return chosen
+
+
+def check_n_steps(n_steps) -> int:
+    """n_steps for integrated gradients: DEFAULT_N_STEPS for None, else a positive integer (InputError otherwise)."""
+    if n_steps is None:
+        return DEFAULT_N_STEPS
+    if isinstance(n_steps, (bool, np.bool_)) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+        raise InputError(f"n_steps must be a positive integer, got {n_steps!r}.")
+    return int(n_steps)
 
 
 def compute_attributions(
@@ -368,7 +393,7 @@ def compute_attributions(
     """
     from tqdm import tqdm
 
-    methods = _check_methods(methods)
+    methods = check_methods(methods)
     if target not in TARGETS:
         raise InputError(f"Unknown attribution target {target!r}; choose from {', '.join(TARGETS)}.")
     input_ids = torch.as_tensor(input_ids)
@@ -385,11 +410,7 @@ def compute_attributions(
         foil_ids = np.asarray(foil_ids, dtype=np.int64).reshape(-1)
         if foil_ids.shape != positions.shape:
             raise InputError(f"foil_ids has {foil_ids.size} entries for {positions.size} targets.")
-    if n_steps is None:
-        n_steps = DEFAULT_N_STEPS
-    if not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise InputError(f"n_steps must be a positive integer, got {n_steps!r}.")
-    n_steps = int(n_steps)
+    n_steps = check_n_steps(n_steps)
 
     disable = progress is False
     with tqdm(total=None, desc="attribution", unit="pass", file=sys.stderr, disable=disable,

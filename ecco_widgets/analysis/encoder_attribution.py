@@ -44,8 +44,9 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from .attribution import (BACKWARD_BUDGET_BYTES, DEFAULT_N_STEPS, FORWARD_BUDGET_BYTES, IG_METHOD, AttributionResult,
-                          _GRAPH_FLOATS_PER_DIM, _frozen, aggregate_attributions, check_completeness)
+from .attribution import (_GRAPH_FLOATS_PER_DIM, _RAW_MEANING, BACKWARD_BUDGET_BYTES, FORWARD_BUDGET_BYTES, IG_METHOD,
+                          METHODS, AttributionResult, _frozen, aggregate_attributions, check_completeness,
+                          check_methods, check_n_steps)
 
 __all__ = ["METHODS", "TARGETS", "compute_encoder_attributions", "aggregate_attributions", "scalar_of_logits"]
 
@@ -79,6 +80,7 @@ class _EncoderJob:
         self.embeddings = embeddings
         self.bar = bar
         self.n_tokens = int(embeddings.shape[1])
+        self.length = self.n_tokens
         self.d_model = int(embeddings.shape[-1])
         itemsize = embeddings.element_size()
         per_sequence = max(1, n_layers) * _GRAPH_FLOATS_PER_DIM * self.d_model * itemsize * self.n_tokens
@@ -150,76 +152,11 @@ class _EncoderJob:
             self._gradient = self.path_gradients([1.0], [1.0])
         return self._gradient
 
-    def numpy(self, values: torch.Tensor) -> np.ndarray:
+    def mask_occlusion(self, drops: torch.Tensor) -> None:
+        """Bidirectional: every token may matter to every target, so no drop is masked."""
+
+    def to_numpy(self, values: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(values.detach().float().cpu().numpy(), dtype=np.float32)
-
-
-def _integrated_gradients(job: _EncoderJob, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    from captum.attr._utils.approximation_methods import approximation_parameters
-
-    step_sizes, alphas = approximation_parameters(IG_METHOD)
-    path = job.path_gradients(list(alphas(n_steps)), list(step_sizes(n_steps)))
-    attributions = path * job.embeddings[0].float()  # (x - 0) * path-averaged gradient
-    ends = job.values(torch.cat([job.embeddings, torch.zeros_like(job.embeddings)]))  # f(x), f(0): (2, T)
-    job.bar.update(1)
-    job.ig_change = (ends[0] - ends[1]).cpu().numpy()
-    deltas = attributions.sum(dim=(1, 2)) - (ends[0] - ends[1])
-    return job.numpy(attributions), job.numpy(deltas)
-
-
-def _grad_x_input(job: _EncoderJob, n_steps: int) -> tuple[np.ndarray, None]:
-    return job.numpy(job.gradient() * job.embeddings[0].float()), None
-
-
-def _saliency(job: _EncoderJob, n_steps: int) -> tuple[np.ndarray, None]:
-    return job.numpy(job.gradient().abs()), None
-
-
-def _occlusion(job: _EncoderJob, n_steps: int) -> tuple[np.ndarray, None]:
-    n = job.n_tokens
-    occluded = job.embeddings.repeat(n + 1, 1, 1)  # sequence j+1: token j's embedding set to the baseline (0)
-    occluded[torch.arange(1, n + 1), torch.arange(n)] = 0.0
-    values = job.values(occluded)  # (n + 1, T)
-    job.bar.update(1)
-    drops = (values[:1] - values[1:]).T  # (T, n)
-    return job.numpy((drops / job.d_model)[:, :, None].expand(-1, -1, job.d_model)), None
-
-
-METHODS: dict[str, Callable[[_EncoderJob, int], "tuple[np.ndarray, np.ndarray | None]"]] = {
-    "ig": _integrated_gradients,
-    "grad_x_input": _grad_x_input,
-    "saliency": _saliency,
-    "occlusion": _occlusion,
-}
-_RAW_MEANING = {
-    "ig": "integrated gradients on the token embeddings: (x - 0) * path-averaged gradient",
-    "grad_x_input": "gradient * input (token embeddings)",
-    "saliency": "|gradient| per embedding dimension",
-    "occlusion": "drop f(x) - f(x with the token's embedding set to 0), spread as drop / d_model per dimension",
-}
-
-
-def check_methods(methods) -> list[str]:
-    """The methods as a list without repeats; InputError naming the choices for an unknown or empty one."""
-    if isinstance(methods, str):
-        methods = [methods]
-    chosen: list[str] = []
-    for m in methods or ():
-        if m not in METHODS:
-            raise InputError(f"Unknown attribution method {m!r}; choose from {', '.join(METHODS)}.")
-        if m not in chosen:
-            chosen.append(m)
-    if not chosen:
-        raise InputError(f"No attribution method given; choose from {', '.join(METHODS)}.")
-    return chosen
-
-
-def check_n_steps(n_steps) -> int:
-    if n_steps is None:
-        return DEFAULT_N_STEPS
-    if isinstance(n_steps, (bool, np.bool_)) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise InputError(f"n_steps must be a positive integer, got {n_steps!r}.")
-    return int(n_steps)
 
 
 def _count_layers(model: nn.Module) -> int:
