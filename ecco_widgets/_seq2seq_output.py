@@ -79,6 +79,7 @@ class Seq2SeqOutput(Output):
         self._require_attribution(chosen)
         values = {m: self.attributions(m, aggregate) for m in methods}
         raw = list(self.source_raw_tokens) + list(self.raw_tokens)
+        view_options.setdefault("completeness_error", self._relative_completeness())
         return SaliencyView(tokens=self.all_tokens, raw_tokens=raw, n_input_tokens=self.n_source,
                             targets=np.asarray(self.targets) + self.n_source, attributions=values, method=chosen,
                             style=style, **view_options)

@@ -215,8 +215,19 @@ class Output:
         values = {m: self.attributions(m, aggregate) for m in methods}
         # bidirectional encoders (masked LMs, classifiers) record causal=False; it survives save/load this way
         view_options.setdefault("causal", bool(self.attribution_settings.get("causal", True)))
+        view_options.setdefault("completeness_error", self._relative_completeness())
         return SaliencyView(tokens=self.tokens, raw_tokens=self.raw_tokens, n_input_tokens=self.n_input_tokens,
                             targets=self.targets, attributions=values, method=chosen, style=style, **view_options)
+
+    def _relative_completeness(self) -> dict[str, np.ndarray]:
+        """{method: relative completeness error per target} for the methods that have one (IG), where recorded."""
+        errors = {}
+        for method in self.convergence_deltas:
+            try:
+                errors[method] = self.convergence_delta(method, relative=True)
+            except NotAvailableError:  # saved by an older version: f(x) - f(0) was not recorded
+                pass
+        return errors
 
     # ----- activations -----
     def _require_activations(self) -> np.ndarray:

@@ -194,6 +194,12 @@ def test_relative_convergence_delta_and_the_completeness_warning(gpt2_lm, ids, t
             assert out.convergence_delta("ig", relative=True)[i] == pytest.approx(expected, rel=1e-3, abs=1e-6)
     assert (good.convergence_delta("ig", relative=True) < attribution.COMPLETENESS_TOLERANCE).all()
     assert (poor.convergence_delta("ig", relative=True) > attribution.COMPLETENESS_TOLERANCE).any()
+    # the SaliencyView carries the relative error of IG rows to the tooltip; other methods have none (NaN)
+    both = gpt2_lm.analyze_ids(ids, n_input_tokens=N_INPUT, attribution=("grad_x_input", "ig"))
+    view = both.primary_attributions()
+    np.testing.assert_array_equal(view.completeness_error[view.methods.index("ig")],
+                                  both.convergence_delta("ig", relative=True))
+    assert np.isnan(view.completeness_error[view.methods.index("grad_x_input")]).all()
 
 
 # ----- causality: exact zeros -----

@@ -247,6 +247,26 @@ def test_saliency_array_input_with_methods():
     assert v2.methods == ["attribution"]
 
 
+def test_saliency_completeness_error_rows_per_method():
+    v = make_view(SaliencyView)
+    assert v.completeness_error.shape == (0, 0)  # none given
+    errors = np.array([0.001, 0.5, 0.02])
+    v = SaliencyView(tokens=TOKENS, targets=[3, 4, 5], n_input_tokens=3, completeness_error={"ig": errors},
+                     attributions={"ig": np.ones((3, N)), "grad_x_input": np.ones((3, N))})
+    assert v.completeness_error.shape == (2, 3) and v.completeness_error.dtype == np.float32
+    np.testing.assert_allclose(v.completeness_error[0], errors, rtol=1e-6)
+    assert np.isnan(v.completeness_error[1]).all()  # grad x input has no completeness error
+    base = dict(tokens=TOKENS, targets=[3, 4, 5], attributions={"ig": np.ones((3, N))})
+    with pytest.raises(ViewValueError, match="unknown method 'lrp'"):
+        SaliencyView(**base, completeness_error={"lrp": errors})
+    with pytest.raises(ViewValueError, match="expected 3 values"):
+        SaliencyView(**base, completeness_error={"ig": errors[:2]})
+    with pytest.raises(ViewValueError, match=">= 0"):
+        SaliencyView(**base, completeness_error={"ig": -errors})
+    with pytest.raises(ViewValueError, match="expected a dict"):
+        SaliencyView(**base, completeness_error=errors)
+
+
 def test_rank_grid_defaults_and_dtypes():
     g = RankGrid(tokens=["a", "b", "c"], ranks=np.array([[3, 1], [1, 2]], dtype=np.int64))
     assert g.ranks.dtype == np.uint8

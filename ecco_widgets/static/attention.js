@@ -315,6 +315,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-tok:focus-visible, .ew-tok.ew-active { outline: 2px solid var(--ew-focus); outline-offset: 1px; }
 .ew-tok.ew-selected { box-shadow: 0 0 0 2px var(--ew-select); }
 .ew-tok.ew-target { text-decoration: underline dotted var(--ew-muted); text-underline-offset: 3px; cursor: pointer; }
+.ew-tok.ew-target.ew-unconverged { text-decoration: underline wavy var(--ew-focus); }
 .ew-tok.ew-dim { opacity: 0.45; }
 .ew-ws { opacity: 0.45; font-weight: normal; }
 /* zero-width / bidi control characters: the character stays in the DOM inside its own isolated box

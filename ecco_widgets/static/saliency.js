@@ -344,6 +344,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-tok:focus-visible, .ew-tok.ew-active { outline: 2px solid var(--ew-focus); outline-offset: 1px; }
 .ew-tok.ew-selected { box-shadow: 0 0 0 2px var(--ew-select); }
 .ew-tok.ew-target { text-decoration: underline dotted var(--ew-muted); text-underline-offset: 3px; cursor: pointer; }
+.ew-tok.ew-target.ew-unconverged { text-decoration: underline wavy var(--ew-focus); }
 .ew-tok.ew-dim { opacity: 0.45; }
 .ew-ws { opacity: 0.45; font-weight: normal; }
 /* zero-width / bidi control characters: the character stays in the DOM inside its own isolated box
@@ -695,12 +696,17 @@ function hint(parent, text) {
 }
 
 // src/saliency.js
+var COMPLETENESS_TOLERANCE = 0.01, percent = (e) => `${(100 * e).toFixed(e < 0.1 ? 2 : 1)} %`;
 function build(ctx) {
   let { model, body, controls, tooltip } = ctx, { tokens, raw, nInput } = tokenTraits(model), N = tokens.length, targetsArr = decodeArray(model.get("targets"), "targets"), attr = decodeArray(model.get("attributions"), "attributions"), methods = get(model, "methods", []).map(String), style = get(model, "style", "minimal") === "detailed" ? "detailed" : "minimal", causal = get(model, "causal", !0) !== !1, inputsEnd = (t) => causal ? t : N, explains = (p, t) => p < inputsEnd(t);
   body.classList.toggle("ew-sal-detailed", style === "detailed");
   let targets = Array.from(targetsArr.data), ok = !attr.empty && attr.shape.length === 3 && attr.shape[1] === targets.length, M = ok ? attr.shape[0] : 0, NT = ok ? attr.shape[2] : 0, rowOfPos = /* @__PURE__ */ new Map();
   targets.forEach((t, i) => rowOfPos.set(t, i));
-  let methodIdx = 0, readMethod = () => {
+  let completeness = decodeArray(model.get("completeness_error"), "completeness_error"), hasCompleteness = !completeness.empty && completeness.shape.length === 2 && completeness.shape[0] === M && completeness.shape[1] === targets.length, errorOf = (r) => {
+    if (!hasCompleteness) return null;
+    let e = completeness.data[methodIdx * targets.length + r];
+    return Number.isFinite(e) ? e : null;
+  }, methodIdx = 0, readMethod = () => {
     let m = String(get(model, "method", methods[0] || "")), i = methods.indexOf(m);
     methodIdx = i >= 0 && i < M ? i : 0;
   };
@@ -740,8 +746,8 @@ function build(ctx) {
         let r = rowOfPos.get(i), ranked = [];
         for (let p = 0; p < inputsEnd(i) && p < NT; p++) ranked.push([p, value(r, p)]);
         ranked.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
-        let lines = [`explained token ${i}`, { token: tokens[i] }, ["method", methods[methodIdx] || ""]];
-        ranked.length && lines.push("strongest inputs");
+        let lines = [`explained token ${i}`, { token: tokens[i] }, ["method", methods[methodIdx] || ""]], e = errorOf(r);
+        e !== null && (lines.push(["completeness error", percent(e)]), e > COMPLETENESS_TOLERANCE && lines.push("not converged: this row does not add up to f(x) − f(baseline)")), ranked.length && lines.push("strongest inputs");
         for (let [p, v] of ranked.slice(0, 3)) lines.push({ label: `${p}`, token: tokens[p], value: formatNumber(v) });
         tooltip.show(lines, how === "focus" ? span : ev);
       } else if (activeTarget >= 0 && rowOfPos.has(activeTarget) && explains(i, activeTarget)) {
@@ -791,6 +797,13 @@ function build(ctx) {
     }
     ctx.setLegend(scale ? legend(scale, { label: `attribution (${methods[methodIdx] || "method"}) → token ${t}` }) : null);
   }
+  let markUnconverged = () => {
+    targets.forEach((t, r) => {
+      let e = errorOf(r), span = row.spans[t];
+      span && span.classList.toggle("ew-unconverged", e !== null && e > COMPLETENESS_TOLERANCE);
+    });
+  };
+  markUnconverged();
   let syncSelected = () => {
     let sel = Number(get(model, "selected_token", -1));
     row.spans.forEach((s, i) => {
@@ -802,7 +815,7 @@ function build(ctx) {
     onTrait: {
       selected_token: syncSelected,
       method: () => {
-        readMethod(), select && (select.value = methods[methodIdx]), show(activeTarget >= 0 ? activeTarget : defaultTarget());
+        readMethod(), markUnconverged(), select && (select.value = methods[methodIdx]), show(activeTarget >= 0 ? activeTarget : defaultTarget());
       }
     }
   };
@@ -810,13 +823,24 @@ function build(ctx) {
 function render({ model, el }) {
   return mountView(model, el, {
     name: "saliency",
-    traits: ["tokens", "raw_tokens", "n_input_tokens", "targets", "methods", "attributions", "style", "causal"],
+    traits: [
+      "tokens",
+      "raw_tokens",
+      "n_input_tokens",
+      "targets",
+      "methods",
+      "attributions",
+      "style",
+      "causal",
+      "completeness_error"
+    ],
     localTraits: ["selected_token", "method"],
     build
   });
 }
 var saliency_default = { render };
 export {
+  COMPLETENESS_TOLERANCE,
   saliency_default as default,
   render
 };

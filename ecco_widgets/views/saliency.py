@@ -19,6 +19,29 @@ from ._base import (
 )
 
 _STYLES = ("minimal", "detailed")
+COMPLETENESS_TOLERANCE = 0.01  # the JS marks targets above it (keep in sync with js/src/saliency.js)
+
+
+def _completeness_rows(errors: Mapping[str, np.ndarray] | None, methods: list[str], n_targets: int) -> np.ndarray:
+    """{method: (n_targets,) relative error} -> float32 (n_methods, n_targets), NaN where a method has none."""
+    if errors is None:
+        return np.zeros((0, 0), dtype=np.float32)
+    if not isinstance(errors, Mapping):
+        raise ViewValueError("completeness_error: expected a dict {method: (n_targets,) array of relative errors}")
+    if not errors:
+        return np.zeros((0, 0), dtype=np.float32)
+    rows = np.full((len(methods), n_targets), np.nan, dtype=np.float32)
+    for name, values in errors.items():
+        if name not in methods:
+            raise ViewValueError(f"completeness_error: unknown method {name!r}; available: {methods}")
+        row = np.asarray(values, dtype=np.float32).reshape(-1)
+        if row.shape != (n_targets,):
+            raise ViewValueError(f"completeness_error[{name!r}]: expected {n_targets} values (one per target), "
+                                 f"got {row.size}")
+        if (row < 0).any():
+            raise ViewValueError(f"completeness_error[{name!r}]: relative errors are >= 0 (or NaN for unknown)")
+        rows[methods.index(name)] = row
+    return rows
 
 
 class SaliencyView(TokenView):
@@ -29,7 +52,9 @@ class SaliencyView(TokenView):
     ``tokens[targets[i]]``. With ``causal=True`` (default, a causal LM) a token is explained by the
     tokens before it only: entries at positions ``>= targets[i]`` are set to 0 and only those
     tokens are coloured. ``causal=False`` (bidirectional encoders: masked LMs, classifiers) keeps
-    and colours every position, including the target itself.
+    and colours every position, including the target itself. ``completeness_error`` (optional,
+    ``{method: (n_targets,) array}``): integrated gradients' relative completeness error per
+    target; the tooltip shows it, and targets above ``COMPLETENESS_TOLERANCE`` (1%) are marked.
 
     Example::
 
@@ -51,6 +76,8 @@ class SaliencyView(TokenView):
     style = traitlets.Unicode("minimal").tag(sync=True)
     selected_token = traitlets.Int(-1).tag(sync=True)
     causal = traitlets.Bool(True).tag(sync=True)
+    # (n_methods, n_targets) relative completeness error; NaN for a method without one; (0, 0) when none is given
+    completeness_error = Array(ndim=2).tag(sync=True, **array_serialization)
 
     def __init__(
         self,
@@ -65,6 +92,7 @@ class SaliencyView(TokenView):
         style: str = "minimal",
         selected_token: int = -1,
         causal: bool = True,
+        completeness_error: Mapping[str, np.ndarray] | None = None,
         **kwargs: Any,
     ) -> None:
         tk = self._token_kwargs(tokens, raw_tokens, n_input_tokens)
@@ -101,6 +129,7 @@ class SaliencyView(TokenView):
             style=style,
             selected_token=selected_token,
             causal=causal,
+            completeness_error=_completeness_rows(completeness_error, names, tg.size),
             **kwargs,
         )
 
@@ -127,6 +156,11 @@ class SaliencyView(TokenView):
             )
         if len(self.methods) != self.attributions.shape[0]:
             raise ViewValueError("methods: one name per attribution array is required")
+        if self.completeness_error.size and self.completeness_error.shape != self.attributions.shape[:2]:
+            raise ViewValueError(
+                f"completeness_error: shape {tuple(self.completeness_error.shape)} does not match "
+                f"(n_methods={len(self.methods)}, n_targets={self.targets.size})"
+            )
         check_index(self.selected_token, n, "selected_token")
 
     def attribution(self, method: str | None = None) -> np.ndarray:

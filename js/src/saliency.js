@@ -2,10 +2,16 @@
 // and show their attribution. Click / Enter on a target pins it (selected_token).
 // causal = false (bidirectional encoders): every token, before and after the target and the target
 // itself, takes colour; nothing is dimmed.
+// completeness_error (optional, (n_methods, n_targets), NaN = none): integrated gradients' relative
+// completeness error; the tooltip of a target shows it and targets above COMPLETENESS_TOLERANCE are marked.
 import { decodeArray } from "./lib/arrays.js";
 import { divergingScale, sequentialScale, legend, formatNumber, formatCompact, css } from "./lib/colors.js";
 import { createTokenRow } from "./lib/tokens.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
+
+export const COMPLETENESS_TOLERANCE = 0.01; // as ecco_widgets.views.saliency.COMPLETENESS_TOLERANCE
+
+const percent = (e) => `${(100 * e).toFixed(e < 0.1 ? 2 : 1)} %`;
 
 function build(ctx) {
   const { model, body, controls, tooltip } = ctx;
@@ -26,6 +32,15 @@ function build(ctx) {
   const NT = ok ? attr.shape[2] : 0;
   const rowOfPos = new Map();
   targets.forEach((t, i) => rowOfPos.set(t, i));
+  const completeness = decodeArray(model.get("completeness_error"), "completeness_error");
+  const hasCompleteness = !completeness.empty && completeness.shape.length === 2 && completeness.shape[0] === M &&
+    completeness.shape[1] === targets.length;
+  // relative completeness error of target row r under the current method, or null when there is none
+  const errorOf = (r) => {
+    if (!hasCompleteness) return null;
+    const e = completeness.data[methodIdx * targets.length + r];
+    return Number.isFinite(e) ? e : null;
+  };
 
   let methodIdx = 0;
   const readMethod = () => {
@@ -88,6 +103,11 @@ function build(ctx) {
         for (let p = 0; p < inputsEnd(i) && p < NT; p++) ranked.push([p, value(r, p)]);
         ranked.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
         const lines = [`explained token ${i}`, { token: tokens[i] }, ["method", methods[methodIdx] || ""]];
+        const e = errorOf(r);
+        if (e !== null) {
+          lines.push(["completeness error", percent(e)]);
+          if (e > COMPLETENESS_TOLERANCE) lines.push("not converged: this row does not add up to f(x) \u2212 f(baseline)");
+        }
         if (ranked.length) lines.push("strongest inputs");
         for (const [p, v] of ranked.slice(0, 3)) lines.push({ label: `${p}`, token: tokens[p], value: formatNumber(v) });
         tooltip.show(lines, how === "focus" ? span : ev);
@@ -170,6 +190,16 @@ function build(ctx) {
     ctx.setLegend(scale ? legend(scale, { label: `attribution (${methods[methodIdx] || "method"}) \u2192 token ${t}` }) : null);
   }
 
+  // targets whose row did not converge (current method) get a wavy underline
+  const markUnconverged = () => {
+    targets.forEach((t, r) => {
+      const e = errorOf(r);
+      const span = row.spans[t];
+      if (span) span.classList.toggle("ew-unconverged", e !== null && e > COMPLETENESS_TOLERANCE);
+    });
+  };
+  markUnconverged();
+
   const syncSelected = () => {
     const sel = Number(get(model, "selected_token", -1));
     row.spans.forEach((s, i) => {
@@ -187,6 +217,7 @@ function build(ctx) {
       selected_token: syncSelected,
       method: () => {
         readMethod();
+        markUnconverged();
         if (select) select.value = methods[methodIdx];
         show(activeTarget >= 0 ? activeTarget : defaultTarget());
       },
@@ -197,7 +228,8 @@ function build(ctx) {
 export function render({ model, el }) {
   return mountView(model, el, {
     name: "saliency",
-    traits: ["tokens", "raw_tokens", "n_input_tokens", "targets", "methods", "attributions", "style", "causal"],
+    traits: ["tokens", "raw_tokens", "n_input_tokens", "targets", "methods", "attributions", "style", "causal",
+      "completeness_error"],
     localTraits: ["selected_token", "method"],
     build,
   });

@@ -193,6 +193,28 @@ test("saliency causal=false (bidirectional): every token, before, at and after t
   for (let p = 2; p < 6; p++) assert.equal(cs[p].style.backgroundColor, "", `causal: token ${p} not coloured`);
 });
 
+test("saliency completeness_error: tooltip shows it, rows above 1 % are marked, per method", () => {
+  const s = viewStates(TOKENS).saliency; // targets [4, 5], methods a, b
+  // method a: target 4 converged (0.5 %), target 5 not (20 %); method b has none (NaN)
+  const m = mount(saliency, { ...s, completeness_error: arr([0.005, 0.2, NaN, NaN], "float32", [2, 2]) });
+  const spans = [...m.root.querySelectorAll(".ew-tokens > .ew-tok")];
+  assert.ok(spans[5].classList.contains("ew-unconverged"));
+  assert.ok(!spans[4].classList.contains("ew-unconverged"));
+  fire(w, spans[5], "mouseover");
+  assert.match(visibleTip(m), /completeness error20\.0 %/);
+  assert.match(visibleTip(m), /not converged/);
+  fire(w, spans[4], "mouseover");
+  assert.match(visibleTip(m), /completeness error0\.50 %/);
+  assert.doesNotMatch(visibleTip(m), /not converged/);
+  m.model.set("method", "b");
+  assert.ok(!spans[5].classList.contains("ew-unconverged"), "method b has no completeness error");
+  fire(w, spans[5], "mouseover");
+  assert.doesNotMatch(visibleTip(m), /completeness/);
+  // without the trait (older state, other methods): nothing is marked
+  const plain = mount(saliency, s);
+  assert.equal(plain.root.querySelectorAll(".ew-unconverged").length, 0);
+});
+
 test("factor_explorer: hover isolates a factor, leaving restores, click/Enter pin selected_factor", () => {
   const s = viewStates(TOKENS).factor_explorer;
   const m = mount(factorExplorer, s);
