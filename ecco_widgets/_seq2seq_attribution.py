@@ -203,8 +203,9 @@ def _ig(job: _Job, n_steps: int):
     attr_d = path_d * job.dec[0].float()
     ends = job.values(torch.cat([job.enc, torch.zeros_like(job.enc)]),
                       torch.cat([job.dec, torch.zeros_like(job.dec)]))  # f(x), f(0): (2, T)
-    deltas = attr_e.sum(dim=(1, 2)) + attr_d.sum(dim=(1, 2)) - (ends[0] - ends[1])
-    job.ig_change = (ends[0] - ends[1]).cpu().numpy()
+    change = ends[0] - ends[1]
+    job.ig_change = change.cpu().numpy()
+    deltas = attr_e.sum(dim=(1, 2)) + attr_d.sum(dim=(1, 2)) - change
     return job.pack(attr_e, attr_d), deltas.cpu().numpy().astype(np.float32)
 
 

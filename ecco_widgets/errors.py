@@ -26,5 +26,10 @@ class NotAvailableError(EccoWidgetsError):
     """The asked-for data was not computed for this output (e.g. attributions that were not requested)."""
 
 
+# Integrated gradients' completeness tolerance, as a fraction of f(input) - f(baseline): above it IG warns
+# (CompletenessWarning) and the saliency view marks the row (js/src/saliency.js states the same number).
+COMPLETENESS_TOLERANCE = 0.01
+
+
 class CompletenessWarning(UserWarning):
     """Integrated gradients did not converge: some rows do not sum to f(input) - f(baseline) within the tolerance."""

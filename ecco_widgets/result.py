@@ -198,9 +198,9 @@ class Output:
         if change is None or len(change) != len(deltas):
             raise NotAvailableError("This output does not record f(input) - f(baseline) (saved by an older version); "
                                     "use relative=False, or compute the attributions again.")
-        change = np.abs(np.asarray(change, dtype=np.float64))
-        relative_error = np.abs(deltas.astype(np.float64)) / np.maximum(change, 1e-12)
-        return relative_error.astype(np.float32)
+        from .analysis.attribution import relative_completeness_error
+
+        return relative_completeness_error(deltas, change).astype(np.float32)
 
     def primary_attributions(self, method: str | None = None, aggregate: str = "l2_normalized",
                              style: str = "minimal", **view_options):

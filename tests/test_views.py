@@ -267,6 +267,16 @@ def test_saliency_completeness_error_rows_per_method():
         SaliencyView(**base, completeness_error=errors)
 
 
+def test_saliency_js_marks_rows_at_the_python_completeness_tolerance():
+    import re
+
+    from ecco_widgets.errors import COMPLETENESS_TOLERANCE
+
+    source = (pathlib.Path(__file__).parents[1] / "js" / "src" / "saliency.js").read_text()
+    stated = re.search(r"export const COMPLETENESS_TOLERANCE = ([0-9.e-]+);", source)
+    assert stated and float(stated.group(1)) == COMPLETENESS_TOLERANCE
+
+
 def test_rank_grid_defaults_and_dtypes():
     g = RankGrid(tokens=["a", "b", "c"], ranks=np.array([[3, 1], [1, 2]], dtype=np.int64))
     assert g.ranks.dtype == np.uint8

@@ -58,7 +58,7 @@ import numpy as np
 import torch
 
 from ..adapter import ResolvedSpec, block_output
-from ..errors import CompletenessWarning, InputError, UnsupportedModelError
+from ..errors import COMPLETENESS_TOLERANCE, CompletenessWarning, InputError, UnsupportedModelError
 
 TARGETS = ("prob", "logit", "logprob")
 AGGREGATES = ("sum", "l2", "l2_normalized")
@@ -73,9 +73,8 @@ BACKWARD_BUDGET_BYTES = 128 * 2**20
 DECODE_BUDGET_BYTES = 64 * 2**20
 _GRAPH_FLOATS_PER_DIM = 40
 _LEAK_TOLERANCE = 1e-5
-# Integrated gradients warns when a row misses completeness by more than this fraction of f(input) - f(baseline)
-# (plus an absolute floor, so that targets whose f hardly changes do not warn on round-off).
-COMPLETENESS_TOLERANCE = 0.01
+# Integrated gradients warns when a row misses completeness by more than COMPLETENESS_TOLERANCE of f(input) -
+# f(baseline) plus this absolute floor, so that targets whose f hardly changes do not warn on round-off.
 _COMPLETENESS_FLOOR = 1e-6
 
 
@@ -265,8 +264,9 @@ def _integrated_gradients(job: _Job, n_steps: int) -> tuple[np.ndarray, np.ndarr
     attributions = path * job.embeddings[0].float()  # (x - baseline) * average gradient; baseline 0
     ends = job.values(torch.cat([job.embeddings, torch.zeros_like(job.embeddings)]))  # f(x), f(0): (2, T)
     job.bar.update(1)
-    job.ig_change = (ends[0] - ends[1]).cpu().numpy()
-    deltas = attributions.sum(dim=(1, 2)) - (ends[0] - ends[1])
+    change = ends[0] - ends[1]
+    job.ig_change = change.cpu().numpy()
+    deltas = attributions.sum(dim=(1, 2)) - change
     return job.to_numpy(attributions), deltas.cpu().numpy().astype(np.float32)
 
 
@@ -458,7 +458,7 @@ def check_completeness(deltas: np.ndarray, change: np.ndarray,
     change = np.asarray(change, dtype=np.float64)
     missed = np.abs(deltas) > COMPLETENESS_TOLERANCE * np.abs(change) + _COMPLETENESS_FLOOR
     if missed.any():
-        relative = np.abs(deltas) / np.maximum(np.abs(change), _COMPLETENESS_FLOOR)
+        relative = relative_completeness_error(deltas, change)
         worst = int(np.argmax(np.where(missed, relative, -1.0)))
         where = f"row {worst}" if positions is None else f"position {int(positions[worst])}"
         warnings.warn(
@@ -470,6 +470,16 @@ def check_completeness(deltas: np.ndarray, change: np.ndarray,
             CompletenessWarning, stacklevel=3,
         )
     return {"ig_change": [float(c) for c in change], "completeness_tolerance": COMPLETENESS_TOLERANCE}
+
+
+def relative_completeness_error(deltas: np.ndarray, change: np.ndarray) -> np.ndarray:
+    """|delta| / |f(input) - f(baseline)| per row, float64 (guarded against a zero change).
+
+    >>> relative_completeness_error(np.array([0.01, -0.2]), np.array([0.5, -0.4])).tolist()
+    [0.02, 0.5]
+    """
+    deltas = np.abs(np.asarray(deltas, dtype=np.float64))
+    return deltas / np.maximum(np.abs(np.asarray(change, dtype=np.float64)), 1e-12)
 
 
 def aggregate_attributions(raw: np.ndarray, how: str = "sum") -> np.ndarray:

@@ -19,7 +19,6 @@ from ._base import (
 )
 
 _STYLES = ("minimal", "detailed")
-COMPLETENESS_TOLERANCE = 0.01  # the JS marks targets above it (keep in sync with js/src/saliency.js)
 
 
 def _completeness_rows(errors: Mapping[str, np.ndarray] | None, methods: list[str], n_targets: int) -> np.ndarray:
@@ -54,7 +53,7 @@ class SaliencyView(TokenView):
     tokens are coloured. ``causal=False`` (bidirectional encoders: masked LMs, classifiers) keeps
     and colours every position, including the target itself. ``completeness_error`` (optional,
     ``{method: (n_targets,) array}``): integrated gradients' relative completeness error per
-    target; the tooltip shows it, and targets above ``COMPLETENESS_TOLERANCE`` (1%) are marked.
+    target; the tooltip shows it, and targets above ``ew.errors.COMPLETENESS_TOLERANCE`` (1%) are marked.
 
     Example::
 

@@ -9,7 +9,7 @@ import { divergingScale, sequentialScale, legend, formatNumber, formatCompact, c
 import { createTokenRow } from "./lib/tokens.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
 
-export const COMPLETENESS_TOLERANCE = 0.01; // as ecco_widgets.views.saliency.COMPLETENESS_TOLERANCE
+export const COMPLETENESS_TOLERANCE = 0.01; // as ecco_widgets.errors.COMPLETENESS_TOLERANCE (a test checks)
 
 const percent = (e) => `${(100 * e).toFixed(e < 0.1 ? 2 : 1)} %`;
 
