@@ -43,7 +43,7 @@ test-js: $(NODE_STAMP)
 	cd js && npm run --silent build && npm test
 
 test-py: $(TEST_STAMP)
-	$(PY) -m pytest --doctest-modules ecco_widgets tests
+	$(PY) -m pytest --doctest-modules ecco_widgets tools tests
 
 test: setup-test test-js test-py
 

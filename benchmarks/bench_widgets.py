@@ -30,17 +30,8 @@ if str(ROOT) not in sys.path:
 from ecco_widgets.export import json_for_script, save_html  # noqa: E402
 from ecco_widgets.views import RankGrid  # noqa: E402
 from ecco_widgets.views._base import _read_bundle  # noqa: E402
+from tools.chromium import CHROMIUM_ARGS, chromium_executable  # noqa: E402
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def make_grid(n_layers: int = 48, n_tokens: int = 1000, topk: int = 0, seed: int = 0) -> RankGrid:
@@ -185,7 +176,7 @@ def _pct(xs, q):
 def browser_timings(runs: int, hovers: int) -> None:
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = chromium_executable()
     if chromium is None:
         print("chromium not found: skipping browser timings (apt-get install -y chromium)")
         return

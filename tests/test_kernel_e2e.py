@@ -22,19 +22,11 @@ import urllib.request
 
 import pytest
 
+from tools.chromium import CHROMIUM_ARGS, chromium_executable
+
 pytestmark = pytest.mark.kernel
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM = chromium_executable()
 
 CELL_CREATE = """\
 import numpy as np

@@ -5,7 +5,7 @@ Run: .venv/bin/python tools/screenshots.py   (needs Debian's chromium and playwr
 
 from __future__ import annotations
 
-import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -14,8 +14,9 @@ import numpy as np
 import ecco_widgets as ew
 
 ROOT = Path(__file__).resolve().parents[1]
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from tools.chromium import CHROMIUM_ARGS, chromium_executable  # noqa: E402
 
 
 def build_views() -> dict[str, ew.views.EccoView]:
@@ -48,7 +49,7 @@ def main() -> None:
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
-            str(Path(tmp) / "profile"), executable_path=shutil.which("chromium"), args=FLAGS, headless=True,
+            str(Path(tmp) / "profile"), executable_path=chromium_executable(), args=CHROMIUM_ARGS, headless=True,
             viewport={"width": 1000, "height": 800}, device_scale_factor=1,
         )
         page = browser.new_page()

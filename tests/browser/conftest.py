@@ -14,19 +14,11 @@ import tempfile
 
 import pytest
 
+from tools.chromium import CHROMIUM_ARGS, chromium_executable
+
 from ._harness import ARTIFACTS, Probe
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM = chromium_executable()
 
 
 def pytest_collection_modifyitems(config, items):
