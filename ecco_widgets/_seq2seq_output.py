@@ -67,22 +67,11 @@ class Seq2SeqOutput(Output):
         return list(self.source_tokens) + list(self.tokens)
 
     # ----- attribution -----
-    def primary_attributions(self, method: str | None = None, aggregate: str = "l2_normalized",
-                             style: str = "minimal", **view_options):
-        """SaliencyView over source + decoder tokens (the source counts as the input); targets are decoder tokens."""
-        from .views import SaliencyView
-
-        if not self.attributions_raw:
-            raise NotAvailableError("No attributions were computed; pass attribution=('ig',) to generate/analyze.")
-        methods = list(self.attributions_raw)
-        chosen = method or methods[0]
-        self._require_attribution(chosen)
-        values = {m: self.attributions(m, aggregate) for m in methods}
-        raw = list(self.source_raw_tokens) + list(self.raw_tokens)
-        view_options.setdefault("completeness_error", self._relative_completeness())
-        return SaliencyView(tokens=self.all_tokens, raw_tokens=raw, n_input_tokens=self.n_source,
-                            targets=np.asarray(self.targets) + self.n_source, attributions=values, method=chosen,
-                            style=style, **view_options)
+    def _saliency_tokens(self) -> dict[str, Any]:
+        """The saliency view runs over source + decoder tokens (the source counts as the input); targets are decoder
+        tokens."""
+        return {"tokens": self.all_tokens, "raw_tokens": list(self.source_raw_tokens) + list(self.raw_tokens),
+                "n_input_tokens": self.n_source, "targets": np.asarray(self.targets) + self.n_source}
 
     # ----- activations -----
     def _stack_output(self, stack: str) -> Output:

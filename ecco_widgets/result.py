@@ -208,7 +208,7 @@ class Output:
         from .views import SaliencyView
 
         if not self.attributions_raw:
-            raise NotAvailableError("No attributions were computed; pass attribution=('ig',) to lm.generate.")
+            raise NotAvailableError("No attributions were computed; pass attribution=('ig',) to generate or analyze.")
         methods = list(self.attributions_raw)
         chosen = method or methods[0]
         self._require_attribution(chosen)
@@ -216,8 +216,13 @@ class Output:
         # bidirectional encoders (masked LMs, classifiers) record causal=False; it survives save/load this way
         view_options.setdefault("causal", bool(self.attribution_settings.get("causal", True)))
         view_options.setdefault("completeness_error", self._relative_completeness())
-        return SaliencyView(tokens=self.tokens, raw_tokens=self.raw_tokens, n_input_tokens=self.n_input_tokens,
-                            targets=self.targets, attributions=values, method=chosen, style=style, **view_options)
+        return SaliencyView(**self._saliency_tokens(), attributions=values, method=chosen, style=style,
+                            **view_options)
+
+    def _saliency_tokens(self) -> dict[str, Any]:
+        """The token row of the saliency view and where the explained tokens sit in it."""
+        return {"tokens": self.tokens, "raw_tokens": self.raw_tokens, "n_input_tokens": self.n_input_tokens,
+                "targets": self.targets}
 
     def _relative_completeness(self) -> dict[str, np.ndarray]:
         """{method: relative completeness error per target} for the methods that have one (IG), where recorded."""
