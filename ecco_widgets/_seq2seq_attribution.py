@@ -31,7 +31,8 @@ import torch
 
 from ._seq2seq_spec import Seq2SeqSpec
 from .adapter import block_output
-from .analysis.attribution import IG_METHOD, TARGETS, AttributionResult, _frozen, check_completeness, check_n_steps
+from .analysis.attribution import (IG_METHOD, TARGETS, AttributionResult, _frozen, check_completeness,
+                                    check_n_steps, check_positions, run_methods)
 from .analysis.attribution import check_methods as _check_methods
 from .errors import InputError, UnsupportedModelError
 
@@ -235,25 +236,13 @@ def compute_seq2seq_attributions(spec: Seq2SeqSpec, source_ids: torch.Tensor, de
     methods = check_methods(methods)
     if target not in TARGETS:
         raise InputError(f"Unknown attribution target {target!r}; choose from {', '.join(TARGETS)}.")
-    m = int(decoder_ids.shape[-1])
-    positions = np.asarray(positions, dtype=np.int64).reshape(-1)
-    if positions.size == 0:
-        raise InputError("No decoder tokens to explain: the targets selection is empty.")
-    if positions.min() < 1 or positions.max() >= m:
-        raise InputError(f"Target positions must lie in 1..{m - 1} (decoder position 0 is the start token); got "
-                         f"{positions.tolist()}.")
+    positions = check_positions(positions, int(decoder_ids.shape[-1]), "decoder tokens",
+                                "decoder position 0 is the start token")
     n_steps = check_n_steps(n_steps)
-    raw: dict[str, np.ndarray] = {}
-    deltas: dict[str, np.ndarray] = {}
     with tqdm(total=len(methods), desc="attribution", unit="method", file=sys.stderr, disable=progress is False,
               delay=0 if progress else 3.0, leave=False) as bar, _frozen(spec.model):
         job = _Job(spec, source_ids, decoder_ids, positions, target)
-        for method in methods:
-            values, delta = _IMPL[method](job, n_steps)
-            raw[method] = values
-            if delta is not None:
-                deltas[method] = delta
-            bar.update(1)
+        raw, deltas = run_methods(job, methods, n_steps, _IMPL, after_each=lambda: bar.update(1))
     settings: dict[str, Any] = {
         "methods": list(methods), "target": target, "contrastive": False, "baseline": "zero",
         "attributed": (f"encoder token embeddings ({spec.encoder.embedding_name} output) and decoder token "

@@ -375,6 +375,36 @@ def check_n_steps(n_steps) -> int:
     return int(n_steps)
 
 
+def check_positions(positions, n_tokens: int, what: str, why: str) -> np.ndarray:
+    """Target positions as int64 (n_targets,), each in 1..n_tokens-1; InputError naming ``what`` and ``why`` else.
+
+    >>> check_positions([2, 3], 4, "tokens", "a target needs a token before it").tolist()
+    [2, 3]
+    """
+    positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+    if positions.size == 0:
+        raise InputError(f"No {what} to explain: the targets selection is empty.")
+    if positions.min() < 1 or positions.max() >= n_tokens:
+        raise InputError(f"Target positions must lie in 1..{n_tokens - 1} ({why}); got {positions.tolist()}.")
+    return positions
+
+
+def run_methods(job: Any, methods: list[str], n_steps: int, registry: "dict[str, Method] | None" = None,
+                after_each: Callable[[], None] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Run each method of ``registry`` (default METHODS) on the job: ({method: raw}, {method: delta}, IG only)."""
+    registry = METHODS if registry is None else registry
+    raw: dict[str, np.ndarray] = {}
+    deltas: dict[str, np.ndarray] = {}
+    for method in methods:
+        values, delta = registry[method](job, n_steps)
+        raw[method] = values
+        if delta is not None:
+            deltas[method] = delta
+        if after_each is not None:
+            after_each()
+    return raw, deltas
+
+
 def compute_attributions(
     spec: ResolvedSpec,
     input_ids: torch.Tensor,
@@ -399,13 +429,7 @@ def compute_attributions(
     input_ids = torch.as_tensor(input_ids)
     if input_ids.dim() == 1:
         input_ids = input_ids[None]
-    n_tokens = int(input_ids.shape[-1])
-    positions = np.asarray(positions, dtype=np.int64).reshape(-1)
-    if positions.size == 0:
-        raise InputError("No tokens to explain: the targets selection is empty.")
-    if positions.min() < 1 or positions.max() >= n_tokens:
-        raise InputError(f"Target positions must lie in 1..{n_tokens - 1} (a target needs a token before it); got "
-                         f"{positions.tolist()}.")
+    positions = check_positions(positions, int(input_ids.shape[-1]), "tokens", "a target needs a token before it")
     if foil_ids is not None:
         foil_ids = np.asarray(foil_ids, dtype=np.int64).reshape(-1)
         if foil_ids.shape != positions.shape:
@@ -417,13 +441,7 @@ def compute_attributions(
               delay=0 if progress else 3.0, leave=False) as bar, _frozen(spec.model):
         job = _Job(spec, input_ids, positions, target, foil_ids, bar)
         bar.total = _work_units(methods, len(positions), job, n_steps)
-        raw: dict[str, np.ndarray] = {}
-        deltas: dict[str, np.ndarray] = {}
-        for method in methods:
-            values, delta = METHODS[method](job, n_steps)
-            raw[method] = values
-            if delta is not None:
-                deltas[method] = delta
+        raw, deltas = run_methods(job, methods, n_steps)
 
     settings: dict[str, Any] = {
         "methods": list(methods),

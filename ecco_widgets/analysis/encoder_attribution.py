@@ -46,7 +46,7 @@ from torch import nn
 from ..errors import InputError
 from .attribution import (_GRAPH_FLOATS_PER_DIM, _RAW_MEANING, BACKWARD_BUDGET_BYTES, FORWARD_BUDGET_BYTES, IG_METHOD,
                           METHODS, AttributionResult, _frozen, aggregate_attributions, check_completeness,
-                          check_methods, check_n_steps)
+                          check_methods, check_n_steps, run_methods)
 
 __all__ = ["METHODS", "TARGETS", "compute_encoder_attributions", "aggregate_attributions", "scalar_of_logits"]
 
@@ -216,13 +216,7 @@ def compute_encoder_attributions(
         with torch.inference_mode():
             embeddings = embedding(input_ids)
         job = _EncoderJob(forward, target_fn, embeddings.clone(), _count_layers(model), bar)
-        raw: dict[str, np.ndarray] = {}
-        deltas: dict[str, np.ndarray] = {}
-        for method in methods:
-            values, delta = METHODS[method](job, n_steps)
-            raw[method] = values
-            if delta is not None:
-                deltas[method] = delta
+        raw, deltas = run_methods(job, methods, n_steps)
     described: dict[str, Any] = {
         "methods": list(methods),
         "baseline": "zero",
