@@ -39,8 +39,15 @@ demo: $(STAMP)
 	$(VENV)/bin/ecco-widgets render --prompt "The keys to the cabinet are" --generate 12 \
 		--attribution ig,grad_x_input --activations --out $(DEMO_OUT)
 
+# Rebuild, then fail if the committed bundles differ from js/src (skipped outside a git checkout, e.g. an sdist).
 test-js: $(NODE_STAMP)
-	cd js && npm run --silent build && npm test
+	cd js && npm run --silent build
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git diff --exit-code --stat -- ecco_widgets/static && \
+		test -z "$$(git ls-files --others --exclude-standard -- ecco_widgets/static)" || { \
+		echo "ecco_widgets/static is out of date with js/src: run \`make js\` and commit the bundles" >&2; exit 1; }; \
+	fi
+	cd js && npm test
 
 test-py: $(TEST_STAMP)
 	$(PY) -m pytest --doctest-modules ecco_widgets tools tests

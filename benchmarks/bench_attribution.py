@@ -84,7 +84,7 @@ def captum_loop(lm, ids: list[int], positions: np.ndarray, method: str, n_steps:
 
 
 def ours(lm, ids: list[int], positions: np.ndarray, method: str, n_steps: int) -> np.ndarray:
-    from ecco_widgets.analysis.attribution import compute_attributions
+    from ecco_widgets.models.causal_lm import compute_attributions
 
     result = compute_attributions(lm.spec, torch.tensor([ids]), positions, [method], n_steps=n_steps, progress=False)
     return result.raw[method]
@@ -182,7 +182,8 @@ def speed_table(models, n_generated: int, n_steps: int, threads: int) -> None:
 
 
 def completeness_table(models, n_generated: int, steps_list, every: int = 2) -> None:
-    import ecco_widgets.analysis.attribution as attribution
+    import ecco_widgets.analysis.attribution.methods as attribution
+    from ecco_widgets.models.causal_lm import compute_attributions
 
     n_targets = len(range(0, n_generated, every))
     print(f"\n## IG completeness error |sum(attr) - (f(x) - f(0))| / |f(x) - f(0)| per target "
@@ -200,7 +201,7 @@ def completeness_table(models, n_generated: int, steps_list, every: int = 2) -> 
                 attribution.IG_METHOD = method
                 try:
                     start = time.perf_counter()
-                    res = attribution.compute_attributions(lm.spec, torch.tensor([ids]), positions, ["ig"],
+                    res = compute_attributions(lm.spec, torch.tensor([ids]), positions, ["ig"],
                                                            n_steps=n_steps, progress=False)
                     seconds = time.perf_counter() - start
                 finally:
@@ -214,11 +215,8 @@ def completeness_table(models, n_generated: int, steps_list, every: int = 2) -> 
 
 def roughness_table(models, n_generated: int, n_points: int = 401, every: int = 2) -> None:
     """Why IG converges on one model and not the other: f along the straight path from the zero baseline."""
-    from ecco_widgets.analysis.attribution import _frozen, _Job
-
-    class _NoBar:
-        def update(self, n: int) -> None:
-            pass
+    from ecco_widgets.analysis.attribution import AttributionJob, frozen_model
+    from ecco_widgets.models.causal_lm import CausalFunction
 
     alphas = np.concatenate([[0.0], np.logspace(-6, 0, n_points - 1)])  # dense next to the baseline
     coarse = (n_points - 1) // 20
@@ -231,10 +229,10 @@ def roughness_table(models, n_generated: int, n_points: int = 401, every: int = 
         lm = load_model(name)
         ids = token_ids(lm, name, n_generated)
         positions = np.arange(N_PROMPT, len(ids), every)
-        with _frozen(lm.model):
-            job = _Job(lm.spec, torch.tensor([ids]), positions, "prob", None, _NoBar())
-            e = job.embeddings
-            f = torch.cat([job.values(torch.cat([a * e for a in torch.tensor(alphas[i:i + 40], dtype=e.dtype)]))
+        with frozen_model(lm.model):
+            job = AttributionJob(CausalFunction(lm.spec, torch.tensor([ids]), positions))
+            e = job.inputs[0].embeddings
+            f = torch.cat([job.values([torch.cat([a * e for a in torch.tensor(alphas[i:i + 40], dtype=e.dtype)])])
                            for i in range(0, n_points, 40)]).double().numpy()  # (n_points, n_targets)
         steps = np.abs(np.diff(f, axis=0))
         roughness = steps.sum(0) / np.abs(np.diff(f[::coarse], axis=0)).sum(0)

@@ -27,9 +27,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ecco_widgets.export import json_for_script, save_html  # noqa: E402
 from ecco_widgets.views import RankGrid  # noqa: E402
-from ecco_widgets.views._base import _read_bundle  # noqa: E402
+from ecco_widgets.views.base import read_bundle  # noqa: E402
+from ecco_widgets.views.export import json_for_script, save_html  # noqa: E402
 from tools.chromium import CHROMIUM_ARGS, chromium_executable  # noqa: E402
 
 
@@ -163,7 +163,7 @@ def _host_html(view) -> str:
         "<!DOCTYPE html><html><head><meta charset='utf-8'></head><body style='margin:8px'>"
         "<div id='host'></div>"
         f"<script type='application/json' id='state'>{json_for_script(view.export_state())}</script>"
-        f"<script type='application/json' id='bundle'>{json_for_script(_read_bundle(view._bundle))}</script>"
+        f"<script type='application/json' id='bundle'>{json_for_script(read_bundle(view._bundle))}</script>"
         f"<script type='module'>{_HOST}</script></body></html>"
     )
 

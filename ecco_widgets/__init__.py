@@ -1,30 +1,35 @@
 """ecco_widgets: see how a Transformer language model arrives at its words.
 
+The pipeline, one package a stage: ``models`` (loading, one class per model kind) -> ``adapter`` (the parts found
+by inspection) -> ``capture`` (one hooked forward) -> ``analysis`` (lens, attribution, factors, similarity) ->
+``results`` (one dataclass per kind, save / load) -> ``views`` (anywidget views, offline HTML export).
+
 >>> import ecco_widgets as ew
 >>> ew.__version__
 '0.1.0'
 """
 
+from . import analysis
 from .adapter import ModelSpec
-from .classifier import ClassifierOutput, SequenceClassifier, classifier
-from .errors import CompletenessWarning, EccoWidgetsError, InputError, ModelLoadError, NotAvailableError, UnsupportedModelError
-from .lm import LanguageModel
-from .loading import demo_model, from_pretrained
-from .masked_lm import MaskedLanguageModel, MaskedLMOutput, masked_lm
-from .result import Output
-from .seq2seq import Seq2SeqLanguageModel, Seq2SeqOutput, load_seq2seq, seq2seq
-from .storage import load
-from .export import save_html, to_html
+from .errors import (CompletenessWarning, EccoWidgetsError, InputError, ModelLoadError, NotAvailableError,
+                     UnsupportedModelError)
+from .models import (LanguageModel, MaskedLanguageModel, ModelBase, Seq2SeqLanguageModel, SequenceClassifier,
+                     classifier, demo_model, from_pretrained, masked_lm, seq2seq)
+from .results import ClassifierOutput, MaskedLMOutput, NMFResult, Output, Seq2SeqOutput, load
 from .views import (AttentionView, FactorExplorer, LayerPredictions, NeuronHeatmap, RankGrid, RankWatch,
                     SaliencyView)
-from . import analysis
+from .views.export import save_html, to_html
 
 __version__ = "0.1.0"
+
+#: Reads a saved Seq2SeqOutput; ``ew.load`` reads every result kind (kept for code written before it did).
+load_seq2seq = load
 
 __all__ = [
     "AttentionView", "FactorExplorer", "LayerPredictions", "NeuronHeatmap", "RankGrid", "RankWatch", "SaliencyView",
     "analysis", "save_html", "to_html", "ClassifierOutput", "SequenceClassifier", "classifier",
-    "CompletenessWarning", "EccoWidgetsError", "InputError", "LanguageModel", "MaskedLMOutput", "MaskedLanguageModel", "ModelLoadError",
-    "ModelSpec", "NotAvailableError", "Output", "UnsupportedModelError", "demo_model", "from_pretrained", "load",
-    "masked_lm", "Seq2SeqLanguageModel", "Seq2SeqOutput", "load_seq2seq", "seq2seq",
+    "CompletenessWarning", "EccoWidgetsError", "InputError", "LanguageModel", "MaskedLMOutput", "MaskedLanguageModel",
+    "ModelBase", "ModelLoadError", "ModelSpec", "NMFResult", "NotAvailableError", "Output", "UnsupportedModelError",
+    "demo_model", "from_pretrained", "load", "masked_lm", "Seq2SeqLanguageModel", "Seq2SeqOutput", "load_seq2seq",
+    "seq2seq",
 ]

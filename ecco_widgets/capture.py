@@ -1,6 +1,12 @@
-"""One hooked forward pass over the final token sequence: hidden states, MLP activations, attention, logits.
+"""One hooked forward pass over one stack (causal LMs, encoders) or two (encoder-decoders).
 
-Hooks are registered for the duration of one call and always removed, also when the forward raises.
+Records, per stack: the input of block 0 and every block's output (the residual stream before the final norm), the
+MLP activations of chosen layers (the input of each block's down projection), and the attention weights when asked.
+Hooks live for the duration of one call and are always removed, also when the forward raises.
+:func:`forward_until` runs a model only up to one block (what the attribution engine needs).
+
+A stack is anything with ``blocks`` (a list of modules), ``n_layers`` and ``down_proj(layer)`` (an adapter
+``ResolvedSpec``); this module imports no other stage of the pipeline.
 
 >>> from transformers import GPT2Config, GPT2LMHeadModel
 >>> import torch
@@ -13,16 +19,15 @@ Hooks are registered for the duration of one call and always removed, also when 
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
+from torch import nn
 
-from .adapter import ResolvedSpec, block_output
-from .errors import InputError
+from .errors import InputError, UnsupportedModelError
 
 
 @dataclass
@@ -42,44 +47,31 @@ class Captured:
     attentions: torch.Tensor | None = None
 
 
-def available_memory_bytes() -> int:
-    """Memory the OS reports as available now (Linux), or a large number where it cannot tell."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62
+@dataclass
+class Seq2SeqCaptured:
+    """One forward over (source, decoder tokens): each stack's hidden (n_layers + 1, n, d) and activations
+    {layer: (n, n_neurons)}; logits (n_decoder_tokens, vocab); attentions (n_layers, heads, queries, keys)."""
+
+    encoder_hidden: torch.Tensor
+    decoder_hidden: torch.Tensor
+    logits: torch.Tensor
+    encoder_activations: dict[int, np.ndarray] = field(default_factory=dict)
+    decoder_activations: dict[int, np.ndarray] = field(default_factory=dict)
+    encoder_attentions: torch.Tensor | None = None
+    decoder_attentions: torch.Tensor | None = None
+    cross_attentions: torch.Tensor | None = None
 
 
-def format_bytes(n: int) -> str:
-    """A byte count for messages: '512 B', '75.0 KiB', '176.0 MiB', '1.3 GiB'."""
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{int(n)} B"
-
-
-def check_activation_memory(spec: ResolvedSpec, layers: list[int], n_tokens: int, dtype: np.dtype) -> int:
-    """Estimate the bytes the activations will take and raise InputError, with the estimate, if they won't fit."""
-    total = 0
-    for layer in layers:
-        proj = spec.down_proj(layer)
-        width = proj.in_features if hasattr(proj, "in_features") else proj.weight.shape[0]
-        total += n_tokens * width * np.dtype(dtype).itemsize
-    budget = available_memory_bytes() // 2
-    if total > budget:
-        raise InputError(
-            f"Capturing MLP activations of {len(layers)} layers x {n_tokens} tokens needs about {format_bytes(total)}, "
-            f"more than half of the {format_bytes(2 * budget)} available. Keep fewer layers "
-            "(activations=[0, 5, 11]), use activation_dtype='float16', or analyse a shorter text."
-        )
-    return total
+def block_output(output: Any) -> torch.Tensor:
+    """The hidden-state tensor of a block's forward output (a tensor, or a tuple whose first item it is)."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    hidden = getattr(output, "hidden_states", None) or getattr(output, "last_hidden_state", None)
+    if isinstance(hidden, torch.Tensor):
+        return hidden
+    raise UnsupportedModelError(f"Cannot read a hidden state from a block output of type {type(output).__name__}.")
 
 
 @contextmanager
@@ -92,66 +84,124 @@ def _hooks(handles: list) -> Iterator[None]:
         handles.clear()
 
 
-def capture(
-    spec: ResolvedSpec,
-    input_ids: torch.Tensor,
-    activation_layers: list[int] | None = None,
-    activation_dtype: str | np.dtype = np.float32,
-    attention: bool = False,
-) -> Captured:
-    """Run the model once on ``input_ids`` (shape (1, n_tokens)) and record what the analyses need."""
-    model = spec.model
-    n_layers = spec.n_layers
-    block_inputs: list[torch.Tensor | None] = [None]
-    block_outputs: list[torch.Tensor | None] = [None] * n_layers
-    activations: dict[int, np.ndarray] = {}
-    np_dtype = np.dtype(activation_dtype)
-    handles: list = []
+class _StackRecorder:
+    """Hooks on one stack that keep its residual stream and the chosen layers' MLP activations."""
 
-    def first_block_input(module, args, kwargs):
-        hidden = args[0] if args else kwargs.get("hidden_states")
-        block_inputs[0] = hidden.detach()[0]
+    def __init__(self, stack: Any, layers: list[int], dtype: np.dtype, name: str = ""):
+        self.stack = stack
+        self.name = name
+        self.layers = sorted(layers)
+        self.dtype = np.dtype(dtype)
+        self.first: torch.Tensor | None = None
+        self.outputs: list[torch.Tensor | None] = [None] * stack.n_layers
+        self.activations: dict[int, np.ndarray] = {}
 
-    def keep_block_output(layer):
-        def hook(module, args, output):
-            block_outputs[layer] = block_output(output).detach()[0]
-        return hook
+    def register(self, handles: list) -> None:
+        def first_input(module, args, kwargs):
+            hidden = args[0] if args else kwargs.get("hidden_states")
+            self.first = hidden.detach()[0]
 
-    def keep_activation(layer):
-        def hook(module, args):
-            activations[layer] = args[0].detach()[0].float().cpu().numpy().astype(np_dtype, copy=True)
-        return hook
+        def keep_output(layer):
+            def hook(module, args, output):
+                self.outputs[layer] = block_output(output).detach()[0]
+            return hook
 
-    with _hooks(handles), torch.inference_mode():
-        handles.append(spec.blocks[0].register_forward_pre_hook(first_block_input, with_kwargs=True))
-        for layer, block in enumerate(spec.blocks):
-            handles.append(block.register_forward_hook(keep_block_output(layer)))
-        for layer in sorted(activation_layers or []):
-            proj = spec.down_proj(layer)
+        def keep_activation(layer):
+            def hook(module, args):
+                self.activations[layer] = args[0].detach()[0].float().cpu().numpy().astype(self.dtype, copy=True)
+            return hook
+
+        handles.append(self.stack.blocks[0].register_forward_pre_hook(first_input, with_kwargs=True))
+        for layer, block in enumerate(self.stack.blocks):
+            handles.append(block.register_forward_hook(keep_output(layer)))
+        for layer in self.layers:
+            proj = self.stack.down_proj(layer)
             if proj is None:
-                raise InputError(
-                    f"No MLP was found in block {layer}; pass ew.ModelSpec(down_proj=[...]) to name the MLP output "
-                    "projection of each block."
-                )
+                where = f"{self.name} block" if self.name else "block"
+                raise InputError(f"No MLP was found in {where} {layer}; pass ew.ModelSpec(down_proj=[...]) to name "
+                                 "the MLP output projection of each block.")
             handles.append(proj.register_forward_pre_hook(keep_activation(layer)))
-        kwargs = {"use_cache": False}
-        if attention:
-            kwargs["output_attentions"] = True
-        output = model(input_ids=input_ids, **kwargs)
 
-    missing = [i for i, h in enumerate(block_outputs) if h is None]
-    if missing or block_inputs[0] is None:
-        raise RuntimeError(f"Blocks {missing} did not run during the forward pass; the ModelSpec may be wrong.")
-    hidden = torch.stack([block_inputs[0], *block_outputs]).float()  # type: ignore[list-item]
-    attentions = None
-    if attention:
-        if not output.attentions or output.attentions[0] is None:
-            raise RuntimeError("The model returned no attention weights; load it with attn_implementation='eager'.")
-        attentions = torch.stack([a[0] for a in output.attentions]).float()
+    def hidden(self) -> torch.Tensor:
+        """float32 (n_layers + 1, n_tokens, d_model): block 0's input, then every block's output."""
+        missing = [i for i, h in enumerate(self.outputs) if h is None]
+        if missing or self.first is None:
+            raise RuntimeError(f"{self.name or 'Model'} blocks {missing} did not run during the forward pass; the "
+                               "ModelSpec may be wrong.")
+        return torch.stack([self.first, *self.outputs]).float()  # type: ignore[list-item]
+
+
+def _stacked_attention(values: Any) -> torch.Tensor:
+    if not values or values[0] is None:
+        raise RuntimeError("The model returned no attention weights; load it with attn_implementation='eager'.")
+    return torch.stack([a[0] for a in values]).float()
+
+
+def capture(spec: Any, input_ids: torch.Tensor, activation_layers: list[int] | None = None,
+            activation_dtype: str | np.dtype = np.float32, attention: bool = False) -> Captured:
+    """Run the model once on ``input_ids`` (shape (1, n_tokens)) and record what the analyses need."""
+    recorder = _StackRecorder(spec, activation_layers or [], np.dtype(activation_dtype))
+    handles: list = []
+    with _hooks(handles), torch.inference_mode():
+        recorder.register(handles)
+        kwargs = {"use_cache": False, **({"output_attentions": True} if attention else {})}
+        output = spec.model(input_ids=input_ids, **kwargs)
     logits = getattr(output, "logits", None)
-    return Captured(
-        hidden=hidden,
-        logits=None if logits is None else logits[0].float(),
-        activations=dict(sorted(activations.items())),
-        attentions=attentions,
+    return Captured(hidden=recorder.hidden(), logits=None if logits is None else logits[0].float(),
+                    activations=dict(sorted(recorder.activations.items())),
+                    attentions=_stacked_attention(output.attentions) if attention else None)
+
+
+def capture_seq2seq(spec: Any, source_ids: torch.Tensor, decoder_ids: torch.Tensor,
+                    encoder_layers: list[int] | None = None, decoder_layers: list[int] | None = None,
+                    activation_dtype: str | np.dtype = np.float32, attention: bool = False) -> Seq2SeqCaptured:
+    """One forward over source_ids (1, n_src) and decoder_ids (1, m), recording both stacks of ``spec``
+    (an adapter ``Seq2SeqSpec``)."""
+    dtype = np.dtype(activation_dtype)
+    encoder = _StackRecorder(spec.encoder, encoder_layers or [], dtype, "encoder")
+    decoder = _StackRecorder(spec.decoder, decoder_layers or [], dtype, "decoder")
+    handles: list = []
+    with _hooks(handles), torch.inference_mode():
+        encoder.register(handles)
+        decoder.register(handles)
+        kwargs = {"use_cache": False, **({"output_attentions": True} if attention else {})}
+        output = spec.model(input_ids=source_ids, decoder_input_ids=decoder_ids, **kwargs)
+
+    def stacked(name: str) -> torch.Tensor | None:
+        return _stacked_attention(getattr(output, name, None)) if attention else None
+
+    return Seq2SeqCaptured(
+        encoder_hidden=encoder.hidden(), decoder_hidden=decoder.hidden(), logits=output.logits[0].float(),
+        encoder_activations=dict(sorted(encoder.activations.items())),
+        decoder_activations=dict(sorted(decoder.activations.items())),
+        encoder_attentions=stacked("encoder_attentions"), decoder_attentions=stacked("decoder_attentions"),
+        cross_attentions=stacked("cross_attentions"),
     )
+
+
+class _StopForward(Exception):
+    """Raised by the hook of forward_until: nothing after the chosen block is needed."""
+
+
+def forward_until(block: nn.Module, model: nn.Module, **inputs: Any) -> torch.Tensor:
+    """The output of ``block`` when ``model(**inputs)`` runs; the model stops right after it.
+
+    Gradients flow (no inference mode here): the attribution engine differentiates through it.
+    """
+    store: dict[str, torch.Tensor] = {}
+
+    def hook(module, args, output):
+        store["h"] = block_output(output)
+        raise _StopForward
+
+    handle = block.register_forward_hook(hook)
+    try:
+        model(**inputs)
+    except _StopForward:
+        pass
+    finally:
+        handle.remove()
+    if "h" not in store:
+        raise UnsupportedModelError("The last block did not run during the forward pass; the ModelSpec may be wrong "
+                                    "(pass ew.ModelSpec(blocks='path.to.layers')).")
+    return store["h"]

@@ -66,7 +66,7 @@ def render(args: argparse.Namespace) -> Path:
     from transformers.utils import logging as hf_logging
 
     from . import demo_model, from_pretrained
-    from .export import save_html
+    from .views.export import save_html
 
     hf_logging.disable_progress_bar()  # one progress bar of our own on stderr
 

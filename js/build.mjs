@@ -1,12 +1,27 @@
-// Bundle each js/src/<view>.js into one self-contained ES module ecco_widgets/static/<view>.js.
+// Bundle each js/src/<entry>.js into one self-contained ES module ecco_widgets/static/<entry>.js.
+// The entries come from ecco_widgets/views/registry.json (see registry.mjs).
+// `node build.mjs --outdir DIR` (or ECCO_BUILD_OUTDIR=DIR) writes elsewhere, e.g. to compare with the committed bundles.
 import { build } from "esbuild";
 import { readFileSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { ENTRIES } from "./registry.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const outdir = join(here, "..", "ecco_widgets", "static");
-export const ENTRIES = ["saliency", "rank_grid", "rank_watch", "layer_predictions", "factor_explorer", "neuron_heatmap", "attention", "standalone"];
+
+function outdirArg(argv) {
+  const i = argv.findIndex((a) => a === "--outdir" || a.startsWith("--outdir="));
+  if (i < 0) return process.env.ECCO_BUILD_OUTDIR || null;
+  const value = argv[i].includes("=") ? argv[i].slice("--outdir=".length) : argv[i + 1];
+  if (!value) {
+    console.error("build: --outdir needs a folder");
+    process.exit(2);
+  }
+  return value;
+}
+
+const chosen = outdirArg(process.argv.slice(2));
+const outdir = chosen ? resolve(chosen) : join(here, "..", "ecco_widgets", "static");
 
 // Strings that would break (or change the parsing of) a bundle inlined in an HTML <script>.
 const FORBIDDEN = [/<\/script/i, /<!--/, /<script/i];
@@ -14,6 +29,7 @@ const FORBIDDEN = [/<\/script/i, /<!--/, /<script/i];
 mkdirSync(outdir, { recursive: true });
 const result = await build({
   entryPoints: Object.fromEntries(ENTRIES.map((e) => [e, join(here, "src", `${e}.js`)])),
+  absWorkingDir: here,
   outdir,
   bundle: true,
   format: "esm",

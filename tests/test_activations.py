@@ -12,8 +12,8 @@ import torch
 import transformers as tf
 
 import ecco_widgets as ew
-import ecco_widgets.capture as capture_module
-from ecco_widgets.capture import check_activation_memory
+import ecco_widgets.memory as capture_module
+from ecco_widgets.memory import check_activation_memory
 from ecco_widgets.errors import InputError
 
 VOCAB = 100

@@ -17,9 +17,8 @@ from transformers import (BertConfig, BertForMaskedLM, BertForSequenceClassifica
                           RobertaConfig, RobertaForMaskedLM)
 
 import ecco_widgets as ew
-import ecco_widgets.analysis.encoder_attribution as encoder_attribution
-from ecco_widgets.analysis.attribution import DEFAULT_N_STEPS, aggregate_attributions
-from ecco_widgets.analysis.encoder_attribution import compute_encoder_attributions
+import ecco_widgets.analysis.attribution.engine as engine
+from ecco_widgets.analysis.attribution import DEFAULT_N_STEPS, EmbeddedInput, aggregate_attributions, attribute
 
 STEPS = 16
 MASK_ID = 4
@@ -170,8 +169,8 @@ def test_small_memory_budgets_and_per_target_backward_give_the_same_numbers(monk
     mlm = ew.masked_lm(_model("bert"))
     out = mlm.analyze_ids(IDS, mask_positions=MASKED, mask_token_id=MASK_ID, attribution=("ig", "grad_x_input"),
                           n_steps=STEPS, progress=False)
-    monkeypatch.setattr(encoder_attribution, "FORWARD_BUDGET_BYTES", 1)
-    monkeypatch.setattr(encoder_attribution, "BACKWARD_BUDGET_BYTES", 1)
+    monkeypatch.setattr(engine, "FORWARD_BUDGET_BYTES", 1)
+    monkeypatch.setattr(engine, "BACKWARD_BUDGET_BYTES", 1)
     small = mlm.analyze_ids(IDS, mask_positions=MASKED, mask_token_id=MASK_ID, attribution=("ig", "grad_x_input"),
                             n_steps=STEPS, progress=False)
     for method in ("ig", "grad_x_input"):
@@ -179,25 +178,40 @@ def test_small_memory_budgets_and_per_target_backward_give_the_same_numbers(monk
                                    atol=1e-6 * np.abs(out.attributions_raw[method]).max())
 
 
-def test_core_with_a_plain_target_fn_and_aggregates():
+class _ThreeLogits:
+    """An explained function written here: logits 5..7 of the MLM head at one masked position, over every token."""
+
+    n_layers = 2
+
+    def __init__(self, model, ids, columns=slice(5, 8)):
+        self.model, self.columns = model, columns
+        with torch.inference_mode():
+            self.inputs = [EmbeddedInput(model.get_input_embeddings()(ids).clone(), n_columns=ids.shape[1])]
+
+    def hidden(self, xs):
+        return self.model(inputs_embeds=xs[0]).logits[:, MASKED[0], self.columns][..., None]  # (b, 3, 1)
+
+    def head(self, h):
+        return h[..., 0]
+
+
+def test_engine_with_a_plain_function_and_aggregates():
     torch.manual_seed(1)
     model = BertForMaskedLM(BertConfig(**SMALL)).eval()
     ids = torch.tensor([_seen()])
     was = [p.requires_grad for p in model.parameters()]
-    res = compute_encoder_attributions(model, model.get_input_embeddings(), ids,
-                                       lambda o: o.logits[:, MASKED[0], 5:8].float(), ["grad_x_input", "saliency"],
-                                       progress=False)
+    res = attribute(_ThreeLogits(model, ids), model, ["grad_x_input", "saliency"], progress=False)
     assert [p.requires_grad for p in model.parameters()] == was and not model.training
     emb = model.get_input_embeddings()(ids)
     for t in range(3):
         ref = reference(lambda x, t=t: model(inputs_embeds=x).logits[:, MASKED[0], 5 + t], emb, InputXGradient)
         assert_close(res.raw["grad_x_input"][t], ref)
-    assert encoder_attribution.aggregate_attributions is aggregate_attributions
     np.testing.assert_allclose(aggregate_attributions(res.raw["saliency"], "l2"),
                                np.linalg.norm(res.raw["saliency"], axis=-1), rtol=1e-5)
-    with pytest.raises(ew.InputError, match="target_fn must return"):
-        compute_encoder_attributions(model, model.get_input_embeddings(), ids, lambda o: o.logits[:, 0, 0],
-                                     ["saliency"], progress=False)
+    bad = _ThreeLogits(model, ids)
+    bad.head = lambda h: h[:, 0, 0]
+    with pytest.raises(ew.InputError, match="must return a tensor of shape"):
+        attribute(bad, model, ["saliency"], progress=False)
 
 
 # ----- sequence classifiers -----

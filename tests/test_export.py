@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
 import pathlib
@@ -11,11 +12,14 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-import ecco_widgets.views._base as base
-from ecco_widgets.export import json_for_script, save_html, to_html
-from ecco_widgets.views import BUNDLES, NeuronHeatmap, RankGrid, SaliencyView
+import ecco_widgets.views.base as base  # noqa: F401
+import ecco_widgets.views.bundles as bundles_module
+from ecco_widgets.views import REGISTRY, NeuronHeatmap, RankGrid, SaliencyView
+from ecco_widgets.views.export import json_for_script, save_html, to_html
 
-REAL_STATIC = base.STATIC_DIR
+REAL_STATIC = bundles_module.STATIC_DIR
+#: every built bundle: the views' and the extra ones (standalone), from ecco_widgets/views/registry.json
+ALL_BUNDLES = [*(e["bundle"] for e in REGISTRY["views"]), *REGISTRY["extra_bundles"]]
 HOSTILE = [
     "<img src=x onerror=alert(1)>",
     "</script><script>alert(1)</script>",
@@ -31,18 +35,18 @@ HOSTILE = [
 
 
 def _bundles_built() -> bool:
-    return all((REAL_STATIC / f"{b}.js").is_file() for b in [*BUNDLES.values(), "standalone"])
+    return all((REAL_STATIC / f"{b}.js").is_file() for b in ALL_BUNDLES)
 
 
 @pytest.fixture(autouse=True)
 def _static(tmp_path_factory, monkeypatch):
     if not _bundles_built():
         stub = tmp_path_factory.mktemp("static")
-        for b in [*BUNDLES.values(), "standalone"]:
+        for b in ALL_BUNDLES:
             (stub / f"{b}.js").write_text(
                 "export default { render({ el }) { el.textContent = 'a < b && c > d'; } };\n"
             )
-        monkeypatch.setattr(base, "STATIC_DIR", stub)
+        monkeypatch.setattr(bundles_module, "STATIC_DIR", stub)
     yield
 
 
@@ -121,12 +125,12 @@ def test_structure_follows_contract(tmp_path):
     assert by_id["ew-views"][0]["type"] == "application/json"
     modules = [body for a, body in doc.scripts if a.get("type") == "module"]
     assert len(modules) == 1
-    standalone = (base.STATIC_DIR / "standalone.js").read_text(encoding="utf-8")
+    standalone = (bundles_module.STATIC_DIR / "standalone.js").read_text(encoding="utf-8")
     assert modules[0].strip() == standalone.strip()
     assert len(doc.scripts) == 3  # nothing else executes
     bundles = json.loads(by_id["ew-bundles"][1])
     assert set(bundles) == {"rank_grid", "saliency", "neuron_heatmap"}
-    assert bundles["rank_grid"] == (base.STATIC_DIR / "rank_grid.js").read_text(encoding="utf-8")
+    assert bundles["rank_grid"] == (bundles_module.STATIC_DIR / "rank_grid.js").read_text(encoding="utf-8")
     entries = json.loads(by_id["ew-views"][1])
     assert [(e["target"], e["bundle"]) for e in entries] == [
         ("ew-view-0", "rank_grid"),
@@ -203,10 +207,10 @@ def test_rejects_bad_input(tmp_path, monkeypatch):
         to_html([object()])
     stub = tmp_path / "static"
     stub.mkdir()
-    for b in [*BUNDLES.values()]:
+    for b in ALL_BUNDLES:
         (stub / f"{b}.js").write_text("export default {render(){}};")
     (stub / "standalone.js").write_text("document.write('</SCRIPT>');")
-    monkeypatch.setattr(base, "STATIC_DIR", stub)
+    monkeypatch.setattr(bundles_module, "STATIC_DIR", stub)
     with pytest.raises(ValueError, match="</script"):
         to_html(_views()[0])
 
@@ -216,3 +220,18 @@ def test_same_bundle_inlined_once():
     doc = _parse(to_html(views))
     bundles = json.loads(next(body for a, body in doc.scripts if a.get("id") == "ew-bundles"))
     assert sorted(bundles) == ["neuron_heatmap", "rank_grid", "saliency"]
+
+
+def _module_imports(module) -> list[ast.ImportFrom]:
+    """The module-level ``from ... import`` statements of a module (not those inside functions)."""
+    tree = ast.parse(pathlib.Path(module.__file__).read_text(encoding="utf-8"))
+    return [node for node in tree.body if isinstance(node, ast.ImportFrom)]
+
+
+def test_export_uses_public_names_and_no_import_cycle():
+    import ecco_widgets.views.export as export
+
+    for node in _module_imports(export):
+        assert not any(a.name.startswith("_") for a in node.names), f"export imports a private name: {ast.dump(node)}"
+    # export reads views by their shape (ExportableView) and imports no view module, so base can import it
+    assert {node.module for node in _module_imports(export)} <= {"__future__", "collections.abc", "typing", "bundles"}

@@ -10,10 +10,10 @@ import torch
 import transformers as tf
 
 import ecco_widgets as ew
-import ecco_widgets.views._base as views_base
-from ecco_widgets.analysis.factors import NMFResult, neuron_heatmap, run_nmf, top_neurons
+import ecco_widgets.views.bundles as views_base
+from ecco_widgets.analysis.factors import factorize
 from ecco_widgets.errors import InputError, NotAvailableError
-from ecco_widgets.result import Output
+from ecco_widgets.results import NMFResult, Output
 from ecco_widgets.views import BUNDLES, FactorExplorer, NeuronHeatmap
 
 N_TOKENS, WIDTH = 12, 20
@@ -70,7 +70,7 @@ def test_shapes_and_metadata():
 
 
 def test_default_is_eight_components_over_all_layers_and_tokens():
-    nmf = run_nmf(make_output())
+    nmf = make_output().run_nmf()
     assert nmf.factors.shape == (8, N_TOKENS)
     assert nmf.layers == LAYERS
 
@@ -112,7 +112,7 @@ def test_positions_and_n_input_tokens():
 
 
 def test_negative_values_are_clipped_and_the_input_is_untouched():
-    assert "clipped" in run_nmf.__doc__ and "GELU" in run_nmf.__doc__
+    assert "clipped" in factorize.__doc__ and "GELU" in factorize.__doc__
     out = make_output()
     before = out.activations.copy()
     negative_share = float((before < 0).mean())
@@ -156,7 +156,7 @@ def test_no_shared_arrays_with_the_output():
 
 def test_errors():
     with pytest.raises(NotAvailableError, match="activations=True"):
-        run_nmf(replace(make_output(), activations=None))
+        replace(make_output(), activations=None).run_nmf()
     out = make_output()
     with pytest.raises(NotAvailableError, match=r"Layer 2 was not captured \(captured layers: 1, 3, 4\)"):
         out.run_nmf(layers=[1, 2])
@@ -219,7 +219,7 @@ def test_top_neurons_against_argsort(position):
     got = out.top_neurons(position, k=10)
     assert [(d["layer"], d["neuron"]) for d in got] == [(LAYERS[i // WIDTH], i % WIDTH) for i in order]
     assert [d["value"] for d in got] == pytest.approx(values[order].tolist())
-    assert got == top_neurons(out, p, k=10)
+    assert got == out.top_neurons(p, k=10)
     # one layer
     one = out.top_neurons(position, k=4, layer=3)
     order = np.argsort(out.activations[1, p])[::-1][:4]
@@ -248,7 +248,7 @@ def test_neuron_heatmap():
     assert view.neuron_labels == ["L3.N7", "L3.N0", "L3.N19"]
     assert view.tokens == out.tokens and view.n_input_tokens == out.n_input_tokens and view.title == "L3"
     assert not np.shares_memory(view.activations, out.activations)
-    single = neuron_heatmap(out, 4, 2, neuron_labels=["mine"])
+    single = out.neuron_heatmap(4, 2, neuron_labels=["mine"])
     assert single.activations.shape == (1, N_TOKENS) and single.neuron_labels == ["mine"]
 
 

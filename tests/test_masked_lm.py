@@ -223,7 +223,7 @@ def test_methods_that_do_not_apply_are_clear_errors(case, tokenizer):
         ew.masked_lm(model).analyze_ids([5, 6, 7], mask_positions=[1])
     with pytest.raises(ew.InputError, match="Unknown option"):
         mlm.analyze(TEXT, nonsense=1)
-    with pytest.raises(ew.InputError, match="prompt is empty"):
+    with pytest.raises(ew.InputError, match="text is empty"):
         mlm.analyze("  ")
     with pytest.raises(ew.InputError, match="Layer 5 does not exist"):
         mlm.analyze(TEXT, activations=[5])

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import base64
+import importlib
+import inspect
+import json
 import pathlib
 
 import numpy as np
 import pytest
 
-import ecco_widgets.views._base as base
+import ecco_widgets.views as views
+import ecco_widgets.views.base as base
+import ecco_widgets.views.bundles as bundles_module
 from ecco_widgets.views import (
     AttentionView,
     EccoView,
@@ -20,17 +26,19 @@ from ecco_widgets.views import (
     SaliencyView,
 )
 from ecco_widgets.views import BUNDLES
-from ecco_widgets.views._base import (
+from ecco_widgets.views.arrays import (
     ALLOWED_DTYPES,
-    ViewValueError,
     array_from_json,
     array_to_base64,
     array_to_json,
     normalize_array,
 )
+from ecco_widgets.views.base import ViewValueError
 
-ALL_VIEWS = [SaliencyView, RankGrid, RankWatch, LayerPredictions, FactorExplorer, NeuronHeatmap, AttentionView]
-REAL_STATIC = base.STATIC_DIR
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+REGISTRY = json.loads((ROOT / "ecco_widgets" / "views" / "registry.json").read_text(encoding="utf-8"))
+ALL_VIEWS = [getattr(views, entry["class"]) for entry in REGISTRY["views"]]
+REAL_STATIC = bundles_module.STATIC_DIR
 
 
 def _bundles_built() -> bool:
@@ -38,8 +46,78 @@ def _bundles_built() -> bool:
 
 
 def test_every_bundle_is_built_and_committed():
-    missing = [b for b in [*BUNDLES.values(), "standalone"] if not (REAL_STATIC / f"{b}.js").is_file()]
+    missing = [b for b in [*BUNDLES.values(), *REGISTRY["extra_bundles"]] if not (REAL_STATIC / f"{b}.js").is_file()]
     assert not missing, f"missing bundles {missing}: run `make js` (cd js && npm run build)"
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+def test_registry_entries_have_source_module_class_and_bundle():
+    assert REGISTRY["views"], "registry.json lists no views"
+    for key in ("bundle", "module", "class"):
+        values = [e[key] for e in REGISTRY["views"]]
+        assert len(set(values)) == len(values), f"duplicate {key} in registry.json: {values}"
+    for entry in REGISTRY["views"]:
+        assert (ROOT / "js" / "src" / f"{entry['bundle']}.js").is_file(), f"js/src/{entry['bundle']}.js is missing"
+        assert (ROOT / "ecco_widgets" / "views" / f"{entry['module']}.py").is_file(), entry
+        cls = getattr(importlib.import_module(f"ecco_widgets.views.{entry['module']}"), entry["class"])
+        assert issubclass(cls, EccoView)
+        assert cls._bundle == entry["bundle"], f"{cls.__name__}._bundle != registry bundle {entry['bundle']!r}"
+        assert getattr(views, entry["class"]) is cls and entry["class"] in views.__all__
+    for bundle in REGISTRY["extra_bundles"]:
+        assert (ROOT / "js" / "src" / f"{bundle}.js").is_file(), f"js/src/{bundle}.js is missing"
+
+
+def test_every_js_entry_is_in_the_registry():
+    listed = {e["bundle"] for e in REGISTRY["views"]} | set(REGISTRY["extra_bundles"])
+    entries = {p.stem for p in (ROOT / "js" / "src").glob("*.js")}  # top level only: lib/ is not an entry
+    assert entries - listed == set(), f"js/src entries missing from ecco_widgets/views/registry.json: {entries - listed}"
+
+
+def test_bundles_follow_the_registry():
+    assert BUNDLES == {e["class"]: e["bundle"] for e in REGISTRY["views"]}
+    assert set(views.__all__) == {*BUNDLES, "EccoView", "ViewValueError"}
+
+
+def test_every_view_module_is_in_the_registry():
+    infrastructure = {"__init__", "arrays", "base", "bundles", "export"}
+    modules = {p.stem for p in (ROOT / "ecco_widgets" / "views").glob("*.py")} - infrastructure
+    assert modules == {e["module"] for e in REGISTRY["views"]}
+
+
+def _imported_modules(node: ast.AST) -> list[str]:
+    """Absolute names of what an import statement inside ecco_widgets/views/ imports."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom):
+        package = ["ecco_widgets", "views"][: max(0, 3 - node.level)] if node.level else []
+        return [".".join([*package, node.module] if node.module else package)]
+    return []
+
+
+def test_views_import_nothing_else_from_ecco_widgets():
+    """views/ is a leaf: it may use ecco_widgets.errors, nothing else of the package (not even lazily)."""
+    allowed = ("ecco_widgets.views", "ecco_widgets.errors")
+    for path in (ROOT / "ecco_widgets" / "views").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            for name in _imported_modules(node):
+                if name == "ecco_widgets" or name.startswith("ecco_widgets."):
+                    assert name in allowed or name.startswith(tuple(f"{a}." for a in allowed)), (
+                        f"{path.name}:{node.lineno} imports {name}"
+                    )
+
+
+def test_rows_views_keep_their_signatures():
+    sig = inspect.signature(FactorExplorer)
+    assert list(sig.parameters) == [
+        "tokens", "factors", "factor_labels", "selected_factor", "n_input_tokens", "raw_tokens", "kwargs"
+    ]
+    assert list(inspect.signature(AttentionView).parameters)[:4] == ["tokens", "attention", "head_labels", "selected_token"]
+    with pytest.raises(TypeError, match="activations"):
+        NeuronHeatmap(tokens=["a"])
+    h = NeuronHeatmap(["a", "b"], np.ones((1, 2)), title="t")  # positional tokens and array
+    assert h.title == "t" and h.neuron_labels == ["#0"]
 
 
 # --------------------------------------------------------------------------- synthetic data

@@ -5,30 +5,25 @@ layers in ``lm.analyze``/``lm.generate``): for each kept layer, the input of the
 ``act(fc(x))`` or ``act(gate(x)) * up(x)`` for gated MLPs, stored in ``out.activations`` with shape
 (n_layers_kept, n_tokens, n_neurons) and ``out.activation_layers`` naming the layers in numeric order.
 
+These functions read any object with the fields of :class:`ActivationSource` (an Output) and import no result
+or view; ``out.run_nmf(...)`` wraps :func:`factorize` into a ``results.NMFResult`` with its view.
+
 >>> import numpy as np
->>> from ecco_widgets.result import Output
->>> rng = np.random.default_rng(0)
->>> out = Output(token_ids=np.arange(6), tokens=list("abcdef"), raw_tokens=list("abcdef"), n_input_tokens=6,
-...              ranks=np.ones((2, 5), np.int32), activations=rng.random((2, 6, 5), dtype=np.float32),
-...              activation_layers=[0, 1])
->>> nmf = run_nmf(out, n_components=3)
->>> nmf.factors.shape, nmf.components.shape, nmf.neuron_index[7].tolist()
-((3, 6), (3, 10), [1, 2])
->>> [row["layer"] for row in top_neurons(out, position=0, k=3, layer=1)]
-[1, 1, 1]
+>>> x = np.random.default_rng(0).random((6, 10), dtype=np.float32)   # (n_tokens, n_neurons)
+>>> nmf = factorize(x.copy(), n_components=3)
+>>> nmf.factors.shape, nmf.components.shape, nmf.clipped_fraction
+((3, 6), (3, 10), 0.0)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
 from ..errors import InputError, NotAvailableError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..result import Output
 
 #: Options passed to scikit-learn's NMF unless the caller overrides them. SVD-based init (nndsvda) with the
 #: coordinate-descent solver: on SmolLM2 activations it needs 26 iterations for 53 tokens x 18k neurons and 220 for
@@ -40,72 +35,49 @@ DEFAULT_NMF_OPTIONS: dict[str, Any] = {"init": "nndsvda", "solver": "cd", "max_i
                                        "random_state": 0}
 
 
-@dataclass
-class NMFResult:
-    """Non-negative matrix factorisation of clipped MLP activations: X ≈ factors.T @ components.
+class ActivationSource(Protocol):
+    """What the activation analyses read (an Output): activations float (n_layers_kept, n_tokens, n_neurons), the
+    model layers they come from, the number of model layers and tokens, and position normalisation."""
 
-    factors: float32 (n_components, n_tokens_used), how strongly each factor is present at each used token
-    (sklearn's W, transposed). components: float32 (n_components, n_neurons_used), each factor's weight on each
-    neuron (sklearn's H). reconstruction_error: ||X - factors.T @ components||_F (Frobenius norm, for the default
-    beta_loss) where X (n_tokens_used, n_neurons_used) is the clipped input. layers: the layers used, numeric order.
-    positions: int64 (n_tokens_used,) the token positions used, ascending; tokens / raw_tokens: their text.
-    neuron_index: int64 (n_neurons_used, 2), the (layer, neuron) of each column of X and of ``components``.
-    clipped_fraction: share of input values that were negative and clipped to 0. options: the NMF options used.
+    activations: np.ndarray | None
+    activation_layers: list[int]
+    ranks: np.ndarray
+
+    @property
+    def n_layers(self) -> int: ...
+
+    @property
+    def n_tokens(self) -> int: ...
+
+    def _position(self, position: int, n_positions: int | None = None) -> int: ...
+
+
+@dataclass
+class Factorization:
+    """X ≈ factors.T @ components of a clipped activation matrix X (n_tokens_used, n_neurons_used).
+
+    factors: float32 (n_components, n_tokens_used) (sklearn's W, transposed); components: float32 (n_components,
+    n_neurons_used) (sklearn's H); reconstruction_error: ||X - factors.T @ components||_F; clipped_fraction: share of
+    the input values that were negative and clipped to 0; options: the NMF options used.
     """
 
     factors: np.ndarray
     components: np.ndarray
     reconstruction_error: float
-    layers: list[int]
-    positions: np.ndarray
-    tokens: list[str]
-    neuron_index: np.ndarray
-    raw_tokens: list[str] = field(default_factory=list)
-    n_input_tokens: int = 0
-    clipped_fraction: float = 0.0
-    n_iter: int = 0
+    clipped_fraction: float
+    n_iter: int
     options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def n_components(self) -> int:
-        return int(self.factors.shape[0])
-
-    def __repr__(self) -> str:
-        return (f"NMFResult(n_components={self.n_components}, tokens={len(self.tokens)}, "
-                f"neurons={self.components.shape[1]}, layers={self.layers}, "
-                f"reconstruction_error={self.reconstruction_error:.4g})")
-
-    def explore(self, **view_options):
-        """FactorExplorer view: a sparkline per factor over the tokens; hover colours the tokens by it."""
-        from ..views import FactorExplorer
-
-        view_options.setdefault("factor_labels", [f"Factor {i}" for i in range(self.n_components)])
-        return FactorExplorer(tokens=self.tokens, raw_tokens=self.raw_tokens or None,
-                              n_input_tokens=self.n_input_tokens, factors=self.factors, **view_options)
-
-    def top_neurons(self, factor: int, k: int = 10) -> list[tuple[int, int, float]]:
-        """The k neurons with the largest weight in ``factor``: [(layer, neuron, weight)], largest first.
-
-        Ties keep the column order (layer, then neuron).
-        """
-        n = self.n_components
-        if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or not -n <= factor < n:
-            raise InputError(f"factor {factor!r} does not exist: this result has {n} factors (0..{n - 1}).")
-        k = _check_k(k)
-        weights = self.components[int(factor) % n]
-        order = np.argsort(-weights, kind="stable")[:k]
-        return [(int(self.neuron_index[i, 0]), int(self.neuron_index[i, 1]), float(weights[i])) for i in order]
 
 
 # ----- helpers -----
-def _require_activations(out: "Output") -> np.ndarray:
+def _require_activations(out: ActivationSource) -> np.ndarray:
     if out.activations is None:
         raise NotAvailableError("No activations were captured; pass activations=True (or a list of layers) to "
                                 "lm.analyze or lm.generate.")
     return out.activations
 
 
-def _captured_layers(out: "Output") -> list[int]:
+def _captured_layers(out: ActivationSource) -> list[int]:
     acts = _require_activations(out)
     layers = [int(layer) for layer in out.activation_layers] or list(range(acts.shape[0]))
     if len(layers) != acts.shape[0]:
@@ -114,7 +86,7 @@ def _captured_layers(out: "Output") -> list[int]:
     return layers
 
 
-def _layer_row(out: "Output", layer: Any) -> int:
+def _layer_row(out: ActivationSource, layer: Any) -> int:
     """Index into out.activations of model layer ``layer`` (negative counts from the last model layer)."""
     captured = _captured_layers(out)
     n_layers = out.n_layers if out.ranks is not None and out.ranks.ndim == 2 else max(captured) + 1
@@ -129,7 +101,7 @@ def _layer_row(out: "Output", layer: Any) -> int:
     return captured.index(index)
 
 
-def _positions(out: "Output", positions: Sequence[int] | slice | None) -> np.ndarray:
+def _positions(out: ActivationSource, positions: Sequence[int] | slice | None) -> np.ndarray:
     n = out.n_tokens
     if positions is None:
         return np.arange(n, dtype=np.int64)
@@ -144,13 +116,13 @@ def _positions(out: "Output", positions: Sequence[int] | slice | None) -> np.nda
     return np.unique(np.asarray(chosen, dtype=np.int64))
 
 
-def _check_k(k: Any) -> int:
+def check_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InputError(f"k must be a positive integer, got {k!r}.")
     return int(k)
 
 
-def activation_matrix(out: "Output", layers: Sequence[int] | None = None,
+def activation_matrix(out: ActivationSource, layers: Sequence[int] | None = None,
                       positions: Sequence[int] | slice | None = None) -> tuple[np.ndarray, list[int], np.ndarray,
                                                                                np.ndarray]:
     """The NMF input before clipping: float32 (n_positions, n_neurons_used), a new array.
@@ -177,32 +149,22 @@ def activation_matrix(out: "Output", layers: Sequence[int] | None = None,
 
 
 # ----- the three analyses -----
-def run_nmf(out: "Output", n_components: int = 8, layers: Sequence[int] | None = None,
-            positions: Sequence[int] | slice | None = None, **nmf_options: Any) -> NMFResult:
-    """Factorise MLP activations into ``n_components`` factors with scikit-learn's NMF.
-
-    Input X (n_tokens_used, n_neurons_used): the activations of ``layers`` (default: every captured layer, always
-    taken in numeric order) concatenated along the neurons, at ``positions`` (default: every token; a list of
-    positions or a slice; used in ascending order, each once).
+def factorize(x: np.ndarray, n_components: int = 8, **nmf_options: Any) -> Factorization:
+    """Factorise an activation matrix x float32 (n_tokens_used, n_neurons_used) into ``n_components`` factors with
+    scikit-learn's NMF; x is clipped at 0 in place (pass a copy you own, as :func:`activation_matrix` gives).
 
     **Negative values are clipped to 0** before the factorisation, as Ecco does: NMF needs non-negative input, and
     GELU and SiLU give small negative values (down to about -0.17 and -0.28). Gated MLPs (SwiGLU: act(gate(x)) *
     up(x), e.g. Llama, SmolLM2) are signed, with about half their values negative and some large; clipping keeps
-    only the positive part there. ``NMFResult.clipped_fraction`` says what share of the values was clipped.
+    only the positive part there. ``clipped_fraction`` says what share of the values was clipped.
 
     nmf_options go to ``sklearn.decomposition.NMF`` and override ``DEFAULT_NMF_OPTIONS`` (init="nndsvda",
     solver="cd", max_iter=500, tol=1e-4, random_state=0): seeded, so the same input gives the same result.
-    A ConvergenceWarning from scikit-learn is passed on.
-
-    Raises NotAvailableError when no activations were captured or a layer was not captured (naming the captured
-    ones), InputError for a layer that does not exist, bad positions, or n_components outside
-    1..min(n_tokens_used, n_neurons_used).
-
-    Example: ``nmf = out.run_nmf(n_components=8, layers=[0, 1, 2]); nmf.explore()``
+    A ConvergenceWarning from scikit-learn is passed on. InputError for n_components outside
+    1..min(n_tokens_used, n_neurons_used) or non-finite input.
     """
     from sklearn.decomposition import NMF
 
-    x, used_layers, pos, neuron_index = activation_matrix(out, layers, positions)
     n_tokens, n_neurons = x.shape
     limit = min(n_tokens, n_neurons)
     if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) \
@@ -212,32 +174,21 @@ def run_nmf(out: "Output", n_components: int = 8, layers: Sequence[int] | None =
                          "components or more tokens.")
     if not np.isfinite(x).all():
         raise InputError("The activations contain NaN or infinite values; NMF cannot factorise them.")
-    negative = x < 0
-    clipped_fraction = float(negative.mean()) if x.size else 0.0
-    np.maximum(x, 0, out=x)  # x is our own copy
-    del negative
+    clipped_fraction = float((x < 0).mean()) if x.size else 0.0
+    np.maximum(x, 0, out=x)
 
     options = {**DEFAULT_NMF_OPTIONS, **nmf_options}
     model = NMF(n_components=int(n_components), **options)
     w = model.fit_transform(x)
-    h = model.components_
-    return NMFResult(
+    return Factorization(
         factors=np.ascontiguousarray(w.T, dtype=np.float32),
-        components=np.ascontiguousarray(h, dtype=np.float32),
-        reconstruction_error=float(model.reconstruction_err_),
-        layers=used_layers,
-        positions=pos,
-        tokens=[out.tokens[p] for p in pos],
-        raw_tokens=[out.raw_tokens[p] for p in pos] if len(out.raw_tokens) == out.n_tokens else [],
-        n_input_tokens=int((pos < out.n_input_tokens).sum()),
-        neuron_index=neuron_index,
-        clipped_fraction=clipped_fraction,
-        n_iter=int(model.n_iter_),
-        options={"n_components": int(n_components), **options},
+        components=np.ascontiguousarray(model.components_, dtype=np.float32),
+        reconstruction_error=float(model.reconstruction_err_), clipped_fraction=clipped_fraction,
+        n_iter=int(model.n_iter_), options={"n_components": int(n_components), **options},
     )
 
 
-def top_neurons(out: "Output", position: int, k: int = 10, layer: int | None = None) -> list[dict[str, Any]]:
+def top_neurons(out: ActivationSource, position: int, k: int = 10, layer: int | None = None) -> list[dict[str, Any]]:
     """The k neurons with the largest activation at token ``position``: [{"layer", "neuron", "value"}].
 
     Values are the raw (unclipped) activations; "strongest" means largest value, so GELU/SiLU's small negatives rank
@@ -245,7 +196,7 @@ def top_neurons(out: "Output", position: int, k: int = 10, layer: int | None = N
     """
     acts = _require_activations(out)
     captured = _captured_layers(out)
-    k = _check_k(k)
+    k = check_k(k)
     p = out._position(position)
     rows = [_layer_row(out, layer)] if layer is not None else sorted(range(len(captured)), key=captured.__getitem__)
     values = np.concatenate([acts[r, p].astype(np.float32) for r in rows])
@@ -255,13 +206,10 @@ def top_neurons(out: "Output", position: int, k: int = 10, layer: int | None = N
             for i in order]
 
 
-def neuron_heatmap(out: "Output", layer: int, neurons: Sequence[int] | int, **view_options):
-    """NeuronHeatmap view of raw activations of ``neurons`` of one captured ``layer`` over every token.
-
-    Example: ``out.neuron_heatmap(layer=3, neurons=[12, 400, 1021])``
-    """
-    from ..views import NeuronHeatmap
-
+def neuron_columns(out: ActivationSource, layer: int, neurons: Sequence[int] | int) -> tuple[np.ndarray, int,
+                                                                                            list[int]]:
+    """Raw activations of ``neurons`` of one captured ``layer`` over every token: (float32 (n_neurons_chosen,
+    n_tokens), the model layer, the neuron indices); a new array."""
     acts = _require_activations(out)
     row = _layer_row(out, layer)
     index = _captured_layers(out)[row]
@@ -275,7 +223,5 @@ def neuron_heatmap(out: "Output", layer: int, neurons: Sequence[int] | int, **vi
            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n < width]
     if bad:
         raise InputError(f"Neuron indices {bad} are out of range: layer {index} has {width} neurons (0..{width - 1}).")
-    values = acts[row][:, np.asarray(chosen, dtype=np.int64)].T.astype(np.float32)  # a new array
-    view_options.setdefault("neuron_labels", [f"L{index}.N{int(n)}" for n in chosen])
-    return NeuronHeatmap(tokens=out.tokens, raw_tokens=out.raw_tokens if len(out.raw_tokens) == out.n_tokens else None,
-                         n_input_tokens=out.n_input_tokens, activations=values, **view_options)
+    values = acts[row][:, np.asarray(chosen, dtype=np.int64)].T.astype(np.float32)
+    return values, index, [int(n) for n in chosen]

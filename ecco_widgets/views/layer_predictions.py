@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import traitlets
 
-from ._base import Array, EccoView, ViewValueError, array_serialization, check_labels
-from .rank_grid import check_topk
+from .arrays import Array, ViewValueError, array_serialization
+from .base import EccoView, check_labels, check_topk
 
 
 class LayerPredictions(EccoView):
@@ -51,22 +52,12 @@ class LayerPredictions(EccoView):
             raise ViewValueError(f"position: expected an int >= 0, got {position!r}")
         if not isinstance(context_token, str):
             raise ViewValueError(f"context_token: expected str, got {type(context_token).__name__}")
-        import numpy as np
-
         idx_shape = np.shape(topk_index)
         if len(idx_shape) != 2:
             raise ViewValueError(f"topk_index: expected shape (n_layers, k), got {tuple(idx_shape)}")
-        vocab, idx, probs = check_topk(topk_vocab, topk_index, topk_probs, (idx_shape[0],))
-        labels = check_labels(layer_labels, idx.shape[0], "layer_labels", "L{}")
-        super().__init__(
-            position=position,
-            context_token=context_token,
-            layer_labels=labels,
-            topk_vocab=vocab,
-            topk_index=idx,
-            topk_probs=probs,
-            **kwargs,
-        )
+        topk = check_topk(topk_vocab, topk_index, topk_probs, (idx_shape[0],))
+        labels = check_labels(layer_labels, idx_shape[0], "layer_labels", "L{}")
+        super().__init__(position=position, context_token=context_token, layer_labels=labels, **topk, **kwargs)
 
     def _check(self) -> None:
         check_topk(self.topk_vocab, self.topk_index, self.topk_probs, (self.topk_index.shape[0],))

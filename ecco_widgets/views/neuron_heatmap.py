@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-import traitlets
-
-from ._base import (
-    Array,
-    TokenView,
-    array_serialization,
-    as_float_array,
-    check_index,
-    check_labels,
-    check_shape,
-)
+from .base import RowSpec, RowsView
 
 
-class NeuronHeatmap(TokenView):
+class NeuronHeatmap(RowsView):
     """Heatmap of ``activations`` (``(n_neurons, n_tokens)``), diverging scale centred on 0.
+
+    ``NeuronHeatmap(tokens, activations, *, neuron_labels=None, selected_neuron=-1,
+    n_input_tokens=None, raw_tokens=None)``: labels default to ``"#i"``; click selects a neuron.
 
     Example::
 
@@ -32,33 +22,5 @@ class NeuronHeatmap(TokenView):
     """
 
     _bundle = "neuron_heatmap"
-
-    activations = Array(ndim=2).tag(sync=True, **array_serialization)
-    neuron_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    selected_neuron = traitlets.Int(-1).tag(sync=True)
-
-    def __init__(
-        self,
-        tokens: Sequence[str],
-        activations: Any,
-        *,
-        neuron_labels: Sequence[str] | None = None,
-        n_input_tokens: int | None = None,
-        raw_tokens: Sequence[str] | None = None,
-        selected_neuron: int = -1,
-        **kwargs: Any,
-    ) -> None:
-        tk = self._token_kwargs(tokens, raw_tokens, n_input_tokens)
-        n = len(tk["tokens"])
-        a = as_float_array(activations, "activations")
-        check_shape(a, (None, n), "activations", f"(n_neurons, n_tokens={n})")
-        labels = check_labels(neuron_labels, a.shape[0], "neuron_labels", "#{}")
-        sel = check_index(selected_neuron, a.shape[0], "selected_neuron")
-        super().__init__(**tk, activations=a, neuron_labels=labels, selected_neuron=sel, **kwargs)
-
-    def _check(self) -> None:
-        self._check_tokens()
-        n = len(self.tokens)
-        check_shape(self.activations, (None, n), "activations", f"(n_neurons, n_tokens={n})")
-        check_labels(self.neuron_labels, self.activations.shape[0], "neuron_labels", "")
-        check_index(self.selected_neuron, self.activations.shape[0], "selected_neuron")
+    _rows = RowSpec("activations", "n_neurons", "neuron_labels", "#{}", "selected_neuron")
+    activations, neuron_labels, selected_neuron = _rows.traits()

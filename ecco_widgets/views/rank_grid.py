@@ -8,49 +8,8 @@ from typing import Any
 import numpy as np
 import traitlets
 
-from ._base import (
-    Array,
-    TokenView,
-    ViewValueError,
-    array_serialization,
-    as_float_array,
-    as_int_array,
-    check_labels,
-    check_tokens,
-)
-
-
-def check_topk(
-    topk_vocab: Sequence[str] | None,
-    topk_index: Any,
-    topk_probs: Any,
-    lead_shape: tuple[int, ...],
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Validate the optional (vocab, index, probs) top-k triple; empty arrays mean "none"."""
-    nd = len(lead_shape) + 1
-    given = [x is not None for x in (topk_vocab, topk_index, topk_probs)]
-    if not any(given):
-        return [], np.zeros((0,) * nd, np.int32), np.zeros((0,) * nd, np.float32)
-    if not all(given):
-        raise ViewValueError("topk_vocab, topk_index and topk_probs must be given together")
-    vocab = check_tokens(topk_vocab, "topk_vocab", allow_empty=True)
-    idx = as_int_array(topk_index, "topk_index").astype(np.int32)
-    probs = as_float_array(topk_probs, "topk_probs").astype(np.float32)
-    want = "(" + ", ".join(str(s) for s in lead_shape) + ", k)"
-    if idx.ndim != nd or idx.shape[:-1] != lead_shape:
-        raise ViewValueError(f"topk_index: expected shape {want}, got {tuple(idx.shape)}")
-    if probs.shape != idx.shape:
-        raise ViewValueError(
-            f"topk_probs: shape {tuple(probs.shape)} differs from topk_index shape {tuple(idx.shape)}"
-        )
-    if idx.size and (idx.min() < 0 or idx.max() >= len(vocab)):
-        raise ViewValueError(
-            f"topk_index: values must index topk_vocab (0..{len(vocab) - 1}), "
-            f"got range [{idx.min()}, {idx.max()}]"
-        )
-    if probs.size and (probs.min() < 0 or probs.max() > 1.0 + 1e-4):
-        raise ViewValueError("topk_probs: probabilities must be in [0, 1]")
-    return vocab, idx, probs
+from .arrays import Array, ViewValueError, array_serialization, as_int_array
+from .base import TokenView, check_labels, check_topk
 
 
 class RankGrid(TokenView):
@@ -106,18 +65,9 @@ class RankGrid(TokenView):
         if r.size and r.min() < 1:
             raise ViewValueError(f"ranks: ranks start at 1 (top prediction), got {r.min()}")
         labels = check_labels(layer_labels, r.shape[0], "layer_labels", "L{}")
-        vocab, idx, probs = check_topk(topk_vocab, topk_index, topk_probs, r.shape)
+        topk = check_topk(topk_vocab, topk_index, topk_probs, r.shape)
         sel = self._valid_cell(list(selected_cell), r.shape)
-        super().__init__(
-            **tk,
-            ranks=r,
-            layer_labels=labels,
-            topk_vocab=vocab,
-            topk_index=idx,
-            topk_probs=probs,
-            selected_cell=sel,
-            **kwargs,
-        )
+        super().__init__(**tk, ranks=r, layer_labels=labels, **topk, selected_cell=sel, **kwargs)
 
     @staticmethod
     def _valid_cell(cell: list[Any], shape: tuple[int, ...]) -> list[int]:

@@ -8,16 +8,8 @@ from typing import Any
 import numpy as np
 import traitlets
 
-from ._base import (
-    Array,
-    EccoView,
-    ViewValueError,
-    array_serialization,
-    as_int_array,
-    check_index,
-    check_labels,
-    check_tokens,
-)
+from .arrays import Array, ViewValueError, array_serialization, as_int_array
+from .base import EccoView, check_index, check_labels, check_tokens
 
 
 class RankWatch(EccoView):

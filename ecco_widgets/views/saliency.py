@@ -2,23 +2,59 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import traitlets
 
-from ._base import (
-    Array,
-    TokenView,
-    ViewValueError,
-    array_serialization,
-    as_int_array,
-    check_index,
-    stack_methods,
-)
+from .arrays import Array, ViewValueError, array_serialization, as_float_array, as_int_array
+from .base import TokenView, check_choice, check_index, check_tokens
 
 _STYLES = ("minimal", "detailed")
+
+
+def stack_methods(
+    attributions: Any, methods: Iterable[str] | None, name: str = "attributions"
+) -> tuple[list[str], Any]:
+    """Accept ``{method: (n_targets, n_tokens)}`` or an array; return (methods, 3-D array-like)."""
+    if isinstance(attributions, dict):
+        if not attributions:
+            raise ViewValueError(f"{name}: the dict is empty; give at least one method")
+        keys = [str(k) for k in attributions]
+        if methods is not None and list(methods) != keys:
+            raise ViewValueError(f"methods {list(methods)} do not match the keys of {name} {keys}")
+        arrays = []
+        first_shape = None
+        for k, v in attributions.items():
+            a = as_float_array(v, f"{name}[{k!r}]")
+            if a.ndim != 2:
+                raise ViewValueError(
+                    f"{name}[{k!r}]: expected shape (n_targets, n_tokens), got {tuple(a.shape)}"
+                )
+            if first_shape is None:
+                first_shape = a.shape
+            elif a.shape != first_shape:
+                raise ViewValueError(
+                    f"{name}[{k!r}]: shape {tuple(a.shape)} differs from {name}[{keys[0]!r}] "
+                    f"shape {tuple(first_shape)}"
+                )
+            arrays.append(a.astype(np.float32))
+        return keys, np.stack(arrays)
+    arr = as_float_array(attributions, name)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise ViewValueError(
+            f"{name}: expected (n_methods, n_targets, n_tokens) or a dict of 2-D arrays, "
+            f"got shape {tuple(arr.shape)}"
+        )
+    if methods is None:
+        methods = ["attribution"] if arr.shape[0] == 1 else [f"method_{i}" for i in range(arr.shape[0])]
+    methods = check_tokens(list(methods), "methods")
+    if len(methods) != arr.shape[0]:
+        raise ViewValueError(f"methods: {len(methods)} names for {arr.shape[0]} attribution arrays")
+    return methods, arr
 
 
 def _completeness_rows(errors: Mapping[str, np.ndarray] | None, methods: list[str], n_targets: int) -> np.ndarray:
@@ -116,8 +152,7 @@ class SaliencyView(TokenView):
         method = names[0] if method is None else method
         if method not in names:
             raise ViewValueError(f"method: unknown method {method!r}; available: {names}")
-        if style not in _STYLES:
-            raise ViewValueError(f"style: {style!r} is not one of {', '.join(_STYLES)}")
+        check_choice(style, _STYLES, "style")
         selected_token = check_index(selected_token, n, "selected_token")
         super().__init__(
             **tk,
@@ -141,9 +176,7 @@ class SaliencyView(TokenView):
 
     @traitlets.validate("style")
     def _valid_style(self, proposal: Any) -> str:
-        if proposal["value"] not in _STYLES:
-            raise ViewValueError(f"style: {proposal['value']!r} is not one of {', '.join(_STYLES)}")
-        return proposal["value"]
+        return check_choice(proposal["value"], _STYLES, "style")
 
     def _check(self) -> None:
         self._check_tokens()

@@ -1,5 +1,16 @@
-// Test helpers: a happy-dom window installed as the global DOM, a fake anywidget model, array fields.
+// Test helpers: a happy-dom window installed as the global DOM, a fake anywidget model, array fields,
+// and the views of ecco_widgets/views/registry.json.
 import { Window } from "happy-dom";
+import { VIEW_BUNDLES } from "../registry.mjs";
+
+export { VIEW_BUNDLES };
+
+/** {bundle: view module's default export (render)} for every view of the registry, from js/src. */
+export async function loadViews() {
+  const views = {};
+  for (const bundle of VIEW_BUNDLES) views[bundle] = (await import(`../src/${bundle}.js`)).default;
+  return views;
+}
 
 export function setupDom() {
   const window = new Window({ url: "http://localhost/", width: 1200, height: 800 });

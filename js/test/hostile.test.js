@@ -2,17 +2,12 @@
 // the visible markers for bidi controls / zero-width characters, which hold the character itself).
 import { test, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { setupDom, teardownDom, fakeModel, fire, viewStates, installFakeCanvas, HOSTILE } from "./helpers.js";
+import { setupDom, teardownDom, fakeModel, fire, viewStates, installFakeCanvas, loadViews, HOSTILE } from "./helpers.js";
 import saliency from "../src/saliency.js";
 import rankGrid from "../src/rank_grid.js";
-import rankWatch from "../src/rank_watch.js";
-import layerPredictions from "../src/layer_predictions.js";
-import factorExplorer from "../src/factor_explorer.js";
-import neuronHeatmap from "../src/neuron_heatmap.js";
-import attention from "../src/attention.js";
 import { INVISIBLE } from "../src/lib/tokens.js";
 
-const VIEWS = { saliency, rank_grid: rankGrid, rank_watch: rankWatch, layer_predictions: layerPredictions, factor_explorer: factorExplorer, neuron_heatmap: neuronHeatmap, attention };
+const VIEWS = await loadViews(); // every view of ecco_widgets/views/registry.json
 // Every element a view may legitimately create.
 const ALLOWED = new Set(["DIV", "SPAN", "SELECT", "OPTION", "LABEL", "CANVAS", "svg", "polyline", "line", "SVG", "POLYLINE", "LINE"]);
 const FORBIDDEN = "img, script, b, i, a, iframe, object, embed, style, link, meta, form, input, template";

@@ -2,7 +2,7 @@
 // right value; hover and keyboard focus never call save_changes; tooltips show numbers.
 import { test, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { setupDom, teardownDom, fakeModel, arr, fire, tick, viewStates, installFakeCanvas } from "./helpers.js";
+import { setupDom, teardownDom, fakeModel, arr, fire, tick, viewStates, installFakeCanvas, loadViews, VIEW_BUNDLES } from "./helpers.js";
 import saliency from "../src/saliency.js";
 import rankGrid from "../src/rank_grid.js";
 import rankWatch from "../src/rank_watch.js";
@@ -19,6 +19,7 @@ beforeEach(() => {
 afterEach(() => teardownDom(w));
 
 const TOKENS = ["The", " cat", " sat", " on", "\n", " mat"];
+const VIEWS = await loadViews(); // every view of ecco_widgets/views/registry.json
 function mount(view, state) {
   const model = fakeModel(state);
   const el = document.createElement("div");
@@ -28,10 +29,13 @@ function mount(view, state) {
 }
 const visibleTip = (m) => (m.tip().hidden ? null : m.tip().textContent);
 
+test("viewStates (helpers.js) has a state for exactly the views of the registry", () => {
+  assert.deepEqual(Object.keys(viewStates(TOKENS)).sort(), [...VIEW_BUNDLES].sort());
+});
+
 test("every view: styles injected once, theme class, title, cleanup removes root and listeners", () => {
   const states = viewStates(TOKENS);
-  const views = { saliency, rank_grid: rankGrid, rank_watch: rankWatch, layer_predictions: layerPredictions, factor_explorer: factorExplorer, neuron_heatmap: neuronHeatmap, attention };
-  for (const [name, view] of Object.entries(views)) {
+  for (const [name, view] of Object.entries(VIEWS)) {
     const m = mount(view, { ...states[name], title: `T-${name}`, theme: "dark" });
     assert.equal(m.root.dataset.ewView, name);
     assert.ok(m.root.classList.contains("ew-dark"), name);

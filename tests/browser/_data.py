@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ecco_widgets import views
 from ecco_widgets.views import (
     AttentionView,
     FactorExplorer,
@@ -30,7 +31,8 @@ HOSTILE = [
 #: hostile strings short enough that every view shows them whole
 HOSTILE_LITERAL = HOSTILE[:7]
 
-ALL_CLASSES = [SaliencyView, RankGrid, RankWatch, LayerPredictions, FactorExplorer, NeuronHeatmap, AttentionView]
+#: every view class, in the order of ecco_widgets/views/registry.json
+ALL_CLASSES = [getattr(views, entry["class"]) for entry in views.REGISTRY["views"]]
 
 
 def build(cls, tokens=None, raw=None, labels=None, seed=0, title=""):

@@ -7,8 +7,8 @@ import pathlib
 import re
 from typing import Any
 
-from ecco_widgets.export import json_for_script, save_html
-from ecco_widgets.views._base import _read_bundle
+from ecco_widgets.views.base import read_bundle
+from ecco_widgets.views.export import json_for_script, save_html
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -163,7 +163,7 @@ def host_page_html(view) -> str:
         "<body style='margin:16px;font-family:sans-serif'>\n"
         "<div id='host' class='jp-OutputArea-output'></div>\n"
         f"<script type='application/json' id='state'>{json_for_script(state)}</script>\n"
-        f"<script type='application/json' id='bundle'>{json_for_script(_read_bundle(view._bundle))}</script>\n"
+        f"<script type='application/json' id='bundle'>{json_for_script(read_bundle(view._bundle))}</script>\n"
         f"<script type='module'>{_HOST_JS}</script>\n"
         "</body></html>\n"
     )

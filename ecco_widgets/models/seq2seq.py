@@ -33,32 +33,60 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._seq2seq_output import _STACKS, Seq2SeqOutput, load_seq2seq
-from ._seq2seq_spec import Seq2SeqSpec, _device, capture_seq2seq, check_seq2seq_model, discover_seq2seq
-from .analysis.lens import logit_lens
-from .capture import check_activation_memory
-from .errors import InputError, ModelLoadError, UnsupportedModelError
-from .lm import LanguageModel
-from .tokens import display_tokens
+from ..adapter import Seq2SeqSpec, check_seq2seq_model, discover_seq2seq
+from ..analysis.attribution import EmbeddedInput, attribute, check_methods, check_positions, check_target, \
+    decoded_scalar
+from ..analysis.lens import logit_lens
+from ..capture import capture_seq2seq, forward_until
+from ..errors import InputError, UnsupportedModelError
+from ..memory import check_activation_memory
+from ..results.seq2seq import STACKS, Seq2SeqOutput
+from .base import ModelBase, load_config, load_model, load_tokenizer, name_of, prepare, resolve_source
 
-__all__ = ["Seq2SeqLanguageModel", "Seq2SeqOutput", "load_seq2seq", "seq2seq"]
-
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "spiece.model",
-                    "sentencepiece.bpe.model", "source.spm")
+__all__ = ["Seq2SeqFunction", "Seq2SeqLanguageModel", "seq2seq"]
 
 
-class Seq2SeqLanguageModel(LanguageModel):
+class Seq2SeqFunction:
+    """What an encoder-decoder explains: f_i = prob / logit / logprob of decoder token positions[i], read at
+    positions[i] - 1 from the last decoder block, given the source and the decoder prefix; both token embeddings
+    (source columns first, then the decoder's) are attributed, the decoder prefix causally."""
+
+    def __init__(self, spec: Seq2SeqSpec, source_ids: torch.Tensor, decoder_ids: torch.Tensor, positions: np.ndarray,
+                 target: str):
+        self.spec = spec
+        self.n_layers = spec.encoder.n_layers + spec.decoder.n_layers
+        device = source_ids.device
+        length = int(positions.max())  # decoder tokens at >= max(positions) influence no explained value
+        with torch.inference_mode():
+            enc = spec.encoder_embedding(source_ids).clone()
+            dec = spec.decoder_embedding(decoder_ids[:, :length]).clone()
+        self.positions = torch.as_tensor(positions, dtype=torch.long, device=device)
+        self.inputs = [EmbeddedInput(enc, n_columns=int(source_ids.shape[-1])),
+                       EmbeddedInput(dec, n_columns=int(decoder_ids.shape[-1]), causal_from=self.positions)]
+        self.rows = self.positions - 1
+        self.token_ids = decoder_ids[0, self.positions]
+        self.target = target
+        self.vocab_size = int(spec.decoder.unembedding.weight.shape[0])
+
+    def hidden(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        h = forward_until(self.spec.decoder.blocks[-1], self.spec.model, inputs_embeds=xs[0],
+                          decoder_inputs_embeds=xs[1], use_cache=False)
+        return h[:, self.rows]
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        return decoded_scalar(self.spec.decoder.decode, h, self.token_ids, self.target, vocab_size=self.vocab_size)
+
+
+class Seq2SeqLanguageModel(ModelBase):
     """An encoder-decoder LM + tokenizer. Build it with :func:`seq2seq`. ``self.spec`` is the decoder's spec (its
     ``decode`` is the full head); ``self.seq2seq_spec`` holds both stacks."""
 
     def __init__(self, model: nn.Module, tokenizer=None, name: str = "", decoder_start_token_id: int | None = None,
                  max_source_tokens: int | None = None):
         check_seq2seq_model(model)
-        self.model = model
-        self.tokenizer = tokenizer
+        super().__init__(model, tokenizer, name)
         self.seq2seq_spec: Seq2SeqSpec = discover_seq2seq(model)
         self.spec = self.seq2seq_spec.decoder
-        self.name = name or type(model).__name__
         self._start = decoder_start_token_id
         self._max_source = max_source_tokens
 
@@ -88,11 +116,6 @@ class Seq2SeqLanguageModel(LanguageModel):
                 return value
         return None
 
-    def _check(self, n: int, what: str) -> None:
-        window = self.context_window
-        if window is not None and n > window:
-            raise InputError(f"{what} is {n} tokens, past the model's limit of {window} positions. Shorten it.")
-
     def encode_source(self, text: str) -> list[int]:
         if not isinstance(text, str) or not text.strip():
             raise InputError("The source text is empty: give some text, e.g. s2s.generate('translate English to "
@@ -105,14 +128,6 @@ class Seq2SeqLanguageModel(LanguageModel):
             raise InputError("The target text is empty: give the text the model should produce.")
         ids = self._require_tokenizer()(text_target=text)["input_ids"]
         return [self.decoder_start_token_id] + [int(i) for i in ids]
-
-    def single_token_id(self, token: str | int) -> int:
-        if isinstance(token, (int, np.integer)):
-            vocab = self.spec.unembedding.weight.shape[0]
-            if not 0 <= int(token) < vocab:
-                raise InputError(f"Token id {token} is outside the vocabulary (0..{vocab - 1}).")
-            return int(token)
-        return super().single_token_id(token)
 
     # ----- entry points -----
     def generate(self, source_text: str, max_new_tokens: int = 20, do_sample: bool = False,
@@ -135,15 +150,15 @@ class Seq2SeqLanguageModel(LanguageModel):
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) \
                 or max_new_tokens < 1:
             raise InputError(f"max_new_tokens must be 1 or more, got {max_new_tokens!r}.")
-        self._check(1 + int(max_new_tokens), f"The decoder sequence (start token + max_new_tokens={max_new_tokens})")
+        self.check_length(1 + int(max_new_tokens), f"The decoder sequence (start token + max_new_tokens={max_new_tokens})")
         kwargs = dict(generation_kwargs or {})
         kwargs.setdefault("decoder_start_token_id", self.decoder_start_token_id)
         pad = getattr(self.tokenizer, "pad_token_id", None) if self.tokenizer is not None else None
         pad = pad if pad is not None else getattr(self.model.config, "pad_token_id", None)
         if pad is not None:
             kwargs.setdefault("pad_token_id", pad)
-        input_ids = torch.tensor([src], device=_device(self.model))
-        with torch.inference_mode():
+        input_ids = torch.tensor([src], device=self.device)
+        with self.lock, torch.inference_mode():
             generated = self.model.generate(input_ids, attention_mask=torch.ones_like(input_ids),
                                             max_new_tokens=int(max_new_tokens), do_sample=do_sample, **kwargs)
         return self.analyze_ids(src, [int(i) for i in generated[0]], **options)
@@ -181,7 +196,7 @@ class Seq2SeqLanguageModel(LanguageModel):
         dec = [int(i) for i in decoder_ids]
         if not dec:
             raise InputError("There are no decoder tokens; the decoder sequence starts with the decoder start token.")
-        self._check(len(dec), "The decoder sequence")
+        self.check_length(len(dec), "The decoder sequence")
         n_src, m = len(src), len(dec)
         enc_layers, dec_layers = self._stack_layers(activations)
         if enc_layers:
@@ -189,28 +204,38 @@ class Seq2SeqLanguageModel(LanguageModel):
         if dec_layers:
             check_activation_memory(self.seq2seq_spec.decoder, dec_layers, m, np.dtype(activation_dtype))
         if attribution:
-            from ._seq2seq_attribution import check_methods
-
-            methods = check_methods(attribution)
+            methods = check_methods(attribution, kind=" for an encoder-decoder model")
+            check_target(target)
             if m < 2:
                 raise InputError("No decoder tokens to explain: the decoder sequence holds only the start token. "
                                  "Pass attribution=() or a longer target.")
             positions = self._decoder_targets(targets, m)
 
-        device = _device(self.model)
-        source_t = torch.tensor([src], device=device)
-        decoder_t = torch.tensor([dec], device=device)
-        with self._attention_mode(attention):
+        source_t = torch.tensor([src], device=self.device)
+        decoder_t = torch.tensor([dec], device=self.device)
+        with self.lock:
+            return self._analyze(source_t, decoder_t, enc_layers, dec_layers, activation_dtype, attention, lens_topk,
+                                 keep_hidden_states, methods if attribution else [],
+                                 positions if attribution else None, target, n_steps, progress)
+
+    def _analyze(self, source_t: torch.Tensor, decoder_t: torch.Tensor, enc_layers: list[int],
+                 dec_layers: list[int], activation_dtype: str, attention: bool, lens_topk: int,
+                 keep_hidden_states: bool, methods: list[str], positions: np.ndarray | None, target: str,
+                 n_steps: int | None, progress: bool | None) -> Seq2SeqOutput:
+        """The hooked forward, the lens and the attributions of checked inputs (under the model's lock)."""
+        src, dec = source_t[0].tolist(), decoder_t[0].tolist()
+        m = len(dec)
+        with self.attention_mode(attention):
             cap = capture_seq2seq(self.seq2seq_spec, source_t, decoder_t, enc_layers, dec_layers,
                                   activation_dtype, attention)
         next_ids = torch.tensor(dec[1:] + [0], device=cap.decoder_hidden.device)
         lens = logit_lens(self.spec.decode, cap.decoder_hidden[1:], next_ids, k=lens_topk, final_logits=cap.logits)
-        tokens, raw = self._display(dec)
-        src_tokens, src_raw = self._display(src)
+        tokens, raw = self.display(dec)
+        src_tokens, src_raw = self.display(src)
         out = Seq2SeqOutput(
             token_ids=np.asarray(dec, dtype=np.int64), tokens=tokens, raw_tokens=raw, n_input_tokens=1,
             ranks=lens.ranks[:, : m - 1].copy(), topk_ids=lens.topk_ids, topk_probs=lens.topk_probs,
-            target_probs=lens.target_probs[:, : m - 1].copy(), vocab_text=self._vocab_text(np.unique(lens.topk_ids)),
+            target_probs=lens.target_probs[:, : m - 1].copy(), vocab_text=self.vocab_text(np.unique(lens.topk_ids)),
             hidden_states=cap.decoder_hidden.cpu().numpy().copy() if keep_hidden_states else None,
             model_name=self.name, source_ids=np.asarray(src, dtype=np.int64), source_tokens=src_tokens,
             source_raw_tokens=src_raw, n_encoder_layers=self.seq2seq_spec.encoder.n_layers,
@@ -225,13 +250,15 @@ class Seq2SeqLanguageModel(LanguageModel):
             out.encoder_attention = cap.encoder_attentions.cpu().numpy().copy()
             out.decoder_attention = cap.decoder_attentions.cpu().numpy().copy()
             out.cross_attention = cap.cross_attentions.cpu().numpy().copy()
-        out._decode = self.spec.decode
-        out._encode_watch = self.single_token_id
-        if attribution:
-            from ._seq2seq_attribution import compute_seq2seq_attributions
-
-            result = compute_seq2seq_attributions(self.seq2seq_spec, source_t, decoder_t, positions, methods,
-                                                  target=target, n_steps=n_steps, progress=progress)
+        out.attach(self)
+        if methods:
+            spec = self.seq2seq_spec
+            result = attribute(Seq2SeqFunction(spec, source_t, decoder_t, positions, target), self.model, methods,
+                               n_steps, progress, positions=positions, settings={
+                                   "target": target, "contrastive": False,
+                                   "attributed": f"encoder token embeddings ({spec.encoder.embedding_name} output) "
+                                                 f"and decoder token embeddings ({spec.decoder.embedding_name} "
+                                                 "output); columns: source tokens, then decoder tokens"})
             out.targets = positions
             out.attributions_raw = result.raw
             out.convergence_deltas = result.deltas
@@ -247,7 +274,7 @@ class Seq2SeqLanguageModel(LanguageModel):
         bad = [i for i in src if not 0 <= i < vocab]
         if bad:
             raise InputError(f"Source token ids {bad[:5]} are outside the vocabulary (0..{vocab - 1}).")
-        self._check(len(src), "The source")
+        self.check_length(len(src), "The source")
         return src
 
     def _display(self, ids: list[int]) -> tuple[list[str], list[str]]:
@@ -262,27 +289,13 @@ class Seq2SeqLanguageModel(LanguageModel):
         if activations is True:
             return list(range(n_enc)), list(range(n_dec))
         if isinstance(activations, dict):
-            unknown = set(activations) - set(_STACKS)
+            unknown = set(activations) - set(STACKS)
             if unknown:
                 raise InputError(f"activations: unknown stack(s) {sorted(unknown)}; use 'encoder' and 'decoder'.")
-            return (self._layers(activations.get("encoder", []), n_enc, "encoder"),
-                    self._layers(activations.get("decoder", []), n_dec, "decoder"))
-        return self._layers(activations, n_enc, "encoder"), self._layers(activations, n_dec, "decoder")
-
-    @staticmethod
-    def _layers(layers, n_layers: int, stack: str) -> list[int]:
-        if layers is True:
-            return list(range(n_layers))
-        if layers is False or layers is None:
-            return []
-        chosen = []
-        for layer in layers:
-            if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -n_layers <= layer < n_layers:
-                raise InputError(f"Layer {layer!r} does not exist in the {stack}: it has {n_layers} layers "
-                                 f"(0..{n_layers - 1}). Pass activations={{'encoder': [...], 'decoder': [...]}} to "
-                                 "choose layers per stack.")
-            chosen.append(int(layer) % n_layers)
-        return sorted(set(chosen))
+            return (self.activation_layers(activations.get("encoder", []), n_enc, "encoder"),
+                    self.activation_layers(activations.get("decoder", []), n_dec, "decoder"))
+        return (self.activation_layers(activations, n_enc, "encoder"),
+                self.activation_layers(activations, n_dec, "decoder"))
 
     @staticmethod
     def _decoder_targets(targets, m: int) -> np.ndarray:
@@ -304,36 +317,17 @@ class Seq2SeqLanguageModel(LanguageModel):
         return np.asarray(positions, dtype=np.int64)
 
 
-def _load_by_name(name: str, tokenizer, dtype, attn_implementation, load_kwargs):
-    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
+def _load_seq2seq(name: str, tokenizer, dtype, attn_implementation, load_kwargs: dict):
+    from transformers import AutoModelForSeq2SeqLM
 
-    is_folder = Path(name).expanduser().is_dir()
-    source = str(Path(name).expanduser()) if is_folder else name
-    try:
-        config = AutoConfig.from_pretrained(source)
-    except OSError as error:
-        where = "local folder" if is_folder else "hub id"
-        raise ModelLoadError(f"Could not load the model {name!r} ({where}): {error}. If the Hugging Face Hub is "
-                             "unreachable, save the model and tokenizer to a folder and pass the folder.") from None
+    config = load_config(name)
     if not getattr(config, "is_encoder_decoder", False):
         raise UnsupportedModelError(f"{name!r} is a {type(config).__name__.replace('Config', '')} model, not an "
                                     "encoder-decoder model; use ew.from_pretrained(...) for a causal LM or "
                                     "ew.masked_lm(...) for a masked LM.")
-    kwargs = dict(load_kwargs)
-    kwargs.setdefault("dtype", dtype or torch.float32)
-    if attn_implementation:
-        kwargs["attn_implementation"] = attn_implementation
-    model = AutoModelForSeq2SeqLM.from_pretrained(source, **kwargs)
-    if tokenizer is None:
-        # a folder without tokenizer files: no tokenizer (transformers would build an empty one from the config)
-        if not is_folder or any((Path(source) / f).exists() for f in _TOKENIZER_FILES):
-            try:
-                tokenizer = AutoTokenizer.from_pretrained(source)
-            except (OSError, ValueError, TypeError):
-                tokenizer = None  # text methods say so; the *_ids methods work without one
-    elif isinstance(tokenizer, (str, Path)):
-        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer))
-    return model, tokenizer
+    model = load_model(name, AutoModelForSeq2SeqLM, dtype, attn_implementation, **load_kwargs)
+    source, _ = resolve_source(name)
+    return model, load_tokenizer(tokenizer, source, optional=tokenizer is None)
 
 
 def seq2seq(model, tokenizer=None, dtype: torch.dtype | str | None = None, device: str | torch.device = "cpu",
@@ -347,10 +341,9 @@ def seq2seq(model, tokenizer=None, dtype: torch.dtype | str | None = None, devic
     """
     if isinstance(model, (str, Path)):
         name = str(model)
-        model, tokenizer = _load_by_name(name, tokenizer, dtype, attn_implementation, load_kwargs)
+        model, tokenizer = _load_seq2seq(name, tokenizer, dtype, attn_implementation, load_kwargs)
     else:
         check_seq2seq_model(model)
-        name = getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
-    model = model.to(device).eval()
-    return Seq2SeqLanguageModel(model, tokenizer, name=name, decoder_start_token_id=decoder_start_token_id,
+        name = name_of(model)
+    return Seq2SeqLanguageModel(prepare(model, device), tokenizer, name=name, decoder_start_token_id=decoder_start_token_id,
                                 max_source_tokens=max_source_tokens)

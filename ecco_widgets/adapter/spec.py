@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .errors import UnsupportedModelError
+from ..errors import UnsupportedModelError
 
 _FINAL_NORM_NAMES = ("norm", "ln_f", "final_layer_norm", "final_layernorm", "norm_f", "final_norm", "layer_norm")
 _POST_NORM_PROJECTIONS = ("project_out",)
@@ -263,16 +263,12 @@ def discover_spec(model: nn.Module, override: ModelSpec | None = None, require_h
     )
 
 
-def block_output(output) -> torch.Tensor:
-    """The hidden-state tensor of a block's forward output (a tensor, or a tuple whose first item it is)."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    hidden = getattr(output, "hidden_states", None) or getattr(output, "last_hidden_state", None)
-    if isinstance(hidden, torch.Tensor):
-        return hidden
-    raise UnsupportedModelError(f"Cannot read a hidden state from a block output of type {type(output).__name__}.")
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (CPU for a model without parameters)."""
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
 
 
 DecodeFn = Callable[[torch.Tensor], torch.Tensor]

@@ -7,7 +7,9 @@ The page follows ``docs/view_contract.md`` ("Offline export")::
     <script type="application/json" id="ew-views">[{"target": "ew-view-0", "bundle": ..., "state": {...}}]</script>
     <script type="module">/* ecco_widgets/static/standalone.js */</script>
 
-No network is needed: the bundles are inlined as JSON strings, arrays as base64.
+No network is needed: the bundles are inlined as JSON strings, arrays as base64.  A view is anything
+with a ``_bundle`` name and an ``export_state()`` (every :class:`~ecco_widgets.views.base.EccoView`); this
+module imports no view, so ``EccoView.save_html`` can use it.
 
 Example:
 
@@ -26,11 +28,24 @@ import os
 import pathlib
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
-from .views._base import EccoView, _read_bundle, bundle_path
+from .bundles import bundle_path, read_bundle
 
 __all__ = ["save_html", "to_html", "json_for_script"]
+
+class ExportableView(Protocol):
+    """What the page needs of a view: its bundle name, its state as JSON data and its title."""
+
+    _bundle: str
+    title: str
+
+    def export_state(self) -> dict[str, Any]: ...
+
+
+def _is_view(value: Any) -> bool:
+    return isinstance(getattr(value, "_bundle", None), str) and callable(getattr(value, "export_state", None))
+
 
 _SCRIPT_CLOSE = re.compile(r"</script", re.IGNORECASE)
 
@@ -64,14 +79,14 @@ def json_for_script(data: Any) -> str:
     )
 
 
-def _as_views(view_or_list: EccoView | Iterable[EccoView]) -> list[EccoView]:
-    if isinstance(view_or_list, EccoView):
+def _as_views(view_or_list: ExportableView | Iterable[ExportableView]) -> list[ExportableView]:
+    if _is_view(view_or_list):
         return [view_or_list]
     views = list(view_or_list)
     if not views:
         raise ValueError("save_html: give at least one view")
     for v in views:
-        if not isinstance(v, EccoView):
+        if not _is_view(v):
             raise TypeError(f"save_html: expected ecco_widgets views, got {type(v).__name__}")
     return views
 
@@ -90,7 +105,7 @@ def _standalone_source() -> str:
     return src
 
 
-def to_html(view_or_list: EccoView | Iterable[EccoView], title: str | None = None) -> str:
+def to_html(view_or_list: ExportableView | Iterable[ExportableView], title: str | None = None) -> str:
     """Return a self-contained HTML page showing the view(s); works from ``file://``."""
     views = _as_views(view_or_list)
     bundles: dict[str, str] = {}
@@ -98,7 +113,7 @@ def to_html(view_or_list: EccoView | Iterable[EccoView], title: str | None = Non
     for i, view in enumerate(views):
         bundle = view._bundle
         if bundle not in bundles:
-            bundles[bundle] = _read_bundle(bundle)
+            bundles[bundle] = read_bundle(bundle)
         entries.append({"target": f"ew-view-{i}", "bundle": bundle, "state": view.export_state()})
     standalone = _standalone_source()
 
@@ -131,7 +146,7 @@ def to_html(view_or_list: EccoView | Iterable[EccoView], title: str | None = Non
 
 
 def save_html(
-    view_or_list: EccoView | Iterable[EccoView],
+    view_or_list: ExportableView | Iterable[ExportableView],
     path: str | os.PathLike[str],
     title: str | None = None,
 ) -> pathlib.Path:

@@ -5,7 +5,7 @@ reads the first token, [CLS] / <s>) and decoder-only ones such as GPT2ForSequenc
 reads the last token). ``analyze(text, target=label, attribution=("ig",))`` explains f = the probability of the
 label (softmax over the labels; sigmoid for multi-label models; ``target_fn="logit"`` / ``"logprob"`` too) by every
 token's embedding: positions before and after the pooled token all get attribution, see
-:mod:`ecco_widgets.analysis.encoder_attribution`. Views: ``out.primary_attributions()`` (a SaliencyView with
+:mod:`ecco_widgets.analysis.attribution`. Views: ``out.primary_attributions()`` (a SaliencyView with
 ``causal=False``; the explained "token" is the one the head reads).
 
 >>> from transformers import BertConfig, BertForSequenceClassification
@@ -19,8 +19,6 @@ token's embedding: positions before and after the pooled token all get attributi
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,56 +26,36 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import InputError, ModelLoadError, UnsupportedModelError
-from .result import Output
-from .tokens import display_tokens
+from ..analysis.attribution import EmbeddedInput, attribute, check_methods, check_n_steps, check_target, \
+    scalar_of_logits
+from ..errors import InputError, UnsupportedModelError
+from ..results import ClassifierOutput
+from .base import ModelBase, load_model, load_tokenizer, prepare, resolve_source
 
-__all__ = ["ClassifierOutput", "SequenceClassifier", "classifier"]
-
-
-@dataclass
-class ClassifierOutput(Output):
-    """The Output of a sequence classifier. label_probs: float32 (n_labels,) (softmax; sigmoid for multi-label
-    models; the raw score for a one-output regression head); labels: their names; predicted_label: argmax;
-    target_label: the explained label. targets: [the position the head reads] (0 for [CLS], the last one for
-    decoder-only classifiers). attributions(method) (1, n_tokens): every position may be non-zero.
-    ranks is empty (n_layers, 0): there is no logit lens here. Save/load gives back a plain Output.
-    """
-
-    label_probs: np.ndarray | None = None
-    labels: list[str] = field(default_factory=list)
-    predicted_label: int = -1
-    target_label: int = -1
-
-    @property
-    def predicted_label_name(self) -> str:
-        return self.labels[self.predicted_label]
-
-    @property
-    def target_label_name(self) -> str:
-        return self.labels[self.target_label]
-
-    def copy(self) -> "ClassifierOutput":
-        """A deep copy that shares no array with this output."""
-        return copy.deepcopy(self)
-
-    def primary_attributions(self, method: str | None = None, aggregate: str = "l2_normalized",
-                             style: str = "minimal", **view_options):
-        """SaliencyView (causal=False: every token coloured) of the explained label's attributions."""
-        view_options.setdefault("causal", False)
-        view_options.setdefault("title", f"label {self.target_label_name!r} "
-                                         f"(p = {float(self.label_probs[self.target_label]):.3g})")
-        return super().primary_attributions(method, aggregate, style, **view_options)
+__all__ = ["ClassifierFunction", "SequenceClassifier", "classifier"]
 
 
-def _device(model: nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
+class ClassifierFunction:
+    """What a classifier explains: f = prob / logit / logprob of one label (softmax, or sigmoid for multi-label
+    models; the raw score of a regression head), from every token's embedding."""
+
+    def __init__(self, clf: "SequenceClassifier", input_ids: torch.Tensor, label: int, target: str):
+        self.clf = clf
+        self.n_layers = clf.n_layers
+        with torch.inference_mode():
+            embeddings = clf.model.get_input_embeddings()(input_ids).clone()
+        self.inputs = [EmbeddedInput(embeddings, n_columns=int(input_ids.shape[-1]))]
+        self.label = torch.tensor([label], device=input_ids.device)
+        self.target = "logit" if clf.regression else target
+
+    def hidden(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        return self.clf.label_logits(xs[0])[:, None]  # (b, 1, n_labels): one target
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        return scalar_of_logits(h, self.label, self.target, multi_label=self.clf.multi_label)
 
 
-class SequenceClassifier:
+class SequenceClassifier(ModelBase):
     """A ``*ForSequenceClassification`` model + tokenizer. Build it with :func:`classifier`."""
 
     def __init__(self, model: nn.Module, tokenizer=None, name: str = ""):
@@ -90,9 +68,7 @@ class SequenceClassifier:
                 "AutoModelForSequenceClassification (e.g. a sentiment model); for an MLM use ew.masked_lm, for a "
                 "causal LM ew.from_pretrained."
             )
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.name = name or getattr(model.config, "_name_or_path", "") or type(model).__name__
+        super().__init__(model.eval(), tokenizer, name)
         config = model.config
         self.n_labels = int(getattr(config, "num_labels", 0) or 0)
         id2label = getattr(config, "id2label", None) or {}
@@ -106,14 +82,6 @@ class SequenceClassifier:
         return f"SequenceClassifier({self.name!r}, labels={self.labels})"
 
     # ----- inputs -----
-    def encode(self, text: str) -> list[int]:
-        if not isinstance(text, str) or not text.strip():
-            raise InputError("The text is empty: give some text to classify, e.g. clf.analyze('A fine film.').")
-        if self.tokenizer is None:
-            raise InputError("This classifier has no tokenizer: pass tokenizer=... to ew.classifier, or use "
-                             "analyze_ids with token ids.")
-        return [int(i) for i in self.tokenizer(text)["input_ids"]]
-
     def label_index(self, label: int | str | None, predicted: int) -> int:
         """The index of a label given by index or name (None: the predicted label)."""
         if label is None:
@@ -135,22 +103,17 @@ class SequenceClassifier:
         raise InputError(f"target must be a label index or name, got {type(label).__name__}.")
 
     # ----- the model over embeddings -----
-    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+    def label_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Label logits (b, n_labels) for token embeddings x (b, n, d)."""
         if self.last_token:  # the model itself refuses batches without a pad token; the head reads the last token
             hidden = self.model.base_model(inputs_embeds=x).last_hidden_state
             return self.model.score(hidden[:, -1])
         return self.model(inputs_embeds=x).logits
 
-    def _f(self, logits: torch.Tensor, label: int, target_fn: str) -> torch.Tensor:
-        logits = logits.float()
-        if target_fn == "logit" or self.regression:
-            values = logits
-        elif target_fn == "prob":
-            values = logits.sigmoid() if self.multi_label else logits.softmax(-1)
-        else:
-            values = nn.functional.logsigmoid(logits) if self.multi_label else logits.log_softmax(-1)
-        return values[:, label : label + 1]
+    @property
+    def n_layers(self) -> int:
+        config = self.model.config
+        return int(getattr(config, "num_hidden_layers", 0) or getattr(config, "n_layer", 0) or 0)
 
     # ----- analysis -----
     def analyze(self, text: str, target: int | str | None = None, **options: Any) -> ClassifierOutput:
@@ -165,11 +128,9 @@ class SequenceClassifier:
                     progress: bool | None = None) -> ClassifierOutput:
         """Classify a token sequence (with its special tokens) and attribute label ``target`` to every token.
 
-        attribution: methods of :mod:`ecco_widgets.analysis.encoder_attribution` (() for none). target_fn: "prob"
+        attribution: methods of :mod:`ecco_widgets.analysis.attribution` (() for none). target_fn: "prob"
         (default), "logit" or "logprob" of the label.
         """
-        from .analysis.encoder_attribution import TARGETS, check_methods, check_n_steps, compute_encoder_attributions
-
         ids = [int(i) for i in token_ids]
         if not ids:
             raise InputError("There are no tokens to classify; give a non-empty text.")
@@ -177,17 +138,16 @@ class SequenceClassifier:
         if isinstance(window, int) and len(ids) > window:
             raise InputError(f"The text is {len(ids)} tokens, past the model's limit of {window}; shorten it.")
         methods = check_methods(attribution) if attribution else []
-        if target_fn not in TARGETS:
-            raise InputError(f"Unknown target_fn {target_fn!r}; choose from {', '.join(TARGETS)}.")
+        check_target(target_fn, "target_fn")
         check_n_steps(n_steps)
         if self.n_labels < 1:
             raise UnsupportedModelError(f"{type(self.model).__name__} has no labels (config.num_labels is 0).")
 
-        input_ids = torch.tensor([ids], device=_device(self.model))
+        input_ids = torch.tensor([ids], device=self.device)
         with torch.inference_mode():
             own = self.model(input_ids=input_ids).logits.float()[0]
             embedded = self.model.get_input_embeddings()(input_ids)
-            logits = self._logits(embedded).float()[0]
+            logits = self.label_logits(embedded).float()[0]
         if float((logits - own).abs().max()) > 1e-3 * max(1.0, float(own.abs().max())):
             raise UnsupportedModelError(
                 f"{type(self.model).__name__}: the logits computed from the token embeddings do not reproduce the "
@@ -200,26 +160,22 @@ class SequenceClassifier:
         predicted = int(probs.argmax())
         label = self.label_index(target, predicted)
         position = len(ids) - 1 if self.last_token else 0
-        tokens, raw = display_tokens(self.tokenizer, ids) if self.tokenizer is not None else (
-            [str(i) for i in ids], [str(i) for i in ids])
-        n_layers = int(getattr(self.model.config, "num_hidden_layers", 0) or getattr(self.model.config, "n_layer", 0)
-                       or 0)
+        tokens, raw = self.display(ids)
         out = ClassifierOutput(
             token_ids=np.asarray(ids, dtype=np.int64), tokens=tokens, raw_tokens=raw, n_input_tokens=len(ids),
-            ranks=np.zeros((n_layers, 0), np.int32), model_name=self.name,
+            ranks=np.zeros((self.n_layers, 0), np.int32), model_name=self.name,
             label_probs=probs.cpu().numpy().astype(np.float32), labels=list(self.labels),
             predicted_label=predicted, target_label=label,
         )
         out.targets = np.asarray([position], dtype=np.int64)
         if methods:
-            result = compute_encoder_attributions(
-                self.model, self.model.get_input_embeddings(), input_ids,
-                lambda lg: self._f(lg, label, target_fn), methods, forward=self._logits, n_steps=n_steps,
-                progress=progress,
-                settings={"target": target_fn if not self.regression else "logit", "label": label,
-                          "label_name": self.labels[label],
-                          "explained": f"{'sigmoid' if self.multi_label else 'softmax'} {target_fn} of label "
-                                       f"{self.labels[label]!r}, read by the head at position {position}"})
+            function = ClassifierFunction(self, input_ids, label, target_fn)
+            with self.lock:
+                result = attribute(function, self.model, methods, n_steps, progress, settings={
+                    "target": function.target, "causal": False, "label": label, "label_name": self.labels[label],
+                    "attributed": f"token embeddings ({type(self.model.get_input_embeddings()).__name__} output)",
+                    "explained": f"{'sigmoid' if self.multi_label else 'softmax'} {target_fn} of label "
+                                 f"{self.labels[label]!r}, read by the head at position {position}"})
             out.attributions_raw = result.raw
             out.convergence_deltas = result.deltas
             out.attribution_settings = result.settings
@@ -235,18 +191,12 @@ def classifier(model, tokenizer=None, dtype: torch.dtype | str | None = None, de
     ``clf = ew.classifier("/models/distilbert-sst2"); out = clf.analyze("A fine film.", attribution=("ig",))``.
     """
     if isinstance(model, (str, Path)):
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
         name = str(model)
-        source = str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
-        kwargs = dict(load_kwargs)
-        kwargs.setdefault("dtype", dtype or torch.float32)
         try:
-            loaded, info = AutoModelForSequenceClassification.from_pretrained(source, output_loading_info=True,
-                                                                              **kwargs)
-        except OSError as error:
-            raise ModelLoadError(f"Could not load the classifier {name!r}: {error}. If the Hugging Face Hub is "
-                                 "unreachable, save the model and tokenizer to a folder and pass the folder.") from None
+            model, info = load_model(name, AutoModelForSequenceClassification, dtype, output_loading_info=True,
+                                     **load_kwargs)
         except ValueError as error:
             if "Unrecognized configuration class" in str(error):
                 raise UnsupportedModelError(f"{name!r} has no sequence-classification variant in transformers.") \
@@ -259,15 +209,10 @@ def classifier(model, tokenizer=None, dtype: torch.dtype | str | None = None, de
                 f"{' ...' if len(missing) > 4 else ''}); transformers would initialise one at random. Load a "
                 "fine-tuned classifier, or pass a model object whose head you trained."
             )
-        model = loaded
-        if tokenizer is None:
-            tokenizer = AutoTokenizer.from_pretrained(source)
+        tokenizer = load_tokenizer(tokenizer, resolve_source(name)[0])
     else:
         name = ""
-    if isinstance(tokenizer, (str, Path)):
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer))
+        tokenizer = load_tokenizer(tokenizer)
     if isinstance(model, nn.Module):
-        model = model.to(device)
+        model = prepare(model, device)
     return SequenceClassifier(model, tokenizer, name=name)

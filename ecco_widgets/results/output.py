@@ -1,4 +1,4 @@
-"""The result of one analysis: plain numpy arrays and token text, the only thing the views read.
+"""The result of one causal-LM analysis (the base of every result kind): plain numpy arrays and token text.
 
 >>> import numpy as np
 >>> out = Output(token_ids=np.array([5, 6, 7]), tokens=["A", " b", " c"], raw_tokens=["A", "Ġb", "Ġc"],
@@ -9,15 +9,18 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import InputError, NotAvailableError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .analysis.factors import NMFResult
+from ..analysis.attribution import aggregate_attributions, relative_completeness_error
+from ..analysis.lens import watch_ranks
+from ..errors import InputError, NotAvailableError
+from .factors import NMFResult, neuron_heatmap, nmf_of, top_neurons
+from .storage import save_result
 
 
 @dataclass
@@ -109,8 +112,6 @@ class Output:
 
         tokens: strings that are single tokens (e.g. " is", " are") or token ids. Returns int32 (n_layers, n_watch).
         """
-        from .analysis.lens import watch_ranks
-
         if self.hidden_states is None or self._decode is None or self._encode_watch is None:
             raise NotAvailableError(
                 "watch_ranks needs the model's final norm and unembedding and the hidden states: call it on an "
@@ -132,7 +133,7 @@ class Output:
     # ----- views -----
     def rankings(self, **view_options):
         """RankGrid: layers x tokens, each cell the rank of the next token at that layer."""
-        from .views import RankGrid
+        from ..views import RankGrid
 
         topk = self.topk_ids[:, :-1] if self.topk_ids is not None else None
         vocab, index = _compact_vocab(topk, self.vocab_text)
@@ -144,7 +145,7 @@ class Output:
 
     def rankings_watch(self, watch: Sequence[str | int], position: int = -1, **view_options):
         """RankWatch: ranks of the watched tokens at every layer, at ``position``."""
-        from .views import RankWatch
+        from ..views import RankWatch
 
         ranks = self.watch_ranks(watch, position)
         p = self._position(position)
@@ -154,7 +155,7 @@ class Output:
 
     def layer_predictions(self, position: int = -1, topk: int = 5, **view_options):
         """LayerPredictions: per layer, the top-k tokens at ``position`` with probability bars."""
-        from .views import LayerPredictions
+        from ..views import LayerPredictions
 
         p = self._position(position)
         rows = self.layer_topk(p, topk)
@@ -179,8 +180,6 @@ class Output:
 
         aggregate: "sum" (signed, over embedding dims), "l2", or "l2_normalized" (rows sum to 1, Ecco's display).
         """
-        from .analysis.attribution import aggregate_attributions
-
         return aggregate_attributions(self._require_attribution(method), aggregate)
 
     def convergence_delta(self, method: str = "ig", relative: bool = False) -> np.ndarray:
@@ -198,14 +197,12 @@ class Output:
         if change is None or len(change) != len(deltas):
             raise NotAvailableError("This output does not record f(input) - f(baseline) (saved by an older version); "
                                     "use relative=False, or compute the attributions again.")
-        from .analysis.attribution import relative_completeness_error
-
         return relative_completeness_error(deltas, change).astype(np.float32)
 
     def primary_attributions(self, method: str | None = None, aggregate: str = "l2_normalized",
                              style: str = "minimal", **view_options):
         """SaliencyView of the computed attributions; every computed method is offered in its switcher."""
-        from .views import SaliencyView
+        from ..views import SaliencyView
 
         if not self.attributions_raw:
             raise NotAvailableError("No attributions were computed; pass attribution=('ig',) to generate or analyze.")
@@ -242,57 +239,45 @@ class Output:
 
     def run_nmf(self, n_components: int = 8, layers: Sequence[int] | None = None,
                 positions: Sequence[int] | slice | None = None, **nmf_options) -> "NMFResult":
-        """Factorise the (clipped at 0) MLP activations with NMF; see ecco_widgets.analysis.factors."""
-        from .analysis.factors import run_nmf
+        """Factorise the (clipped at 0) MLP activations with NMF; see :func:`ecco_widgets.analysis.factors.factorize`.
 
-        return run_nmf(self, n_components=n_components, layers=layers, positions=positions, **nmf_options)
+        Example: ``nmf = out.run_nmf(n_components=8, layers=[0, 1, 2]); nmf.explore()``
+        """
+        return nmf_of(self, n_components=n_components, layers=layers, positions=positions, **nmf_options)
 
     def top_neurons(self, position: int, k: int = 10, layer: int | None = None) -> list[dict[str, Any]]:
         """The k strongest neurons at one token: [{"layer", "neuron", "value"}], strongest first."""
-        from .analysis.factors import top_neurons
-
         return top_neurons(self, self._position(position), k=k, layer=layer)
 
     def neuron_heatmap(self, layer: int, neurons: Sequence[int], **view_options):
         """NeuronHeatmap: raw activations of chosen neurons of one layer over the tokens."""
-        from .analysis.factors import neuron_heatmap
-
         return neuron_heatmap(self, layer, neurons, **view_options)
 
     # ----- attention -----
     def attention(self, layer: int, head: int | None = None, **view_options):
         """AttentionView of one layer (all heads as small multiples, or one head)."""
-        from .views import AttentionView
+        from ..views import AttentionView
 
-        if self.attention_weights is None:
-            raise NotAvailableError("No attention was captured; pass attention=True to lm.analyze or lm.generate.")
-        n_layers = self.attention_weights.shape[0]
-        if not -n_layers <= layer < n_layers:
-            raise InputError(f"layer {layer} does not exist: the model has {n_layers} layers (0..{n_layers - 1}).")
-        weights = self.attention_weights[layer]
-        n_heads = weights.shape[0]
-        if head is not None:
-            if not 0 <= head < n_heads:
-                raise InputError(f"head {head} does not exist: layer {layer} has {n_heads} heads (0..{n_heads - 1}).")
-            weights = weights[head : head + 1]
-            labels = [f"head {head}"]
-        else:
-            labels = [f"head {h}" for h in range(n_heads)]
+        weights, labels = attention_heads(self.attention_weights, layer, head, "model")
         return AttentionView(tokens=self.tokens, raw_tokens=self.raw_tokens, n_input_tokens=self.n_input_tokens,
                              attention=weights, head_labels=labels, **view_options)
 
     # ----- persistence -----
-    def save(self, path) -> "Path":  # noqa: F821
-        """Write every array and the token text to one .npz file; ew.load reads it back without the model."""
-        from .storage import save_output
-
-        return save_output(self, path)
+    def save(self, path: str | Path) -> Path:
+        """Write every array and text field to one .npz file; ew.load reads it back, as this same class, without the
+        model (``out.attach(lm)`` reconnects it)."""
+        return save_result(self, path)
 
     def copy(self) -> "Output":
-        """A deep copy that shares no array with this output."""
-        from .storage import copy_output
-
-        return copy_output(self)
+        """A deep copy, of the same class, that shares no array with this output (the model links are kept)."""
+        links = (self._decode, self._encode_watch)
+        self._decode = self._encode_watch = None
+        try:
+            clone = copy.deepcopy(self)
+        finally:
+            self._decode, self._encode_watch = links
+        clone._decode, clone._encode_watch = links
+        return clone
 
 
 def _compact_vocab(ids: np.ndarray | None, vocab_text: dict[int, str]) -> tuple[list[str], np.ndarray | None]:
@@ -301,3 +286,20 @@ def _compact_vocab(ids: np.ndarray | None, vocab_text: dict[int, str]) -> tuple[
         return [], None
     unique, inverse = np.unique(ids, return_inverse=True)
     return [vocab_text.get(int(i), str(int(i))) for i in unique], inverse.reshape(ids.shape).astype(np.int32)
+
+
+def attention_heads(weights: np.ndarray | None, layer: int, head: int | None, what: str) -> tuple[np.ndarray,
+                                                                                                  list[str]]:
+    """One layer of attention weights (n_layers, H, q, k): all heads (H, q, k), or one (1, q, k), and their labels."""
+    if weights is None:
+        raise NotAvailableError("No attention was captured; pass attention=True to analyze or generate.")
+    n_layers = weights.shape[0]
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -n_layers <= layer < n_layers:
+        raise InputError(f"layer {layer!r} does not exist: the {what} has {n_layers} layers (0..{n_layers - 1}).")
+    chosen = weights[layer]
+    n_heads = chosen.shape[0]
+    if head is None:
+        return chosen, [f"head {h}" for h in range(n_heads)]
+    if isinstance(head, bool) or not isinstance(head, (int, np.integer)) or not 0 <= head < n_heads:
+        raise InputError(f"head {head} does not exist: layer {layer} has {n_heads} heads (0..{n_heads - 1}).")
+    return chosen[head: head + 1], [f"head {head}"]

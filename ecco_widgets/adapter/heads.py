@@ -1,6 +1,11 @@
-"""Parts of an encoder-decoder LM (T5, BART, mBART, Pegasus, Marian, ...) found by inspection, and one hooked forward.
+"""Heads found by inspection and checked against the model's own logits: masked-LM heads and encoder-decoder heads.
 
-Each stack (encoder, decoder) is described by a :class:`~ecco_widgets.adapter.ResolvedSpec` over the whole model: its
+**Masked LMs** (:func:`find_mlm_head`): BERT's ``cls.predictions`` (dense, activation, LayerNorm, decoder), RoBERTa's
+``lm_head``, DistilBERT's ``vocab_transform``, activation, ``vocab_layer_norm``, ``vocab_projector``: the output
+embedding's parent module, a known chain of modules, or the output embedding alone, whichever reproduces the logits.
+
+**Encoder-decoders** (:func:`discover_seq2seq`: T5, BART, mBART, Pegasus, Marian, ...): each stack (encoder,
+decoder) is described by a :class:`~ecco_widgets.adapter.ResolvedSpec` over the whole model: its (encoder, decoder) is described by a :class:`~ecco_widgets.adapter.ResolvedSpec` over the whole model: its
 blocks, its MLP down projections, and for the decoder the head that turns a block output into logits. The head is
 ``final norm(s) -> [x d_model ** -0.5] -> lm_head -> [+ final_logits_bias]``:
 
@@ -24,14 +29,21 @@ a model whose head is something else fails loudly instead of giving wrong ranks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
-from .adapter import ResolvedSpec, _config_value, _find_blocks, _find_down_proj, _find_final_norms, block_output
-from .capture import _hooks
-from .errors import InputError, UnsupportedModelError
+from ..capture import capture, capture_seq2seq
+from ..errors import InputError, UnsupportedModelError
+from .spec import (ModelSpec, ResolvedSpec, _config_value, _find_blocks, _find_down_proj, _find_final_norms,
+                   discover_spec, model_device)
+
+#: Masked-LM heads that are a chain of modules on the model itself (not one head module): applied in this order.
+HEAD_RECIPES: tuple[tuple[str, ...], ...] = (
+    ("vocab_transform", "activation", "vocab_layer_norm", "vocab_projector"),  # DistilBERT
+    ("generator_predictions", "generator_lm_head"),  # ELECTRA generator
+)
 
 
 @dataclass
@@ -52,21 +64,6 @@ class Seq2SeqSpec:
         if name not in ("encoder", "decoder"):
             raise InputError(f"stack must be 'encoder' or 'decoder', got {name!r}.")
         return self.encoder if name == "encoder" else self.decoder
-
-
-@dataclass
-class Captured2:
-    """One forward over (source, decoder tokens). hidden: float (n_layers + 1, n, d), row 0 = input of block 0.
-    logits: (n_decoder_tokens, vocab). activations: {layer: (n, n_neurons)}. attentions: (n_layers, heads, q, k)."""
-
-    encoder_hidden: torch.Tensor
-    decoder_hidden: torch.Tensor
-    logits: torch.Tensor
-    encoder_activations: dict[int, np.ndarray] = field(default_factory=dict)
-    decoder_activations: dict[int, np.ndarray] = field(default_factory=dict)
-    encoder_attentions: torch.Tensor | None = None
-    decoder_attentions: torch.Tensor | None = None
-    cross_attentions: torch.Tensor | None = None
 
 
 def _name_of(modules: dict[str, nn.Module], module: nn.Module) -> str | None:
@@ -153,8 +150,8 @@ def discover_seq2seq(model: nn.Module) -> Seq2SeqSpec:
     factor = float(d_model) ** -0.5
     candidates = [factor if rule else None, None if rule else factor]
     norms = decoder.final_norms
-    probe_src = torch.tensor([[1 + i % 7 for i in range(4)]], device=_device(model))
-    probe_dec = torch.tensor([[2 + i % 5 for i in range(3)]], device=_device(model))
+    probe_src = torch.tensor([[1 + i % 7 for i in range(4)]], device=model_device(model))
+    probe_dec = torch.tensor([[2 + i % 5 for i in range(3)]], device=model_device(model))
     captured = capture_seq2seq(Seq2SeqSpec(model, encoder, decoder, enc_embedding, dec_embedding), probe_src,
                                probe_dec)
     expected = captured.logits.float()
@@ -174,75 +171,70 @@ def discover_seq2seq(model: nn.Module) -> Seq2SeqSpec:
     )
 
 
-def _device(model: nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
+# ----- finding the head -----
+def _probe_ids(model: nn.Module) -> torch.Tensor:
+    vocab = getattr(model.config, "vocab_size", None) or 8
+    return torch.tensor([[1 + i % max(1, vocab - 1) for i in range(5)]], device=model_device(model))
 
 
-def capture_seq2seq(spec: Seq2SeqSpec, source_ids: torch.Tensor, decoder_ids: torch.Tensor,
-                    encoder_layers: list[int] | None = None, decoder_layers: list[int] | None = None,
-                    activation_dtype=np.float32, attention: bool = False) -> Captured2:
-    """One forward over source_ids (1, n_src) and decoder_ids (1, m), recording both stacks."""
-    np_dtype = np.dtype(activation_dtype)
-    stores = {}
-    handles: list = []
+def _head_candidates(model: nn.Module, unembedding_name: str) -> list[tuple[str, list[str], Callable]]:
+    """(description, module names, decode callable), most specific first."""
+    modules = dict(model.named_modules())
+    candidates = []
+    if "." in unembedding_name:
+        parent_name = unembedding_name.rsplit(".", 1)[0]
+        parent = modules[parent_name]
+        leaf = unembedding_name.rsplit(".", 1)[1]
+        names = [f"{parent_name}.{n}" for n, _ in parent.named_children() if n != leaf]
+        candidates.append((f"the head module {parent_name!r}", names, parent))
+    for recipe in HEAD_RECIPES:
+        if all(name in modules for name in recipe) and recipe[-1] == unembedding_name:
+            chain = [modules[name] for name in recipe]
 
-    def add_hooks(name: str, rspec: ResolvedSpec, layers: list[int]):
-        store = {"inputs": [None], "outputs": [None] * rspec.n_layers, "acts": {}}
-        stores[name] = store
+            def run(hidden, chain=chain):
+                for module in chain:
+                    hidden = module(hidden)
+                return hidden
 
-        def first_input(module, args, kwargs):
-            hidden = args[0] if args else kwargs.get("hidden_states")
-            store["inputs"][0] = hidden.detach()[0]
+            candidates.append((" -> ".join(recipe), list(recipe[:-1]), run))
+    candidates.append((f"the output embedding {unembedding_name!r} alone", [], modules[unembedding_name]))
+    return candidates
 
-        def keep_output(layer):
-            def hook(module, args, output):
-                store["outputs"][layer] = block_output(output).detach()[0]
-            return hook
 
-        def keep_activation(layer):
-            def hook(module, args):
-                store["acts"][layer] = args[0].detach()[0].float().cpu().numpy().astype(np_dtype, copy=True)
-            return hook
+def find_mlm_head(model: nn.Module, spec: ModelSpec | None = None) -> ModelSpec | None:
+    """A ModelSpec whose ``decode`` is the model's MLM head, or None when the model has no output embedding.
 
-        handles.append(rspec.blocks[0].register_forward_pre_hook(first_input, with_kwargs=True))
-        for layer, block in enumerate(rspec.blocks):
-            handles.append(block.register_forward_hook(keep_output(layer)))
-        for layer in sorted(layers):
-            proj = rspec.down_proj(layer)
-            if proj is None:
-                raise InputError(f"No MLP was found in {name} block {layer}.")
-            handles.append(proj.register_forward_pre_hook(keep_activation(layer)))
-
-    with _hooks(handles), torch.inference_mode():
-        add_hooks("encoder", spec.encoder, encoder_layers or [])
-        add_hooks("decoder", spec.decoder, decoder_layers or [])
-        kwargs = {"use_cache": False}
-        if attention:
-            kwargs["output_attentions"] = True
-        output = spec.model(input_ids=source_ids, decoder_input_ids=decoder_ids, **kwargs)
-
-    hidden = {}
-    for name, store in stores.items():
-        missing = [i for i, h in enumerate(store["outputs"]) if h is None]
-        if missing or store["inputs"][0] is None:
-            raise RuntimeError(f"{name} blocks {missing} did not run during the forward pass.")
-        hidden[name] = torch.stack([store["inputs"][0], *store["outputs"]]).float()
-
-    def stacked(values):
-        if not attention:
-            return None
-        if not values or values[0] is None:
-            raise RuntimeError("The model returned no attention weights; load it with attn_implementation='eager'.")
-        return torch.stack([a[0] for a in values]).float()
-
-    return Captured2(
-        encoder_hidden=hidden["encoder"], decoder_hidden=hidden["decoder"], logits=output.logits[0].float(),
-        encoder_activations=dict(sorted(stores["encoder"]["acts"].items())),
-        decoder_activations=dict(sorted(stores["decoder"]["acts"].items())),
-        encoder_attentions=stacked(getattr(output, "encoder_attentions", None)),
-        decoder_attentions=stacked(getattr(output, "decoder_attentions", None)),
-        cross_attentions=stacked(getattr(output, "cross_attentions", None)),
+    Each candidate (the output embedding's parent module, known chains such as DistilBERT's, the output embedding
+    alone) is checked on a short probe: decoding the last block's output must reproduce the model's own logits.
+    Raises UnsupportedModelError when none does (pass ModelSpec(decode=...) to name the head yourself).
+    """
+    spec = spec or ModelSpec()
+    if spec.decode is not None:
+        return spec
+    base = discover_spec(model, spec, require_head=False)
+    if base.unembedding_name is None:
+        return None
+    if spec.final_norm is not None or spec.unembedding is not None:
+        return spec  # the user named the head's parts: final norm(s) in order, then the unembedding
+    captured = capture(base, _probe_ids(model))
+    if captured.logits is None:
+        return None
+    last = captured.hidden[-1]
+    expected = captured.logits.float()
+    tolerance = 1e-3 * max(1.0, float(expected.abs().max()))
+    tried = []
+    with torch.inference_mode():
+        for description, names, decode in _head_candidates(model, base.unembedding_name):
+            try:
+                logits = decode(last).float()
+            except Exception as error:  # noqa: BLE001 - a candidate that cannot run is just not the head
+                tried.append(f"{description} (fails: {type(error).__name__})")
+                continue
+            if logits.shape == expected.shape and float((logits - expected).abs().max()) <= tolerance:
+                return ModelSpec(blocks=spec.blocks, final_norm=names, unembedding=base.unembedding_name,
+                                 down_proj=spec.down_proj, embedding=spec.embedding, decode=decode)
+            tried.append(description)
+    raise UnsupportedModelError(
+        f"Could not find the masked-LM head of {type(model).__name__}: none of {tried} reproduces the model's "
+        "logits from the last block's output. Pass ew.ModelSpec(decode=callable) mapping hidden states to logits."
     )

@@ -1,4 +1,4 @@
-"""Seq2SeqOutput: the result of one encoder-decoder analysis (see ecco_widgets.seq2seq), and its save / load.
+"""Seq2SeqOutput: the result of one encoder-decoder analysis (see ecco_widgets.models.seq2seq).
 
 >>> import numpy as np
 >>> out = Seq2SeqOutput(token_ids=np.array([0, 7, 8]), tokens=["<pad>", "a", "b"], raw_tokens=["<pad>", "a", "b"],
@@ -10,21 +10,18 @@
 
 from __future__ import annotations
 
-import copy
-import json
-from dataclasses import dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import InputError, NotAvailableError
-from .result import Output
+from ..errors import InputError, NotAvailableError
+from .factors import neuron_heatmap, nmf_of, top_neurons
+from .output import Output, attention_heads
 
-__all__ = ["Seq2SeqOutput", "load_seq2seq"]
+__all__ = ["STACKS", "Seq2SeqOutput"]
 
-_FORMAT = "ecco_widgets.Seq2SeqOutput/1"
-_STACKS = ("encoder", "decoder")
+STACKS = ("encoder", "decoder")
 _ATTENTION_KINDS = ("encoder", "decoder", "cross")
 
 
@@ -76,7 +73,7 @@ class Seq2SeqOutput(Output):
     # ----- activations -----
     def _stack_output(self, stack: str) -> Output:
         """A plain Output over one stack's tokens and activations, for the activation analyses."""
-        if stack not in _STACKS:
+        if stack not in STACKS:
             raise InputError(f"stack must be 'encoder' or 'decoder', got {stack!r}.")
         acts = self.encoder_activations if stack == "encoder" else self.decoder_activations
         if acts is None:
@@ -96,47 +93,27 @@ class Seq2SeqOutput(Output):
                 positions: Sequence[int] | slice | None = None, stack: str = "decoder", **nmf_options):
         """NMF of one stack's MLP activations (``stack="encoder"`` over source tokens, ``"decoder"`` over decoder
         tokens); see ecco_widgets.analysis.factors.run_nmf."""
-        from .analysis.factors import run_nmf
-
-        return run_nmf(self._stack_output(stack), n_components=n_components, layers=layers, positions=positions,
+        return nmf_of(self._stack_output(stack), n_components=n_components, layers=layers, positions=positions,
                        **nmf_options)
 
     def top_neurons(self, position: int, k: int = 10, layer: int | None = None, stack: str = "decoder"):
-        from .analysis.factors import top_neurons
-
         view = self._stack_output(stack)
         return top_neurons(view, view._position(position), k=k, layer=layer)
 
     def neuron_heatmap(self, layer: int, neurons: Sequence[int], stack: str = "decoder", **view_options):
-        from .analysis.factors import neuron_heatmap
-
         return neuron_heatmap(self._stack_output(stack), layer, neurons, **view_options)
 
     # ----- attention -----
     def attention(self, layer: int, head: int | None = None, kind: str = "decoder", **view_options):
         """AttentionView of one layer: kind "encoder" (source self-attention), "decoder" (decoder self-attention) or
         "cross" (decoder queries over source keys, shown over source + decoder tokens)."""
-        from .views import AttentionView
+        from ..views import AttentionView
 
         if kind not in _ATTENTION_KINDS:
             raise InputError(f"kind must be one of {', '.join(_ATTENTION_KINDS)}, got {kind!r}.")
         weights = {"encoder": self.encoder_attention, "decoder": self.decoder_attention,
                    "cross": self.cross_attention}[kind]
-        if weights is None:
-            raise NotAvailableError("No attention was captured; pass attention=True to generate/analyze.")
-        n_layers = weights.shape[0]
-        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -n_layers <= layer < n_layers:
-            raise InputError(f"layer {layer!r} does not exist: the {kind} attention has {n_layers} layers "
-                             f"(0..{n_layers - 1}).")
-        w = weights[layer]
-        n_heads = w.shape[0]
-        if head is not None:
-            if not 0 <= head < n_heads:
-                raise InputError(f"head {head} does not exist: layer {layer} has {n_heads} heads (0..{n_heads - 1}).")
-            w = w[head: head + 1]
-            labels = [f"head {head}"]
-        else:
-            labels = [f"head {h}" for h in range(n_heads)]
+        w, labels = attention_heads(weights, layer, head, f"{kind} attention")
         if kind == "encoder":
             tokens, raw, n_input = self.source_tokens, self.source_raw_tokens, self.n_source
         elif kind == "decoder":
@@ -149,64 +126,3 @@ class Seq2SeqOutput(Output):
             raw = list(self.source_raw_tokens) + list(self.raw_tokens)
         return AttentionView(tokens=list(tokens), raw_tokens=list(raw), n_input_tokens=n_input, attention=w,
                              head_labels=labels, **view_options)
-
-    # ----- persistence -----
-    def save(self, path) -> Path:
-        """Write every array and the text fields to one .npz; read it back with ew.load_seq2seq(path)."""
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_suffix(path.suffix + ".npz")
-        meta: dict[str, Any] = {"format": _FORMAT}
-        arrays: dict[str, np.ndarray] = {}
-        for f in fields(self):
-            if f.name.startswith("_"):
-                continue
-            value = getattr(self, f.name)
-            if isinstance(value, np.ndarray):
-                arrays[f.name] = value
-            elif f.name in ("attributions_raw", "convergence_deltas"):
-                for key, array in value.items():
-                    arrays[f"{f.name}/{key}"] = np.asarray(array)
-            elif f.name == "vocab_text":
-                meta[f.name] = {str(k): v for k, v in value.items()}
-            elif value is not None:
-                meta[f.name] = value
-        arrays["__meta__"] = np.array(json.dumps(meta))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **arrays)
-        return path
-
-    def copy(self) -> "Seq2SeqOutput":
-        """A deep copy that shares no array with this output (the model links are kept)."""
-        links = (self._decode, self._encode_watch)
-        self._decode = self._encode_watch = None
-        try:
-            clone = copy.deepcopy(self)
-        finally:
-            self._decode, self._encode_watch = links
-        clone._decode, clone._encode_watch = links
-        return clone
-
-
-def load_seq2seq(path) -> Seq2SeqOutput:
-    """Read a Seq2SeqOutput written by ``out.save(path)`` (no model needed; ``out.attach(s2s)`` reconnects it)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"No saved output at {path}; write one with out.save({str(path)!r}).")
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(str(data["__meta__"])) if "__meta__" in data else {}
-        if meta.get("format") != _FORMAT:
-            raise InputError(f"{path} has format {meta.get('format')!r}; load_seq2seq reads {_FORMAT!r} "
-                             "(use ew.load for an output of a causal LM).")
-        kwargs: dict[str, Any] = {k: v for k, v in meta.items() if k != "format"}
-        kwargs["vocab_text"] = {int(k): v for k, v in meta.get("vocab_text", {}).items()}
-        kwargs["attributions_raw"], kwargs["convergence_deltas"] = {}, {}
-        for key in data.files:
-            if key == "__meta__":
-                continue
-            if "/" in key:
-                group, method = key.split("/", 1)
-                kwargs[group][method] = data[key].copy()
-            else:
-                kwargs[key] = data[key].copy()
-    return Seq2SeqOutput(**kwargs)

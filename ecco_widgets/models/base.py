@@ -1,0 +1,280 @@
+"""What every model kind shares: the one loader, the tokenizer, device and dtype, input checks, token text.
+
+Each kind (:mod:`.causal_lm`, :mod:`.masked_lm`, :mod:`.seq2seq`, :mod:`.classifier`) is a subclass of
+:class:`ModelBase` and adds only what differs: how its inputs are formed, what it reads out, which result it
+returns.
+
+>>> from transformers import GPT2Config, GPT2LMHeadModel
+>>> base = ModelBase(GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=64)))
+>>> base.context_window, str(base.device), base.activation_layers([0, -1], n_layers=4)
+(64, 'cpu', [0, 3])
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..adapter import model_device
+from ..capture import Captured
+from ..errors import InputError, ModelLoadError, UnsupportedModelError
+from ..results import Output
+from ..tokens import display_tokens
+
+_WINDOW_KEYS = ("max_position_embeddings", "n_positions", "seq_length", "max_sequence_length")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "spiece.model",
+                    "sentencepiece.bpe.model", "source.spm")
+
+
+# ----- the one loader -----
+def resolve_source(name: str | Path) -> tuple[str, bool]:
+    """(what transformers should load, whether it is a local folder) for a hub id or a folder path."""
+    folder = Path(name).expanduser()
+    return (str(folder), True) if folder.is_dir() else (str(name), False)
+
+
+def _cannot_load(name: str, is_folder: bool, error: Exception) -> ModelLoadError:
+    where = "local folder" if is_folder else "hub id"
+    return ModelLoadError(
+        f"Could not load the model {name!r} ({where}): {error}. If the Hugging Face Hub is unreachable, download "
+        "the model where it is reachable (model.save_pretrained(folder); tokenizer.save_pretrained(folder)) and pass "
+        "the folder: ew.from_pretrained('/path/to/folder'); or use ew.demo_model() for the bundled model."
+    )
+
+
+def load_config(name: str | Path, **kwargs: Any):
+    """The transformers config of a hub id or folder, or a ModelLoadError that says what to do."""
+    from transformers import AutoConfig
+
+    source, is_folder = resolve_source(name)
+    try:
+        return AutoConfig.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as error:
+        raise _cannot_load(str(name), is_folder, error) from None
+
+
+def load_model(name: str | Path, auto_class: Any, dtype: torch.dtype | str | None = None,
+               attn_implementation: str | None = None, output_loading_info: bool = False, **load_kwargs: Any):
+    """``auto_class.from_pretrained`` of a hub id or folder (float32 unless ``dtype``); OSError -> ModelLoadError.
+
+    Returns the model, or (model, loading info) with ``output_loading_info``. Other keyword arguments
+    (``device_map``, ``gguf_file``, ...) go to transformers unchanged.
+    """
+    source, is_folder = resolve_source(name)
+    kwargs = dict(load_kwargs)
+    kwargs.setdefault("dtype", dtype or torch.float32)
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    try:
+        return auto_class.from_pretrained(source, output_loading_info=output_loading_info, **kwargs)
+    except OSError as error:
+        raise _cannot_load(str(name), is_folder, error) from None
+
+
+def load_tokenizer(source: Any, fallback_source: str | None = None, optional: bool = False, **kwargs: Any):
+    """A tokenizer: ``source`` itself when it is one, else AutoTokenizer of a path / id (``fallback_source`` when
+    ``source`` is None). optional: a folder without tokenizer files gives None instead of an empty tokenizer."""
+    from transformers import AutoTokenizer
+
+    if source is not None and not isinstance(source, (str, Path)):
+        return source
+    where = str(source) if source is not None else fallback_source
+    if where is None:
+        return None
+    if optional:
+        folder = Path(where)
+        if folder.is_dir() and not any((folder / f).exists() for f in _TOKENIZER_FILES):
+            return None
+        try:
+            return AutoTokenizer.from_pretrained(where, **kwargs)
+        except (OSError, ValueError, TypeError):
+            return None  # text methods say so; the *_ids methods work without one
+    return AutoTokenizer.from_pretrained(where, **kwargs)
+
+
+def name_of(model: nn.Module) -> str:
+    """The hub id or folder a model object was loaded from, else its class name."""
+    return getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
+
+
+def prepare(model: nn.Module, device: str | torch.device | None) -> nn.Module:
+    """Eval mode, on ``device``; a model that accelerate dispatched over devices (``hf_device_map``) stays put."""
+    if not isinstance(model, nn.Module):
+        raise UnsupportedModelError(f"Expected a transformers model object, got a {type(model).__name__}; pass a hub "
+                                    "id, a local folder, or e.g. AutoModelForCausalLM.from_pretrained(...).")
+    if device is not None and getattr(model, "hf_device_map", None) is None:
+        model = model.to(device)
+    return model.eval()
+
+
+# ----- the base of every kind -----
+class ModelBase:
+    """A transformers model + tokenizer. Subclasses add ``analyze`` / ``analyze_ids`` for their kind.
+
+    Calls on one instance are serialised by ``self.lock`` (capture hooks live on the shared modules).
+    """
+
+    #: What the text given to ``analyze`` is called in messages ("prompt" for a causal LM).
+    text_name = "text"
+
+    def __init__(self, model: nn.Module, tokenizer: Any = None, name: str = ""):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name or name_of(model)
+        self.lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    @property
+    def device(self) -> torch.device:
+        return model_device(self.model)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next((p.dtype for p in self.model.parameters()), torch.float32)
+
+    @property
+    def context_window(self) -> int | None:
+        """Most tokens the model takes, where its config says so."""
+        config = self.model.config
+        text = config.get_text_config() if hasattr(config, "get_text_config") else config
+        for key in _WINDOW_KEYS:
+            value = getattr(text, key, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
+
+    @property
+    def vocab_size(self) -> int | None:
+        head = self.model.get_output_embeddings() if hasattr(self.model, "get_output_embeddings") else None
+        weight = getattr(head, "weight", None)
+        if isinstance(weight, torch.Tensor):
+            return int(weight.shape[0])
+        value = getattr(getattr(self.model, "config", None), "vocab_size", None)
+        return int(value) if isinstance(value, int) else None
+
+    # ----- tokens -----
+    def _require_tokenizer(self):
+        if self.tokenizer is None:
+            raise InputError("This model has no tokenizer: pass tokenizer=... when loading it, or use the *_ids "
+                             "methods with token ids.")
+        return self.tokenizer
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` as the model sees it (with the tokenizer's special tokens, e.g. BOS or [CLS])."""
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"The {self.text_name} is empty: give some text, e.g. "
+                             "lm.analyze('The keys to the cabinet are').")
+        return [int(i) for i in self._require_tokenizer()(text)["input_ids"]]
+
+    def single_token_id(self, token: str | int) -> int:
+        """The id of a string that is exactly one token (e.g. " is"), or an id checked against the vocabulary."""
+        if isinstance(token, (int, np.integer)) and not isinstance(token, bool):
+            vocab = self.vocab_size
+            if vocab is not None and not 0 <= int(token) < vocab:
+                raise InputError(f"Token id {token} is outside the vocabulary (0..{vocab - 1}).")
+            return int(token)
+        ids = self._require_tokenizer().encode(token, add_special_tokens=False)
+        if len(ids) != 1:
+            pieces = self.tokenizer.convert_ids_to_tokens(ids)
+            raise InputError(
+                f"{token!r} is not one token: it splits into {pieces}. Watch a single token (try it with or without "
+                "a leading space, e.g. ' is') or pass a token id."
+            )
+        return int(ids[0])
+
+    def display(self, ids: Sequence[int]) -> tuple[list[str], list[str]]:
+        """(display text, raw pieces) of token ids; the ids themselves as text without a tokenizer."""
+        if self.tokenizer is None:
+            return [str(int(i)) for i in ids], [str(int(i)) for i in ids]
+        return display_tokens(self.tokenizer, [int(i) for i in ids])
+
+    def vocab_text(self, ids: np.ndarray) -> dict[int, str]:
+        shown, _ = self.display([int(i) for i in ids])
+        return {int(i): s for i, s in zip(ids, shown)}
+
+    def output_of(self, ids: list[int], n_input: int, captured: Captured, layers: list[int], lens, n_ranked: int,
+                  keep_hidden_states: bool, output_class: type = Output, **fields: Any) -> Any:
+        """An output from one capture: token text, lens arrays (ranks of the first ``n_ranked`` positions;
+        ``lens=None`` for a model without a head), activations and attention, all copies owned by the output."""
+        tokens, raw = self.display(ids)
+        if lens is None:
+            lens_fields: dict[str, Any] = {"ranks": np.zeros((len(captured.hidden) - 1, 0), np.int32)}
+        else:
+            lens_fields = {
+                "ranks": lens.ranks[:, :n_ranked].copy(), "topk_ids": lens.topk_ids, "topk_probs": lens.topk_probs,
+                "target_probs": lens.target_probs[:, :n_ranked].copy(),
+                "vocab_text": self.vocab_text(np.unique(lens.topk_ids)),
+            }
+        out = output_class(
+            token_ids=np.asarray(ids, dtype=np.int64), tokens=tokens, raw_tokens=raw, n_input_tokens=n_input,
+            hidden_states=captured.hidden.cpu().numpy().copy() if keep_hidden_states else None,
+            model_name=self.name, **lens_fields, **fields,
+        )
+        if layers:
+            out.activations = np.stack([captured.activations[layer] for layer in layers])
+            out.activation_layers = list(layers)
+        if captured.attentions is not None:
+            out.attention_weights = captured.attentions.cpu().numpy().copy()
+        if lens is not None:
+            out.attach(self)
+        return out
+
+    # ----- checks -----
+    def check_length(self, n_tokens: int, what: str) -> None:
+        window = self.context_window
+        if window is not None and n_tokens > window:
+            raise InputError(f"{what} is {n_tokens} tokens, past the model's context window of {window}. "
+                             "Shorten the text (or generate fewer tokens).")
+
+    def check_ids(self, token_ids: Sequence[int], what: str = "The text") -> list[int]:
+        """Token ids as ints, non-empty, inside the vocabulary and the context window; InputError otherwise."""
+        ids = [int(i) for i in token_ids]
+        if not ids:
+            raise InputError(f"{what} has no tokens; give a non-empty text.")
+        vocab = self.vocab_size
+        bad = [i for i in ids if i < 0 or (vocab is not None and i >= vocab)]
+        if bad:
+            raise InputError(f"{what} has token ids {bad[:5]} outside the vocabulary (0..{(vocab or 1) - 1}).")
+        self.check_length(len(ids), what)
+        return ids
+
+    @staticmethod
+    def activation_layers(activations: Any, n_layers: int, stack: str = "model") -> list[int]:
+        """Layers whose MLP activations to keep: [] for False/None, all for True, else the listed ones (numeric
+        order, negatives from the end, repeats dropped)."""
+        if activations is False or activations is None:
+            return []
+        if activations is True:
+            return list(range(n_layers))
+        if isinstance(activations, (int, np.integer)):
+            activations = [activations]
+        chosen = []
+        for layer in activations:
+            if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (int, np.integer)) \
+                    or not -n_layers <= layer < n_layers:
+                raise InputError(f"Layer {layer!r} does not exist in the {stack}: it has {n_layers} layers "
+                                 f"(0..{n_layers - 1}). Pass activations=True or a list of layer indices.")
+            chosen.append(int(layer) % n_layers)
+        return sorted(set(chosen))
+
+    @contextmanager
+    def attention_mode(self, attention: bool) -> Iterator[None]:
+        """Switch to eager attention only while attention weights are asked for (sdpa returns none)."""
+        config = self.model.config
+        previous = getattr(config, "_attn_implementation", None)
+        switch = attention and previous not in (None, "eager") and hasattr(self.model, "set_attn_implementation")
+        if switch:
+            self.model.set_attn_implementation("eager")
+        try:
+            yield
+        finally:
+            if switch:
+                self.model.set_attn_implementation(previous)

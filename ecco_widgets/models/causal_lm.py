@@ -1,0 +1,272 @@
+"""Causal language models: ``analyze`` and ``generate`` return an :class:`~ecco_widgets.results.Output`.
+
+>>> from transformers import GPT2Config, GPT2LMHeadModel
+>>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=100)).eval()
+>>> out = LanguageModel(model, tokenizer=None).analyze_ids([3, 5, 7, 9])
+>>> out.ranks.shape
+(2, 3)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..adapter import ModelSpec, ResolvedSpec, discover_spec
+from ..analysis.attribution import EmbeddedInput, attribute, check_methods, check_n_steps, check_positions, \
+    check_target, decoded_scalar
+from ..analysis.lens import logit_lens
+from ..capture import capture, forward_until
+from ..errors import InputError, UnsupportedModelError
+from ..memory import check_activation_memory
+from ..results import Output
+from .base import ModelBase, load_config, load_model, load_tokenizer, name_of, prepare
+
+_ENCODER_DECODER = ("{what} is an encoder-decoder model (T5, BART, ...); from_pretrained is for causal LMs. Use "
+                    "ew.seq2seq(model_or_path, tokenizer=...) for it.")
+
+
+class CausalFunction:
+    """What a causal LM explains: f_i = prob / logit / logprob of token positions[i] (minus its foil), read at
+    positions[i] - 1 from the last block's output; the attributed input is the token embeddings of the prefix."""
+
+    def __init__(self, spec: ResolvedSpec, input_ids: torch.Tensor, positions: np.ndarray, target: str = "prob",
+                 foil_ids: np.ndarray | None = None):
+        self.spec = spec
+        self.n_layers = spec.n_layers
+        device = input_ids.device
+        length = int(positions.max())  # tokens at >= max(positions) influence no explained value
+        with torch.inference_mode():
+            embeddings = spec.embedding(input_ids[:, :length]).clone()  # a normal tensor (inference ones can't be saved)
+        self.positions = torch.as_tensor(positions, dtype=torch.long, device=device)
+        self.inputs = [EmbeddedInput(embeddings, n_columns=int(input_ids.shape[-1]), causal_from=self.positions)]
+        self.rows = self.positions - 1  # where each explained token is predicted
+        self.token_ids = input_ids[0, self.positions]
+        foils = None if foil_ids is None else torch.as_tensor(foil_ids, dtype=torch.long, device=device)
+        self.foil_ids = foils if foils is not None and bool((foils >= 0).any()) else None
+        self.target = target
+        weight = getattr(spec.unembedding, "weight", None)
+        self.vocab_size = int(weight.shape[0]) if weight is not None else 1 << 16
+
+    def hidden(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        return forward_until(self.spec.blocks[-1], self.spec.model, inputs_embeds=xs[0], use_cache=False)[:, self.rows]
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        return decoded_scalar(self.spec.decode, h, self.token_ids, self.target, self.foil_ids, self.vocab_size)
+
+
+def compute_attributions(spec: ResolvedSpec, input_ids: torch.Tensor, positions: np.ndarray, methods: Sequence[str],
+                         target: str = "prob", foil_ids: np.ndarray | None = None, n_steps: int | None = None,
+                         progress: bool | None = None):
+    """Attribute each token at ``positions`` to the embeddings of the tokens before it, by each of ``methods``.
+
+    input_ids: int (1, n_tokens). positions: int (n_targets,), each in 1..n_tokens-1. foil_ids: int (n_targets,),
+    -1 where a target has no foil. Returns an AttributionResult: raw {method: (n_targets, n_tokens, d_model)}, row i
+    exactly 0 at positions >= positions[i].
+    """
+    methods = check_methods(methods)
+    check_target(target)
+    input_ids = torch.as_tensor(input_ids)
+    input_ids = input_ids[None] if input_ids.dim() == 1 else input_ids
+    positions = check_positions(positions, int(input_ids.shape[-1]), "tokens", "a target needs a token before it")
+    if foil_ids is not None:
+        foil_ids = np.asarray(foil_ids, dtype=np.int64).reshape(-1)
+        if foil_ids.shape != positions.shape:
+            raise InputError(f"foil_ids has {foil_ids.size} entries for {positions.size} targets.")
+    function = CausalFunction(spec, input_ids, positions, target, foil_ids)
+    return attribute(function, spec.model, methods, n_steps, progress, positions=positions, settings={
+        "target": target, "contrastive": function.foil_ids is not None,
+        "attributed": f"token embeddings ({spec.embedding_name} output)"})
+
+
+class LanguageModel(ModelBase):
+    """A causal LM + tokenizer + discovered ModelSpec. Build it with ``ew.from_pretrained`` or ``ew.demo_model``."""
+
+    text_name = "prompt"
+
+    def __init__(self, model: nn.Module, tokenizer: Any = None, spec: ModelSpec | None = None, name: str = ""):
+        if type(model).__name__.endswith("ForMaskedLM"):
+            raise UnsupportedModelError(
+                f"{type(model).__name__} is a masked language model: it predicts the token at each position, not the "
+                "next one. Use ew.masked_lm(model, tokenizer=...) for it."
+            )
+        if not hasattr(model, "get_output_embeddings") or model.get_output_embeddings() is None:
+            if spec is None or spec.unembedding is None:
+                raise UnsupportedModelError(
+                    f"{type(model).__name__} has no language-model head. Load it with AutoModelForCausalLM, "
+                    "or pass ew.ModelSpec(unembedding='...') naming the module that maps hidden states to logits."
+                )
+        super().__init__(model, tokenizer, name)
+        self.spec = discover_spec(model, spec)
+
+    def __repr__(self) -> str:
+        return f"LanguageModel({self.name!r}, layers={self.spec.n_layers})"
+
+    @property
+    def vocab_size(self) -> int | None:
+        weight = getattr(self.spec.unembedding, "weight", None)
+        return int(weight.shape[0]) if weight is not None else super().vocab_size
+
+    # ----- the two entry points -----
+    def analyze(self, text: str, **options: Any) -> Output:
+        """Teacher-forced analysis of given text. Options as in :meth:`analyze_ids`.
+
+        Example: ``out = lm.analyze("The keys to the cabinet are", attribution=("ig",), targets=slice(5, None))``
+        """
+        ids = self.encode(text)
+        self.check_length(len(ids), "The text")
+        return self.analyze_ids(ids, n_input_tokens=len(ids), **options)
+
+    def generate(self, prompt: str, max_new_tokens: int = 20, do_sample: bool = False,
+                 generation_kwargs: dict | None = None, **options: Any) -> Output:
+        """Generate (greedy unless do_sample=True), then analyse prompt + generated tokens in one hooked pass.
+
+        Example: ``out = lm.generate("The capital of France is", max_new_tokens=10)``
+        """
+        ids = self.encode(prompt)
+        if max_new_tokens < 0:
+            raise InputError("max_new_tokens must be 0 or more.")
+        self.check_length(len(ids) + max_new_tokens, f"The prompt plus max_new_tokens={max_new_tokens}")
+        tokenizer = self._require_tokenizer()
+        kwargs = dict(generation_kwargs or {})
+        kwargs.setdefault("pad_token_id", tokenizer.pad_token_id if tokenizer.pad_token_id is not None
+                          else tokenizer.eos_token_id)
+        input_ids = torch.tensor([ids], device=self.device)
+        with self.lock, torch.inference_mode():
+            generated = self.model.generate(input_ids, attention_mask=torch.ones_like(input_ids),
+                                            max_new_tokens=max_new_tokens, do_sample=do_sample, **kwargs)
+        all_ids = [int(i) for i in generated[0]]
+        options.setdefault("targets", slice(len(ids), None))
+        return self.analyze_ids(all_ids, n_input_tokens=len(ids), **options)
+
+    def analyze_ids(
+        self,
+        token_ids: Sequence[int],
+        n_input_tokens: int | None = None,
+        attribution: Sequence[str] = (),
+        targets: slice | Sequence[int] | None = None,
+        target: str = "prob",
+        contrast: dict | str | int | None = None,
+        n_steps: int | None = None,
+        activations: bool | Sequence[int] = False,
+        activation_dtype: str = "float32",
+        attention: bool = False,
+        lens_topk: int = 10,
+        keep_hidden_states: bool = True,
+        progress: bool | None = None,
+    ) -> Output:
+        """Analyse a token sequence: logit-lens ranks always; attributions, activations, attention when asked.
+
+        targets: positions to explain (default: generated tokens, or every token after the first).
+        activations: True for every layer, or a list of layer indices. attention: capture attention weights.
+        """
+        ids = [int(i) for i in token_ids]
+        if not ids:
+            raise InputError("There are no tokens to analyse; give a non-empty text.")
+        n = len(ids)
+        n_input = n if n_input_tokens is None else int(n_input_tokens)
+        layers = self.activation_layers(activations, self.spec.n_layers)
+        if layers:
+            check_activation_memory(self.spec, layers, n, np.dtype(activation_dtype))
+        target_positions = self._target_positions(targets, n, n_input) if attribution else None
+
+        input_ids = torch.tensor([ids], device=self.device)
+        with self.lock:
+            with self.attention_mode(attention):
+                captured = capture(self.spec, input_ids, activation_layers=layers,
+                                   activation_dtype=activation_dtype, attention=attention)
+            next_ids = torch.tensor(ids[1:] + [0], device=captured.hidden.device)
+            lens = logit_lens(self.spec.decode, captured.hidden[1:], next_ids, k=lens_topk,
+                              final_logits=captured.logits)
+            out = self.output_of(ids, n_input, captured, layers, lens, n - 1, keep_hidden_states)
+            if attribution:
+                foil_ids = self._foil_ids(contrast, out.token_ids, target_positions)
+                result = compute_attributions(self.spec, input_ids, target_positions, attribution, target=target,
+                                              foil_ids=foil_ids, n_steps=n_steps, progress=progress)
+                out.targets = target_positions
+                out.attributions_raw = result.raw
+                out.convergence_deltas = result.deltas
+                out.attribution_settings = result.settings
+        return out
+
+    # ----- helpers -----
+    @staticmethod
+    def _target_positions(targets, n: int, n_input: int) -> np.ndarray:
+        if targets is None:
+            positions = list(range(n_input, n)) if n_input < n else list(range(1, n))
+        elif isinstance(targets, slice):
+            positions = list(range(n))[targets]
+        else:
+            positions = [int(t) for t in targets]
+        bad = [p for p in positions if not 1 <= (p % n if p < 0 else p) < n]
+        if bad:
+            raise InputError(f"Target positions {bad} cannot be explained: a target needs at least one token before "
+                             f"it, so positions go from 1 to {n - 1}.")
+        positions = [p % n for p in positions]
+        if not positions:
+            raise InputError("No tokens to explain: the targets selection is empty.")
+        return np.asarray(positions, dtype=np.int64)
+
+    def _foil_ids(self, contrast, token_ids: np.ndarray, positions: np.ndarray) -> np.ndarray | None:
+        """Per target, the foil token id for contrastive attribution (-1 where none)."""
+        if contrast is None:
+            return None
+        foils = np.full(len(positions), -1, dtype=np.int64)
+        if isinstance(contrast, dict):
+            mapping = {self.single_token_id(k): self.single_token_id(v) for k, v in contrast.items()}
+            for i, p in enumerate(positions):
+                foils[i] = mapping.get(int(token_ids[p]), -1)
+            if (foils < 0).all():
+                raise InputError(f"None of the explained tokens is a key of contrast={contrast!r}; the keys must be "
+                                 "tokens that occur at the target positions.")
+        else:
+            foils[:] = self.single_token_id(contrast)
+        return foils
+
+
+def from_pretrained(model: Any, tokenizer: Any = None, spec: ModelSpec | None = None,
+                    dtype: torch.dtype | str | None = None, device: str | torch.device = "cpu",
+                    attn_implementation: str | None = None, **load_kwargs: Any) -> LanguageModel:
+    """A LanguageModel from a hub id ("gpt2"), a local folder, or a transformers model object (+ its tokenizer).
+
+    spec: an ew.ModelSpec for models whose parts cannot be found by inspection. dtype defaults to float32.
+    Example: ``lm = ew.from_pretrained("distilgpt2")`` or ``ew.from_pretrained(model, tokenizer=tok)``.
+    """
+    if isinstance(model, (str, Path)):
+        name = str(model)
+        model, tokenizer = _load_causal(name, tokenizer, dtype, attn_implementation, load_kwargs)
+    else:
+        if not isinstance(model, nn.Module):
+            raise UnsupportedModelError(
+                f"from_pretrained got a {type(model).__name__}; pass a hub id, a local folder, or a transformers "
+                "model object (e.g. AutoModelForCausalLM.from_pretrained(...))."
+            )
+        name = name_of(model)
+        if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
+            raise UnsupportedModelError(_ENCODER_DECODER.format(what=type(model).__name__))
+    return LanguageModel(prepare(model, device), tokenizer, spec=spec, name=name)
+
+
+def _load_causal(name: str, tokenizer, dtype, attn_implementation, load_kwargs: dict):
+    from transformers import AutoModelForCausalLM
+
+    gguf = {k: v for k, v in load_kwargs.items() if k == "gguf_file"}
+    config = load_config(name, **gguf)
+    if getattr(config, "is_encoder_decoder", False):
+        raise UnsupportedModelError(_ENCODER_DECODER.format(what=repr(name)))
+    try:
+        model = load_model(name, AutoModelForCausalLM, dtype, attn_implementation, **load_kwargs)
+    except ValueError as error:
+        if "Unrecognized configuration class" in str(error) or "does not support" in str(error):
+            raise UnsupportedModelError(
+                f"{name!r} is a {type(config).__name__.replace('Config', '')} model, which has no causal-LM head in "
+                "transformers. ecco_widgets.from_pretrained needs a causal language model (AutoModelForCausalLM); "
+                "for an encoder or masked LM (BERT, RoBERTa, DistilBERT) use ew.masked_lm(...)."
+            ) from None
+        raise
+    source = str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
+    return model, load_tokenizer(tokenizer, source, **gguf)

@@ -1,0 +1,31 @@
+"""What an analysis returns: one dataclass per kind (plain numpy arrays and token text) and one save / load.
+
+:class:`Output` (causal LMs) is the base; :class:`MaskedLMOutput`, :class:`ClassifierOutput` and
+:class:`Seq2SeqOutput` add what their kind has. :func:`load` gives back the class that was saved. Results build
+their views (``out.rankings()``, ``out.primary_attributions()``, ...); views never import results.
+
+>>> sorted(KINDS)
+['ClassifierOutput', 'MaskedLMOutput', 'Output', 'Seq2SeqOutput']
+"""
+
+from pathlib import Path
+
+from .classifier import ClassifierOutput
+from .factors import NMFResult
+from .masked_lm import MaskedLMOutput
+from .output import Output
+from .seq2seq import Seq2SeqOutput
+from .storage import read_result, save_result
+
+#: Every result kind, by the name written into its file.
+KINDS: dict[str, type[Output]] = {cls.__name__: cls for cls in (Output, MaskedLMOutput, ClassifierOutput,
+                                                                  Seq2SeqOutput)}
+
+
+def load(path: str | Path) -> Output:
+    """Read a result written by ``out.save(path)``, as the class that was saved, every field intact. The model is
+    not needed (``out.attach(lm)`` reconnects it for watch_ranks). Example: ``out = ew.load("run.npz")``."""
+    return read_result(path, KINDS)
+
+__all__ = ["KINDS", "ClassifierOutput", "MaskedLMOutput", "NMFResult", "Output", "Seq2SeqOutput", "load",
+           "save_result"]
