@@ -11,8 +11,8 @@ by inspection) -> ``capture`` (one hooked forward) -> ``analysis`` (lens, attrib
 
 from . import analysis
 from .adapter import ModelSpec
-from .errors import (CompletenessWarning, EccoWidgetsError, InputError, ModelLoadError, NotAvailableError,
-                     UnsupportedModelError)
+from .errors import (CompletenessWarning, EccoWidgetsError, InputError, ModelLoadError, NonFiniteError,
+                     NotAvailableError, UnsupportedModelError)
 from .models import (LanguageModel, MaskedLanguageModel, ModelBase, Seq2SeqLanguageModel, SequenceClassifier,
                      classifier, demo_model, from_pretrained, masked_lm, seq2seq)
 from .results import ClassifierOutput, MaskedLMOutput, NMFResult, Output, Seq2SeqOutput, load
@@ -29,7 +29,7 @@ __all__ = [
     "AttentionView", "FactorExplorer", "LayerPredictions", "NeuronHeatmap", "RankGrid", "RankWatch", "SaliencyView",
     "analysis", "save_html", "to_html", "ClassifierOutput", "SequenceClassifier", "classifier",
     "CompletenessWarning", "EccoWidgetsError", "InputError", "LanguageModel", "MaskedLMOutput", "MaskedLanguageModel",
-    "ModelBase", "ModelLoadError", "ModelSpec", "NMFResult", "NotAvailableError", "Output", "UnsupportedModelError",
+    "ModelBase", "ModelLoadError", "NonFiniteError", "ModelSpec", "NMFResult", "NotAvailableError", "Output", "UnsupportedModelError",
     "demo_model", "from_pretrained", "load", "masked_lm", "Seq2SeqLanguageModel", "Seq2SeqOutput", "load_seq2seq",
     "seq2seq",
 ]

@@ -27,16 +27,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import InputError, UnsupportedModelError
+from .errors import InputError, NonFiniteError, UnsupportedModelError
 
 
 @dataclass
 class Captured:
     """What one forward pass recorded, for a single sequence.
 
-    hidden: float (n_layers + 1, n_tokens, d_model): row 0 is the input of block 0 (the embeddings), row l+1 the
-    output of block l, all *before* the final norm. logits: float (n_tokens, vocab), the model's own (None for an
-    encoder without a head).
+    hidden: (n_layers + 1, n_tokens, d_model) in the model's dtype, on the device of its last block: row 0 is the
+    input of block 0 (the embeddings), row l+1 the output of block l, all *before* the final norm. logits:
+    (n_tokens, vocab), the model's own, in its dtype (None for an encoder without a head).
     activations: {layer: array (n_tokens, n_neurons)} (numpy, in the storage dtype), numeric layer order.
     attentions: float (n_layers, n_heads, n_tokens, n_tokens) or None.
     """
@@ -87,8 +87,9 @@ def _hooks(handles: list) -> Iterator[None]:
 class _StackRecorder:
     """Hooks on one stack that keep its residual stream and the chosen layers' MLP activations."""
 
-    def __init__(self, stack: Any, layers: list[int], dtype: np.dtype, name: str = ""):
+    def __init__(self, stack: Any, layers: list[int], dtype: np.dtype, name: str = "", bar: Any = None):
         self.stack = stack
+        self.bar = bar
         self.name = name
         self.layers = sorted(layers)
         self.dtype = np.dtype(dtype)
@@ -104,6 +105,8 @@ class _StackRecorder:
         def keep_output(layer):
             def hook(module, args, output):
                 self.outputs[layer] = block_output(output).detach()[0]
+                if self.bar is not None:
+                    self.bar.update(1)
             return hook
 
         def keep_activation(layer):
@@ -123,31 +126,81 @@ class _StackRecorder:
             handles.append(proj.register_forward_pre_hook(keep_activation(layer)))
 
     def hidden(self) -> torch.Tensor:
-        """float32 (n_layers + 1, n_tokens, d_model): block 0's input, then every block's output."""
+        """(n_layers + 1, n_tokens, d_model) in the model's dtype: block 0's input, then every block's output,
+        gathered on the last block's device (blocks of a dispatched model may sit on several devices)."""
         missing = [i for i, h in enumerate(self.outputs) if h is None]
         if missing or self.first is None:
             raise RuntimeError(f"{self.name or 'Model'} blocks {missing} did not run during the forward pass; the "
                                "ModelSpec may be wrong.")
-        return torch.stack([self.first, *self.outputs]).float()  # type: ignore[list-item]
+        device = self.outputs[-1].device
+        rows = [self.first, *self.outputs]
+        check_finite(rows, self.name)
+        return torch.stack([h.to(device) for h in rows])  # type: ignore[union-attr]
+
+
+def check_finite(rows: list[torch.Tensor], stack: str = "") -> None:
+    """NonFiniteError naming the first of the residual-stream rows (embeddings, then each block's output) that holds
+    NaN or infinite values."""
+    n_blocks = len(rows) - 1
+    for index, row in enumerate(rows):
+        if bool(torch.isfinite(row).all()):
+            continue
+        where = "the input embeddings" if index == 0 else f"the output of block {index - 1} (of {n_blocks})"
+        stack_name = f"{stack} " if stack else ""
+        kind = "NaN" if bool(torch.isnan(row).any()) else "infinite"
+        if row.dtype == torch.float16 and kind == "infinite":
+            advice = ("float16 overflowed (its largest value is 65504): load the model in bfloat16 or float32 "
+                      "(ew.from_pretrained(..., dtype=torch.bfloat16)).")
+        else:
+            advice = ("Check the model's weights (a NaN weight, or a checkpoint that did not load); in float16, "
+                      "load the model in bfloat16 or float32 instead.")
+        raise NonFiniteError(f"The {stack_name}residual stream first holds {kind} values in {where}. {advice}")
 
 
 def _stacked_attention(values: Any) -> torch.Tensor:
+    """float32 (n_layers, n_heads, queries, keys) on the CPU, one layer converted at a time."""
     if not values or values[0] is None:
         raise RuntimeError("The model returned no attention weights; load it with attn_implementation='eager'.")
-    return torch.stack([a[0] for a in values]).float()
+    first = values[0][0]
+    out = torch.empty((len(values), *first.shape), dtype=torch.float32)
+    for layer, weights in enumerate(values):
+        out[layer] = weights[0].to("cpu", torch.float32)
+    return out
+
+
+@contextmanager
+def progress_bar(total: int | None, desc: str, progress: bool | None, unit: str = "it") -> Iterator[Any]:
+    """A tqdm bar on stderr (notebook-aware) shown when ``progress`` is True, or when None once the step has run for
+    a few seconds; hidden with progress=False. Leaves nothing behind when done."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=progress is False,
+              delay=0 if progress else 3.0, leave=False) as bar:
+        yield bar
 
 
 def capture(spec: Any, input_ids: torch.Tensor, activation_layers: list[int] | None = None,
-            activation_dtype: str | np.dtype = np.float32, attention: bool = False) -> Captured:
-    """Run the model once on ``input_ids`` (shape (1, n_tokens)) and record what the analyses need."""
-    recorder = _StackRecorder(spec, activation_layers or [], np.dtype(activation_dtype))
+            activation_dtype: str | np.dtype = np.float32, attention: bool = False,
+            progress: bool | None = False) -> Captured:
+    """Run the model once on ``input_ids`` (shape (1, n_tokens)) and record what the analyses need.
+
+    Raises NonFiniteError naming the first block whose output holds NaN or infinite values.
+    """
     handles: list = []
-    with _hooks(handles), torch.inference_mode():
+    with progress_bar(spec.n_layers, "forward", progress, "block") as bar, _hooks(handles), torch.inference_mode():
+        recorder = _StackRecorder(spec, activation_layers or [], np.dtype(activation_dtype), bar=bar)
         recorder.register(handles)
         kwargs = {"use_cache": False, **({"output_attentions": True} if attention else {})}
         output = spec.model(input_ids=input_ids, **kwargs)
     logits = getattr(output, "logits", None)
-    return Captured(hidden=recorder.hidden(), logits=None if logits is None else logits[0].float(),
+    hidden = recorder.hidden()
+    if logits is not None and not bool(torch.isfinite(logits).all()):
+        raise NonFiniteError(f"The model's logits hold NaN or infinite values although every block's output is "
+                             f"finite: the final norm or the unembedding overflowed ({logits.dtype}). Load the model "
+                             "in bfloat16 or float32.")
+    return Captured(hidden=hidden, logits=None if logits is None else logits[0],
                     activations=dict(sorted(recorder.activations.items())),
                     attentions=_stacked_attention(output.attentions) if attention else None)
 
@@ -171,7 +224,7 @@ def capture_seq2seq(spec: Any, source_ids: torch.Tensor, decoder_ids: torch.Tens
         return _stacked_attention(getattr(output, name, None)) if attention else None
 
     return Seq2SeqCaptured(
-        encoder_hidden=encoder.hidden(), decoder_hidden=decoder.hidden(), logits=output.logits[0].float(),
+        encoder_hidden=encoder.hidden(), decoder_hidden=decoder.hidden(), logits=output.logits[0],
         encoder_activations=dict(sorted(encoder.activations.items())),
         decoder_activations=dict(sorted(decoder.activations.items())),
         encoder_attentions=stacked("encoder_attentions"), decoder_attentions=stacked("decoder_attentions"),

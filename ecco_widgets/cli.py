@@ -20,6 +20,36 @@ from .errors import EccoWidgetsError
 ATTRIBUTION_CHOICES = ("ig", "grad_x_input", "saliency", "occlusion")
 
 
+def _count(minimum: int):
+    """An argparse type: an integer of at least ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        return value
+    return parse
+
+
+def check_writable(path: Path) -> Path:
+    """The page's path, checked before any analysis: not a folder, and its folder exists (or can be made) and is
+    writable. EccoWidgetsError with the reason otherwise."""
+    import os
+
+    if path.is_dir():
+        raise EccoWidgetsError(f"--out {path} is a folder; give a file name such as {path / 'page.html'}.")
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise EccoWidgetsError(f"Cannot create the folder of --out {path}: {error.strerror}.") from None
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise EccoWidgetsError(f"Cannot write --out {path}: permission denied. Choose another path.")
+    return path
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ecco-widgets",
@@ -35,18 +65,19 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--model", default=None,
                         help="a Hugging Face hub id or a local folder of a causal LM (default: the bundled "
                              "SmolLM2-135M-Instruct, loaded offline)")
-    render.add_argument("--generate", type=int, default=0, metavar="N",
+    render.add_argument("--generate", type=_count(0), default=0, metavar="N",
                         help="generate N tokens greedily after the prompt (default 0: analyse the prompt as given)")
     render.add_argument("--attribution", default="", metavar="METHODS",
                         help=f"comma-separated attribution methods to explain the generated tokens (or, with "
                              f"--generate 0, every token): {', '.join(ATTRIBUTION_CHOICES)}")
     render.add_argument("--activations", action="store_true",
                         help="capture MLP activations and add an NMF factor explorer")
-    render.add_argument("--factors", type=int, default=8, metavar="K", help="NMF factors with --activations (8)")
+    render.add_argument("--factors", type=_count(1), default=8, metavar="K",
+                        help="NMF factors with --activations (8; at most the number of tokens)")
     render.add_argument("--watch", default="", metavar="TOKENS",
                         help="comma-separated single tokens whose rank at the last position is shown per layer, "
                              "e.g. ' is, are' (a leading space is kept: ' is' and ' are')")
-    render.add_argument("--topk", type=int, default=5, help="predictions per layer in the layer view (5)")
+    render.add_argument("--topk", type=_count(1), default=5, help="predictions per layer in the layer view (5)")
     render.add_argument("--out", required=True, type=Path, help="where to write the HTML page")
     render.add_argument("--title", default=None, help="page title (default: the prompt)")
     return parser
@@ -74,13 +105,14 @@ def render(args: argparse.Namespace) -> Path:
     unknown = [m for m in methods if m not in ATTRIBUTION_CHOICES]
     if unknown:
         raise EccoWidgetsError(f"Unknown attribution method(s) {unknown}; choose from {', '.join(ATTRIBUTION_CHOICES)}.")
+    check_writable(args.out)
     steps = ["load model", "analyse", "build views", "write page"]
     with tqdm(total=len(steps), file=sys.stderr, desc="ecco-widgets", unit="step") as bar:
         bar.set_postfix_str(steps[0])
         lm = demo_model() if args.model is None else from_pretrained(args.model)
         bar.update()
         bar.set_postfix_str(steps[1])
-        options = dict(attribution=tuple(methods), activations=args.activations)
+        options = dict(attribution=tuple(methods), activations=args.activations, lens_topk=max(10, args.topk))
         if args.generate > 0:
             out = lm.generate(args.prompt, max_new_tokens=args.generate, **options)
         else:
@@ -96,8 +128,7 @@ def render(args: argparse.Namespace) -> Path:
         if methods:
             views.append(out.primary_attributions(title="Input saliency: hover a generated token"))
         if args.activations:
-            n_components = max(1, min(args.factors, out.n_tokens))
-            views.append(out.run_nmf(n_components=n_components).explore(title="Neuron activation factors (NMF)"))
+            views.append(out.run_nmf(n_components=args.factors).explore(title="Neuron activation factors (NMF)"))
         bar.update()
         bar.set_postfix_str(steps[3])
         path = save_html(views, args.out, title=args.title or args.prompt)

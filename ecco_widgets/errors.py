@@ -26,6 +26,10 @@ class NotAvailableError(EccoWidgetsError):
     """The asked-for data was not computed for this output (e.g. attributions that were not requested)."""
 
 
+class NonFiniteError(EccoWidgetsError):
+    """The model produced NaN or infinite values (a NaN weight, or half-precision overflow); names where."""
+
+
 # Integrated gradients' completeness tolerance, as a fraction of f(input) - f(baseline): above it IG warns
 # (CompletenessWarning) and the saliency view marks the row (js/src/saliency.js states the same number).
 COMPLETENESS_TOLERANCE = 0.01

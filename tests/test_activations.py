@@ -189,7 +189,7 @@ def test_memory_estimate_and_clear_error_before_the_forward(monkeypatch):
     assert check_activation_memory(lm.spec, [1], n_tokens, np.dtype(np.float32)) == expected // 3
 
     # half of what is available is the budget: 0.75 x expected, enough for 2 of the 3 layers or float16
-    monkeypatch.setattr(capture_module, "available_memory_bytes", lambda: int(1.5 * expected))
+    monkeypatch.setattr(capture_module, "available_memory_bytes", lambda device=None: int(1.5 * expected))
     forwards = count_forwards(model)
     with pytest.raises(InputError) as error:
         lm.analyze_ids(IDS, activations=True)
@@ -204,7 +204,7 @@ def test_memory_estimate_and_clear_error_before_the_forward(monkeypatch):
 
 
 def test_big_estimate_is_in_gib(monkeypatch):
-    monkeypatch.setattr(capture_module, "available_memory_bytes", lambda: 2**30)
+    monkeypatch.setattr(capture_module, "available_memory_bytes", lambda device=None: 2**30)
     lm = ew.LanguageModel(tiny("gpt2"))
     with pytest.raises(InputError, match=r"needs about 2\.3 GiB, more than half of the 1\.0 GiB available"):
         check_activation_memory(lm.spec, [0, 1, 2], 1_600_000, np.dtype(np.float32))

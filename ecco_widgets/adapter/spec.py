@@ -90,6 +90,14 @@ class ResolvedSpec:
         """Whether hidden states can be decoded into logits (False for an encoder without a head)."""
         return self.decode_fn is not None or self.unembedding_name is not None
 
+    def _to_head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden in the dtype of the head's weights, and on their device unless accelerate places them."""
+        weight = getattr(self.unembedding, "weight", None) if self.unembedding_name is not None else None
+        if not isinstance(weight, torch.Tensor) or not weight.is_floating_point():
+            return hidden
+        device = hidden.device if weight.device.type == "meta" else weight.device
+        return hidden.to(device=device, dtype=weight.dtype)
+
     def down_proj(self, layer: int) -> nn.Module | None:
         name = self.down_proj_names[layer]
         return None if name is None else self.modules[name]
@@ -100,6 +108,7 @@ class ResolvedSpec:
         hidden: float (..., d_model) -> logits float (..., vocab). With ``decode_fn`` set, that callable replaces the
         final norm(s) and the unembedding (the soft cap still applies).
         """
+        hidden = self._to_head(hidden)
         if self.decode_fn is not None:
             logits = self.decode_fn(hidden)
         elif self.unembedding_name is None:

@@ -18,6 +18,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..capture import progress_bar
+
 DEFAULT_CHUNK_BYTES = 256 * 2**20
 
 
@@ -53,10 +55,12 @@ def logit_lens(
     k: int = 10,
     final_logits: torch.Tensor | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    progress: bool | None = False,
 ) -> LensResult:
     """Ranks, top-k and target probabilities of every layer at every position.
 
-    block_hidden: float (n_layers, n_positions, d_model), block outputs before the final norm.
+    block_hidden: (n_layers, n_positions, d_model), block outputs before the final norm, in the model's dtype
+    (each block of positions is decoded in it, then upcast: ranks and probabilities are computed in float32).
     target_ids: int (n_positions,), the token each position should predict (the next token).
     final_logits: the model's own logits (n_positions, vocab); when given they stand for the last layer, so the
     last row equals the model's own ranks exactly.
@@ -75,23 +79,33 @@ def logit_lens(
         topk_ids = torch.empty(n_layers, n_positions, k, dtype=torch.int32)
         topk_probs = torch.empty(n_layers, n_positions, k, dtype=torch.float32)
         target_probs = torch.empty(n_layers, n_positions, dtype=torch.float32)
-        for start in range(0, n_positions, step):
-            stop = min(start + step, n_positions)
-            logits = decode(block_hidden[:, start:stop]).float()
-            if final_logits is not None:
-                logits[-1] = final_logits[start:stop].float()
-            targets = target_ids[start:stop]
-            index = targets.view(1, -1, 1).expand(n_layers, -1, 1)
-            target_logit = logits.gather(-1, index)
-            ranks[:, start:stop] = (logits > target_logit).sum(-1, dtype=torch.int32) + 1
-            values, ids = logits.topk(k, dim=-1)
-            topk_ids[:, start:stop] = ids.to(torch.int32)
-            # log-sum-exp in place (the logits are not needed afterwards): two passes, no extra buffer
-            peak = values[..., :1]
-            log_norm = peak + logits.sub_(peak).exp_().sum(-1, keepdim=True).log()
-            topk_probs[:, start:stop] = (values - log_norm).exp()
-            target_probs[:, start:stop] = (target_logit - log_norm).exp()[..., 0]
+        with progress_bar(n_positions, "logit lens", progress, "token") as bar:
+            for start in range(0, n_positions, step):
+                stop = min(start + step, n_positions)
+                logits = decode(block_hidden[:, start:stop]).float()
+                if final_logits is not None:
+                    logits[-1] = final_logits[start:stop].to(logits.device, torch.float32)
+                targets = target_ids[start:stop].to(logits.device)
+                _rank_block(logits, targets, k, n_layers, start, stop, ranks, topk_ids, topk_probs, target_probs)
+                bar.update(stop - start)
     return LensResult(ranks.numpy(), topk_ids.numpy(), topk_probs.numpy(), target_probs.numpy())
+
+
+def _rank_block(logits: torch.Tensor, targets: torch.Tensor, k: int, n_layers: int, start: int, stop: int,
+                ranks: torch.Tensor, topk_ids: torch.Tensor, topk_probs: torch.Tensor,
+                target_probs: torch.Tensor) -> None:
+    """Ranks, top-k and target probabilities of one block of positions (logits float32 (n_layers, stop - start,
+    vocab), overwritten), written into the result tensors."""
+    index = targets.view(1, -1, 1).expand(n_layers, -1, 1)
+    target_logit = logits.gather(-1, index)
+    ranks[:, start:stop] = (logits > target_logit).sum(-1, dtype=torch.int32).cpu() + 1
+    values, ids = logits.topk(k, dim=-1)
+    topk_ids[:, start:stop] = ids.to("cpu", torch.int32)
+    # log-sum-exp in place (the logits are not needed afterwards): two passes, no extra buffer
+    peak = values[..., :1]
+    log_norm = peak + logits.sub_(peak).exp_().sum(-1, keepdim=True).log()
+    topk_probs[:, start:stop] = (values - log_norm).exp().cpu()
+    target_probs[:, start:stop] = (target_logit - log_norm).exp()[..., 0].cpu()
 
 
 def watch_ranks(
@@ -105,7 +119,7 @@ def watch_ranks(
     """
     with torch.inference_mode():
         logits = decode(hidden_at_position).float()  # (n_layers, vocab)
-        ids = torch.tensor(watch_ids, dtype=torch.long)
+        ids = torch.tensor(watch_ids, dtype=torch.long, device=logits.device)
         chosen = logits[:, ids]  # (n_layers, n_watch)
         ranks = (logits.unsqueeze(1) > chosen.unsqueeze(-1)).sum(-1) + 1
-    return ranks.to(torch.int32).numpy()
+    return ranks.to("cpu", torch.int32).numpy()

@@ -23,6 +23,7 @@ from torch import nn
 
 from ..adapter import model_device
 from ..capture import Captured
+from ..memory import capture_needs, check_capture_memory
 from ..errors import InputError, ModelLoadError, UnsupportedModelError
 from ..results import Output
 from ..tokens import display_tokens
@@ -113,6 +114,26 @@ def prepare(model: nn.Module, device: str | torch.device | None) -> nn.Module:
     return model.eval()
 
 
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A float32 numpy array owned by the result, from a tensor of any float dtype on any device."""
+    return tensor.detach().to("cpu", torch.float32).numpy().copy()
+
+
+def execution_device(model: nn.Module) -> torch.device:
+    """Where inputs go: the device of the first module of an accelerate-dispatched model (its disk-offloaded
+    layers run on the main device), else the device of the model's parameters."""
+    placement = getattr(model, "hf_device_map", None)
+    if placement:
+        for where in placement.values():
+            if where not in ("disk", "meta"):
+                return torch.device(f"cuda:{where}" if isinstance(where, int) else where)
+        return torch.device("cpu")
+    return model_device(model)
+
+
+_ACTIVATION_DTYPES = ("float32", "float16")
+
+
 # ----- the base of every kind -----
 class ModelBase:
     """A transformers model + tokenizer. Subclasses add ``analyze`` / ``analyze_ids`` for their kind.
@@ -134,7 +155,8 @@ class ModelBase:
 
     @property
     def device(self) -> torch.device:
-        return model_device(self.model)
+        """Where this model's inputs go (the first device of a model dispatched over several)."""
+        return execution_device(self.model)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -215,14 +237,14 @@ class ModelBase:
             }
         out = output_class(
             token_ids=np.asarray(ids, dtype=np.int64), tokens=tokens, raw_tokens=raw, n_input_tokens=n_input,
-            hidden_states=captured.hidden.cpu().numpy().copy() if keep_hidden_states else None,
+            hidden_states=to_numpy(captured.hidden) if keep_hidden_states else None,
             model_name=self.name, **lens_fields, **fields,
         )
         if layers:
             out.activations = np.stack([captured.activations[layer] for layer in layers])
             out.activation_layers = list(layers)
         if captured.attentions is not None:
-            out.attention_weights = captured.attentions.cpu().numpy().copy()
+            out.attention_weights = to_numpy(captured.attentions)
         if lens is not None:
             out.attach(self)
         return out
@@ -245,6 +267,29 @@ class ModelBase:
             raise InputError(f"{what} has token ids {bad[:5]} outside the vocabulary (0..{(vocab or 1) - 1}).")
         self.check_length(len(ids), what)
         return ids
+
+    @staticmethod
+    def check_options(lens_topk: Any = 10, activation_dtype: Any = "float32", vocab: int | None = None) -> None:
+        """InputError, before any work, for a lens_topk that is not 1..vocab or an activation dtype other than
+        float32 / float16."""
+        if isinstance(lens_topk, (bool, np.bool_)) or not isinstance(lens_topk, (int, np.integer)) or lens_topk < 1 \
+                or (vocab is not None and lens_topk > vocab):
+            raise InputError(f"lens_topk must be an integer from 1 to the vocabulary size ({vocab}), got "
+                             f"{lens_topk!r}: how many of each layer's top predictions to keep.")
+        if str(np.dtype(activation_dtype) if isinstance(activation_dtype, np.dtype) else activation_dtype) \
+                not in _ACTIVATION_DTYPES:
+            raise InputError(f"activation_dtype must be one of {', '.join(_ACTIVATION_DTYPES)}, got "
+                             f"{activation_dtype!r} (an integer type would wrap the activations).")
+
+    def check_memory(self, n_layers: int, n_tokens: int, d_model: int, attention: bool) -> None:
+        """Refuse, before the forward pass, a capture whose hidden states, logits, lens or attention won't fit."""
+        config = self.model.config
+        text = config.get_text_config() if hasattr(config, "get_text_config") else config
+        heads = next((v for k in ("num_attention_heads", "n_head", "num_heads", "encoder_attention_heads")
+                      if isinstance(v := getattr(text, k, None), int)), None)
+        itemsize = torch.finfo(self.dtype).bits // 8 if self.dtype.is_floating_point else 4
+        check_capture_memory(capture_needs(n_layers, n_tokens, d_model, self.vocab_size, itemsize, heads, attention),
+                             self.device)
 
     @staticmethod
     def activation_layers(activations: Any, n_layers: int, stack: str = "model") -> list[int]:

@@ -38,6 +38,7 @@ class CausalFunction:
                  foil_ids: np.ndarray | None = None):
         self.spec = spec
         self.n_layers = spec.n_layers
+        self.blocks = list(spec.blocks)
         device = input_ids.device
         length = int(positions.max())  # tokens at >= max(positions) influence no explained value
         with torch.inference_mode():
@@ -128,8 +129,10 @@ class LanguageModel(ModelBase):
         Example: ``out = lm.generate("The capital of France is", max_new_tokens=10)``
         """
         ids = self.encode(prompt)
-        if max_new_tokens < 0:
-            raise InputError("max_new_tokens must be 0 or more.")
+        if isinstance(max_new_tokens, (bool, np.bool_)) or not isinstance(max_new_tokens, (int, np.integer)) \
+                or max_new_tokens < 1:
+            raise InputError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}; to analyse the "
+                             "prompt alone use lm.analyze(prompt).")
         self.check_length(len(ids) + max_new_tokens, f"The prompt plus max_new_tokens={max_new_tokens}")
         tokenizer = self._require_tokenizer()
         kwargs = dict(generation_kwargs or {})
@@ -164,28 +167,36 @@ class LanguageModel(ModelBase):
         targets: positions to explain (default: generated tokens, or every token after the first).
         activations: True for every layer, or a list of layer indices. attention: capture attention weights.
         """
-        ids = [int(i) for i in token_ids]
-        if not ids:
-            raise InputError("There are no tokens to analyse; give a non-empty text.")
+        ids = self.check_ids(token_ids)
         n = len(ids)
         n_input = n if n_input_tokens is None else int(n_input_tokens)
+        if not 0 <= n_input <= n:
+            raise InputError(f"n_input_tokens={n_input_tokens!r} must lie in 0..{n} (the number of tokens).")
+        self.check_options(lens_topk, activation_dtype, self.vocab_size)
         layers = self.activation_layers(activations, self.spec.n_layers)
         if layers:
             check_activation_memory(self.spec, layers, n, np.dtype(activation_dtype))
-        target_positions = self._target_positions(targets, n, n_input) if attribution else None
+        if attribution:  # every argument checked before the forward pass
+            methods = check_methods(attribution)
+            check_target(target)
+            check_n_steps(n_steps)
+            target_positions = self._target_positions(targets, n, n_input)
+            foil_ids = self._foil_ids(contrast, np.asarray(ids), target_positions)
+        d_model = int(self.spec.embedding.weight.shape[-1]) if hasattr(self.spec.embedding, "weight") else 1
+        self.check_memory(self.spec.n_layers, n, d_model, attention)
 
         input_ids = torch.tensor([ids], device=self.device)
         with self.lock:
             with self.attention_mode(attention):
                 captured = capture(self.spec, input_ids, activation_layers=layers,
-                                   activation_dtype=activation_dtype, attention=attention)
+                                   activation_dtype=activation_dtype, attention=attention, progress=progress)
             next_ids = torch.tensor(ids[1:] + [0], device=captured.hidden.device)
             lens = logit_lens(self.spec.decode, captured.hidden[1:], next_ids, k=lens_topk,
-                              final_logits=captured.logits)
+                              final_logits=captured.logits, progress=progress)
             out = self.output_of(ids, n_input, captured, layers, lens, n - 1, keep_hidden_states)
+            del captured
             if attribution:
-                foil_ids = self._foil_ids(contrast, out.token_ids, target_positions)
-                result = compute_attributions(self.spec, input_ids, target_positions, attribution, target=target,
+                result = compute_attributions(self.spec, input_ids, target_positions, methods, target=target,
                                               foil_ids=foil_ids, n_steps=n_steps, progress=progress)
                 out.targets = target_positions
                 out.attributions_raw = result.raw
@@ -201,11 +212,17 @@ class LanguageModel(ModelBase):
         elif isinstance(targets, slice):
             positions = list(range(n))[targets]
         else:
+            if isinstance(targets, (int, np.integer)):
+                targets = [targets]
+            odd = [t for t in targets if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer))]
+            if odd:
+                raise InputError(f"Target positions must be integers (token positions, negative from the end); got "
+                                 f"{odd}.")
             positions = [int(t) for t in targets]
-        bad = [p for p in positions if not 1 <= (p % n if p < 0 else p) < n]
+        bad = [p for p in positions if not 1 <= (p + n if p < 0 else p) < n]
         if bad:
             raise InputError(f"Target positions {bad} cannot be explained: a target needs at least one token before "
-                             f"it, so positions go from 1 to {n - 1}.")
+                             f"it, so positions go from 1 to {n - 1} (or -{n - 1} to -1 from the end).")
         positions = [p % n for p in positions]
         if not positions:
             raise InputError("No tokens to explain: the targets selection is empty.")
@@ -258,6 +275,15 @@ def _load_causal(name: str, tokenizer, dtype, attn_implementation, load_kwargs: 
     config = load_config(name, **gguf)
     if getattr(config, "is_encoder_decoder", False):
         raise UnsupportedModelError(_ENCODER_DECODER.format(what=repr(name)))
+    architectures = list(getattr(config, "architectures", None) or [])
+    if architectures and not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures) \
+            and any(a.endswith(("ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
+                                "ForQuestionAnswering")) for a in architectures):
+        raise UnsupportedModelError(
+            f"{name!r} was saved as {architectures[0]}, not a causal language model: transformers would load it as "
+            "a causal LM with a head it never trained, and its ranks would mean nothing. Use ew.masked_lm(...) for "
+            "a masked LM or encoder, ew.classifier(...) for a classifier."
+        )
     try:
         model = load_model(name, AutoModelForCausalLM, dtype, attn_implementation, **load_kwargs)
     except ValueError as error:
@@ -269,4 +295,4 @@ def _load_causal(name: str, tokenizer, dtype, attn_implementation, load_kwargs: 
             ) from None
         raise
     source = str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
-    return model, load_tokenizer(tokenizer, source, **gguf)
+    return model, load_tokenizer(tokenizer, source, optional=tokenizer is None, **gguf)

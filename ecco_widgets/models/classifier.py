@@ -131,12 +131,7 @@ class SequenceClassifier(ModelBase):
         attribution: methods of :mod:`ecco_widgets.analysis.attribution` (() for none). target_fn: "prob"
         (default), "logit" or "logprob" of the label.
         """
-        ids = [int(i) for i in token_ids]
-        if not ids:
-            raise InputError("There are no tokens to classify; give a non-empty text.")
-        window = getattr(self.model.config, "max_position_embeddings", None)
-        if isinstance(window, int) and len(ids) > window:
-            raise InputError(f"The text is {len(ids)} tokens, past the model's limit of {window}; shorten it.")
+        ids = self.check_ids(token_ids)
         methods = check_methods(attribution) if attribution else []
         check_target(target_fn, "target_fn")
         check_n_steps(n_steps)

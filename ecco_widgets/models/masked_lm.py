@@ -49,6 +49,7 @@ class MaskedFunction:
                  target: str):
         self.spec = spec
         self.n_layers = spec.n_layers
+        self.blocks = list(spec.blocks)
         with torch.inference_mode():
             embeddings = spec.embedding(input_ids).clone()
         self.inputs = [EmbeddedInput(embeddings, n_columns=int(input_ids.shape[-1]))]
@@ -133,10 +134,9 @@ class MaskedLanguageModel(ModelBase):
         unknown = sorted(k for k in unsupported if k not in ("n_input_tokens", "targets"))
         if unknown:
             raise InputError(f"Unknown option(s) for a masked LM: {unknown}.")
-        ids = [int(i) for i in token_ids]
-        if not ids:
-            raise InputError("There are no tokens to analyse; give a non-empty text.")
+        ids = self.check_ids(token_ids)
         n = len(ids)
+        self.check_options(lens_topk, activation_dtype, self.vocab_size)
         masked = self._mask_positions(mask_positions, n)
         methods = self._attribution_request(attribution, masked, target, n_steps)
         seen = list(ids)
@@ -147,6 +147,7 @@ class MaskedLanguageModel(ModelBase):
         layers = self.activation_layers(activations, self.spec.n_layers)
         if layers:
             check_activation_memory(self.spec, layers, n, np.dtype(activation_dtype))
+        self.check_memory(self.spec.n_layers, n, int(self.spec.embedding.weight.shape[-1]), attention)
 
         input_ids = torch.tensor([seen], device=self.device)
         fields = {"mask_positions": np.asarray(masked, dtype=np.int64), "input_ids": np.asarray(seen, dtype=np.int64),
@@ -154,12 +155,12 @@ class MaskedLanguageModel(ModelBase):
         with self.lock:
             with self.attention_mode(attention):
                 captured = capture(self.spec, input_ids, activation_layers=layers,
-                                   activation_dtype=activation_dtype, attention=attention)
+                                   activation_dtype=activation_dtype, attention=attention, progress=progress)
             lens = None
             if self.has_head:  # the true token at each position, read at that same position
                 lens = logit_lens(self.spec.decode, captured.hidden[1:],
                                   torch.tensor(ids, device=captured.hidden.device), k=lens_topk,
-                                  final_logits=captured.logits)
+                                  final_logits=captured.logits, progress=progress)
             out = self.output_of(ids, n, captured, layers, lens, n, keep_hidden_states, MaskedLMOutput, **fields)
             if methods:
                 function = MaskedFunction(self.spec, input_ids, ids, masked, target)

@@ -41,7 +41,7 @@ from ..capture import capture_seq2seq, forward_until
 from ..errors import InputError, UnsupportedModelError
 from ..memory import check_activation_memory
 from ..results.seq2seq import STACKS, Seq2SeqOutput
-from .base import ModelBase, load_config, load_model, load_tokenizer, name_of, prepare, resolve_source
+from .base import ModelBase, load_config, load_model, load_tokenizer, name_of, prepare, resolve_source, to_numpy
 
 __all__ = ["Seq2SeqFunction", "Seq2SeqLanguageModel", "seq2seq"]
 
@@ -55,6 +55,7 @@ class Seq2SeqFunction:
                  target: str):
         self.spec = spec
         self.n_layers = spec.encoder.n_layers + spec.decoder.n_layers
+        self.blocks = [*spec.encoder.blocks, *spec.decoder.blocks]
         device = source_ids.device
         length = int(positions.max())  # decoder tokens at >= max(positions) influence no explained value
         with torch.inference_mode():
@@ -193,11 +194,13 @@ class Seq2SeqLanguageModel(ModelBase):
         if unknown:
             raise InputError(f"Unknown option(s) for an encoder-decoder model: {unknown}.")
         src = self._source(source_ids)
-        dec = [int(i) for i in decoder_ids]
-        if not dec:
+        if not list(decoder_ids):
             raise InputError("There are no decoder tokens; the decoder sequence starts with the decoder start token.")
-        self.check_length(len(dec), "The decoder sequence")
+        dec = self.check_ids(decoder_ids, "The decoder sequence")
         n_src, m = len(src), len(dec)
+        self.check_options(lens_topk, activation_dtype, self.vocab_size)
+        self.check_memory(self.seq2seq_spec.encoder.n_layers + self.seq2seq_spec.decoder.n_layers, n_src + m,
+                          int(self.seq2seq_spec.encoder_embedding.weight.shape[-1]), attention)
         enc_layers, dec_layers = self._stack_layers(activations)
         if enc_layers:
             check_activation_memory(self.seq2seq_spec.encoder, enc_layers, n_src, np.dtype(activation_dtype))
@@ -236,7 +239,7 @@ class Seq2SeqLanguageModel(ModelBase):
             token_ids=np.asarray(dec, dtype=np.int64), tokens=tokens, raw_tokens=raw, n_input_tokens=1,
             ranks=lens.ranks[:, : m - 1].copy(), topk_ids=lens.topk_ids, topk_probs=lens.topk_probs,
             target_probs=lens.target_probs[:, : m - 1].copy(), vocab_text=self.vocab_text(np.unique(lens.topk_ids)),
-            hidden_states=cap.decoder_hidden.cpu().numpy().copy() if keep_hidden_states else None,
+            hidden_states=to_numpy(cap.decoder_hidden) if keep_hidden_states else None,
             model_name=self.name, source_ids=np.asarray(src, dtype=np.int64), source_tokens=src_tokens,
             source_raw_tokens=src_raw, n_encoder_layers=self.seq2seq_spec.encoder.n_layers,
         )
@@ -247,9 +250,9 @@ class Seq2SeqLanguageModel(ModelBase):
             out.decoder_activations = np.stack([cap.decoder_activations[layer] for layer in dec_layers])
             out.decoder_activation_layers = list(dec_layers)
         if attention:
-            out.encoder_attention = cap.encoder_attentions.cpu().numpy().copy()
-            out.decoder_attention = cap.decoder_attentions.cpu().numpy().copy()
-            out.cross_attention = cap.cross_attentions.cpu().numpy().copy()
+            out.encoder_attention = to_numpy(cap.encoder_attentions)
+            out.decoder_attention = to_numpy(cap.decoder_attentions)
+            out.cross_attention = to_numpy(cap.cross_attentions)
         out.attach(self)
         if methods:
             spec = self.seq2seq_spec
@@ -267,20 +270,9 @@ class Seq2SeqLanguageModel(ModelBase):
 
     # ----- helpers -----
     def _source(self, source_ids: Sequence[int]) -> list[int]:
-        src = [int(i) for i in source_ids]
-        if not src:
+        if not list(source_ids):
             raise InputError("The source is empty: give at least one source token.")
-        vocab = self.spec.unembedding.weight.shape[0]
-        bad = [i for i in src if not 0 <= i < vocab]
-        if bad:
-            raise InputError(f"Source token ids {bad[:5]} are outside the vocabulary (0..{vocab - 1}).")
-        self.check_length(len(src), "The source")
-        return src
-
-    def _display(self, ids: list[int]) -> tuple[list[str], list[str]]:
-        if self.tokenizer is None:
-            return [str(i) for i in ids], [str(i) for i in ids]
-        return display_tokens(self.tokenizer, ids)
+        return self.check_ids(source_ids, "The source")
 
     def _stack_layers(self, activations) -> tuple[list[int], list[int]]:
         if activations is False or activations is None:

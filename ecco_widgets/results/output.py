@@ -92,6 +92,8 @@ class Output:
         """
         if self.topk_ids is None or self.topk_probs is None:
             raise NotAvailableError("This output has no top-k predictions; analyze with lens_topk > 0.")
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise InputError(f"k (topk) must be a positive integer, got {k!r}.")
         stored = self.topk_ids.shape[-1]
         if k > stored:
             raise InputError(f"Only the top {stored} predictions were kept; analyze with lens_topk={k} for more.")

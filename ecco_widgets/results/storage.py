@@ -16,6 +16,7 @@ with every field; no model is needed. Files of the earlier formats (``ecco_widge
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..memory import require
 
 FORMAT = "ecco_widgets.Result/2"
 _OLD_FORMATS = {"ecco_widgets.Output/1": "Output", "ecco_widgets.Seq2SeqOutput/1": "Seq2SeqOutput"}
 _ARRAY_GROUPS = ("attributions_raw", "convergence_deltas")  # {method: array} fields
+# Output.save stores arrays uncompressed: a large member that expands this much was not written by it.
+_MAX_EXPANSION = 20
+_CHECK_ABOVE_BYTES = 16 * 2**20
 
 
 def save_result(out: Any, path: str | Path) -> Path:
@@ -58,31 +63,90 @@ def save_result(out: Any, path: str | Path) -> Path:
 
 
 def read_result(path: str | Path, kinds: dict[str, type]) -> Any:
-    """Read a result written by :func:`save_result` as the class of ``kinds`` named in the file."""
+    """Read a result written by :func:`save_result` as the class of ``kinds`` named in the file.
+
+    A missing, empty, truncated, tampered or foreign file gives one InputError that says so; the arrays' declared
+    sizes are checked before anything is expanded.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"No saved output at {path}; write one with out.save({str(path)!r}).")
-    with np.load(path, allow_pickle=False) as data:
-        if "__meta__" not in data:
-            raise InputError(f"{path} is not a file written by Output.save.")
-        meta = json.loads(str(data["__meta__"]))
-        fmt = meta.pop("format", None)
-        kind = _OLD_FORMATS.get(fmt) if fmt != FORMAT else meta.pop("kind", None)
-        if kind not in kinds:
-            raise InputError(f"{path} has format {fmt!r} (kind {kind!r}); this version reads {FORMAT!r} and "
-                             f"{', '.join(map(repr, _OLD_FORMATS))}.")
-        cls = kinds[kind]
-        known = {f.name for f in fields(cls)}
-        kwargs: dict[str, Any] = {k: v for k, v in meta.items() if k in known}
-        kwargs["vocab_text"] = {int(k): v for k, v in meta.get("vocab_text", {}).items()}
-        for group in _ARRAY_GROUPS:
-            kwargs[group] = {}
-        for key in data.files:
-            group, _, method = key.partition("/")
-            if key == "__meta__" or group not in known:
-                continue
-            if method:
-                kwargs[group][method] = data[key].copy()
-            else:
-                kwargs[key] = data[key].copy()
+    try:
+        _check_declared_sizes(path)
+        with np.load(path, allow_pickle=False) as data:
+            if "__meta__" not in data:
+                raise InputError(f"{path} is not a file written by Output.save.")
+            meta = json.loads(str(data["__meta__"]))
+            out = _build(path, meta, data, kinds)
+    except InputError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise InputError(f"{path} is not a readable ecco_widgets result ({type(error).__name__}: {error}). It may "
+                         "be truncated or modified: save it again with out.save(path).") from None
+    _check_consistent(path, out)
+    return out
+
+
+def _build(path: Path, meta: dict[str, Any], data: Any, kinds: dict[str, type]) -> Any:
+    fmt = meta.pop("format", None)
+    kind = _OLD_FORMATS.get(fmt) if fmt != FORMAT else meta.pop("kind", None)
+    if kind not in kinds:
+        raise InputError(f"{path} has format {fmt!r} (kind {kind!r}); this version reads {FORMAT!r} and "
+                         f"{', '.join(map(repr, _OLD_FORMATS))}.")
+    cls = kinds[kind]
+    known = {f.name for f in fields(cls)}
+    kwargs: dict[str, Any] = {k: v for k, v in meta.items() if k in known}
+    kwargs["vocab_text"] = {int(k): v for k, v in meta.get("vocab_text", {}).items()}
+    for group in _ARRAY_GROUPS:
+        kwargs[group] = {}
+    for key in data.files:
+        group, _, method = key.partition("/")
+        if key == "__meta__" or group not in known:
+            continue
+        if method:
+            kwargs[group][method] = data[key].copy()
+        else:
+            kwargs[key] = data[key].copy()
     return cls(**kwargs)
+
+
+def _check_declared_sizes(path: Path) -> None:
+    """Each array's header (shape, dtype) must match the bytes stored for it, and all of them must fit in memory:
+    checked from the zip directory and the .npy headers alone, before any array is read."""
+    total = 0
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                shape, _, dtype = (np.lib.format.read_array_header_1_0(member) if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0(member))
+                header = member.tell()
+            if dtype.hasobject:
+                raise InputError(f"{path}: {info.filename} holds Python objects; ecco_widgets results never do, so "
+                                 "the file was modified. It is not read (that would need pickle).")
+            declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            ratio = info.file_size / max(1, info.compress_size)
+            if info.file_size > _CHECK_ABOVE_BYTES and ratio > _MAX_EXPANSION:
+                raise InputError(f"{path}: {info.filename} expands {ratio:.0f}x, to {info.file_size} bytes; results "
+                                 "are stored uncompressed, so this file was not written by Output.save. Not read.")
+            if declared != info.file_size - header:
+                raise InputError(f"{path}: {info.filename} declares shape {shape} ({declared} bytes) but stores "
+                                 f"{info.file_size - header}: the file is truncated or modified.")
+            total += declared
+    require(total, f"Loading {path}", "The file is larger than this machine can hold; load it on a bigger one.")
+
+
+def _check_consistent(path: Path, out: Any) -> None:
+    """The arrays of a result agree with its tokens (a file edited by hand can break that)."""
+    n = len(out.token_ids)
+    problems = []
+    if len(out.tokens) != n or len(out.raw_tokens) != n:
+        problems.append(f"{len(out.tokens)} tokens for {n} token ids")
+    if out.ranks.ndim != 2 or out.ranks.shape[1] not in (0, n - 1, n):
+        problems.append(f"ranks of shape {out.ranks.shape} for {n} tokens")
+    for method, raw in out.attributions_raw.items():
+        if out.targets is None or raw.ndim != 3 or raw.shape[0] != len(out.targets):
+            problems.append(f"attributions {method!r} of shape {raw.shape} for targets {out.targets}")
+    if problems:
+        raise InputError(f"{path} is inconsistent ({'; '.join(problems)}): it was modified. Save it again with "
+                         "out.save(path).")

@@ -71,6 +71,7 @@ def attribute(function: ExplainedFunction, model: torch.nn.Module, methods: Sequ
         "methods": list(methods),
         "baseline": "zero",
         "raw": {m: METHODS[m].meaning for m in methods},
+        "checkpointed": job.checkpointed,
     }
     if "ig" in methods:
         described["n_steps"] = n_steps

@@ -47,6 +47,9 @@ FORWARD_BUDGET_BYTES = 128 * 2**20
 BACKWARD_BUDGET_BYTES = 128 * 2**20
 GRAPH_FLOATS_PER_DIM = 40
 _LEAK_TOLERANCE = 1e-5
+# Above this estimated graph for ONE sequence (SmolLM2: ~370 tokens), blocks are checkpointed: each keeps only its
+# input and is recomputed during the backward pass, so a long prefix costs one block's graph at a time.
+CHECKPOINT_ABOVE_BYTES = 1 << 30
 
 
 @dataclass
@@ -65,7 +68,8 @@ class EmbeddedInput:
 
 
 class ExplainedFunction(Protocol):
-    """What a model kind gives the engine (see the module docstring)."""
+    """What a model kind gives the engine (see the module docstring). ``blocks`` (optional): the modules to
+    checkpoint on long inputs."""
 
     inputs: list[EmbeddedInput]
     n_layers: int
@@ -104,6 +108,9 @@ class AttributionJob:
         per_token = GRAPH_FLOATS_PER_DIM * self.d_model * first.element_size()
         self.forward_tokens = max(1, FORWARD_BUDGET_BYTES // (max(1, function.n_layers) * per_token))
         self.backward_tokens = max(1, BACKWARD_BUDGET_BYTES // per_token)
+        graph = max(1, function.n_layers) * per_token * self.tokens
+        self.blocks = list(getattr(function, "blocks", None) or [])
+        self.checkpointed = bool(self.blocks) and graph > CHECKPOINT_ABOVE_BYTES
         self._batched_ok = True
         self._gradient: list[torch.Tensor] | None = None
 
@@ -161,7 +168,8 @@ class AttributionJob:
             b = len(alpha)
             with torch.enable_grad():
                 xs = self.scaled(alpha, requires_grad=True)
-                h = self.function.hidden(xs)  # (b, T, w)
+                with checkpointed(self.blocks if self.checkpointed else []):
+                    h = self.function.hidden(xs)  # (b, T, w)
                 h_rows = h.detach().requires_grad_(True)
                 (grad_rows,) = torch.autograd.grad(self._head(h_rows).sum(), h_rows)  # (b, T, w)
                 n_targets = int(h.shape[1])
@@ -243,6 +251,32 @@ class AttributionJob:
 
 
 @contextmanager
+def checkpointed(blocks: list[torch.nn.Module]) -> Iterator[None]:
+    """For the duration, each block's forward runs under activation checkpointing (torch.utils.checkpoint, not
+    reentrant): only its inputs are kept for the backward pass, which recomputes the block."""
+    from torch.utils.checkpoint import checkpoint
+
+    saved = []
+    for block in blocks:
+        own = block.__dict__.get("forward")  # an instance-level forward (accelerate's hooks) or None
+        forward = block.forward
+
+        def wrapped(*args, _forward=forward, **kwargs):
+            return checkpoint(_forward, *args, use_reentrant=False, **kwargs)
+
+        block.forward = wrapped
+        saved.append((block, own))
+    try:
+        yield
+    finally:
+        for block, own in saved:
+            if own is None:
+                del block.forward
+            else:
+                block.forward = own
+
+
+@contextmanager
 def frozen_model(model: torch.nn.Module) -> Iterator[None]:
     """Eval mode and parameters without gradients for the duration (restored after): the graph keeps less.
 
@@ -251,7 +285,8 @@ def frozen_model(model: torch.nn.Module) -> Iterator[None]:
     1e-38 change no result. torch has no getter for the flag; it is set back to torch's default (off).
     """
     was_training = model.training
-    flags = [(p, p.requires_grad) for p in model.parameters()]
+    # parameters that accelerate swapped in under inference mode (disk-offloaded layers) cannot change the flag
+    flags = [(p, p.requires_grad) for p in model.parameters() if not p.is_inference()]
     flushed = torch.set_flush_denormal(True)
     try:
         model.eval()
@@ -262,5 +297,6 @@ def frozen_model(model: torch.nn.Module) -> Iterator[None]:
         if flushed:
             torch.set_flush_denormal(False)
         for p, flag in flags:
-            p.requires_grad_(flag)
+            if not p.is_inference():
+                p.requires_grad_(flag)
         model.train(was_training)
