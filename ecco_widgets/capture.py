@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from .errors import InputError, NonFiniteError, UnsupportedModelError
+from .progress import progress_bar
 
 
 @dataclass
@@ -166,19 +167,6 @@ def _stacked_attention(values: Any) -> torch.Tensor:
     for layer, weights in enumerate(values):
         out[layer] = weights[0].to("cpu", torch.float32)
     return out
-
-
-@contextmanager
-def progress_bar(total: int | None, desc: str, progress: bool | None, unit: str = "it") -> Iterator[Any]:
-    """A tqdm bar on stderr (notebook-aware) shown when ``progress`` is True, or when None once the step has run for
-    a few seconds; hidden with progress=False. Leaves nothing behind when done."""
-    import sys
-
-    from tqdm.auto import tqdm
-
-    with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=progress is False,
-              delay=0 if progress else 3.0, leave=False) as bar:
-        yield bar
 
 
 def capture(spec: Any, input_ids: torch.Tensor, activation_layers: list[int] | None = None,

@@ -101,12 +101,13 @@ def test_no_circle_of_imports():
     ("errors", set()),
     ("tokens", set()),
     ("memory", {"errors"}),
-    ("capture", {"errors"}),
+    ("progress", set()),
+    ("capture", {"errors", "progress"}),
     ("adapter", {"errors", "capture"}),
-    ("analysis", {"errors", "capture"}),
-    ("results", {"errors", "analysis", "views", "memory"}),
+    ("analysis", {"errors", "capture", "progress"}),
+    ("results", {"errors", "analysis", "views", "memory", "progress"}),
     ("views", {"errors"}),
-    ("models", {"errors", "adapter", "capture", "analysis", "results", "memory", "tokens"}),
+    ("models", {"errors", "adapter", "capture", "analysis", "results", "memory", "tokens", "progress"}),
 ])
 def test_each_stage_imports_only_earlier_stages(stage, allowed):
     """The pipeline runs one way: loading/models -> adapter -> capture -> analysis -> results -> views."""

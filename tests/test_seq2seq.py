@@ -212,6 +212,31 @@ def test_attribution_matches_captum(models, name):
         assert np.abs(jump).max() > 0.1 * np.abs(gap).max()  # the jump alone is far past 2 % of f(x) - f(0)
 
 
+def test_contrast_matches_captum_on_the_difference(models):
+    """contrast: f = p(token) - p(foil) at every explained position; captum on that difference, two inputs."""
+    from captum.attr import InputXGradient
+
+    s2s = models["bart"]
+    src, dec = _ids("bart")
+    foil = 9
+    out = s2s.analyze_ids(src, dec, attribution=("grad_x_input",), contrast=foil, progress=False)
+    assert out.attribution_settings["contrastive"] is True
+    emb = s2s.model.get_input_embeddings()
+    n_src = len(src)
+    for i, t in enumerate(out.targets):
+        with torch.no_grad():
+            xe, xd = emb(torch.tensor([src])).clone(), emb(torch.tensor([dec[:t]])).clone()
+
+        def f(e, d, t=int(t)):
+            probs = s2s.model(inputs_embeds=e, decoder_inputs_embeds=d, use_cache=False).logits[:, -1].softmax(-1)
+            return probs[:, dec[t]] - probs[:, foil]
+
+        ae, ad = InputXGradient(f).attribute((xe.requires_grad_(), xd.requires_grad_()))
+        ref = np.concatenate([ae[0].detach().numpy(), ad[0].detach().numpy()])
+        got = out.attributions_raw["grad_x_input"][i, : n_src + t]
+        assert np.abs(got - ref).max() <= 1e-3 * np.abs(ref).max()
+
+
 @pytest.mark.parametrize("name", ["t5_tied", "bart"])
 def test_occlusion_matches_a_direct_loop(models, name):
     """Occlusion over source and decoder prefix: each drop by a forward written here, one occluded token each."""
@@ -332,8 +357,8 @@ def test_errors(models, tmp_path):
         bart.analyze_ids([0, 5, 2], [2, 0, 7], activations={"middle": [0]}, attribution=())
     with pytest.raises(InputError, match="Unknown attribution method"):
         bart.analyze_ids([0, 5, 2], [2, 0, 7], attribution=("lrp",))
-    with pytest.raises(UnsupportedModelError, match="Contrastive"):
-        bart.analyze_ids([0, 5, 2], [2, 0, 7], contrast=5)
+    with pytest.raises(InputError, match="contrast=... applies to attribution"):
+        bart.analyze_ids([0, 5, 2], [2, 0, 7], attribution=(), contrast=5)
     with pytest.raises(InputError, match="start token"):
         bart.analyze_ids([0, 5, 2], [2, 0, 7], targets=[0])
     with pytest.raises(InputError, match="only the start token"):

@@ -23,6 +23,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from ..errors import InputError, NotAvailableError
+from ..progress import ticking
 
 
 #: Options passed to scikit-learn's NMF unless the caller overrides them. SVD-based init (nndsvda) with the
@@ -149,7 +150,8 @@ def activation_matrix(out: ActivationSource, layers: Sequence[int] | None = None
 
 
 # ----- the three analyses -----
-def factorize(x: np.ndarray, n_components: int = 8, **nmf_options: Any) -> Factorization:
+def factorize(x: np.ndarray, n_components: int = 8, progress: bool | None = None,
+              **nmf_options: Any) -> Factorization:
     """Factorise an activation matrix x float32 (n_tokens_used, n_neurons_used) into ``n_components`` factors with
     scikit-learn's NMF; x is clipped at 0 in place (pass a copy you own, as :func:`activation_matrix` gives).
 
@@ -179,7 +181,8 @@ def factorize(x: np.ndarray, n_components: int = 8, **nmf_options: Any) -> Facto
 
     options = {**DEFAULT_NMF_OPTIONS, **nmf_options}
     model = NMF(n_components=int(n_components), **options)
-    w = model.fit_transform(x)
+    with ticking(f"NMF {n_tokens} x {n_neurons}", progress):
+        w = model.fit_transform(x)
     return Factorization(
         factors=np.ascontiguousarray(w.T, dtype=np.float32),
         components=np.ascontiguousarray(model.components_, dtype=np.float32),

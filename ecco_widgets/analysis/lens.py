@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..capture import progress_bar
+from ..progress import progress_bar
 
 DEFAULT_CHUNK_BYTES = 256 * 2**20
 

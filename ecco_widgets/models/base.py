@@ -249,6 +249,22 @@ class ModelBase:
             out.attach(self)
         return out
 
+    def foil_ids(self, contrast: Any, token_ids: np.ndarray, positions: np.ndarray) -> np.ndarray | None:
+        """Per target, the foil token id for contrastive attribution (-1 where none)."""
+        if contrast is None:
+            return None
+        foils = np.full(len(positions), -1, dtype=np.int64)
+        if isinstance(contrast, dict):
+            mapping = {self.single_token_id(k): self.single_token_id(v) for k, v in contrast.items()}
+            for i, p in enumerate(positions):
+                foils[i] = mapping.get(int(token_ids[p]), -1)
+            if (foils < 0).all():
+                raise InputError(f"None of the explained tokens is a key of contrast={contrast!r}; the keys must be "
+                                 "tokens that occur at the target positions.")
+        else:
+            foils[:] = self.single_token_id(contrast)
+        return foils
+
     # ----- checks -----
     def check_length(self, n_tokens: int, what: str) -> None:
         window = self.context_window

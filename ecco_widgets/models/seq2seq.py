@@ -52,7 +52,7 @@ class Seq2SeqFunction:
     (source columns first, then the decoder's) are attributed, the decoder prefix causally."""
 
     def __init__(self, spec: Seq2SeqSpec, source_ids: torch.Tensor, decoder_ids: torch.Tensor, positions: np.ndarray,
-                 target: str):
+                 target: str, foil_ids: np.ndarray | None = None):
         self.spec = spec
         self.n_layers = spec.encoder.n_layers + spec.decoder.n_layers
         self.blocks = [*spec.encoder.blocks, *spec.decoder.blocks]
@@ -66,6 +66,7 @@ class Seq2SeqFunction:
                        EmbeddedInput(dec, n_columns=int(decoder_ids.shape[-1]), causal_from=self.positions)]
         self.rows = self.positions - 1
         self.token_ids = decoder_ids[0, self.positions]
+        self.foil_ids = None if foil_ids is None else torch.as_tensor(foil_ids, dtype=torch.long, device=device)
         self.target = target
         self.vocab_size = int(spec.decoder.unembedding.weight.shape[0])
 
@@ -75,7 +76,8 @@ class Seq2SeqFunction:
         return h[:, self.rows]
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
-        return decoded_scalar(self.spec.decoder.decode, h, self.token_ids, self.target, vocab_size=self.vocab_size)
+        return decoded_scalar(self.spec.decoder.decode, h, self.token_ids, self.target, self.foil_ids,
+                              vocab_size=self.vocab_size)
 
 
 class Seq2SeqLanguageModel(ModelBase):
@@ -171,6 +173,7 @@ class Seq2SeqLanguageModel(ModelBase):
         attribution: Sequence[str] = ("ig", "grad_x_input"),
         targets: slice | Sequence[int] | None = None,
         target: str = "prob",
+        contrast: dict | str | int | None = None,
         n_steps: int | None = None,
         activations: bool | Sequence[int] | dict = False,
         activation_dtype: str = "float32",
@@ -183,14 +186,12 @@ class Seq2SeqLanguageModel(ModelBase):
         """Analyse source ids + decoder ids (the decoder start token first): ranks always; attributions (default ig
         and grad_x_input; ``attribution=()`` for none), activations and attention when asked.
 
-        targets: decoder positions to explain (default every decoder token after the start token).
+        targets: decoder positions to explain (default every decoder token after the start token). contrast: a foil
+        token for every target, or {token: foil}, as for causal LMs (f(token) - f(foil)).
         activations: True (every layer of both stacks), a list of layers (taken in both stacks), or
         {"encoder": [...], "decoder": [...]}. attention: capture encoder, decoder and cross attention.
         """
-        if unsupported.get("contrast") is not None:
-            raise UnsupportedModelError("Contrastive attribution (contrast=...) is not implemented for "
-                                        "encoder-decoder models.")
-        unknown = sorted(k for k in unsupported if k != "contrast")
+        unknown = sorted(unsupported)
         if unknown:
             raise InputError(f"Unknown option(s) for an encoder-decoder model: {unknown}.")
         src = self._source(source_ids)
@@ -206,25 +207,28 @@ class Seq2SeqLanguageModel(ModelBase):
             check_activation_memory(self.seq2seq_spec.encoder, enc_layers, n_src, np.dtype(activation_dtype))
         if dec_layers:
             check_activation_memory(self.seq2seq_spec.decoder, dec_layers, m, np.dtype(activation_dtype))
+        request = None
         if attribution:
-            methods = check_methods(attribution, kind=" for an encoder-decoder model")
             check_target(target)
             if m < 2:
                 raise InputError("No decoder tokens to explain: the decoder sequence holds only the start token. "
                                  "Pass attribution=() or a longer target.")
             positions = self._decoder_targets(targets, m)
+            request = {"methods": check_methods(attribution, kind=" for an encoder-decoder model"),
+                       "positions": positions, "target": target, "n_steps": n_steps,
+                       "foil_ids": self.foil_ids(contrast, np.asarray(dec), positions)}
+        elif contrast is not None:
+            raise InputError("contrast=... applies to attribution: pass attribution=('ig',) too.")
 
         source_t = torch.tensor([src], device=self.device)
         decoder_t = torch.tensor([dec], device=self.device)
         with self.lock:
             return self._analyze(source_t, decoder_t, enc_layers, dec_layers, activation_dtype, attention, lens_topk,
-                                 keep_hidden_states, methods if attribution else [],
-                                 positions if attribution else None, target, n_steps, progress)
+                                 keep_hidden_states, request, progress)
 
     def _analyze(self, source_t: torch.Tensor, decoder_t: torch.Tensor, enc_layers: list[int],
                  dec_layers: list[int], activation_dtype: str, attention: bool, lens_topk: int,
-                 keep_hidden_states: bool, methods: list[str], positions: np.ndarray | None, target: str,
-                 n_steps: int | None, progress: bool | None) -> Seq2SeqOutput:
+                 keep_hidden_states: bool, request: dict | None, progress: bool | None) -> Seq2SeqOutput:
         """The hooked forward, the lens and the attributions of checked inputs (under the model's lock)."""
         src, dec = source_t[0].tolist(), decoder_t[0].tolist()
         m = len(dec)
@@ -254,11 +258,12 @@ class Seq2SeqLanguageModel(ModelBase):
             out.decoder_attention = to_numpy(cap.decoder_attentions)
             out.cross_attention = to_numpy(cap.cross_attentions)
         out.attach(self)
-        if methods:
-            spec = self.seq2seq_spec
-            result = attribute(Seq2SeqFunction(spec, source_t, decoder_t, positions, target), self.model, methods,
-                               n_steps, progress, positions=positions, settings={
-                                   "target": target, "contrastive": False,
+        if request:
+            spec, positions, foils = self.seq2seq_spec, request["positions"], request["foil_ids"]
+            function = Seq2SeqFunction(spec, source_t, decoder_t, positions, request["target"], foils)
+            result = attribute(function, self.model, request["methods"], request["n_steps"], progress,
+                               positions=positions, settings={
+                                   "target": request["target"], "contrastive": foils is not None,
                                    "attributed": f"encoder token embeddings ({spec.encoder.embedding_name} output) "
                                                  f"and decoder token embeddings ({spec.decoder.embedding_name} "
                                                  "output); columns: source tokens, then decoder tokens"})

@@ -84,11 +84,12 @@ class NMFResult:
 
 
 def nmf_of(out: Any, n_components: int = 8, layers: Sequence[int] | None = None,
-           positions: Sequence[int] | slice | None = None, **nmf_options: Any) -> NMFResult:
+           positions: Sequence[int] | slice | None = None, progress: bool | None = None,
+           **nmf_options: Any) -> NMFResult:
     """NMF of ``out``'s MLP activations at ``layers`` (default every captured layer, numeric order) and ``positions``
     (default every token; ascending, each once); see :func:`ecco_widgets.analysis.factors.factorize`."""
     x, used_layers, pos, neuron_index = activation_matrix(out, layers, positions)
-    fact = factorize(x, n_components, **nmf_options)
+    fact = factorize(x, n_components, progress=progress, **nmf_options)
     return NMFResult(
         factors=fact.factors, components=fact.components, reconstruction_error=fact.reconstruction_error,
         layers=used_layers, positions=pos, tokens=[out.tokens[p] for p in pos],

@@ -215,8 +215,18 @@ class Output:
         # bidirectional encoders (masked LMs, classifiers) record causal=False; it survives save/load this way
         view_options.setdefault("causal", bool(self.attribution_settings.get("causal", True)))
         view_options.setdefault("completeness_error", self._relative_completeness())
+        view_options.setdefault("baselines", self._baseline_descriptions(methods))
         return SaliencyView(**self._saliency_tokens(), attributions=values, method=chosen, style=style,
                             **view_options)
+
+    def _baseline_descriptions(self, methods: list[str]) -> dict[str, str]:
+        """For IG and occlusion: the baseline and the kept positions recorded in attribution_settings."""
+        baseline = self.attribution_settings.get("baseline")
+        if not baseline:
+            return {}
+        kept = self.attribution_settings.get("kept_positions") or []
+        text = str(baseline) + (f", positions {', '.join(map(str, kept))} kept" if kept else "")
+        return {m: text for m in methods if m in ("ig", "occlusion")}
 
     def _saliency_tokens(self) -> dict[str, Any]:
         """The token row of the saliency view and where the explained tokens sit in it."""

@@ -698,7 +698,7 @@ function hint(parent, text) {
 // src/saliency.js
 var COMPLETENESS_TOLERANCE = 0.01, percent = (e) => `${(100 * e).toFixed(e < 0.1 ? 2 : 1)} %`;
 function build(ctx) {
-  let { model, body, controls, tooltip } = ctx, { tokens, raw, nInput } = tokenTraits(model), N = tokens.length, targetsArr = decodeArray(model.get("targets"), "targets"), attr = decodeArray(model.get("attributions"), "attributions"), methods = get(model, "methods", []).map(String), style = get(model, "style", "minimal") === "detailed" ? "detailed" : "minimal", causal = get(model, "causal", !0) !== !1, inputsEnd = (t) => causal ? t : N, explains = (p, t) => p < inputsEnd(t);
+  let { model, body, controls, tooltip } = ctx, { tokens, raw, nInput } = tokenTraits(model), N = tokens.length, targetsArr = decodeArray(model.get("targets"), "targets"), attr = decodeArray(model.get("attributions"), "attributions"), methods = get(model, "methods", []).map(String), baselines = get(model, "baselines", []).map(String), baselineOf = () => baselines[methodIdx] || "", style = get(model, "style", "minimal") === "detailed" ? "detailed" : "minimal", causal = get(model, "causal", !0) !== !1, inputsEnd = (t) => causal ? t : N, explains = (p, t) => p < inputsEnd(t);
   body.classList.toggle("ew-sal-detailed", style === "detailed");
   let targets = Array.from(targetsArr.data), ok = !attr.empty && attr.shape.length === 3 && attr.shape[1] === targets.length, M = ok ? attr.shape[0] : 0, NT = ok ? attr.shape[2] : 0, rowOfPos = /* @__PURE__ */ new Map();
   targets.forEach((t, i) => rowOfPos.set(t, i));
@@ -724,6 +724,13 @@ function build(ctx) {
     let s = document.createElement("span");
     s.textContent = `method: ${methods[0]}`, controls.appendChild(s);
   }
+  let baselineNote = document.createElement("span");
+  baselineNote.className = "ew-baseline", controls.appendChild(baselineNote);
+  let showBaseline = () => {
+    let b = baselineOf();
+    baselineNote.textContent = b ? `baseline: ${b}` : "", baselineNote.hidden = !b;
+  };
+  showBaseline();
   let value = (row2, p) => ok && p < NT ? attr.data[(methodIdx * targets.length + row2) * NT + p] : 0, scaleFor = (row2, t) => {
     let lo = 0, hi = 0;
     for (let p = 0; p < inputsEnd(t) && p < NT; p++) {
@@ -746,7 +753,9 @@ function build(ctx) {
         let r = rowOfPos.get(i), ranked = [];
         for (let p = 0; p < inputsEnd(i) && p < NT; p++) ranked.push([p, value(r, p)]);
         ranked.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
-        let lines = [`explained token ${i}`, { token: tokens[i] }, ["method", methods[methodIdx] || ""]], e = errorOf(r);
+        let lines = [`explained token ${i}`, { token: tokens[i] }, ["method", methods[methodIdx] || ""]];
+        baselineOf() && lines.push(["baseline", baselineOf()]);
+        let e = errorOf(r);
         e !== null && (lines.push(["completeness error", percent(e)]), e > COMPLETENESS_TOLERANCE && lines.push("not converged: this row does not add up to f(x) − f(baseline)")), ranked.length && lines.push("strongest inputs");
         for (let [p, v] of ranked.slice(0, 3)) lines.push({ label: `${p}`, token: tokens[p], value: formatNumber(v) });
         tooltip.show(lines, how === "focus" ? span : ev);
@@ -815,7 +824,7 @@ function build(ctx) {
     onTrait: {
       selected_token: syncSelected,
       method: () => {
-        readMethod(), markUnconverged(), select && (select.value = methods[methodIdx]), show(activeTarget >= 0 ? activeTarget : defaultTarget());
+        readMethod(), markUnconverged(), showBaseline(), select && (select.value = methods[methodIdx]), show(activeTarget >= 0 ? activeTarget : defaultTarget());
       }
     }
   };
@@ -832,7 +841,8 @@ function render({ model, el }) {
       "attributions",
       "style",
       "causal",
-      "completeness_error"
+      "completeness_error",
+      "baselines"
     ],
     localTraits: ["selected_token", "method"],
     build

@@ -113,6 +113,8 @@ class SaliencyView(TokenView):
     causal = traitlets.Bool(True).tag(sync=True)
     # (n_methods, n_targets) relative completeness error; NaN for a method without one; (0, 0) when none is given
     completeness_error = Array(ndim=2).tag(sync=True, **array_serialization)
+    # per method, what it was measured against ("zero, first token kept"); "" for methods without a baseline
+    baselines = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
     def __init__(
         self,
@@ -128,6 +130,7 @@ class SaliencyView(TokenView):
         selected_token: int = -1,
         causal: bool = True,
         completeness_error: Mapping[str, np.ndarray] | None = None,
+        baselines: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         tk = self._token_kwargs(tokens, raw_tokens, n_input_tokens)
@@ -164,6 +167,7 @@ class SaliencyView(TokenView):
             selected_token=selected_token,
             causal=causal,
             completeness_error=_completeness_rows(completeness_error, names, tg.size),
+            baselines=_baseline_names(baselines, names),
             **kwargs,
         )
 
@@ -201,3 +205,12 @@ class SaliencyView(TokenView):
         if method not in self.methods:
             raise ViewValueError(f"method: unknown method {method!r}; available: {list(self.methods)}")
         return self.attributions[self.methods.index(method)]
+
+
+def _baseline_names(baselines: Mapping[str, str] | None, names: list[str]) -> list[str]:
+    """One description per method ("" where none is given); a key that names no method is an error."""
+    baselines = dict(baselines or {})
+    unknown = sorted(set(baselines) - set(names))
+    if unknown:
+        raise ViewValueError(f"baselines: unknown method(s) {unknown}; available: {names}")
+    return [str(baselines.get(m, "")) for m in names]

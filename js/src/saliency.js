@@ -4,6 +4,7 @@
 // itself, takes colour; nothing is dimmed.
 // completeness_error (optional, (n_methods, n_targets), NaN = none): integrated gradients' relative
 // completeness error; the tooltip of a target shows it and targets above COMPLETENESS_TOLERANCE are marked.
+// baselines (optional, one string per method, "" = none): shown next to the method and in the tooltip.
 import { decodeArray } from "./lib/arrays.js";
 import { divergingScale, sequentialScale, legend, formatNumber, formatCompact, css } from "./lib/colors.js";
 import { createTokenRow } from "./lib/tokens.js";
@@ -20,6 +21,8 @@ function build(ctx) {
   const targetsArr = decodeArray(model.get("targets"), "targets");
   const attr = decodeArray(model.get("attributions"), "attributions");
   const methods = get(model, "methods", []).map(String);
+  const baselines = get(model, "baselines", []).map(String);
+  const baselineOf = () => baselines[methodIdx] || "";
   const style = get(model, "style", "minimal") === "detailed" ? "detailed" : "minimal";
   const causal = get(model, "causal", true) !== false;
   // the positions that explain target t: those before it (causal), or all of them (bidirectional)
@@ -71,6 +74,16 @@ function build(ctx) {
     s.textContent = `method: ${methods[0]}`;
     controls.appendChild(s);
   }
+  // what the current method was measured against (integrated gradients' and occlusion's baseline)
+  const baselineNote = document.createElement("span");
+  baselineNote.className = "ew-baseline";
+  controls.appendChild(baselineNote);
+  const showBaseline = () => {
+    const b = baselineOf();
+    baselineNote.textContent = b ? `baseline: ${b}` : "";
+    baselineNote.hidden = !b;
+  };
+  showBaseline();
 
   const value = (row, p) => (ok && p < NT ? attr.data[(methodIdx * targets.length + row) * NT + p] : 0);
   const scaleFor = (row, t) => {
@@ -103,6 +116,7 @@ function build(ctx) {
         for (let p = 0; p < inputsEnd(i) && p < NT; p++) ranked.push([p, value(r, p)]);
         ranked.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
         const lines = [`explained token ${i}`, { token: tokens[i] }, ["method", methods[methodIdx] || ""]];
+        if (baselineOf()) lines.push(["baseline", baselineOf()]);
         const e = errorOf(r);
         if (e !== null) {
           lines.push(["completeness error", percent(e)]);
@@ -218,6 +232,7 @@ function build(ctx) {
       method: () => {
         readMethod();
         markUnconverged();
+        showBaseline();
         if (select) select.value = methods[methodIdx];
         show(activeTarget >= 0 ? activeTarget : defaultTarget());
       },
@@ -229,7 +244,7 @@ export function render({ model, el }) {
   return mountView(model, el, {
     name: "saliency",
     traits: ["tokens", "raw_tokens", "n_input_tokens", "targets", "methods", "attributions", "style", "causal",
-      "completeness_error"],
+      "completeness_error", "baselines"],
     localTraits: ["selected_token", "method"],
     build,
   });

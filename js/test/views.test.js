@@ -331,3 +331,21 @@ test("layer_predictions: bars per layer, numbers on hover and focus; nothing sav
   fire(w, items[3], "click");
   assert.equal(m.model.saves(), 0);
 });
+
+test("saliency baselines: the current method's baseline is named next to it and in the tooltip", () => {
+  const s = viewStates(TOKENS).saliency; // targets [4, 5], methods a, b
+  const m = mount(saliency, { ...s, baselines: ["zero, positions 0 kept", ""] });
+  const note = m.root.querySelector(".ew-baseline");
+  assert.equal(note.textContent, "baseline: zero, positions 0 kept");
+  assert.equal(note.hidden, false);
+  const spans = [...m.root.querySelectorAll(".ew-tokens > .ew-tok")];
+  fire(w, spans[5], "mouseover");
+  assert.match(visibleTip(m), /baselinezero, positions 0 kept/);
+  m.model.set("method", "b");
+  assert.equal(note.hidden, true, "method b has no baseline");
+  fire(w, spans[4], "mouseover");
+  assert.match(visibleTip(m), /methodb/);
+  assert.doesNotMatch(visibleTip(m), /baseline/);
+  const plain = mount(saliency, s); // older state without the trait
+  assert.equal(plain.root.querySelector(".ew-baseline").hidden, true);
+});

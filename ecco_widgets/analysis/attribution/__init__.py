@@ -17,12 +17,12 @@ checks in :mod:`.checks`, IG's completeness check in :mod:`.completeness`, displ
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
+from ...progress import progress_bar
 from .aggregate import AGGREGATES, aggregate_attributions
 from .checks import check_methods, check_n_steps, check_positions, check_target
 from .completeness import check_completeness, relative_completeness_error
@@ -49,12 +49,9 @@ def attribute(function: ExplainedFunction, model: torch.nn.Module, methods: Sequ
     progress: True / False, or None to show a bar (stderr) only once the call has run for a few seconds.
     positions: where the explained tokens sit (named in the completeness warning).
     """
-    from tqdm import tqdm
-
     methods = check_methods(methods)
     n_steps = check_n_steps(n_steps)
-    with tqdm(total=None, desc="attribution", unit="pass", file=sys.stderr, disable=progress is False,
-              delay=0 if progress else 3.0, leave=False) as bar, frozen_model(model):
+    with progress_bar(None, "attribution", progress, "pass") as bar, frozen_model(model):
         job = AttributionJob(function, bar)
         n_targets = int(function.inputs[0].causal_from.shape[0]) if function.inputs[0].causal_from is not None \
             else None

@@ -47,24 +47,42 @@ FORWARD_BUDGET_BYTES = 128 * 2**20
 BACKWARD_BUDGET_BYTES = 128 * 2**20
 GRAPH_FLOATS_PER_DIM = 40
 _LEAK_TOLERANCE = 1e-5
-# Above this estimated graph for ONE sequence (SmolLM2: ~370 tokens), blocks are checkpointed: each keeps only its
+# Above this estimated graph for ONE sequence (SmolLM2: ~740 tokens), blocks are checkpointed: each keeps only its
 # input and is recomputed during the backward pass, so a long prefix costs one block's graph at a time.
-CHECKPOINT_ABOVE_BYTES = 1 << 30
+CHECKPOINT_ABOVE_BYTES = 2 << 30
 
 
 @dataclass
 class EmbeddedInput:
     """One attributed input. embeddings: (1, L, d), the L tokens fed to the model; n_columns (>= L): its columns in
     the result (columns past L are 0, e.g. tokens after the last target of a causal model). causal_from: int (T,)
-    or None: target t cannot depend on tokens at >= causal_from[t] (checked, then made exactly 0)."""
+    or None: target t cannot depend on tokens at >= causal_from[t] (checked, then made exactly 0).
+    baseline: (1, L, d) or None (zeros): where integrated gradients' path starts and what occlusion puts in a
+    token's place. keep: bool (L,) or None: positions held at their input along the path (never scaled; their
+    attribution is 0), e.g. the first token, which RMSNorm models use as an attention sink."""
 
     embeddings: torch.Tensor
     n_columns: int
     causal_from: torch.Tensor | None = None
+    baseline: torch.Tensor | None = None
+    keep: torch.Tensor | None = None
 
     @property
     def length(self) -> int:
         return int(self.embeddings.shape[1])
+
+    @property
+    def start(self) -> torch.Tensor:
+        """The path's start (1, L, d): the baseline, with the kept positions at their input."""
+        base = torch.zeros_like(self.embeddings) if self.baseline is None else self.baseline
+        if self.keep is None:
+            return base
+        return torch.where(self.keep[None, :, None], self.embeddings, base)
+
+    @property
+    def delta(self) -> torch.Tensor:
+        """input - start (1, L, d): zero at kept positions."""
+        return self.embeddings - self.start
 
 
 class ExplainedFunction(Protocol):
@@ -136,8 +154,8 @@ class AttributionJob:
         return torch.cat(out).float()
 
     def scaled(self, alpha: torch.Tensor, requires_grad: bool = False) -> list[torch.Tensor]:
-        """alpha (b,) times each input: [(b, L_i, d)]."""
-        xs = [alpha.to(i.embeddings.dtype)[:, None, None] * i.embeddings for i in self.inputs]
+        """The points start + alpha * (input - start) of each input, for alpha (b,): [(b, L_i, d)]."""
+        xs = [i.start + alpha.to(i.embeddings.dtype)[:, None, None] * i.delta for i in self.inputs]
         return [x.requires_grad_(True) for x in xs] if requires_grad else xs
 
     # ----- gradients -----
@@ -214,13 +232,15 @@ class AttributionJob:
         return self._gradient
 
     def occlusion_drops(self) -> list[torch.Tensor]:
-        """f(x) - f(x with one token's embedding set to 0), per target and token: one float32 (T, L_i) per input."""
+        """f(x) - f(x with one token's embedding set to its baseline), per target and token: one float32 (T, L_i) per
+        input."""
         base = [i.embeddings for i in self.inputs]
         drops = []
         for which, item in enumerate(self.inputs):
             n = item.length
             batch = [x.repeat(n + 1, 1, 1) for x in base]  # sequence 0: the input; j + 1: token j occluded
-            batch[which][torch.arange(1, n + 1), torch.arange(n)] = 0.0
+            replacement = torch.zeros_like(item.embeddings) if item.baseline is None else item.baseline
+            batch[which][torch.arange(1, n + 1), torch.arange(n)] = replacement[0]
             values = self.values(batch)  # (n + 1, T)
             drop = (values[:1] - values[1:]).T.contiguous()  # (T, n)
             if item.causal_from is not None:

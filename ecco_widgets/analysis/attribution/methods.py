@@ -62,9 +62,8 @@ QUADRATURES = {"gausslegendre": gauss_legendre, "riemann_trapezoid": riemann_tra
 def integrated_gradients(job: AttributionJob, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     alphas, weights = QUADRATURES[IG_METHOD](n_steps)
     paths = job.path_gradients(alphas, weights)
-    attributions = [path * item.embeddings[0].float() for path, item in zip(paths, job.inputs)]  # (x - 0) * grad
-    both = [torch.cat([x, torch.zeros_like(x)]) for x in (item.embeddings for item in job.inputs)]
-    ends = job.values(both)  # f(x), f(0): (2, T)
+    attributions = [path * item.delta[0].float() for path, item in zip(paths, job.inputs)]  # (x - start) * grad
+    ends = job.values([torch.cat([item.embeddings, item.start]) for item in job.inputs])  # f(x), f(start): (2, T)
     job.bar.update(1)
     change = ends[0] - ends[1]
     job.ig_change = change.cpu().numpy()
@@ -94,10 +93,10 @@ class Method:
 
 
 METHODS: dict[str, Method] = {
-    "ig": Method(integrated_gradients, "integrated gradients on the token embeddings: (x - 0) * path-averaged "
-                                       "gradient"),
+    "ig": Method(integrated_gradients, "integrated gradients on the token embeddings: (x - baseline) * "
+                                       "path-averaged gradient (0 at kept positions)"),
     "grad_x_input": Method(grad_x_input, "gradient * input (token embeddings)"),
     "saliency": Method(saliency, "|gradient| per embedding dimension"),
-    "occlusion": Method(occlusion, "drop f(x) - f(x with the token's embedding set to 0), spread as drop / d_model "
-                                   "per dimension"),
+    "occlusion": Method(occlusion, "drop f(x) - f(x with the token's embedding set to the baseline), spread as "
+                                   "drop / d_model per dimension"),
 }
