@@ -81,18 +81,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[500, 2000, 8000])
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per job (default 1800)")
+    parser.add_argument("--jobs", nargs="+", choices=JOBS, default=list(JOBS))
     args = parser.parse_args()
     print(f"## SmolLM2-135M, 2 CPU cores, one subprocess per job; started {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"{'job':13} {'tokens':>7} {'seconds':>9} {'peak RSS GiB':>13}  status")
-    results: dict[str, list[dict]] = {job: [] for job in JOBS}
+    results: dict[str, list[dict]] = {job: [] for job in args.jobs}
     for n in args.lengths:
-        for job in JOBS:
+        for job in args.jobs:
             row = run(job, n, args.timeout)
             results[job].append(row)
             print(f"{job:13} {row['n']:7d} {row['seconds']:9.1f} {row['peak'] / 2**30:13.2f}  {row['status']}",
                   flush=True)
     print("\n## growth between the two longest completed lengths: time ~ n^k, peak RSS ~ n^k")
-    for job in JOBS:
+    for job in args.jobs:
         print(f"{job:13} time k = {exponent(results[job], 'seconds'):>5}   RSS k = {exponent(results[job], 'peak'):>5}")
 
 

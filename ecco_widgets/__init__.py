@@ -29,7 +29,7 @@ __all__ = [
     "AttentionView", "FactorExplorer", "LayerPredictions", "NeuronHeatmap", "RankGrid", "RankWatch", "SaliencyView",
     "analysis", "save_html", "to_html", "ClassifierOutput", "SequenceClassifier", "classifier",
     "CompletenessWarning", "EccoWidgetsError", "InputError", "LanguageModel", "MaskedLMOutput", "MaskedLanguageModel",
-    "ModelBase", "ModelLoadError", "NonFiniteError", "ModelSpec", "NMFResult", "NotAvailableError", "Output", "UnsupportedModelError",
-    "demo_model", "from_pretrained", "load", "masked_lm", "Seq2SeqLanguageModel", "Seq2SeqOutput", "load_seq2seq",
-    "seq2seq",
+    "ModelBase", "ModelLoadError", "NonFiniteError", "ModelSpec", "NMFResult", "NotAvailableError", "Output",
+    "UnsupportedModelError", "demo_model", "from_pretrained", "load", "masked_lm", "Seq2SeqLanguageModel",
+    "Seq2SeqOutput", "load_seq2seq", "seq2seq",
 ]

@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--attribution", default="", metavar="METHODS",
                         help=f"comma-separated attribution methods to explain the generated tokens (or, with "
                              f"--generate 0, every token): {', '.join(ATTRIBUTION_CHOICES)}")
+    render.add_argument("--ig-steps", type=_count(1), default=None, metavar="N",
+                        help="integration points of integrated gradients (default: the library's, 96 for causal LMs)")
     render.add_argument("--activations", action="store_true",
                         help="capture MLP activations and add an NMF factor explorer")
     render.add_argument("--factors", type=_count(1), default=8, metavar="K",
@@ -112,7 +114,8 @@ def render(args: argparse.Namespace) -> Path:
         lm = demo_model() if args.model is None else from_pretrained(args.model)
         bar.update()
         bar.set_postfix_str(steps[1])
-        options = dict(attribution=tuple(methods), activations=args.activations, lens_topk=max(10, args.topk))
+        options = dict(attribution=tuple(methods), activations=args.activations, lens_topk=max(10, args.topk),
+                       n_steps=args.ig_steps)
         if args.generate > 0:
             out = lm.generate(args.prompt, max_new_tokens=args.generate, **options)
         else:

@@ -68,10 +68,15 @@ def test_bfloat16_is_close_to_float32(family):
         assert np.corrcoef(ra[i, :p], rb[i, :p])[0, 1] >= 0.9, (family, p)
 
 
-def test_generate_in_bfloat16():
-    lm = ew.from_pretrained(build("llama").to(torch.bfloat16))
-    out = lm.analyze_ids(IDS[:4], n_input_tokens=4, progress=False)
-    assert out.ranks.shape == (3, 3)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_generate_in_bfloat16(family):
+    from test_seq2seq import _toy_tokenizer
+
+    lm = ew.from_pretrained(build(family).to(torch.bfloat16), tokenizer=_toy_tokenizer())
+    out = lm.generate("the cat sat on", max_new_tokens=4, attribution=("grad_x_input",), activations=[0],
+                      progress=False)
+    assert out.n_tokens == out.n_input_tokens + 4 and out.targets.tolist() == list(range(out.n_input_tokens, out.n_tokens))
+    assert out.ranks.dtype == np.int32 and np.isfinite(out.attributions("grad_x_input")).all()
 
 
 def test_an_accelerate_offloaded_model_equals_the_plain_one(tmp_path):

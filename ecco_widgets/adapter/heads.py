@@ -5,7 +5,7 @@
 embedding's parent module, a known chain of modules, or the output embedding alone, whichever reproduces the logits.
 
 **Encoder-decoders** (:func:`discover_seq2seq`: T5, BART, mBART, Pegasus, Marian, ...): each stack (encoder,
-decoder) is described by a :class:`~ecco_widgets.adapter.ResolvedSpec` over the whole model: its (encoder, decoder) is described by a :class:`~ecco_widgets.adapter.ResolvedSpec` over the whole model: its
+decoder) is described by a :class:`~ecco_widgets.adapter.ResolvedSpec` over the whole model: its
 blocks, its MLP down projections, and for the decoder the head that turns a block output into logits. The head is
 ``final norm(s) -> [x d_model ** -0.5] -> lm_head -> [+ final_logits_bias]``:
 

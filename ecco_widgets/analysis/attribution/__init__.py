@@ -53,10 +53,9 @@ def attribute(function: ExplainedFunction, model: torch.nn.Module, methods: Sequ
     n_steps = check_n_steps(n_steps)
     with progress_bar(None, "attribution", progress, "pass") as bar, frozen_model(model):
         job = AttributionJob(function, bar)
-        n_targets = int(function.inputs[0].causal_from.shape[0]) if function.inputs[0].causal_from is not None \
-            else None
-        if n_targets is not None:
-            bar.total = job.work_units(methods, n_steps, n_targets)
+        causal = [i.causal_from for i in function.inputs if i.causal_from is not None]
+        if causal:  # the number of targets is known before the first pass
+            bar.total = job.work_units(methods, n_steps, int(causal[0].shape[0]))
         raw: dict[str, np.ndarray] = {}
         deltas: dict[str, np.ndarray] = {}
         for method in methods:

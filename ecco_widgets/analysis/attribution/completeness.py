@@ -47,10 +47,10 @@ def check_completeness(deltas: np.ndarray, change: np.ndarray,
         warnings.warn(
             f"Integrated gradients missed completeness by more than {COMPLETENESS_TOLERANCE:.0%} for "
             f"{int(missed.sum())} of {missed.size} explained tokens (worst: {relative[worst]:.1%} at {where}). Those "
-            "rows do not add up to f(input) - f(baseline). A larger n_steps helps when f is smooth along the path "
-            "from the zero baseline; on RMSNorm models (such as SmolLM2) f changes over many decades of alpha next "
-            "to the zero baseline and no practical n_steps converges. Per-token errors: "
-            "out.convergence_delta('ig', relative=True).",
+            "rows do not add up to f(input) - f(baseline). A larger n_steps helps; on RMSNorm models (such as "
+            "SmolLM2) with the zero baseline, keep the first token at its input (keep='first' or 'special', the "
+            "causal-LM default), or f changes over many decades of alpha next to the baseline and no practical "
+            "n_steps converges. Per-token errors: out.convergence_delta('ig', relative=True).",
             CompletenessWarning, stacklevel=4,
         )
     return {"ig_change": [float(c) for c in change], "completeness_tolerance": COMPLETENESS_TOLERANCE}
