@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from .errors import EccoWidgetsError
 
-ATTRIBUTION_CHOICES = ("ig", "grad_x_input", "saliency", "occlusion")
+ATTRIBUTION_CHOICES = ("ig", "grad_x_input", "saliency", "occlusion", "sig")
 
 
 def _count(minimum: int):

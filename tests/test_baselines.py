@@ -90,3 +90,42 @@ def test_bad_baselines_and_keep_are_clear_errors_before_the_forward():
     ]:
         with pytest.raises(ew.InputError, match=message):
             lm.analyze_ids(IDS, attribution=("ig",), **kwargs)
+
+
+# ----- sequential integrated gradients -----
+def test_sequential_ig_matches_captum_one_token_at_a_time(lm):
+    """Token j: captum's IG on a function of token j's embedding alone (the others held at their input), from its
+    start (the zero baseline, or its own input where kept) to its input."""
+    res = compute_attributions(lm.spec, torch.tensor([IDS]), POSITIONS, ["sig"], n_steps=8, progress=False,
+                               keep="first")
+    emb = lm.spec.embedding(torch.tensor([IDS])).detach()
+    for i, p in enumerate(POSITIONS):
+        assert not res.raw["sig"][i, 0].any() and not res.raw["sig"][i, p:].any()  # kept token; causality
+        for j in (1, p - 1):
+            def f_of_token(e, p=p, j=j):
+                x = emb[:, :p].expand(e.shape[0], -1, -1).clone()
+                x[:, j] = e
+                return _forward(lm.model, IDS[p])(x)
+
+            ref = IntegratedGradients(f_of_token).attribute(emb[:, j].clone(), baselines=torch.zeros_like(emb[:, j]),
+                                                            n_steps=8, method="gausslegendre")
+            got = res.raw["sig"][i, j]
+            assert np.abs(got - ref[0].detach().numpy()).max() <= 1e-3 * np.abs(ref.detach().numpy()).max() + 1e-9
+
+
+def test_sequential_ig_completeness_per_token_sum(lm):
+    """Rows add up to the sum over tokens of f(x) - f(x with that token at its start), from direct forwards."""
+    out = lm.analyze_ids(IDS, n_input_tokens=6, attribution=("sig",), n_steps=16, keep="first", progress=False)
+    emb = lm.spec.embedding(torch.tensor([IDS])).detach()
+    sums = out.attributions("sig", "sum").sum(axis=1, dtype=np.float64)
+    with torch.no_grad():
+        for i, p in enumerate(out.targets):
+            f = _forward(lm.model, IDS[p])
+            full = float(f(emb[:, :p]))
+            change = 0.0
+            for j in range(1, p):
+                moved = emb[:, :p].clone()
+                moved[0, j] = 0
+                change += full - float(f(moved))
+            assert out.convergence_delta("sig")[i] == pytest.approx(sums[i] - change, abs=1e-5 + 1e-3 * abs(change))
+    assert (out.convergence_delta("sig", relative=True) >= 0).all()

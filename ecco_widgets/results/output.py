@@ -191,11 +191,12 @@ class Output:
         """
         self._require_attribution(method)
         if method not in self.convergence_deltas:
-            raise NotAvailableError(f"{method!r} has no convergence delta (only integrated gradients has one).")
+            raise NotAvailableError(f"{method!r} has no convergence delta (integrated gradients and sequential "
+                                    "integrated gradients have one).")
         deltas = self.convergence_deltas[method]
         if not relative:
             return deltas
-        change = self.attribution_settings.get("ig_change")
+        change = self.attribution_settings.get(f"{method}_change")
         if change is None or len(change) != len(deltas):
             raise NotAvailableError("This output does not record f(input) - f(baseline) (saved by an older version); "
                                     "use relative=False, or compute the attributions again.")
@@ -226,7 +227,7 @@ class Output:
             return {}
         kept = self.attribution_settings.get("kept_positions") or []
         text = str(baseline) + (f", positions {', '.join(map(str, kept))} kept" if kept else "")
-        return {m: text for m in methods if m in ("ig", "occlusion")}
+        return {m: text for m in methods if m in ("ig", "sig", "occlusion")}
 
     def _saliency_tokens(self) -> dict[str, Any]:
         """The token row of the saliency view and where the explained tokens sit in it."""

@@ -69,9 +69,12 @@ def attribute(function: ExplainedFunction, model: torch.nn.Module, methods: Sequ
         "raw": {m: METHODS[m].meaning for m in methods},
         "checkpointed": job.checkpointed,
     }
-    if "ig" in methods:
+    if {"ig", "sig"} & set(methods):
         described["n_steps"] = n_steps
         described["ig_method"] = methods_module.IG_METHOD
-        described.update(check_completeness(deltas["ig"], job.ig_change, positions))
+    for method in ("ig", "sig"):
+        if method in methods:
+            described.update(check_completeness(deltas[method], getattr(job, f"{method}_change"), positions,
+                                                method))
     described.update(settings or {})
     return AttributionResult(raw=raw, deltas=deltas, settings=described)

@@ -24,11 +24,15 @@ def relative_completeness_error(deltas: np.ndarray, change: np.ndarray) -> np.nd
     return deltas / np.maximum(np.abs(np.asarray(change, dtype=np.float64)), 1e-12)
 
 
-def check_completeness(deltas: np.ndarray, change: np.ndarray,
-                       positions: np.ndarray | None = None) -> dict[str, Any]:
+_NAMES = {"ig": "Integrated gradients", "sig": "Sequential integrated gradients"}
+
+
+def check_completeness(deltas: np.ndarray, change: np.ndarray, positions: np.ndarray | None = None,
+                       method: str = "ig") -> dict[str, Any]:
     """Warn (CompletenessWarning) when some IG row misses f(input) - f(baseline) by more than COMPLETENESS_TOLERANCE
     of it; return the settings that let Output.convergence_delta(relative=True) report it later. positions: where each
-    explained token sits (for the message; rows are named by index without it).
+    explained token sits (for the message; rows are named by index without it). method: "ig", or "sig" (whose rows
+    must add up to the sum over tokens of f(x) - f(x with that token at its baseline)).
 
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
@@ -45,7 +49,7 @@ def check_completeness(deltas: np.ndarray, change: np.ndarray,
         worst = int(np.argmax(np.where(missed, relative, -1.0)))
         where = f"row {worst}" if positions is None else f"position {int(positions[worst])}"
         warnings.warn(
-            f"Integrated gradients missed completeness by more than {COMPLETENESS_TOLERANCE:.0%} for "
+            f"{_NAMES.get(method, method)} missed completeness by more than {COMPLETENESS_TOLERANCE:.0%} for "
             f"{int(missed.sum())} of {missed.size} explained tokens (worst: {relative[worst]:.1%} at {where}). Those "
             "rows do not add up to f(input) - f(baseline). A larger n_steps helps; on RMSNorm models (such as "
             "SmolLM2) with the zero baseline, keep the first token at its input (keep='first' or 'special', the "
@@ -53,4 +57,4 @@ def check_completeness(deltas: np.ndarray, change: np.ndarray,
             "n_steps converges. Per-token errors: out.convergence_delta('ig', relative=True).",
             CompletenessWarning, stacklevel=4,
         )
-    return {"ig_change": [float(c) for c in change], "completeness_tolerance": COMPLETENESS_TOLERANCE}
+    return {f"{method}_change": [float(c) for c in change], "completeness_tolerance": COMPLETENESS_TOLERANCE}

@@ -153,9 +153,17 @@ class AttributionJob:
                    for s in range(0, xs[0].shape[0], chunk)]
         return torch.cat(out).float()
 
-    def scaled(self, alpha: torch.Tensor, requires_grad: bool = False) -> list[torch.Tensor]:
-        """The points start + alpha * (input - start) of each input, for alpha (b,): [(b, L_i, d)]."""
-        xs = [i.start + alpha.to(i.embeddings.dtype)[:, None, None] * i.delta for i in self.inputs]
+    def scaled(self, alpha: torch.Tensor, requires_grad: bool = False,
+               only: tuple[int, int] | None = None) -> list[torch.Tensor]:
+        """The points start + alpha * (input - start) of each input, for alpha (b,): [(b, L_i, d)]. With
+        only=(input, token), just that token moves; every other token stays at its input."""
+        if only is None:
+            xs = [i.start + alpha.to(i.embeddings.dtype)[:, None, None] * i.delta for i in self.inputs]
+        else:
+            which, token = only
+            xs = [i.embeddings.expand(len(alpha), -1, -1).clone() for i in self.inputs]
+            item = self.inputs[which]
+            xs[which][:, token] = item.start[0, token] + alpha.to(item.embeddings.dtype)[:, None] * item.delta[0, token]
         return [x.requires_grad_(True) for x in xs] if requires_grad else xs
 
     # ----- gradients -----
@@ -173,8 +181,10 @@ class AttributionJob:
         grads = [torch.autograd.grad(h, xs, seed, retain_graph=True) for seed in seeds]
         return [torch.stack([g[i] for g in grads]) for i in range(len(xs))]
 
-    def path_gradients(self, alphas: list[float], weights: list[float]) -> list[torch.Tensor]:
-        """sum_k weights[k] * grad f_t(alphas[k] * x) per target, one float32 (T, L_i, d) per input.
+    def path_gradients(self, alphas: list[float], weights: list[float],
+                       only: tuple[int, int] | None = None) -> list[torch.Tensor]:
+        """sum_k weights[k] * grad f_t(path(alphas[k])) per target, one float32 (T, L_i, d) per input; the path is
+        :meth:`scaled`'s (``only``: one token moves alone).
 
         One forward per batch of path points, then one batched vector-Jacobian product per chunk of targets.
         """
@@ -185,7 +195,7 @@ class AttributionJob:
             weight = torch.tensor(weights[start:start + per_batch], dtype=torch.float32, device=self.device)
             b = len(alpha)
             with torch.enable_grad():
-                xs = self.scaled(alpha, requires_grad=True)
+                xs = self.scaled(alpha, requires_grad=True, only=only)
                 with checkpointed(self.blocks if self.checkpointed else []):
                     h = self.function.hidden(xs)  # (b, T, w)
                 h_rows = h.detach().requires_grad_(True)
@@ -231,15 +241,18 @@ class AttributionJob:
             self._gradient = self.path_gradients([1.0], [1.0])
         return self._gradient
 
-    def occlusion_drops(self) -> list[torch.Tensor]:
-        """f(x) - f(x with one token's embedding set to its baseline), per target and token: one float32 (T, L_i) per
-        input."""
+    def occlusion_drops(self, to_start: bool = False) -> list[torch.Tensor]:
+        """f(x) - f(x with one token's embedding set to its baseline (or, ``to_start``, to the path's start: kept
+        tokens then do not change)), per target and token: one float32 (T, L_i) per input."""
         base = [i.embeddings for i in self.inputs]
         drops = []
         for which, item in enumerate(self.inputs):
             n = item.length
             batch = [x.repeat(n + 1, 1, 1) for x in base]  # sequence 0: the input; j + 1: token j occluded
-            replacement = torch.zeros_like(item.embeddings) if item.baseline is None else item.baseline
+            if to_start:
+                replacement = item.start
+            else:
+                replacement = torch.zeros_like(item.embeddings) if item.baseline is None else item.baseline
             batch[which][torch.arange(1, n + 1), torch.arange(n)] = replacement[0]
             values = self.values(batch)  # (n + 1, T)
             drop = (values[:1] - values[1:]).T.contiguous()  # (T, n)
@@ -267,6 +280,10 @@ class AttributionJob:
             steps = max(1, min(n_steps, self.sequences_per_forward))
             per = max(1, min(n_targets, self.backward_tokens // (steps * self.tokens)))
             units += math.ceil(n_steps / steps) * math.ceil(n_targets / per) + 1
+        if "sig" in methods:
+            steps = max(1, min(n_steps, self.sequences_per_forward))
+            per = max(1, min(n_targets, self.backward_tokens // (steps * self.tokens)))
+            units += self.tokens * math.ceil(n_steps / steps) * math.ceil(n_targets / per) + 1
         return units + ("occlusion" in methods)
 
 

@@ -21,7 +21,7 @@ Adding a method: write ``def my_method(job, n_steps) -> (raw, delta or None)`` u
 ``path_gradients``, ``gradient``, ``occlusion_drops`` and ``to_numpy``, and add one line to ``METHODS``.
 
 >>> sorted(METHODS)
-['grad_x_input', 'ig', 'occlusion', 'saliency']
+['grad_x_input', 'ig', 'occlusion', 'saliency', 'sig']
 >>> [round(a, 4) for a in gauss_legendre(2)[0]], [round(w, 4) for w in gauss_legendre(2)[1]]
 ([0.2113, 0.7887], [0.5, 0.5])
 """
@@ -84,6 +84,27 @@ def occlusion(job: AttributionJob, n_steps: int) -> tuple[np.ndarray, None]:
     return job.to_numpy(spread), None
 
 
+def sequential_integrated_gradients(job: AttributionJob, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sequential IG (Enguehard 2023): each token's embedding moves alone from its start to its input while every
+    other token stays at its input, so the residual stream never collapses. Token j gets (x_j - start_j) * the
+    path-averaged gradient at j; its sum equals f(x) - f(x with token j at its start) (per-token completeness)."""
+    alphas, weights = QUADRATURES[IG_METHOD](n_steps)
+    drops = job.occlusion_drops(to_start=True)  # f(x) - f(x with token j at its start): (T, L_i) per input
+    totals = [torch.zeros(d.shape[0], i.length, job.d_model, dtype=torch.float32, device=job.device)
+              for d, i in zip(drops, job.inputs)]
+    for which, item in enumerate(job.inputs):
+        moving = torch.nonzero(item.delta[0].abs().sum(-1) > 0)[:, 0].tolist()
+        if item.causal_from is not None:  # a token at or after every target explains nothing
+            moving = [j for j in moving if j < int(item.causal_from.max())]
+        for token in moving:
+            grads = job.path_gradients(alphas, weights, only=(which, token))[which]  # (T, L, d)
+            totals[which][:, token] = grads[:, token] * item.delta[0, token].float()
+    change = sum(d.sum(dim=1) for d in drops)
+    job.sig_change = change.cpu().numpy()
+    deltas = sum(t.sum(dim=(1, 2)) for t in totals) - change
+    return job.to_numpy(totals), deltas.cpu().numpy().astype(np.float32)
+
+
 @dataclass(frozen=True)
 class Method:
     """An attribution method: its function and what its raw values mean (kept in attribution_settings)."""
@@ -99,4 +120,7 @@ METHODS: dict[str, Method] = {
     "saliency": Method(saliency, "|gradient| per embedding dimension"),
     "occlusion": Method(occlusion, "drop f(x) - f(x with the token's embedding set to the baseline), spread as "
                                    "drop / d_model per dimension"),
+    "sig": Method(sequential_integrated_gradients, "sequential integrated gradients: each token moved alone from "
+                                                   "its baseline to its input, (x_j - baseline_j) * path-averaged "
+                                                   "gradient at j"),
 }
