@@ -68,11 +68,12 @@ def test_bfloat16_is_close_to_float32(family):
         assert np.corrcoef(ra[i, :p], rb[i, :p])[0, 1] >= 0.9, (family, p)
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 @pytest.mark.parametrize("family", FAMILIES)
-def test_generate_in_bfloat16(family):
+def test_generate_in_half_precision(family, dtype):
     from test_seq2seq import _toy_tokenizer
 
-    lm = ew.from_pretrained(build(family).to(torch.bfloat16), tokenizer=_toy_tokenizer())
+    lm = ew.from_pretrained(build(family).to(getattr(torch, dtype)), tokenizer=_toy_tokenizer())
     out = lm.generate("the cat sat on", max_new_tokens=4, attribution=("grad_x_input",), activations=[0],
                       progress=False)
     assert out.n_tokens == out.n_input_tokens + 4 and out.targets.tolist() == list(range(out.n_input_tokens, out.n_tokens))
