@@ -132,3 +132,19 @@ def test_chunking_does_not_change_results():
     tiny = logit_lens(lm.spec.decode, hidden, targets, chunk_bytes=1)  # one position per chunk
     np.testing.assert_array_equal(tiny.ranks[:-1, :-1], out.ranks[:-1])
     np.testing.assert_allclose(tiny.topk_probs, out.topk_probs, rtol=1e-5, atol=1e-7)
+
+
+def test_entropy_and_kl_to_final_match_the_reference(family_case):
+    """Entropy and KL(p_final || p_layer) in nats, from the reference logits (HF hidden states + the hand-named final
+    norm + the unembedding) with torch.distributions, not from the library's decode."""
+    family, model, lm, ids, out = family_case
+    _, stacked = reference(model, family, ids)
+    dist = torch.distributions.Categorical(logits=stacked[:, :-1].double())
+    final = torch.distributions.Categorical(logits=stacked[-1:, :-1].double())
+    entropy = dist.entropy().numpy()
+    kl = torch.distributions.kl_divergence(final, dist).numpy()
+    assert out.entropy.shape == out.kl_to_final.shape == out.ranks.shape
+    assert out.entropy.dtype == out.kl_to_final.dtype == np.float32
+    np.testing.assert_allclose(out.entropy, entropy, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out.kl_to_final, kl, rtol=1e-3, atol=2e-4)
+    assert (out.kl_to_final[-1] == 0).all()

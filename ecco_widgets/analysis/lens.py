@@ -26,12 +26,16 @@ DEFAULT_CHUNK_BYTES = 256 * 2**20
 @dataclass
 class LensResult:
     """ranks: int32 (n_layers, n_positions); topk_ids: int32 (n_layers, n_positions, k);
-    topk_probs: float32 (n_layers, n_positions, k); target_probs: float32 (n_layers, n_positions)."""
+    topk_probs: float32 (n_layers, n_positions, k); target_probs: float32 (n_layers, n_positions);
+    entropy: float32 (n_layers, n_positions), nats, of each layer's decoded distribution; kl_to_final: float32
+    (n_layers, n_positions), KL(p_final || p_layer) in nats (0 in the last row)."""
 
     ranks: np.ndarray
     topk_ids: np.ndarray
     topk_probs: np.ndarray
     target_probs: np.ndarray
+    entropy: np.ndarray | None = None
+    kl_to_final: np.ndarray | None = None
 
 
 def ranks_from_logits(logits: torch.Tensor, target_ids: torch.Tensor) -> torch.Tensor:
@@ -69,7 +73,7 @@ def logit_lens(
     if n_positions == 0:
         empty = np.zeros((n_layers, 0), np.int32)
         return LensResult(empty, np.zeros((n_layers, 0, k), np.int32), np.zeros((n_layers, 0, k), np.float32),
-                          empty.astype(np.float32))
+                          empty.astype(np.float32), empty.astype(np.float32), empty.astype(np.float32))
     with torch.inference_mode():
         sample = decode(block_hidden[:1, :1])
         vocab = sample.shape[-1]
@@ -79,6 +83,8 @@ def logit_lens(
         topk_ids = torch.empty(n_layers, n_positions, k, dtype=torch.int32)
         topk_probs = torch.empty(n_layers, n_positions, k, dtype=torch.float32)
         target_probs = torch.empty(n_layers, n_positions, dtype=torch.float32)
+        entropy = torch.empty(n_layers, n_positions, dtype=torch.float32)
+        kl = torch.empty(n_layers, n_positions, dtype=torch.float32)
         with progress_bar(n_positions, "logit lens", progress, "token") as bar:
             for start in range(0, n_positions, step):
                 stop = min(start + step, n_positions)
@@ -86,24 +92,36 @@ def logit_lens(
                 if final_logits is not None:
                     logits[-1] = final_logits[start:stop].to(logits.device, torch.float32)
                 targets = target_ids[start:stop].to(logits.device)
-                _rank_block(logits, targets, k, n_layers, start, stop, ranks, topk_ids, topk_probs, target_probs)
+                _rank_block(logits, targets, k, n_layers, start, stop, ranks, topk_ids, topk_probs, target_probs,
+                            entropy, kl)
                 bar.update(stop - start)
-    return LensResult(ranks.numpy(), topk_ids.numpy(), topk_probs.numpy(), target_probs.numpy())
+    return LensResult(ranks.numpy(), topk_ids.numpy(), topk_probs.numpy(), target_probs.numpy(), entropy.numpy(),
+                      kl.numpy())
 
 
 def _rank_block(logits: torch.Tensor, targets: torch.Tensor, k: int, n_layers: int, start: int, stop: int,
-                ranks: torch.Tensor, topk_ids: torch.Tensor, topk_probs: torch.Tensor,
-                target_probs: torch.Tensor) -> None:
-    """Ranks, top-k and target probabilities of one block of positions (logits float32 (n_layers, stop - start,
-    vocab), overwritten), written into the result tensors."""
+                ranks: torch.Tensor, topk_ids: torch.Tensor, topk_probs: torch.Tensor, target_probs: torch.Tensor,
+                entropy: torch.Tensor, kl: torch.Tensor) -> None:
+    """Ranks, top-k, target probabilities, entropy and KL to the last row of one block of positions (logits float32
+    (n_layers, stop - start, vocab), overwritten), written into the result tensors. One extra buffer of the
+    block's size (the exponentials) is used."""
     index = targets.view(1, -1, 1).expand(n_layers, -1, 1)
     target_logit = logits.gather(-1, index)
     ranks[:, start:stop] = (logits > target_logit).sum(-1, dtype=torch.int32).cpu() + 1
     values, ids = logits.topk(k, dim=-1)
     topk_ids[:, start:stop] = ids.to("cpu", torch.int32)
-    # log-sum-exp in place (the logits are not needed afterwards): two passes, no extra buffer
+    # shifted = logit - max (in place); with e = exp(shifted) and Z = sum(e): log p = shifted - log Z,
+    # entropy = log Z - sum(e * shifted) / Z, KL(p_f || p_l) = sum p_f log p_f - sum p_f (shifted_l - log Z_l)
     peak = values[..., :1]
-    log_norm = peak + logits.sub_(peak).exp_().sum(-1, keepdim=True).log()
+    shifted = logits.sub_(peak)
+    e = shifted.exp()
+    total = e.sum(-1, keepdim=True)
+    log_z = total.log()
+    entropy[:, start:stop] = (log_z[..., 0] - (e * shifted).sum(-1) / total[..., 0]).cpu()
+    p_final = e[-1] / total[-1]  # (positions, vocab)
+    cross = torch.einsum("pv,lpv->lp", p_final, shifted) - log_z[..., 0]  # sum p_f log p_l
+    kl[:, start:stop] = (cross[-1:] - cross).clamp_(min=0).cpu()
+    log_norm = peak + log_z
     topk_probs[:, start:stop] = (values - log_norm).exp().cpu()
     target_probs[:, start:stop] = (target_logit - log_norm).exp()[..., 0].cpu()
 

@@ -233,6 +233,7 @@ class ModelBase:
             lens_fields = {
                 "ranks": lens.ranks[:, :n_ranked].copy(), "topk_ids": lens.topk_ids, "topk_probs": lens.topk_probs,
                 "target_probs": lens.target_probs[:, :n_ranked].copy(),
+                "entropy": lens.entropy[:, :n_ranked].copy(), "kl_to_final": lens.kl_to_final[:, :n_ranked].copy(),
                 "vocab_text": self.vocab_text(np.unique(lens.topk_ids)),
             }
         out = output_class(

@@ -242,7 +242,8 @@ class Seq2SeqLanguageModel(ModelBase):
         out = Seq2SeqOutput(
             token_ids=np.asarray(dec, dtype=np.int64), tokens=tokens, raw_tokens=raw, n_input_tokens=1,
             ranks=lens.ranks[:, : m - 1].copy(), topk_ids=lens.topk_ids, topk_probs=lens.topk_probs,
-            target_probs=lens.target_probs[:, : m - 1].copy(), vocab_text=self.vocab_text(np.unique(lens.topk_ids)),
+            target_probs=lens.target_probs[:, : m - 1].copy(), entropy=lens.entropy[:, : m - 1].copy(),
+            kl_to_final=lens.kl_to_final[:, : m - 1].copy(), vocab_text=self.vocab_text(np.unique(lens.topk_ids)),
             hidden_states=to_numpy(cap.decoder_hidden) if keep_hidden_states else None,
             model_name=self.name, source_ids=np.asarray(src, dtype=np.int64), source_tokens=src_tokens,
             source_raw_tokens=src_raw, n_encoder_layers=self.seq2seq_spec.encoder.n_layers,

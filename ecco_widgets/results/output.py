@@ -31,7 +31,8 @@ class Output:
     ranks: int32 (n_layers, n_tokens - 1): ranks[l, p] = 1-based rank of token p+1 when the output of block l at
     position p is decoded through the final norm and the unembedding. topk_ids / topk_probs:
     (n_layers, n_tokens, k) per layer and position (the last position predicts past the text).
-    target_probs: float32 (n_layers, n_tokens - 1). hidden_states: float32 (n_layers + 1, n_tokens, d_model),
+    target_probs: float32 (n_layers, n_tokens - 1); entropy / kl_to_final: float32 (n_layers, n_tokens - 1), in nats,
+    the entropy of each layer's decoded distribution and KL(p_final || p_layer), from the same pass. hidden_states: float32 (n_layers + 1, n_tokens, d_model),
     row 0 = embeddings (may be None). activations: (n_layers_kept, n_tokens, n_neurons) with activation_layers
     naming the layers. attributions_raw: {method: float32 (n_targets, n_tokens, d_model)} with targets: int
     (n_targets,). attention: float32 (n_layers, n_heads, n_tokens, n_tokens).
@@ -45,6 +46,8 @@ class Output:
     topk_ids: np.ndarray | None = None
     topk_probs: np.ndarray | None = None
     target_probs: np.ndarray | None = None
+    entropy: np.ndarray | None = None
+    kl_to_final: np.ndarray | None = None
     vocab_text: dict[int, str] = field(default_factory=dict)
     hidden_states: np.ndarray | None = None
     activations: np.ndarray | None = None
