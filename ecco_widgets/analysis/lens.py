@@ -60,6 +60,7 @@ def logit_lens(
     final_logits: torch.Tensor | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     progress: bool | None = False,
+    metrics: bool = True,
 ) -> LensResult:
     """Ranks, top-k and target probabilities of every layer at every position.
 
@@ -67,7 +68,8 @@ def logit_lens(
     (each block of positions is decoded in it, then upcast: ranks and probabilities are computed in float32).
     target_ids: int (n_positions,), the token each position should predict (the next token).
     final_logits: the model's own logits (n_positions, vocab); when given they stand for the last layer, so the
-    last row equals the model's own ranks exactly.
+    last row equals the model's own ranks exactly. metrics: also the entropy and the KL to the last layer (the
+    result holds None for them otherwise).
     """
     n_layers, n_positions, _ = block_hidden.shape
     if n_positions == 0:
@@ -93,15 +95,15 @@ def logit_lens(
                     logits[-1] = final_logits[start:stop].to(logits.device, torch.float32)
                 targets = target_ids[start:stop].to(logits.device)
                 _rank_block(logits, targets, k, n_layers, start, stop, ranks, topk_ids, topk_probs, target_probs,
-                            entropy, kl)
+                            entropy if metrics else None, kl if metrics else None)
                 bar.update(stop - start)
-    return LensResult(ranks.numpy(), topk_ids.numpy(), topk_probs.numpy(), target_probs.numpy(), entropy.numpy(),
-                      kl.numpy())
+    return LensResult(ranks.numpy(), topk_ids.numpy(), topk_probs.numpy(), target_probs.numpy(),
+                      entropy.numpy() if metrics else None, kl.numpy() if metrics else None)
 
 
 def _rank_block(logits: torch.Tensor, targets: torch.Tensor, k: int, n_layers: int, start: int, stop: int,
                 ranks: torch.Tensor, topk_ids: torch.Tensor, topk_probs: torch.Tensor, target_probs: torch.Tensor,
-                entropy: torch.Tensor, kl: torch.Tensor) -> None:
+                entropy: torch.Tensor | None, kl: torch.Tensor | None) -> None:
     """Ranks, top-k, target probabilities, entropy and KL to the last row of one block of positions (logits float32
     (n_layers, stop - start, vocab), overwritten), written into the result tensors. One extra buffer of the
     block's size (the exponentials) is used."""
@@ -113,15 +115,22 @@ def _rank_block(logits: torch.Tensor, targets: torch.Tensor, k: int, n_layers: i
     # shifted = logit - max (in place); with e = exp(shifted) and Z = sum(e): log p = shifted - log Z,
     # entropy = log Z - sum(e * shifted) / Z, KL(p_f || p_l) = sum p_f log p_f - sum p_f (shifted_l - log Z_l)
     peak = values[..., :1]
+    if entropy is None or kl is None:
+        log_norm = peak + logits.sub_(peak).exp_().sum(-1, keepdim=True).log()
+        topk_probs[:, start:stop] = (values - log_norm).exp().cpu()
+        target_probs[:, start:stop] = (target_logit - log_norm).exp()[..., 0].cpu()
+        return
     shifted = logits.sub_(peak)
+    p_final = shifted[-1].softmax(-1)  # (positions, vocab)
+    cross = torch.einsum("pv,lpv->lp", p_final, shifted)  # sum p_f * shifted_l (log Z_l subtracted below)
     e = shifted.exp()
-    total = e.sum(-1, keepdim=True)
+    total = e.sum(-1)
     log_z = total.log()
-    entropy[:, start:stop] = (log_z[..., 0] - (e * shifted).sum(-1) / total[..., 0]).cpu()
-    p_final = e[-1] / total[-1]  # (positions, vocab)
-    cross = torch.einsum("pv,lpv->lp", p_final, shifted) - log_z[..., 0]  # sum p_f log p_l
+    weighted = torch.einsum("lpv,lpv->lp", e, shifted)  # sum e * shifted, without a product buffer
+    entropy[:, start:stop] = (log_z - weighted / total).cpu()
+    cross -= log_z  # sum p_f log p_l
     kl[:, start:stop] = (cross[-1:] - cross).clamp_(min=0).cpu()
-    log_norm = peak + log_z
+    log_norm = peak + log_z[..., None]
     topk_probs[:, start:stop] = (values - log_norm).exp().cpu()
     target_probs[:, start:stop] = (target_logit - log_norm).exp()[..., 0].cpu()
 
