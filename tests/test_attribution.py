@@ -17,13 +17,13 @@ import ecco_widgets as ew
 import ecco_widgets.analysis.attribution.engine as engine
 import ecco_widgets.analysis.attribution.targets as targets_module
 from ecco_widgets.errors import COMPLETENESS_TOLERANCE
-from ecco_widgets.analysis.attribution import DEFAULT_N_STEPS, METHODS, aggregate_attributions
+from ecco_widgets.analysis.attribution import METHODS, aggregate_attributions
 from ecco_widgets.models.causal_lm import IG_DEFAULTS, compute_attributions
 from ecco_widgets.errors import InputError
 
 N_TOKENS = 12
 N_INPUT = 5
-STEPS = 16  # for the IG comparisons; the default (DEFAULT_N_STEPS) is checked end to end too
+STEPS = 16  # for the IG comparisons; the causal default (IG_DEFAULTS) is checked end to end too
 
 
 def _gpt2() -> torch.nn.Module:

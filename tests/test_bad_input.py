@@ -7,7 +7,6 @@ import zipfile
 
 import numpy as np
 import pytest
-import torch
 from transformers import BertConfig, BertForMaskedLM
 
 import ecco_widgets as ew

@@ -12,7 +12,6 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-import ecco_widgets.views.base as base  # noqa: F401
 import ecco_widgets.views.bundles as bundles_module
 from ecco_widgets.views import REGISTRY, NeuronHeatmap, RankGrid, SaliencyView
 from ecco_widgets.views.export import json_for_script, save_html, to_html

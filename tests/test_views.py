@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 import ecco_widgets.views as views
-import ecco_widgets.views.base as base
 import ecco_widgets.views.bundles as bundles_module
 from ecco_widgets.views import (
     AttentionView,

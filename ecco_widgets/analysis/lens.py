@@ -112,15 +112,22 @@ def _rank_block(logits: torch.Tensor, targets: torch.Tensor, k: int, n_layers: i
     ranks[:, start:stop] = (logits > target_logit).sum(-1, dtype=torch.int32).cpu() + 1
     values, ids = logits.topk(k, dim=-1)
     topk_ids[:, start:stop] = ids.to("cpu", torch.int32)
-    # shifted = logit - max (in place); with e = exp(shifted) and Z = sum(e): log p = shifted - log Z,
-    # entropy = log Z - sum(e * shifted) / Z, KL(p_f || p_l) = sum p_f log p_f - sum p_f (shifted_l - log Z_l)
     peak = values[..., :1]
+    shifted = logits.sub_(peak)  # logit - max, in place
     if entropy is None or kl is None:
-        log_norm = peak + logits.sub_(peak).exp_().sum(-1, keepdim=True).log()
-        topk_probs[:, start:stop] = (values - log_norm).exp().cpu()
-        target_probs[:, start:stop] = (target_logit - log_norm).exp()[..., 0].cpu()
-        return
-    shifted = logits.sub_(peak)
+        log_z = shifted.exp_().sum(-1).log()
+    else:
+        log_z = _entropy_and_kl(shifted, start, stop, entropy, kl)
+    log_norm = peak + log_z[..., None]
+    topk_probs[:, start:stop] = (values - log_norm).exp().cpu()
+    target_probs[:, start:stop] = (target_logit - log_norm).exp()[..., 0].cpu()
+
+
+def _entropy_and_kl(shifted: torch.Tensor, start: int, stop: int, entropy: torch.Tensor,
+                    kl: torch.Tensor) -> torch.Tensor:
+    """Entropy and KL(p_final || p_layer) of a block, from shifted = logits - max (n_layers, positions, vocab);
+    returns log Z (n_layers, positions). With e = exp(shifted) and Z = sum(e): log p = shifted - log Z, entropy =
+    log Z - sum(e * shifted) / Z, KL(p_f || p_l) = sum p_f log p_f - sum p_f log p_l."""
     p_final = shifted[-1].softmax(-1)  # (positions, vocab)
     cross = torch.einsum("pv,lpv->lp", p_final, shifted)  # sum p_f * shifted_l (log Z_l subtracted below)
     e = shifted.exp()
@@ -130,9 +137,7 @@ def _rank_block(logits: torch.Tensor, targets: torch.Tensor, k: int, n_layers: i
     entropy[:, start:stop] = (log_z - weighted / total).cpu()
     cross -= log_z  # sum p_f log p_l
     kl[:, start:stop] = (cross[-1:] - cross).clamp_(min=0).cpu()
-    log_norm = peak + log_z[..., None]
-    topk_probs[:, start:stop] = (values - log_norm).exp().cpu()
-    target_probs[:, start:stop] = (target_logit - log_norm).exp()[..., 0].cpu()
+    return log_z
 
 
 def watch_ranks(

@@ -34,8 +34,7 @@ import torch
 from torch import nn
 
 from ..adapter import Seq2SeqSpec, check_seq2seq_model, discover_seq2seq
-from ..analysis.attribution import EmbeddedInput, attribute, check_methods, check_positions, check_target, \
-    decoded_scalar
+from ..analysis.attribution import EmbeddedInput, attribute, check_methods, check_target, decoded_scalar
 from ..analysis.lens import logit_lens
 from ..capture import capture_seq2seq, forward_until
 from ..errors import InputError, UnsupportedModelError
