@@ -163,7 +163,8 @@ function gradientCss(ramp, lo, hi, n = 11) {
 
 /**
  * Build a legend element for a scale made by this module.
- * opts: {label, format}. For categorical legends pass {categories: [{label, rgb}]}.
+ * opts: {label, format, note (aria-label detail, e.g. "linear, 0 darkest")}. For categorical legends pass
+ * {categories: [{label, rgb}]}.
  */
 export function legend(scale, opts = {}) {
   const el = document.createElement("div");
@@ -209,7 +210,7 @@ export function legend(scale, opts = {}) {
   el.appendChild(lo);
   el.appendChild(bar);
   el.appendChild(hi);
-  const extra = scale.kind === "rank" ? " (log scale, rank 1 darkest)" : scale.kind === "diverging" ? " (centred on 0)" : "";
+  const extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? " (log scale, rank 1 darkest)" : scale.kind === "diverging" ? " (centred on 0)" : "";
   el.setAttribute("aria-label", `${opts.label || "colour scale"}${extra}: ${fmt(d0)} to ${fmt(d1)}`);
   return el;
 }

@@ -47,6 +47,7 @@ export function navigate(key, r, c, nRows, nCols, ctrl = false) {
  * opts: {nRows, nCols, cellW, cellH, color(r,c) -> [r,g,b], text(r,c) -> string|null,
  *        label(r,c) -> string (aria), onHover(r, c, how, ev) (r = -1 on leave), onCommit(r, c),
  *        threshold, mode ("dom"|"canvas" to force), ariaLabel}
+ * The returned grid's refresh() repaints every cell from these callbacks (DOM) or redraws the canvas.
  */
 export function createGrid(opts) {
   const { nRows, nCols } = opts;
@@ -83,6 +84,14 @@ export function createGrid(opts) {
     el.style.gridTemplateColumns = `repeat(${nCols}, ${cellW}px)`;
     el.style.gridAutoRows = `${cellH}px`;
     const cells = new Array(nRows * nCols);
+    const paint = (d, r, c) => {
+      const rgb = opts.color(r, c);
+      d.style.backgroundColor = rgb ? css(rgb) : "";
+      d.style.color = rgb ? textColorFor(rgb) : "";
+      const t = opts.text ? opts.text(r, c) : null;
+      d.textContent = t != null ? t : "";
+      d.setAttribute("aria-label", label(r, c));
+    };
     for (let r = 0; r < nRows; r++) {
       const row = document.createElement("div");
       row.className = "ew-grid-row";
@@ -94,14 +103,7 @@ export function createGrid(opts) {
         d.dataset.r = String(r);
         d.dataset.c = String(c);
         d.tabIndex = r === 0 && c === 0 ? 0 : -1;
-        const rgb = opts.color(r, c);
-        if (rgb) {
-          d.style.backgroundColor = css(rgb);
-          d.style.color = textColorFor(rgb);
-        }
-        const t = opts.text ? opts.text(r, c) : null;
-        if (t != null) d.textContent = t;
-        d.setAttribute("aria-label", label(r, c));
+        paint(d, r, c);
         row.appendChild(d);
         cells[r * nCols + c] = d;
       }
@@ -160,6 +162,10 @@ export function createGrid(opts) {
     api = {
       cells,
       cellElement: (r, c) => cells[r * nCols + c] || null,
+      /** Repaint every cell from opts.color / opts.text / opts.label (e.g. after a change of metric). */
+      refresh() {
+        for (let r = 0; r < nRows; r++) for (let c = 0; c < nCols; c++) paint(cells[r * nCols + c], r, c);
+      },
       setSelected(r, c) {
         if (selected) {
           const p = cells[selected.r * nCols + selected.c];
@@ -321,6 +327,7 @@ export function createGrid(opts) {
         return drawCount;
       },
       redraw: draw,
+      refresh: draw,
       cellElement: () => null,
       setSelected(r, c) {
         selected = r == null || r < 0 ? null : { r, c };
