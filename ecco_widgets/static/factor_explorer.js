@@ -142,7 +142,7 @@ function legend(scale, opts = {}) {
   } else
     bar.style.background = gradientCss(scale.ramp, 0, 1);
   lo.textContent = fmt(d0), hi.textContent = fmt(d1), el.appendChild(lo), el.appendChild(bar), el.appendChild(hi);
-  let extra = scale.kind === "rank" ? " (log scale, rank 1 darkest)" : scale.kind === "diverging" ? " (centred on 0)" : "";
+  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? " (log scale, rank 1 darkest)" : scale.kind === "diverging" ? " (centred on 0)" : "";
   return el.setAttribute("aria-label", `${opts.label || "colour scale"}${extra}: ${fmt(d0)} to ${fmt(d1)}`), el;
 }
 
@@ -380,6 +380,10 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-tt-row { display: flex; gap: 8px; justify-content: space-between; }
 .ew-tt-key { color: var(--ew-muted); }
 .ew-tt-val { font-variant-numeric: tabular-nums; }
+.ew-tt-table { display: grid; gap: 0 10px; margin-top: 2px; }
+.ew-tt-table > .ew-tt-val { text-align: right; }
+.ew-tt-table > .ew-tt-cur { font-weight: 600; }
+.ew-tt-name { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 12em; unicode-bidi: isolate; }
 .ew-tt-tok { unicode-bidi: isolate; font-family: var(--jp-code-font-family, ui-monospace, monospace); white-space: pre; overflow: hidden; text-overflow: ellipsis; max-width: 18em; }
 
 .ew-legend { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin-top: 8px; font-size: 12px; color: var(--ew-muted); }
@@ -463,6 +467,38 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-head canvas { display: block; image-rendering: pixelated; border: 1px solid var(--ew-border); cursor: crosshair; }
 .ew-head-mark { position: absolute; left: 0; right: 0; height: 0; border-top: 1px solid var(--ew-focus); pointer-events: none; }
 .ew-context { margin-bottom: 8px; }
+
+/* metric switcher: a segmented button group (aria-pressed), one tab stop */
+.ew-seg { display: inline-flex; align-items: center; gap: 0; }
+.ew-seg-caption { margin-right: 6px; }
+.ew-seg-btn { font: inherit; font-size: 12px; padding: 1px 8px; background: var(--ew-bg); color: var(--ew-fg); border: 1px solid var(--ew-border);
+  margin-left: -1px; cursor: pointer; }
+.ew-seg-btn:first-of-type { border-radius: 4px 0 0 4px; margin-left: 0; }
+.ew-seg-btn:last-of-type { border-radius: 0 4px 4px 0; }
+.ew-seg-btn.ew-pressed { background: var(--ew-accent); border-color: var(--ew-accent); color: var(--ew-bg); }
+.ew-seg-btn:focus { outline: none; }
+.ew-seg-btn:focus-visible { outline: 2px solid var(--ew-focus); outline-offset: 1px; position: relative; }
+
+/* first layer from which the next token stays in the top k: a corner mark on that cell, and a row of labels */
+.ew-cell.ew-found { background-image: linear-gradient(135deg, var(--ew-focus) 0, var(--ew-focus) 5px, transparent 5px); }
+.ew-found-row { display: flex; font-size: 10px; color: var(--ew-muted); font-variant-numeric: tabular-nums; margin-top: 2px; }
+.ew-found-row > span { flex: none; text-align: center; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; border-top: 2px solid var(--ew-focus); cursor: default; }
+.ew-found-row > span.ew-never { border-top-color: var(--ew-border); }
+.ew-found-row > span.ew-active { color: var(--ew-fg); background: var(--ew-bg2); }
+.ew-found-title { font-size: 10px; color: var(--ew-muted); text-align: right; padding-right: 4px; white-space: nowrap; margin-top: 2px; }
+
+/* lens comparison: linked hover across the grids, one summary per lens */
+.ew-cell.ew-linked { outline: 2px solid var(--ew-focus); outline-offset: -2px; }
+.ew-grid-linked { position: absolute; left: 0; top: 0; pointer-events: none; outline: 2px solid var(--ew-focus); }
+.ew-lens-name { font-weight: 600; font-size: 12px; margin: 6px 0 2px 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 14em; }
+.ew-summary { display: flex; flex-direction: column; padding: 0 8px 0 2px; }
+.ew-summary-head { display: flex; gap: 4px; font-size: 10px; color: var(--ew-muted); margin: 6px 0 2px 0; white-space: nowrap; align-self: end; }
+.ew-summary-head > span, .ew-summary-row > span { width: 64px; flex: none; }
+.ew-summary-row { display: flex; gap: 4px; align-items: center; font-size: 10px; font-variant-numeric: tabular-nums; }
+.ew-summary-row.ew-active { background: var(--ew-bg2); }
+.ew-sbar { position: relative; display: block; height: 70%; background: var(--ew-bg2); border-radius: 1px; overflow: hidden; }
+.ew-sbar-fill { position: absolute; left: 0; top: 0; bottom: 0; background: var(--ew-bar); opacity: 0.55; }
+.ew-sbar-val { position: relative; display: block; padding-left: 2px; line-height: 1; white-space: nowrap; }
 `;
 function injectStyles(el) {
   if (typeof document > "u") return;

@@ -92,7 +92,7 @@ function interp(stops, t) {
   let x = t * (stops.length - 1), i = Math.min(stops.length - 2, Math.floor(x)), f = x - i, a = stops[i], b = stops[i + 1];
   return [Math.round(a[0] + (b[0] - a[0]) * f), Math.round(a[1] + (b[1] - a[1]) * f), Math.round(a[2] + (b[2] - a[2]) * f)];
 }
-var viridis = (t) => interp(VIRIDIS, t);
+var viridis = (t) => interp(VIRIDIS, t), cividis = (t) => interp(CIVIDIS, t);
 function rankScale(maxRank) {
   let top = Math.max(2, maxRank | 0), lt = Math.log(top), f = (rank) => rank >= 1 ? viridis(Math.log(rank) / lt) : [128, 128, 128];
   return f.kind = "rank", f.domain = [1, top], f.ramp = viridis, f;
@@ -114,6 +114,30 @@ function formatNumber(v, digits = 3) {
   if (v === 0) return "0";
   let a = Math.abs(v);
   return Number.isInteger(v) && a < 1e6 ? String(v) : a >= 1e4 || a < 1e-3 ? v.toExponential(digits - 1) : String(Number(v.toPrecision(digits)));
+}
+var dropLeadingZero = (str) => str.replace(/^(-?)0\./, "$1.");
+function formatCompact(v, maxChars = 5, digits = 2) {
+  if (typeof v != "number") return String(v);
+  if (Number.isNaN(v)) return "NaN";
+  if (!Number.isFinite(v)) return v > 0 ? "∞" : "-∞";
+  if (v === 0) return "0";
+  let a = Math.abs(v);
+  if (Number.isInteger(v) && String(v).length <= maxChars) return String(v);
+  let fits = (str) => !str.includes("e") && str.length <= maxChars;
+  if (a >= 1e-3 && a < 1e3)
+    for (let d = digits; d >= 1; d--) {
+      let str = String(Number(v.toPrecision(d)));
+      if (fits(str)) return str;
+      let short = dropLeadingZero(str);
+      if (fits(short)) return short;
+    }
+  for (let [suffix, base] of [["T", 1e12], ["G", 1e9], ["M", 1e6], ["k", 1e3]])
+    if (!(a < base * 0.9995 || a >= base * 1e3))
+      for (let d = digits; d >= 1; d--) {
+        let str = String(Number((v / base).toPrecision(d))) + suffix;
+        if (fits(str)) return str;
+      }
+  return v.toExponential(0).replace("e+", "e");
 }
 function formatRank(r) {
   return r < 1e5 ? String(r) : `${Math.round(r / 1e3)}k`;
@@ -151,7 +175,7 @@ function legend(scale, opts = {}) {
   } else
     bar.style.background = gradientCss(scale.ramp, 0, 1);
   lo.textContent = fmt(d0), hi.textContent = fmt(d1), el.appendChild(lo), el.appendChild(bar), el.appendChild(hi);
-  let extra = scale.kind === "rank" ? " (log scale, rank 1 darkest)" : scale.kind === "diverging" ? " (centred on 0)" : "";
+  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? " (log scale, rank 1 darkest)" : scale.kind === "diverging" ? " (centred on 0)" : "";
   return el.setAttribute("aria-label", `${opts.label || "colour scale"}${extra}: ${fmt(d0)} to ${fmt(d1)}`), el;
 }
 
@@ -197,17 +221,18 @@ function createGrid(opts) {
   }, api;
   if (mode === "dom") {
     el.style.gridTemplateColumns = `repeat(${nCols}, ${cellW}px)`, el.style.gridAutoRows = `${cellH}px`;
-    let cells = new Array(nRows * nCols);
+    let cells = new Array(nRows * nCols), paint = (d, r, c) => {
+      let rgb = opts.color(r, c);
+      d.style.backgroundColor = rgb ? css(rgb) : "", d.style.color = rgb ? textColorFor(rgb) : "";
+      let t = opts.text ? opts.text(r, c) : null;
+      d.textContent = t ?? "", d.setAttribute("aria-label", label(r, c));
+    };
     for (let r = 0; r < nRows; r++) {
       let row = document.createElement("div");
       row.className = "ew-grid-row", row.setAttribute("role", "row");
       for (let c = 0; c < nCols; c++) {
         let d = document.createElement("div");
-        d.className = "ew-cell", d.setAttribute("role", "gridcell"), d.dataset.r = String(r), d.dataset.c = String(c), d.tabIndex = r === 0 && c === 0 ? 0 : -1;
-        let rgb = opts.color(r, c);
-        rgb && (d.style.backgroundColor = css(rgb), d.style.color = textColorFor(rgb));
-        let t = opts.text ? opts.text(r, c) : null;
-        t != null && (d.textContent = t), d.setAttribute("aria-label", label(r, c)), row.appendChild(d), cells[r * nCols + c] = d;
+        d.className = "ew-cell", d.setAttribute("role", "gridcell"), d.dataset.r = String(r), d.dataset.c = String(c), d.tabIndex = r === 0 && c === 0 ? 0 : -1, paint(d, r, c), row.appendChild(d), cells[r * nCols + c] = d;
       }
       el.appendChild(row);
     }
@@ -249,6 +274,10 @@ function createGrid(opts) {
     }), api = {
       cells,
       cellElement: (r, c) => cells[r * nCols + c] || null,
+      /** Repaint every cell from opts.color / opts.text / opts.label (e.g. after a change of metric). */
+      refresh() {
+        for (let r = 0; r < nRows; r++) for (let c = 0; c < nCols; c++) paint(cells[r * nCols + c], r, c);
+      },
       setSelected(r, c) {
         if (selected) {
           let p = cells[selected.r * nCols + selected.c];
@@ -344,6 +373,7 @@ function createGrid(opts) {
         return drawCount;
       },
       redraw: draw,
+      refresh: draw,
       cellElement: () => null,
       setSelected(r, c) {
         selected = r == null || r < 0 ? null : { r, c }, place(selBox, selected);
@@ -515,6 +545,10 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-tt-row { display: flex; gap: 8px; justify-content: space-between; }
 .ew-tt-key { color: var(--ew-muted); }
 .ew-tt-val { font-variant-numeric: tabular-nums; }
+.ew-tt-table { display: grid; gap: 0 10px; margin-top: 2px; }
+.ew-tt-table > .ew-tt-val { text-align: right; }
+.ew-tt-table > .ew-tt-cur { font-weight: 600; }
+.ew-tt-name { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 12em; unicode-bidi: isolate; }
 .ew-tt-tok { unicode-bidi: isolate; font-family: var(--jp-code-font-family, ui-monospace, monospace); white-space: pre; overflow: hidden; text-overflow: ellipsis; max-width: 18em; }
 
 .ew-legend { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin-top: 8px; font-size: 12px; color: var(--ew-muted); }
@@ -598,6 +632,38 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-head canvas { display: block; image-rendering: pixelated; border: 1px solid var(--ew-border); cursor: crosshair; }
 .ew-head-mark { position: absolute; left: 0; right: 0; height: 0; border-top: 1px solid var(--ew-focus); pointer-events: none; }
 .ew-context { margin-bottom: 8px; }
+
+/* metric switcher: a segmented button group (aria-pressed), one tab stop */
+.ew-seg { display: inline-flex; align-items: center; gap: 0; }
+.ew-seg-caption { margin-right: 6px; }
+.ew-seg-btn { font: inherit; font-size: 12px; padding: 1px 8px; background: var(--ew-bg); color: var(--ew-fg); border: 1px solid var(--ew-border);
+  margin-left: -1px; cursor: pointer; }
+.ew-seg-btn:first-of-type { border-radius: 4px 0 0 4px; margin-left: 0; }
+.ew-seg-btn:last-of-type { border-radius: 0 4px 4px 0; }
+.ew-seg-btn.ew-pressed { background: var(--ew-accent); border-color: var(--ew-accent); color: var(--ew-bg); }
+.ew-seg-btn:focus { outline: none; }
+.ew-seg-btn:focus-visible { outline: 2px solid var(--ew-focus); outline-offset: 1px; position: relative; }
+
+/* first layer from which the next token stays in the top k: a corner mark on that cell, and a row of labels */
+.ew-cell.ew-found { background-image: linear-gradient(135deg, var(--ew-focus) 0, var(--ew-focus) 5px, transparent 5px); }
+.ew-found-row { display: flex; font-size: 10px; color: var(--ew-muted); font-variant-numeric: tabular-nums; margin-top: 2px; }
+.ew-found-row > span { flex: none; text-align: center; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; border-top: 2px solid var(--ew-focus); cursor: default; }
+.ew-found-row > span.ew-never { border-top-color: var(--ew-border); }
+.ew-found-row > span.ew-active { color: var(--ew-fg); background: var(--ew-bg2); }
+.ew-found-title { font-size: 10px; color: var(--ew-muted); text-align: right; padding-right: 4px; white-space: nowrap; margin-top: 2px; }
+
+/* lens comparison: linked hover across the grids, one summary per lens */
+.ew-cell.ew-linked { outline: 2px solid var(--ew-focus); outline-offset: -2px; }
+.ew-grid-linked { position: absolute; left: 0; top: 0; pointer-events: none; outline: 2px solid var(--ew-focus); }
+.ew-lens-name { font-weight: 600; font-size: 12px; margin: 6px 0 2px 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 14em; }
+.ew-summary { display: flex; flex-direction: column; padding: 0 8px 0 2px; }
+.ew-summary-head { display: flex; gap: 4px; font-size: 10px; color: var(--ew-muted); margin: 6px 0 2px 0; white-space: nowrap; align-self: end; }
+.ew-summary-head > span, .ew-summary-row > span { width: 64px; flex: none; }
+.ew-summary-row { display: flex; gap: 4px; align-items: center; font-size: 10px; font-variant-numeric: tabular-nums; }
+.ew-summary-row.ew-active { background: var(--ew-bg2); }
+.ew-sbar { position: relative; display: block; height: 70%; background: var(--ew-bg2); border-radius: 1px; overflow: hidden; }
+.ew-sbar-fill { position: absolute; left: 0; top: 0; bottom: 0; background: var(--ew-bar); opacity: 0.55; }
+.ew-sbar-val { position: relative; display: block; padding-left: 2px; line-height: 1; white-space: nowrap; }
 `;
 function injectStyles(el) {
   if (typeof document > "u") return;
@@ -845,45 +911,134 @@ function tokenTraits(model) {
   return { tokens, raw, nInput };
 }
 
+// src/lib/metrics.js
+var METRICS = Object.freeze(["rank", "prob", "kl", "entropy"]), METRIC_INFO = Object.freeze({
+  rank: { trait: "ranks", button: "rank", key: "rank", legend: "rank of the next token" },
+  prob: { trait: "target_probs", button: "p(next)", key: "p(target)", legend: "probability of the next token" },
+  kl: { trait: "kl_to_final", button: "KL to final", key: "KL to final", legend: "KL(p_final ‖ p_layer), nats" },
+  entropy: { trait: "entropy", button: "entropy", key: "entropy", legend: "entropy of the layer's prediction, nats" }
+});
+function readMetrics(model, shape) {
+  let out = {};
+  for (let m of METRICS) {
+    let a = decodeArray(model.get(METRIC_INFO[m].trait), METRIC_INFO[m].trait);
+    !a.empty && a.shape.length === shape.length && a.shape.every((d, i) => d === shape[i]) && (out[m] = a);
+  }
+  return out;
+}
+var availableMetrics = (arrays) => METRICS.filter((m) => arrays[m]);
+function pickMetric(value, available) {
+  return available.includes(value) ? value : available[0] || "rank";
+}
+function maxOf(data) {
+  let hi = 0;
+  for (let i = 0; i < data.length; i++) data[i] > hi && (hi = data[i]);
+  return hi;
+}
+function metricScale(metric, data) {
+  if (metric === "rank") return rankScale(Math.max(2, maxOf(data)));
+  if (metric === "prob") {
+    let ramp = (t) => viridis(1 - t), f2 = (v) => ramp(v);
+    return f2.kind = "prob", f2.domain = [0, 1], f2.ramp = ramp, f2;
+  }
+  let hi = maxOf(data), top = hi > 0 ? hi : 1, f = (v) => cividis(v / top);
+  return f.kind = "sequential", f.domain = [0, top], f.ramp = cividis, f;
+}
+var NOTES = { rank: "log scale, rank 1 darkest", prob: "linear, high probability darkest", kl: "linear, 0 darkest", entropy: "linear, 0 darkest" };
+function metricLegend(metric, scale) {
+  let format = metric === "rank" ? (v) => String(Math.round(v)) : metric === "prob" ? (v) => `${Math.round(v * 100)}%` : (v) => formatNumber(v, 3), el = legend(scale, { label: METRIC_INFO[metric].legend, format, note: NOTES[metric] });
+  return el.dataset.metric = metric, el;
+}
+function cellText(metric, v) {
+  return metric === "rank" ? formatRank(v) : metric === "prob" ? `${formatCompact(v * 100, 4, 2)}%` : formatCompact(v, 4, 2);
+}
+function valueText(metric, v) {
+  return metric === "rank" ? String(v) : metric === "prob" ? `${formatNumber(v * 100, 3)}%` : `${formatNumber(v, 3)} nats`;
+}
+function metricRows(arrays, i, current) {
+  return [current, ...METRICS.filter((m) => m !== current)].filter((m) => arrays[m]).map((m) => [METRIC_INFO[m].key, valueText(m, arrays[m].data[i])]);
+}
+function metricSwitcher(metrics, current, onSelect) {
+  let el = document.createElement("div");
+  el.className = "ew-seg", el.setAttribute("role", "group"), el.setAttribute("aria-label", "colour the cells by");
+  let caption = document.createElement("span");
+  caption.className = "ew-seg-caption", caption.setAttribute("aria-hidden", "true"), caption.textContent = "colour by", el.appendChild(caption);
+  let buttons = metrics.map((m) => {
+    let b = document.createElement("button");
+    return b.type = "button", b.className = "ew-seg-btn", b.dataset.metric = m, b.textContent = METRIC_INFO[m].button, b.title = METRIC_INFO[m].legend, b.addEventListener("click", () => onSelect(m)), el.appendChild(b), b;
+  });
+  el.addEventListener("keydown", (ev) => {
+    let i = buttons.indexOf(ev.target);
+    if (i < 0) return;
+    let n = buttons.length, j = { ArrowRight: (i + 1) % n, ArrowDown: (i + 1) % n, ArrowLeft: (i + n - 1) % n, ArrowUp: (i + n - 1) % n, Home: 0, End: n - 1 }[ev.key];
+    j != null && (ev.preventDefault(), buttons[i].tabIndex = -1, buttons[j].tabIndex = 0, buttons[j].focus());
+  });
+  let set = (metric) => {
+    for (let b of buttons) {
+      let on = b.dataset.metric === metric;
+      b.setAttribute("aria-pressed", on ? "true" : "false"), b.classList.toggle("ew-pressed", on), b.tabIndex = on ? 0 : -1;
+    }
+  };
+  return set(current), { el, buttons, set };
+}
+
 // src/rank_grid.js
 function layerLabelsFor(model, n) {
   let given = get(model, "layer_labels", []);
   return Array.from({ length: n }, (_, i) => given[i] != null ? String(given[i]) : `layer ${i}`);
 }
+function readFirstLayer(model, L, P) {
+  let f = decodeArray(model.get("first_layer"), "first_layer");
+  return f.empty || f.shape.length !== 1 || f.shape[0] !== P ? null : Array.from(f.data, (v) => v >= 0 && v < L ? v : -1);
+}
+function foundRow(first, labels, cellW, short) {
+  let el = document.createElement("div");
+  el.className = "ew-found-row", el.setAttribute("aria-hidden", "true");
+  let spans = first.map((f, p) => {
+    let s = document.createElement("span");
+    return s.dataset.index = String(p), s.style.width = `${cellW}px`, s.textContent = f < 0 ? "–" : short ? String(f) : labels[f], s.title = f < 0 ? "never" : labels[f], f < 0 && s.classList.add("ew-never"), el.appendChild(s), s;
+  }), active = -1;
+  return { el, spans, setActive: (i) => {
+    active >= 0 && spans[active] && spans[active].classList.remove("ew-active"), active = i, i >= 0 && spans[i] && spans[i].classList.add("ew-active");
+  } };
+}
 function build(ctx) {
-  let { model, body, tooltip } = ctx, { tokens, raw, nInput } = tokenTraits(model), ranks = decodeArray(model.get("ranks"), "ranks");
+  let { model, body, controls, tooltip } = ctx, { tokens, raw, nInput } = tokenTraits(model), ranks = decodeArray(model.get("ranks"), "ranks");
   if (ranks.empty || ranks.shape.length !== 2) {
     let p = document.createElement("div");
     return p.className = "ew-hint", p.textContent = "No ranks to show.", body.appendChild(p), {};
   }
-  let [L, P] = ranks.shape, topIdx = decodeArray(model.get("topk_index"), "topk_index"), topProb = decodeArray(model.get("topk_probs"), "topk_probs"), vocab = get(model, "topk_vocab", []), hasTop = !topIdx.empty && topIdx.shape.length === 3 && topIdx.shape[0] === L && topIdx.shape[1] === P, K = hasTop ? topIdx.shape[2] : 0, labels = layerLabelsFor(model, L), maxRank = 2;
-  for (let i = 0; i < ranks.data.length; i++) ranks.data[i] > maxRank && (maxRank = ranks.data[i]);
-  let scale = rankScale(maxRank), mode = gridMode(L, P), cellW = mode === "dom" ? 44 : 14, cellH = mode === "dom" ? 22 : 14, tok = (i) => tokens[i] != null ? String(tokens[i]) : "", rawOf = (i) => raw[i] != null ? String(raw[i]) : tok(i), rankAt = (l, p) => ranks.data[l * P + p], wrap = document.createElement("div");
+  let [L, P] = ranks.shape, topIdx = decodeArray(model.get("topk_index"), "topk_index"), topProb = decodeArray(model.get("topk_probs"), "topk_probs"), vocab = get(model, "topk_vocab", []), hasTop = !topIdx.empty && topIdx.shape.length === 3 && topIdx.shape[0] === L && topIdx.shape[1] === P, K = hasTop ? topIdx.shape[2] : 0, labels = layerLabelsFor(model, L), arrays = readMetrics(model, [L, P]), metrics = availableMetrics(arrays), scales = {}, scaleOf = (m) => scales[m] || (scales[m] = metricScale(m, arrays[m].data)), metric = pickMetric(get(model, "metric", "rank"), metrics), first = readFirstLayer(model, L, P), foundKey = `found at (top ${Math.max(1, Number(get(model, "first_layer_k", 1)) || 1)})`, mode = gridMode(L, P), cellW = mode === "dom" ? 44 : 14, cellH = mode === "dom" ? 22 : 14, tok = (i) => tokens[i] != null ? String(tokens[i]) : "", rawOf = (i) => raw[i] != null ? String(raw[i]) : tok(i), valueAt = (m, l, p) => arrays[m].data[l * P + p], foundText = (p) => first[p] < 0 ? "never" : labels[first[p]], wrap = document.createElement("div");
   wrap.className = "ew-scroll";
   let g = document.createElement("div");
   g.style.display = "grid", g.style.gridTemplateColumns = "max-content max-content", g.style.alignItems = "stretch";
-  let inTexts = Array.from({ length: P }, (_, p) => tok(p)), outTexts = Array.from({ length: P }, (_, p) => tok(p + 1)), kindOf = (i) => i < nInput ? "ew-tok-prompt" : "ew-tok-gen", vertical = mode === "canvas", top = tokenAxis(outTexts, Array.from({ length: P }, (_, p) => rawOf(p + 1)), cellW, { side: "top", vertical, kindOf: (p) => kindOf(p + 1) }), bottom = tokenAxis(inTexts, Array.from({ length: P }, (_, p) => rawOf(p)), cellW, { side: "bottom", vertical, kindOf }), rows = rowLabels(labels, cellH), topTitle = document.createElement("div");
+  let inTexts = Array.from({ length: P }, (_, p) => tok(p)), outTexts = Array.from({ length: P }, (_, p) => tok(p + 1)), kindOf = (i) => i < nInput ? "ew-tok-prompt" : "ew-tok-gen", vertical = mode === "canvas", top = tokenAxis(outTexts, Array.from({ length: P }, (_, p) => rawOf(p + 1)), cellW, { side: "top", vertical, kindOf: (p) => kindOf(p + 1) }), bottom = tokenAxis(inTexts, Array.from({ length: P }, (_, p) => rawOf(p)), cellW, { side: "bottom", vertical, kindOf }), rows = rowLabels(labels, cellH), found = first ? foundRow(first, labels, cellW, mode === "canvas") : null, topTitle = document.createElement("div");
   topTitle.className = "ew-axis-title", topTitle.textContent = "output →", topTitle.style.alignSelf = "end";
   let bottomTitle = document.createElement("div");
   bottomTitle.className = "ew-axis-title", bottomTitle.textContent = "input →";
-  let grid = createGrid({
+  let describe = (l, p) => {
+    let values = metrics.map((m) => `${METRIC_INFO[m].key} ${valueText(m, valueAt(m, l, p))}`).join(", ");
+    return `${labels[l]}, position ${p}: ${JSON.stringify(tok(p))} → ${JSON.stringify(tok(p + 1))}, ${values}` + (first ? `, ${foundKey} ${foundText(p)}` : "");
+  }, setActive = (l, p) => {
+    top.setActive(p), bottom.setActive(p), rows.setActive(l), found && found.setActive(p);
+  }, grid = createGrid({
     nRows: L,
     nCols: P,
     cellW,
     cellH,
     mode,
-    ariaLabel: "rank of the next token per layer and position",
-    color: (l, p) => scale(rankAt(l, p)),
-    text: mode === "dom" ? (l, p) => formatRank(rankAt(l, p)) : null,
-    label: (l, p) => `${labels[l]}, position ${p}: ${JSON.stringify(tok(p))} → ${JSON.stringify(tok(p + 1))}, rank ${rankAt(l, p)}`,
+    ariaLabel: "the next token per layer and position",
+    color: (l, p) => scaleOf(metric)(valueAt(metric, l, p)),
+    text: mode === "dom" ? (l, p) => cellText(metric, valueAt(metric, l, p)) : null,
+    label: describe,
     onHover(l, p, how, ev) {
       if (l < 0) {
-        tooltip.hide(), top.setActive(-1), bottom.setActive(-1), rows.setActive(-1);
+        tooltip.hide(), setActive(-1, -1);
         return;
       }
-      top.setActive(p), bottom.setActive(p), rows.setActive(l);
-      let lines = [labels[l], ["position", p], { label: "input", token: tok(p) }, { label: "target", token: tok(p + 1) }, ["rank", rankAt(l, p)]];
-      if (hasTop) {
+      setActive(l, p);
+      let lines = [labels[l], ["position", p], { label: "input", token: tok(p) }, { label: "target", token: tok(p + 1) }, ...metricRows(arrays, l * P + p, metric)];
+      if (first && lines.push([foundKey, foundText(p)]), hasTop) {
         lines.push(`top ${K} at ${labels[l]}`);
         for (let k = 0; k < K; k++) {
           let vi = at(topIdx, l, p, k), pr = topProb.empty ? null : at(topProb, l, p, k);
@@ -897,18 +1052,50 @@ function build(ctx) {
       commit(model, "selected_cell", same ? [] : [l, p]);
     }
   });
-  g.appendChild(topTitle), g.appendChild(top.el), g.appendChild(rows.el), g.appendChild(grid.el), g.appendChild(bottomTitle), g.appendChild(bottom.el), wrap.appendChild(g), body.appendChild(wrap), ctx.setLegend(legend(scale, { label: "rank of the next token", format: (v) => String(Math.round(v)) }));
+  if (first && mode === "dom" && first.forEach((f, p) => f >= 0 && grid.cellElement(f, p).classList.add("ew-found")), g.appendChild(topTitle), g.appendChild(top.el), g.appendChild(rows.el), g.appendChild(grid.el), g.appendChild(bottomTitle), g.appendChild(bottom.el), found) {
+    let title = document.createElement("div");
+    title.className = "ew-found-title", title.textContent = foundKey, g.appendChild(title), g.appendChild(found.el), found.el.addEventListener("mouseover", (ev) => {
+      let p = ev.target && ev.target.dataset ? Number(ev.target.dataset.index) : NaN;
+      p >= 0 && p < P && (setActive(-1, p), tooltip.show([["position", p], { label: "input", token: tok(p) }, { label: "target", token: tok(p + 1) }, [foundKey, foundText(p)]], ev));
+    }), found.el.addEventListener("mouseleave", () => {
+      tooltip.hide(), setActive(-1, -1);
+    });
+  }
+  wrap.appendChild(g), body.appendChild(wrap);
+  let switcher = metrics.length > 1 ? metricSwitcher(metrics, metric, (m) => {
+    show(m), get(model, "metric", "rank") !== m && commit(model, "metric", m);
+  }) : null;
+  switcher && controls.appendChild(switcher.el);
+  let show = (m) => {
+    let next = pickMetric(m, metrics);
+    switcher && switcher.set(next), next !== metric && (metric = next, ctx.setLegend(metricLegend(metric, scaleOf(metric))), grid.refresh(), tooltip.hide());
+  };
+  ctx.setLegend(metricLegend(metric, scaleOf(metric)));
   let syncSelected = () => {
     let sel = get(model, "selected_cell", []);
     Array.isArray(sel) && sel.length === 2 && sel[0] >= 0 && sel[0] < L && sel[1] >= 0 && sel[1] < P ? grid.setSelected(sel[0], sel[1]) : grid.setSelected(-1, -1);
   };
-  return syncSelected(), { grid, onTrait: { selected_cell: syncSelected } };
+  return syncSelected(), { grid, onTrait: { selected_cell: syncSelected, metric: () => show(get(model, "metric", "rank")) } };
 }
 function render({ model, el }) {
   return mountView(model, el, {
     name: "rank_grid",
-    traits: ["tokens", "raw_tokens", "n_input_tokens", "layer_labels", "ranks", "topk_vocab", "topk_index", "topk_probs"],
-    localTraits: ["selected_cell"],
+    traits: [
+      "tokens",
+      "raw_tokens",
+      "n_input_tokens",
+      "layer_labels",
+      "ranks",
+      "topk_vocab",
+      "topk_index",
+      "topk_probs",
+      "target_probs",
+      "kl_to_final",
+      "entropy",
+      "first_layer",
+      "first_layer_k"
+    ],
+    localTraits: ["selected_cell", "metric"],
     build
   });
 }
