@@ -19,6 +19,7 @@ from ecco_widgets.views import (
     EccoView,
     FactorExplorer,
     LayerPredictions,
+    LensComparison,
     NeuronHeatmap,
     RankGrid,
     RankWatch,
@@ -160,6 +161,9 @@ def make_view(cls, rng=None):
     if cls is AttentionView:
         att = np.tril(rng.random((2, N, N)))
         return AttentionView(tokens=TOKENS, attention=att / att.sum(-1, keepdims=True))
+    if cls is LensComparison:
+        return LensComparison(TOKENS, ["logit", "tuned"], rng.integers(1, 50, size=(2, 4, N - 1)), n_input_tokens=3,
+                              target_probs=rng.random((2, 4, N - 1)), kl_to_final=rng.random((2, 4, N - 1)) * 3)
     raise AssertionError(cls)
 
 
@@ -477,3 +481,154 @@ def test_save_html_method(tmp_path):
     out = v.save_html(tmp_path / "sub" / "x.html")
     assert isinstance(out, pathlib.Path) and out.is_file()
     assert 'id="ew-views"' in out.read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- lens metrics (RankGrid, LensComparison)
+
+T3 = ["a", "b", "c"]  # 2 positions
+R2 = np.array([[3, 1], [1, 2]])  # 2 layers
+
+
+def test_rank_grid_metrics_are_float32_traits_and_metric_is_synced():
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    g = RankGrid(T3, R2, target_probs=[[0.1, 0.9], [1.0, 0.5]], kl_to_final=np.array([[2.5, 0.1], [0.0, 0.0]]),
+                 entropy=[[3, 1], [0.5, 0.25]], metric="kl", first_layer=[1, -1], first_layer_k=5)
+    for name in ("target_probs", "kl_to_final", "entropy"):
+        arr = getattr(g, name)
+        assert arr.dtype == np.float32 and arr.shape == (2, 2), name
+    np.testing.assert_array_equal(g.kl_to_final, np.float32([[2.5, 0.1], [0, 0]]))
+    assert g.metric == "kl" and g.first_layer_k == 5
+    assert g.first_layer.tolist() == [1, -1] and g.first_layer.dtype == np.int8  # narrowest integer dtype
+    assert g.trait_metadata("metric", "sync") and g.trait_metadata("first_layer_k", "sync")
+    state = g.export_state()
+    assert state["metric"] == "kl" and state["first_layer_k"] == 5
+    assert state["target_probs"]["dtype"] == "float32" and state["target_probs"]["shape"] == [2, 2]
+    assert state["first_layer"]["shape"] == [2]
+    _, paths, _ = _remove_buffers(g.get_state())
+    assert ["entropy", "view"] in paths and ["first_layer", "view"] in paths  # binary buffers, not JSON lists
+    for metric in ("rank", "prob", "entropy", "kl"):
+        g.metric = metric  # as the JS switcher writes it back
+        assert g.metric == metric
+
+
+def test_rank_grid_without_metrics_keeps_its_defaults():
+    g = RankGrid(T3, R2)
+    assert g.metric == "rank" and g.first_layer_k == 1
+    assert g.target_probs.shape == (0, 0) and g.kl_to_final.shape == (0, 0) and g.entropy.shape == (0, 0)
+    assert g.first_layer.shape == (0,)
+    with pytest.raises(ViewValueError, match=r"metric: 'prob' needs target_probs=\.\.\., which was not given"):
+        g.metric = "prob"
+    assert g.metric == "rank"
+
+
+def test_rank_grid_clips_float_error_only():
+    g = RankGrid(T3, R2, target_probs=[[1 + 5e-5, 0], [0.5, 0.5]], kl_to_final=[[-5e-5, 0], [0, 0]])
+    assert g.target_probs.max() == 1.0 and g.kl_to_final.min() == 0.0
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(target_probs=np.ones((2, 3))), r"target_probs: expected shape \(2, 2\) \(n_layers, n_tokens - 1\)"),
+        (dict(entropy=np.ones(2)), r"entropy: expected shape \(2, 2\)"),
+        (dict(target_probs=[[0.5, 1.5], [0, 0]]), r"target_probs: probabilities must be in \[0, 1\], got range \[0, 1\.5\]"),
+        (dict(target_probs=[[-0.1, 0], [0, 0]]), r"probabilities must be in \[0, 1\]"),
+        (dict(kl_to_final=[[-0.5, 0], [0, 0]]), r"kl_to_final: values are in nats and must be >= 0, got a minimum of -0\.5"),
+        (dict(entropy=[[-1, 0], [0, 0]]), r"entropy: values are in nats and must be >= 0"),
+        (dict(kl_to_final=[[np.nan, 0], [0, 0]]), r"kl_to_final: contains NaN or infinite"),
+        (dict(entropy=[[np.inf, 0], [0, 0]]), r"entropy: contains NaN or infinite"),
+        (dict(entropy=[[1e300, 0], [0, 0]]), r"entropy: .*too large for float32"),
+        (dict(target_probs=[["a", "b"], ["c", "d"]]), r"target_probs: dtype"),
+        (dict(metric="kl"), r"metric: 'kl' needs kl_to_final=\.\.\., which was not given"),
+        (dict(metric="entropy", kl_to_final=np.zeros((2, 2))), r"metric: 'entropy' needs entropy=\.\.\."),
+        (dict(metric="logprob"), r"metric: 'logprob' is not one of rank, prob, kl, entropy"),
+        (dict(first_layer=[0, 2]), r"first_layer: layers must be in -1 \(never\) \.\. 1, got range \[0, 2\]"),
+        (dict(first_layer=[-2, 0]), r"first_layer: layers must be in -1"),
+        (dict(first_layer=[0, 1, 1]), r"first_layer: expected shape \(n_tokens - 1 = 2,\)"),
+        (dict(first_layer=[0.5, 1]), r"first_layer: expected integer values"),
+        (dict(first_layer=[0, 1], first_layer_k=0), r"first_layer_k: expected an int >= 1"),
+        (dict(first_layer_k=True), r"first_layer_k: expected an int >= 1"),
+    ],
+)
+def test_rank_grid_metric_validation(kwargs, match):
+    with pytest.raises(ViewValueError, match=match):
+        RankGrid(T3, R2, **kwargs)
+
+
+def test_rank_grid_update_revalidates_metrics():
+    g = RankGrid(T3, R2, entropy=np.ones((2, 2)), metric="entropy")
+    with pytest.raises(ViewValueError, match="entropy: values are in nats"):
+        g.update(entropy=-np.ones((2, 2)))
+    with pytest.raises(ViewValueError, match="first_layer: layers must be in"):
+        g.update(first_layer=[5, 0])
+
+
+# 2 lenses x 3 layers x 4 positions, summaries worked out by hand below
+LENS_TOKENS = ["a", "b", "c", "d", "e"]
+LENS_RANKS = np.array([
+    [[1, 7, 1, 2], [1, 1, 1, 3], [1, 1, 1, 1]],  # logit: top-1 shares 2/4, 3/4, 4/4
+    [[4, 4, 4, 4], [1, 2, 2, 2], [1, 1, 1, 1]],  # tuned: 0, 1/4, 1
+])
+LENS_KL = np.array([
+    [[1.0, 2.0, 3.0, 2.0], [0.5, 0.5, 0.0, 1.0], [0, 0, 0, 0]],  # means 2.0, 0.5, 0
+    [[0.25, 0.25, 0.5, 1.0], [0.1, 0.2, 0.3, 0.2], [0, 0, 0, 0]],  # means 0.5, 0.2, 0
+])
+
+
+def test_lens_comparison_summaries_by_hand():
+    v = LensComparison(LENS_TOKENS, ["logit", "tuned"], LENS_RANKS, kl_to_final=LENS_KL)
+    assert v.summary_top1.dtype == np.float32 and v.summary_top1.shape == (2, 3)
+    np.testing.assert_allclose(v.summary_top1, [[0.5, 0.75, 1.0], [0.0, 0.25, 1.0]])
+    assert v.summary_mean_kl.dtype == np.float32 and v.summary_mean_kl.shape == (2, 3)
+    np.testing.assert_allclose(v.summary_mean_kl, [[2.0, 0.5, 0.0], [0.5, 0.2, 0.0]], rtol=1e-6)
+    # without KL there is no mean-KL summary (an empty array: "not provided")
+    w = LensComparison(LENS_TOKENS, ["logit", "tuned"], LENS_RANKS)
+    assert w.summary_mean_kl.shape == (0, 0)
+    np.testing.assert_allclose(w.summary_top1, [[0.5, 0.75, 1.0], [0.0, 0.25, 1.0]])
+    # new ranks (from Python) recompute the summary
+    v.update(ranks=np.ones((2, 3, 4), np.int32))
+    np.testing.assert_allclose(v.summary_top1, np.ones((2, 3)))
+
+
+def test_lens_comparison_traits():
+    v = LensComparison(LENS_TOKENS, ["logit", "tuned"], LENS_RANKS, kl_to_final=LENS_KL, n_input_tokens=2,
+                       target_probs=np.full((2, 3, 4), 0.5), entropy=np.ones((2, 3, 4)), metric="kl",
+                       selected_cell=[2, 3], raw_tokens=["A", "B", "C", "D", "E"])
+    assert v.lens_names == ["logit", "tuned"] and v.layer_labels == ["L0", "L1", "L2"]
+    assert v.ranks.shape == (2, 3, 4) and v.ranks.dtype == np.uint8
+    for name in ("target_probs", "kl_to_final", "entropy"):
+        assert getattr(v, name).dtype == np.float32 and getattr(v, name).shape == (2, 3, 4)
+    assert v.metric == "kl" and v.selected_cell == [2, 3] and v.n_lenses == 2
+    state = v.export_state()
+    assert {"summary_top1", "summary_mean_kl", "lens_names", "metric", "selected_cell"} <= set(state)
+    assert state["summary_top1"]["dtype"] == "float32" and state["summary_top1"]["shape"] == [2, 3]
+    v.metric = "entropy"
+    v.selected_cell = [0, 0]
+    with pytest.raises(ViewValueError, match="selected_cell"):
+        v.update(selected_cell=[3, 0])
+    assert list(inspect.signature(LensComparison).parameters)[:3] == ["tokens", "lens_names", "ranks"]
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(ranks=np.ones((3, 4))), r"ranks: expected shape \(n_lenses, n_layers, n_tokens - 1 = 4\)"),
+        (dict(ranks=np.ones((2, 3, 5))), r"n_tokens - 1 = 4"),
+        (dict(ranks=np.zeros((2, 3, 4))), r"ranks start at 1"),
+        (dict(lens_names=["logit"]), r"lens_names: 1 names for 2 lenses"),
+        (dict(lens_names=["x", "x"]), r"lens_names: names must be distinct"),
+        (dict(lens_names="logit"), r"single string"),
+        (dict(layer_labels=["a"]), r"layer_labels: expected 3 labels"),
+        (dict(kl_to_final=np.ones((2, 3, 3))), r"kl_to_final: expected shape \(2, 3, 4\) \(n_lenses, n_layers"),
+        (dict(target_probs=np.full((2, 3, 4), 2.0)), r"target_probs: probabilities must be in \[0, 1\]"),
+        (dict(entropy=-np.ones((2, 3, 4))), r"entropy: values are in nats and must be >= 0"),
+        (dict(metric="prob"), r"metric: 'prob' needs target_probs=\.\.\."),
+        (dict(selected_cell=[3, 0]), r"selected_cell: \[3, 0\] is outside the grid \(3 layers x 4 positions\)"),
+        (dict(tokens=["a"], ranks=np.ones((2, 3, 0))), r"at least 2 tokens"),
+    ],
+)
+def test_lens_comparison_validation(kwargs, match):
+    args = {"tokens": LENS_TOKENS, "lens_names": ["logit", "tuned"], "ranks": LENS_RANKS, **kwargs}
+    with pytest.raises(ViewValueError, match=match):
+        LensComparison(**args)

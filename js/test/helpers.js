@@ -154,6 +154,15 @@ export function viewStates(tokens) {
       tokens, raw_tokens: raw, n_input_tokens: 3, title: "", theme: "light",
       attention: arr(att, "float32", [2, n, n]), head_labels: ["h0", "h1"], selected_token: -1,
     },
+    // 2 lenses x 3 layers x (n - 1) positions; lens 0 ranks 1..15, lens 1 all 1 but its first row (2)
+    lens_compare: {
+      tokens, raw_tokens: raw, n_input_tokens: 3, title: "", theme: "light", lens_names: ["logit", "tuned"],
+      layer_labels: ["l0", "l1", "l2"],
+      ranks: arr(Array.from({ length: 2 * L * (n - 1) }, (_, i) => (i < L * (n - 1) ? i + 1 : i < (L + 1) * (n - 1) ? 2 : 1)), "int32", [2, L, n - 1]),
+      target_probs: arr([], "float32", [0, 0, 0]), kl_to_final: arr([], "float32", [0, 0, 0]), entropy: arr([], "float32", [0, 0, 0]),
+      metric: "rank", selected_cell: [],
+      summary_top1: arr([n > 2 ? 1 / (n - 1) : 1, 0, 0, 0, 1, 1], "float32", [2, L]), summary_mean_kl: arr([], "float32", [0, 0]),
+    },
   };
 }
 

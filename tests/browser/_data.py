@@ -9,6 +9,7 @@ from ecco_widgets.views import (
     AttentionView,
     FactorExplorer,
     LayerPredictions,
+    LensComparison,
     NeuronHeatmap,
     RankGrid,
     RankWatch,
@@ -92,7 +93,24 @@ def build(cls, tokens=None, raw=None, labels=None, seed=0, title=""):
         att /= att.sum(-1, keepdims=True)
         return AttentionView(tokens=toks, raw_tokens=rw, attention=att, head_labels=lab(4, "H{}"),
                              n_input_tokens=n_in, title=title)
+    if cls is LensComparison:
+        return lens_comparison(toks, rw, n_in, rng, names=lab(2, "lens {}") if labels is not None else None,
+                               layer_labels=lab(6, "L{}"), title=title)
     raise AssertionError(cls)
+
+
+def lens_comparison(toks, raw, n_in, rng, names=None, layer_labels=None, title="", n_layers=6):
+    """Two lenses whose ranks fall with depth (the second one faster), every metric given."""
+    n = len(toks)
+    depth = (1 - np.arange(n_layers) / n_layers)[None, :, None] * np.array([1.0, 0.6])[:, None, None]
+    ranks = np.ceil(np.exp(rng.random((2, n_layers, n - 1)) * 8 * depth)).astype(np.int64)
+    ranks[:, -1] = 1
+    probs = np.clip(1 / ranks + rng.random(ranks.shape) * 0.05, 0, 1)
+    kl = np.log(ranks) * rng.random(ranks.shape)
+    entropy = 0.5 + np.log(ranks) * 0.8
+    return LensComparison(toks, names or ["logit", "tuned"], ranks, raw_tokens=raw, n_input_tokens=n_in,
+                          layer_labels=layer_labels, target_probs=probs, kl_to_final=kl, entropy=entropy,
+                          title=title)
 
 
 def hostile(cls):

@@ -10,6 +10,7 @@ from ecco_widgets.views import (
     AttentionView,
     FactorExplorer,
     LayerPredictions,
+    LensComparison,
     NeuronHeatmap,
     RankGrid,
     RankWatch,
@@ -44,6 +45,9 @@ SPECS = {
     NeuronHeatmap: Spec(hover='.ew-cell[data-r="3"][data-c="2"]', recolours=True,
                         click='.ew-cell[data-r="5"][data-c="1"]', trait="selected_neuron", value=5),
     AttentionView: Spec(hover=tok(6), recolours=True, click=tok(7), trait="selected_token", value=7),
+    LensComparison: Spec(hover='.ew-grid[data-lens="0"] .ew-cell[data-r="2"][data-c="3"]', recolours=False,
+                         click='.ew-grid[data-lens="1"] .ew-cell[data-r="1"][data-c="4"]', trait="selected_cell",
+                         value=[1, 4]),
 }
 CLASSES = ALL_CLASSES  # from ecco_widgets/views/registry.json; each needs a Spec above
 IDS = [c.__name__ for c in CLASSES]
