@@ -88,8 +88,11 @@ def _hooks(handles: list) -> Iterator[None]:
 class _StackRecorder:
     """Hooks on one stack that keep its residual stream and the chosen layers' MLP activations."""
 
-    def __init__(self, stack: Any, layers: list[int], dtype: np.dtype, name: str = "", bar: Any = None):
+    def __init__(self, stack: Any, layers: list[int], dtype: np.dtype, name: str = "", bar: Any = None,
+                 sublayers: bool = False):
         self.stack = stack
+        self.sublayers = sublayers
+        self.branches: list[torch.Tensor | None] = [None] * stack.n_layers
         self.bar = bar
         self.name = name
         self.layers = sorted(layers)
@@ -115,7 +118,21 @@ class _StackRecorder:
                 self.activations[layer] = args[0].detach()[0].float().cpu().numpy().astype(self.dtype, copy=True)
             return hook
 
+        def keep_branch(layer):
+            def hook(module, args, output):
+                # a copy: Falcon adds the attention output to this tensor in place after the hook
+                self.branches[layer] = block_output(output).detach().clone()  # (1, n, d), or OPT's (n, d)
+            return hook
+
         handles.append(self.stack.blocks[0].register_forward_pre_hook(first_input, with_kwargs=True))
+        if self.sublayers:
+            for layer in range(self.stack.n_layers):
+                branch = self.stack.mlp_branch(layer)
+                if branch is None:
+                    raise InputError(f"No MLP was found in block {layer}, so the residual stream after its attention "
+                                     "cannot be told apart; pass ew.ModelSpec(down_proj=[...]) naming each block's "
+                                     "MLP output projection, or use lens_points='blocks'.")
+                handles.append(branch.register_forward_hook(keep_branch(layer)))
         for layer, block in enumerate(self.stack.blocks):
             handles.append(block.register_forward_hook(keep_output(layer)))
         for layer in self.layers:
@@ -136,7 +153,21 @@ class _StackRecorder:
         device = self.outputs[-1].device
         rows = [self.first, *self.outputs]
         check_finite(rows, self.name)
+        if self.sublayers:
+            rows = [self.first, *(row for layer in range(self.stack.n_layers) for row in self._sublayer_rows(layer))]
         return torch.stack([h.to(device) for h in rows])  # type: ignore[union-attr]
+
+    def _sublayer_rows(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(after attention, after the MLP) of one block: the block's output minus what its MLP added, then the
+        output itself. The subtraction runs in float32 and is stored in the model's dtype."""
+        out, branch = self.outputs[layer], self.branches[layer]
+        if branch is not None and branch.numel() == out.numel():
+            branch = branch.reshape(out.shape)
+        else:
+            raise RuntimeError(f"The MLP of block {layer} did not add a residual-stream-shaped output during the "
+                               "forward pass; use lens_points='blocks' for this model.")
+        mid = (out.float() - branch.to(out.device).float()).to(out.dtype)
+        return mid, out
 
 
 def check_finite(rows: list[torch.Tensor], stack: str = "") -> None:
@@ -171,14 +202,19 @@ def _stacked_attention(values: Any) -> torch.Tensor:
 
 def capture(spec: Any, input_ids: torch.Tensor, activation_layers: list[int] | None = None,
             activation_dtype: str | np.dtype = np.float32, attention: bool = False,
-            progress: bool | None = False) -> Captured:
+            progress: bool | None = False, sublayers: bool = False) -> Captured:
     """Run the model once on ``input_ids`` (shape (1, n_tokens)) and record what the analyses need.
+
+    sublayers: hidden holds 2 rows per block, (n_layers * 2 + 1, n_tokens, d_model): after block l's attention
+    (its output minus what its MLP added: for parallel-attention blocks such as GPT-J, NeoX and Falcon, the block
+    input plus the attention output, which the MLP never reads) and after its MLP (the block's output).
 
     Raises NonFiniteError naming the first block whose output holds NaN or infinite values.
     """
     handles: list = []
     with progress_bar(spec.n_layers, "forward", progress, "block") as bar, _hooks(handles), torch.inference_mode():
-        recorder = _StackRecorder(spec, activation_layers or [], np.dtype(activation_dtype), bar=bar)
+        recorder = _StackRecorder(spec, activation_layers or [], np.dtype(activation_dtype), bar=bar,
+                                  sublayers=sublayers)
         recorder.register(handles)
         kwargs = {"use_cache": False, **({"output_attentions": True} if attention else {})}
         output = spec.model(input_ids=input_ids, **kwargs)

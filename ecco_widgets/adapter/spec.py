@@ -102,6 +102,12 @@ class ResolvedSpec:
         name = self.down_proj_names[layer]
         return None if name is None else self.modules[name]
 
+    def mlp_branch(self, layer: int) -> nn.Module | None:
+        """The module whose output block ``layer``'s MLP adds to the residual stream: Gemma-2/3's
+        ``post_feedforward_layernorm`` where the block has one, else the MLP's down projection."""
+        post = getattr(self.blocks[layer], "post_feedforward_layernorm", None)
+        return post if isinstance(post, nn.Module) else self.down_proj(layer)
+
     def decode(self, hidden: torch.Tensor) -> torch.Tensor:
         """Logits of block outputs: final norm(s), then the unembedding (and Gemma-2's soft cap).
 

@@ -61,6 +61,7 @@ def logit_lens(
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     progress: bool | None = False,
     metrics: bool = True,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> LensResult:
     """Ranks, top-k and target probabilities of every layer at every position.
 
@@ -69,7 +70,8 @@ def logit_lens(
     target_ids: int (n_positions,), the token each position should predict (the next token).
     final_logits: the model's own logits (n_positions, vocab); when given they stand for the last layer, so the
     last row equals the model's own ranks exactly. metrics: also the entropy and the KL to the last layer (the
-    result holds None for them otherwise).
+    result holds None for them otherwise). transform: applied to each block of rows before the decode, (n_layers,
+    positions, d_model) -> same shape (a tuned lens's translators); None decodes the hidden states as they are.
     """
     n_layers, n_positions, _ = block_hidden.shape
     if n_positions == 0:
@@ -90,7 +92,8 @@ def logit_lens(
         with progress_bar(n_positions, "logit lens", progress, "token") as bar:
             for start in range(0, n_positions, step):
                 stop = min(start + step, n_positions)
-                logits = decode(block_hidden[:, start:stop]).float()
+                rows = block_hidden[:, start:stop]
+                logits = decode(rows if transform is None else transform(rows)).float()
                 if final_logits is not None:
                     logits[-1] = final_logits[start:stop].to(logits.device, torch.float32)
                 targets = target_ids[start:stop].to(logits.device)

@@ -222,19 +222,20 @@ class ModelBase:
         shown, _ = self.display([int(i) for i in ids])
         return {int(i): s for i, s in zip(ids, shown)}
 
-    def output_of(self, ids: list[int], n_input: int, captured: Captured, layers: list[int], lens, n_ranked: int,
+    def output_of(self, ids: list[int], n_input: int, captured: Captured, layers: list[int], decoded, n_ranked: int,
                   keep_hidden_states: bool, output_class: type = Output, **fields: Any) -> Any:
         """An output from one capture: token text, lens arrays (ranks of the first ``n_ranked`` positions;
-        ``lens=None`` for a model without a head), activations and attention, all copies owned by the output."""
+        ``decoded=None`` for a model without a head), activations and attention, all copies owned by the output."""
         tokens, raw = self.display(ids)
-        if lens is None:
+        if decoded is None:
             lens_fields: dict[str, Any] = {"ranks": np.zeros((len(captured.hidden) - 1, 0), np.int32)}
         else:
             lens_fields = {
-                "ranks": lens.ranks[:, :n_ranked].copy(), "topk_ids": lens.topk_ids, "topk_probs": lens.topk_probs,
-                "target_probs": lens.target_probs[:, :n_ranked].copy(),
-                "entropy": lens.entropy[:, :n_ranked].copy(), "kl_to_final": lens.kl_to_final[:, :n_ranked].copy(),
-                "vocab_text": self.vocab_text(np.unique(lens.topk_ids)),
+                "ranks": decoded.ranks[:, :n_ranked].copy(), "topk_ids": decoded.topk_ids,
+                "topk_probs": decoded.topk_probs, "target_probs": decoded.target_probs[:, :n_ranked].copy(),
+                "entropy": decoded.entropy[:, :n_ranked].copy(),
+                "kl_to_final": decoded.kl_to_final[:, :n_ranked].copy(),
+                "vocab_text": self.vocab_text(np.unique(decoded.topk_ids)),
             }
         out = output_class(
             token_ids=np.asarray(ids, dtype=np.int64), tokens=tokens, raw_tokens=raw, n_input_tokens=n_input,
@@ -246,8 +247,8 @@ class ModelBase:
             out.activation_layers = list(layers)
         if captured.attentions is not None:
             out.attention_weights = to_numpy(captured.attentions)
-        if lens is not None:
-            out.attach(self)
+        if decoded is not None and getattr(out, "lens", "logit") == "logit":
+            out.attach(self)  # a tuned-lens output is attached with its lens by the caller
         return out
 
     def foil_ids(self, contrast: Any, token_ids: np.ndarray, positions: np.ndarray) -> np.ndarray | None:

@@ -179,6 +179,8 @@ class LanguageModel(ModelBase):
         progress: bool | None = None,
         baseline: Any = IG_DEFAULTS["baseline"],
         keep: Any = IG_DEFAULTS["keep"],
+        lens: Any = None,
+        lens_points: str = "blocks",
     ) -> Output:
         """Analyse a token sequence: logit-lens ranks always; attributions, activations, attention when asked.
 
@@ -187,6 +189,8 @@ class LanguageModel(ModelBase):
         baseline / keep: where integrated gradients' path starts, what occlusion puts in a token's place, and which
         positions stay fixed (see :mod:`ecco_widgets.models.baselines`). n_steps, baseline and keep default to
         IG_DEFAULTS (96 Gauss-Legendre points, zero baseline, first and special tokens kept).
+        lens: None (the logit lens) or an ew.TunedLens trained for this model. lens_points: "blocks" (a row per block
+        output) or "sublayers" (after each block's attention and after its MLP, rows "0.attn", "0.mlp", ...).
         """
         ids = self.check_ids(token_ids)
         n = len(ids)
@@ -194,6 +198,8 @@ class LanguageModel(ModelBase):
         if not 0 <= n_input <= n:
             raise InputError(f"n_input_tokens={n_input_tokens!r} must lie in 0..{n} (the number of tokens).")
         self.check_options(lens_topk, activation_dtype, self.vocab_size)
+        tuned = self.check_lens(lens, lens_points)
+        sublayers = lens_points == "sublayers"
         layers = self.activation_layers(activations, self.spec.n_layers)
         if layers:
             check_activation_memory(self.spec, layers, n, np.dtype(activation_dtype))
@@ -208,17 +214,24 @@ class LanguageModel(ModelBase):
                 baseline_embeddings(baseline, self.spec.embedding, torch.tensor([ids[:1]], device=self.device),
                                     self.tokenizer, self.model.config)
         d_model = int(self.spec.embedding.weight.shape[-1]) if hasattr(self.spec.embedding, "weight") else 1
-        self.check_memory(self.spec.n_layers, n, d_model, attention)
+        self.check_memory(self.spec.n_layers * (2 if sublayers else 1), n, d_model, attention)
 
         input_ids = torch.tensor([ids], device=self.device)
         with self.lock:
             with self.attention_mode(attention):
-                captured = capture(self.spec, input_ids, activation_layers=layers,
-                                   activation_dtype=activation_dtype, attention=attention, progress=progress)
+                captured = capture(self.spec, input_ids, activation_layers=layers, activation_dtype=activation_dtype,
+                                   attention=attention, progress=progress, sublayers=sublayers)
             next_ids = torch.tensor(ids[1:] + [0], device=captured.hidden.device)
-            lens = logit_lens(self.spec.decode, captured.hidden[1:], next_ids, k=lens_topk,
-                              final_logits=captured.logits, progress=progress)
-            out = self.output_of(ids, n_input, captured, layers, lens, n - 1, keep_hidden_states)
+            decoded = logit_lens(self.spec.decode, captured.hidden[1:], next_ids, k=lens_topk,
+                                 final_logits=captured.logits, progress=progress,
+                                 transform=None if tuned is None else tuned.translate)
+            labels = [f"{i}.{part}" for i in range(self.spec.n_layers) for part in ("attn", "mlp")] if sublayers \
+                else []
+            out = self.output_of(ids, n_input, captured, layers, decoded, n - 1, keep_hidden_states,
+                                 layer_labels=labels, lens="logit" if tuned is None else tuned.name,
+                                 lens_points=lens_points)
+            if tuned is not None:
+                out.attach(self, lens=tuned)
             del captured
             if attribution:
                 result = compute_attributions(self.spec, input_ids, target_positions, methods, target=target,
@@ -231,6 +244,26 @@ class LanguageModel(ModelBase):
         return out
 
     # ----- helpers -----
+    def check_lens(self, lens: Any, lens_points: str) -> Any:
+        """The tuned lens to decode through (None for the logit lens), checked against this model before any work."""
+        if lens_points not in ("blocks", "sublayers"):
+            raise InputError(f"lens_points must be 'blocks' (a row per block) or 'sublayers' (after each block's "
+                             f"attention and after its MLP), got {lens_points!r}.")
+        if lens_points == "sublayers" and getattr(self.model.config, "do_layer_norm_before", True) is False:
+            raise InputError("This model normalises after each residual addition (post-norm, e.g. OPT-350m): its "
+                             "blocks have no residual stream between attention and MLP to decode. Use "
+                             "lens_points='blocks'.")
+        if lens is None or (isinstance(lens, str) and lens == "logit"):
+            return None
+        if not (hasattr(lens, "translate") and hasattr(lens, "check_model")):
+            raise InputError(f"lens must be None (the logit lens) or an ew.TunedLens (ew.TunedLens.fit(lm, texts) or "
+                             f"ew.TunedLens.load(folder)), got {type(lens).__name__}.")
+        if lens_points != "blocks":
+            raise InputError("A tuned lens has translators for block outputs only: use lens_points='blocks' with it, "
+                             "or the logit lens (lens=None) for sublayers.")
+        lens.check_model(self.spec)
+        return lens
+
     @staticmethod
     def _target_positions(targets, n: int, n_input: int) -> np.ndarray:
         if targets is None:

@@ -35,7 +35,10 @@ class Output:
     the entropy of each layer's decoded distribution and KL(p_final || p_layer), from the same pass. hidden_states: float32 (n_layers + 1, n_tokens, d_model),
     row 0 = embeddings (may be None). activations: (n_layers_kept, n_tokens, n_neurons) with activation_layers
     naming the layers. attributions_raw: {method: float32 (n_targets, n_tokens, d_model)} with targets: int
-    (n_targets,). attention: float32 (n_layers, n_heads, n_tokens, n_tokens).
+    (n_targets,). attention: float32 (n_layers, n_heads, n_tokens, n_tokens). lens: "logit", or "tuned" /
+    "tuned:<folder>" when the rows were decoded through a tuned lens. lens_points: "blocks" (a row per block output),
+    or "sublayers" (two rows per block, after its attention and after its MLP, labelled "3.attn", "3.mlp"; then
+    n_layers counts rows and hidden_states has 2 * n_blocks + 1 rows).
     """
 
     token_ids: np.ndarray
@@ -59,6 +62,8 @@ class Output:
     attention_weights: np.ndarray | None = None
     model_name: str = ""
     layer_labels: list[str] = field(default_factory=list)
+    lens: str = "logit"
+    lens_points: str = "blocks"
     _decode: Callable | None = field(default=None, repr=False, compare=False)
     _encode_watch: Callable | None = field(default=None, repr=False, compare=False)
 
@@ -129,23 +134,54 @@ class Output:
         hidden = torch.from_numpy(self.hidden_states[1:, p]).float()
         return watch_ranks(self._decode, hidden, ids)
 
-    def attach(self, lm) -> "Output":
-        """Reconnect a loaded output to its model, for watch_ranks. Returns self."""
-        self._decode = lm.spec.decode
+    def attach(self, lm, lens: Any = None) -> "Output":
+        """Reconnect a loaded output to its model (and the tuned lens it was decoded through), for watch_ranks.
+        Returns self."""
+        if self.lens != "logit" and lens is None:
+            raise InputError(f"This output was decoded through a tuned lens ({self.lens}); pass it: "
+                             "out.attach(lm, lens=ew.TunedLens.load(folder)).")
+        self._decode = lm.spec.decode if lens is None else _through(lens, lm.spec.decode, self.lens_points)
         self._encode_watch = lm.single_token_id
         return self
 
+    def first_layer_at_rank(self, k: int = 1) -> np.ndarray:
+        """int32 (n_tokens - 1,): per position, the first layer (row) from which the next token stays within the
+        top ``k`` in every later layer: when the model "found the word". -1 where even the last layer ranks it
+        below k."""
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise InputError(f"k must be a positive integer (a rank: 1 = the top prediction), got {k!r}.")
+        within = self.ranks <= k  # (n_layers, n_positions)
+        stays = np.flip(np.logical_and.accumulate(np.flip(within, 0), axis=0), 0)  # within k from here on
+        first = np.argmax(stays, axis=0).astype(np.int32)
+        first[~stays.any(axis=0)] = -1
+        return first
+
     # ----- views -----
-    def rankings(self, **view_options):
-        """RankGrid: layers x tokens, each cell the rank of the next token at that layer."""
+    def rankings(self, metric: str = "rank", first_layer_k: int | None = 1, **view_options):
+        """RankGrid: layers x tokens, each cell the rank of the next token at that layer.
+
+        metric: what the cells show first, "rank", "prob" (of the next token), "kl" (to the last layer, nats) or
+        "entropy" (nats); the view switches between them without Python. first_layer_k: mark per position the
+        first layer from which the next token stays in the top k (None: no marker row).
+        """
         from ..views import RankGrid
 
+        metrics = {"prob": self.target_probs, "kl": self.kl_to_final, "entropy": self.entropy}
+        if metric not in ("rank", *metrics):
+            raise InputError(f"metric must be one of 'rank', 'prob', 'kl', 'entropy', got {metric!r}.")
+        if metric != "rank" and metrics[metric] is None:
+            raise InputError(f"This output has no {metric!r} values (it was computed without lens metrics, or saved "
+                             "by an older version); show metric='rank', or analyze again.")
         topk = self.topk_ids[:, :-1] if self.topk_ids is not None else None
         vocab, index = _compact_vocab(topk, self.vocab_text)
+        marker = {} if first_layer_k is None else {"first_layer": self.first_layer_at_rank(first_layer_k),
+                                                   "first_layer_k": first_layer_k}
         return RankGrid(
             tokens=self.tokens, raw_tokens=self.raw_tokens, n_input_tokens=self.n_input_tokens, ranks=self.ranks,
             layer_labels=self.layer_labels, topk_vocab=vocab, topk_index=index,
-            topk_probs=self.topk_probs[:, :-1] if self.topk_probs is not None else None, **view_options,
+            topk_probs=self.topk_probs[:, :-1] if self.topk_probs is not None else None,
+            target_probs=self.target_probs, kl_to_final=self.kl_to_final, entropy=self.entropy, metric=metric,
+            **marker, **view_options,
         )
 
     def rankings_watch(self, watch: Sequence[str | int], position: int = -1, **view_options):
@@ -294,6 +330,13 @@ class Output:
             self._decode, self._encode_watch = links
         clone._decode, clone._encode_watch = links
         return clone
+
+
+def _through(lens: Any, decode: Callable, lens_points: str) -> Callable:
+    """decode(hidden (n_layers, d_model)) through ``lens``'s translators (the rows of one position)."""
+    if lens_points != "blocks":
+        raise InputError("A tuned lens has translators for block outputs only; this output has sublayer rows.")
+    return lambda hidden: decode(lens.translate(hidden[:, None])[:, 0])
 
 
 def _compact_vocab(ids: np.ndarray | None, vocab_text: dict[int, str]) -> tuple[list[str], np.ndarray | None]:
