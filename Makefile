@@ -23,6 +23,9 @@ setup: $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
 	$(PIP) install -q -e '.[test]'
+	# the tuned-lens package, as the reference its checkpoint layout is tested against: its lens classes import
+	# without its training dependencies (wandb, datasets), which --no-deps leaves out
+	$(PIP) install -q --no-deps tuned-lens==0.2.0
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	touch $@
 

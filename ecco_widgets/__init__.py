@@ -11,10 +11,13 @@ by inspection) -> ``capture`` (one hooked forward) -> ``analysis`` (lens, attrib
 
 from . import analysis
 from .adapter import ModelSpec
+from .analysis.tuned_lens import TunedLens
+from .analysis.tuned_lens_fit import held_out_kl
 from .errors import (CompletenessWarning, EccoWidgetsError, InputError, ModelLoadError, NonFiniteError,
                      NotAvailableError, UnsupportedModelError)
 from .models import (LanguageModel, MaskedLanguageModel, ModelBase, Seq2SeqLanguageModel, SequenceClassifier,
                      classifier, demo_model, from_pretrained, masked_lm, seq2seq)
+from .models.lenses import compare_lenses
 from .results import ClassifierOutput, MaskedLMOutput, NMFResult, Output, Seq2SeqOutput, load
 from .views import (AttentionView, FactorExplorer, LayerPredictions, NeuronHeatmap, RankGrid, RankWatch,
                     SaliencyView)
@@ -31,5 +34,5 @@ __all__ = [
     "CompletenessWarning", "EccoWidgetsError", "InputError", "LanguageModel", "MaskedLMOutput", "MaskedLanguageModel",
     "ModelBase", "ModelLoadError", "NonFiniteError", "ModelSpec", "NMFResult", "NotAvailableError", "Output",
     "UnsupportedModelError", "demo_model", "from_pretrained", "load", "masked_lm", "Seq2SeqLanguageModel",
-    "Seq2SeqOutput", "load_seq2seq", "seq2seq",
+    "Seq2SeqOutput", "load_seq2seq", "seq2seq", "TunedLens", "held_out_kl", "compare_lenses",
 ]

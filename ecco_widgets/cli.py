@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from .errors import EccoWidgetsError
 
 ATTRIBUTION_CHOICES = ("ig", "grad_x_input", "saliency", "occlusion", "sig")
+METRICS = ("rank", "prob", "kl", "entropy")
 
 
 def _count(minimum: int):
@@ -80,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated single tokens whose rank at the last position is shown per layer, "
                              "e.g. ' is, are' (a leading space is kept: ' is' and ' are')")
     render.add_argument("--topk", type=_count(1), default=5, help="predictions per layer in the layer view (5)")
+    render.add_argument("--lens", default="logit", metavar="LENS",
+                        help="'logit' (default), or 'tuned:DIR' to decode the grid through the tuned lens saved in "
+                             "DIR (ew.TunedLens.save or the tuned-lens package) and add a logit-vs-tuned comparison")
+    render.add_argument("--metric", default="rank", choices=METRICS,
+                        help="what the lens grid shows first (rank, prob, kl, entropy; the page switches)")
+    render.add_argument("--lens-points", default="blocks", choices=("blocks", "sublayers"),
+                        help="a grid row per block, or two (after attention, after the MLP)")
     render.add_argument("--out", required=True, type=Path, help="where to write the HTML page")
     render.add_argument("--title", default=None, help="page title (default: the prompt)")
     return parser
@@ -94,11 +102,24 @@ def _watch_tokens(text: str) -> list[str]:
         p.strip() if i == 0 else " " + p.strip() for i, p in enumerate(parts)]
 
 
+def _tuned_lens(spec: str):
+    """None for 'logit'; the TunedLens in DIR for 'tuned:DIR' (loaded before the model, so a bad folder fails fast)."""
+    if spec == "logit":
+        return None
+    if not spec.startswith("tuned:") or not spec[len("tuned:"):]:
+        raise EccoWidgetsError(f"--lens must be 'logit' or 'tuned:DIR' (a folder with config.json and params.pt), "
+                               f"got {spec!r}.")
+    from .analysis.tuned_lens import TunedLens
+
+    return TunedLens.load(spec[len("tuned:"):])
+
+
 def render(args: argparse.Namespace) -> Path:
     """Run the analysis described by ``args`` and write the page; returns its path."""
     from transformers.utils import logging as hf_logging
 
     from . import demo_model, from_pretrained
+    from .results.lens_comparison import lens_comparison
     from .views.export import save_html
 
     hf_logging.disable_progress_bar()  # one progress bar of our own on stderr
@@ -108,6 +129,9 @@ def render(args: argparse.Namespace) -> Path:
     if unknown:
         raise EccoWidgetsError(f"Unknown attribution method(s) {unknown}; choose from {', '.join(ATTRIBUTION_CHOICES)}.")
     check_writable(args.out)
+    tuned = _tuned_lens(args.lens)
+    if tuned is not None and args.lens_points != "blocks":
+        raise EccoWidgetsError("A tuned lens has translators for block outputs only: drop --lens-points sublayers.")
     steps = ["load model", "analyse", "build views", "write page"]
     with tqdm(total=len(steps), file=sys.stderr, desc="ecco-widgets", unit="step") as bar:
         bar.set_postfix_str(steps[0])
@@ -115,14 +139,22 @@ def render(args: argparse.Namespace) -> Path:
         bar.update()
         bar.set_postfix_str(steps[1])
         options = dict(attribution=tuple(methods), activations=args.activations, lens_topk=max(10, args.topk),
-                       n_steps=args.ig_steps)
+                       n_steps=args.ig_steps, lens_points=args.lens_points)
+        if tuned is not None:
+            lm.check_lens(tuned, "blocks")  # before any forward pass
         if args.generate > 0:
             out = lm.generate(args.prompt, max_new_tokens=args.generate, **options)
         else:
             out = lm.analyze(args.prompt, **options)
         bar.update()
         bar.set_postfix_str(steps[2])
-        views = [out.rankings(title="Rank of the next token at every layer")]
+        views = [out.rankings(metric=args.metric, title="Rank of the next token at every layer (logit lens)")]
+        if tuned is not None:
+            through = lm.analyze_ids(list(out.token_ids), n_input_tokens=out.n_input_tokens, lens=tuned,
+                                     lens_topk=max(10, args.topk))
+            views = [through.rankings(metric=args.metric, title="Rank of the next token at every layer (tuned lens)"),
+                     lens_comparison({"logit": out, "tuned": through}, metric=args.metric,
+                                     title="Logit lens and tuned lens, side by side")]
         views.append(out.layer_predictions(position=-1, topk=args.topk,
                                            title="What each layer predicts after the last token"))
         watch = _watch_tokens(args.watch)

@@ -48,3 +48,28 @@ def test_render_writes_an_offline_page_with_every_view(tmp_path, demo_lm):
     assert [v["bundle"] for v in views] == ["rank_grid", "layer_predictions", "rank_watch", "saliency",
                                            "factor_explorer"]
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)
+
+
+def test_bad_lens_is_refused_before_the_model_loads(tmp_path, capsys):
+    assert cli.main(["render", "--prompt", "Hi", "--lens", "tuned", "--out", str(tmp_path / "x.html")]) == 2
+    assert "--lens must be 'logit' or 'tuned:DIR'" in capsys.readouterr().err
+    assert cli.main(["render", "--prompt", "Hi", "--lens", f"tuned:{tmp_path}", "--out", str(tmp_path / "x.html")]) == 2
+    assert "lacks config.json, params.pt" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["render", "--prompt", "Hi", "--metric", "logits", "--out", str(tmp_path / "x.html")])
+
+
+@pytest.mark.slow
+def test_render_through_a_tuned_lens_adds_the_comparison(tmp_path, demo_lm):
+    import ecco_widgets as ew
+
+    folder = ew.TunedLens.identity(demo_lm.spec.n_layers, 576,
+                                   unembed_hash=ew.analysis.tuned_lens_files.unembedding_hash(
+                                       demo_lm.spec.unembedding.weight)).save(tmp_path / "lens")
+    page = tmp_path / "page.html"
+    code = cli.main(["render", "--prompt", "The keys to the cabinet are", "--lens", f"tuned:{folder}",
+                     "--metric", "kl", "--out", str(page)])
+    assert code == 0
+    html = page.read_text()
+    views = json.loads(re.search(r'<script type="application/json" id="ew-views">(.*?)</script>', html, re.S).group(1))
+    assert [v["bundle"] for v in views] == ["rank_grid", "lens_compare", "layer_predictions"]
