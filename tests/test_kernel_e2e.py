@@ -34,11 +34,12 @@ from ecco_widgets.views import RankGrid
 g = RankGrid(
     tokens=["The", " cat", " sat", " on", " the", " mat"],
     ranks=np.array([[50, 400, 7, 2, 90], [3, 11, 2, 1, 4], [1, 1, 1, 1, 1]], dtype=np.int64),
+    kl_to_final=np.array([[6.0, 9.5, 3.0, 1.0, 4.0], [2.0, 3.0, 1.0, 0.2, 1.0], [0.0, 0.0, 0.0, 0.0, 0.0]]),
     n_input_tokens=3,
     title="e2e grid",
 )
 g"""
-CELL_PRINT = 'print("SELECTED", g.selected_cell)'
+CELL_PRINT = 'print("SELECTED", g.selected_cell, "METRIC", g.metric)'
 CELL_SET = "g.selected_cell = [2, 4]"
 
 
@@ -209,6 +210,9 @@ def _drive(url: str, token: str, work: pathlib.Path, attempted: list[str]) -> No
             art.mkdir(exist_ok=True)
             root.locator('.ew-cell[data-r="1"][data-c="2"]').click()
             root.locator('.ew-cell.ew-selected[data-r="1"][data-c="2"]').wait_for()
+            # the metric switcher: a click in the output area changes the legend and, through the kernel, g.metric
+            root.locator('.ew-seg-btn[data-metric="kl"]').click()
+            root.locator('.ew-legend[data-metric="kl"]').wait_for()
             page.screenshot(path=str(art / "kernel_e2e_lab.png"))
 
             _run_cell(page, 1)
@@ -218,7 +222,7 @@ def _drive(url: str, token: str, work: pathlib.Path, attempted: list[str]) -> No
                 "() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')][1]"
                 "?.querySelector('.jp-OutputArea-output')?.textContent.includes('SELECTED')"
             )
-            assert "SELECTED [1, 2]" in printed.first.inner_text()
+            assert "SELECTED [1, 2] METRIC kl" in printed.first.inner_text()
 
             # kernel -> view: a Python-side change moves the highlighted cell
             _run_cell(page, 2)

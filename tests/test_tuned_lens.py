@@ -152,3 +152,31 @@ def test_smollm2_tuned_lens_beats_the_logit_lens_on_held_out_text(demo_lm):
     middle = slice(n // 4, 3 * n // 4)
     assert (tuned[middle] < logit[middle]).all(), (logit, tuned)
     assert tuned[-1] == logit[-1] == 0
+
+
+def test_compare_lenses_refuses_bad_requests_before_work(llama):
+    model, lm = llama
+    with pytest.raises(ew.InputError, match="lenses must be a dict"):
+        ew.compare_lenses(lm, "text", lenses=[None])
+    with pytest.raises(ew.InputError, match="metric must be one of"):
+        ew.compare_lenses(lm, "text", metric="logits")
+    with pytest.raises(ew.InputError, match="translators of width"):
+        ew.compare_lenses(lm, "text", lenses={"logit": None, "bad": ew.TunedLens.identity(1, 4)})
+    with pytest.raises(ew.InputError, match="computes only the lens"):
+        ew.compare_lenses(lm, "text", attribution=("ig",))
+
+
+@pytest.mark.slow
+def test_compare_lenses_aligns_the_lenses_of_one_text(demo_lm):
+    text = "The keys to the cabinet are on the table"
+    lens = random_lens(demo_lm.spec.n_layers, 576, seed=6, scale=0.01)
+    lens.config["unembed_hash"] = ew.analysis.tuned_lens_files.unembedding_hash(demo_lm.spec.unembedding.weight)
+    view = ew.compare_lenses(demo_lm, text, lenses={"logit": None, "tuned": lens}, metric="kl")
+    plain, tuned = demo_lm.analyze(text), demo_lm.analyze(text, lens=lens)
+    assert view.lens_names == ["logit", "tuned"] and view.metric == "kl"
+    np.testing.assert_array_equal(view.ranks, np.stack([plain.ranks, tuned.ranks]))
+    assert not np.array_equal(plain.ranks, tuned.ranks)
+    np.testing.assert_allclose(view.kl_to_final, np.stack([plain.kl_to_final, tuned.kl_to_final]), rtol=1e-5)
+    for i, out in enumerate((plain, tuned)):  # the per-layer summary, by hand
+        np.testing.assert_allclose(view.summary_top1[i], (out.ranks == 1).mean(axis=1), rtol=1e-6)
+        np.testing.assert_allclose(view.summary_mean_kl[i], out.kl_to_final.mean(axis=1), rtol=1e-5)
