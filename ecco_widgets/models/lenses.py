@@ -12,6 +12,8 @@ from ..results.lens_comparison import lens_comparison
 from .causal_lm import LanguageModel
 
 METRICS = ("rank", "prob", "kl", "entropy")
+#: Options that go to lm.analyze; every other keyword goes to the view (title, ...).
+ANALYSIS_OPTIONS = ("lens_topk", "lens_points", "progress")
 
 
 def compare_lenses(lm: LanguageModel, text: str, lenses: dict[str, Any] | None = None, metric: str = "rank",
@@ -20,7 +22,8 @@ def compare_lenses(lm: LanguageModel, text: str, lenses: dict[str, Any] | None =
     per-layer summary (mean KL to the last layer, share of rank-1 cells) for each.
 
     lenses: {name: None (the logit lens) or an ew.TunedLens}; default {"logit": None}. metric: the metric shown
-    first ("rank", "prob", "kl", "entropy"). Other options go to lm.analyze (lens_topk, ...).
+    first ("rank", "prob", "kl", "entropy"). lens_topk, lens_points and progress go to lm.analyze, other keywords
+    (title, ...) to the view.
     """
     if not isinstance(lm, LanguageModel):
         raise InputError(f"compare_lenses needs a causal language model (ew.from_pretrained / ew.demo_model), got "
@@ -34,9 +37,10 @@ def compare_lenses(lm: LanguageModel, text: str, lenses: dict[str, Any] | None =
     if bad:
         raise InputError(f"compare_lenses computes only the lens; drop {', '.join(sorted(bad))} (use lm.analyze "
                          "for the other analyses).")
-    points = options.get("lens_points", "blocks")
+    analysis = {k: options.pop(k) for k in ANALYSIS_OPTIONS if k in options}
+    points = analysis.get("lens_points", "blocks")
     for lens in lenses.values():  # every lens checked before the first forward pass
         lm.check_lens(lens, points)
-    outputs = {name: lm.analyze(text, lens=lens, keep_hidden_states=False, **options)
+    outputs = {name: lm.analyze(text, lens=lens, keep_hidden_states=False, **analysis)
                for name, lens in lenses.items()}
-    return lens_comparison(outputs, metric=metric)
+    return lens_comparison(outputs, metric=metric, **options)
