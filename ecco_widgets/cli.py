@@ -78,9 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--factors", type=_count(1), default=8, metavar="K",
                         help="NMF factors with --activations (8; at most the number of tokens)")
     render.add_argument("--watch", default="", metavar="TOKENS",
-                        help="comma-separated single tokens whose rank at the last position is shown per layer, "
+                        help="comma-separated single tokens whose rank at --position is shown per layer, "
                              "e.g. ' is, are' (a leading space is kept: ' is' and ' are')")
     render.add_argument("--topk", type=_count(1), default=5, help="predictions per layer in the layer view (5)")
+    render.add_argument("--position", type=int, default=None, metavar="P",
+                        help="the token after which the layer view and the watch view are taken (default: the last "
+                             "prompt token; negative counts from the end, -1 = the last token)")
     render.add_argument("--lens", default="logit", metavar="LENS",
                         help="'logit' (default), or 'tuned:DIR' to decode the grid through the tuned lens saved in "
                              "DIR (ew.TunedLens.save or the tuned-lens package) and add a logit-vs-tuned comparison")
@@ -100,6 +103,28 @@ def _watch_tokens(text: str) -> list[str]:
     parts = text.split(",")
     return [parts[0]] + [" " + p.strip() for p in parts[1:]] if parts[0].startswith(" ") else [
         p.strip() if i == 0 else " " + p.strip() for i, p in enumerate(parts)]
+
+
+def view_position(position: int | None, n_tokens: int, n_input_tokens: int) -> int:
+    """The position of the layer and watch views: ``position`` (negative counts from the end), or by default the
+    last prompt token. EccoWidgetsError when out of range.
+
+    >>> view_position(None, 9, 6), view_position(-1, 9, 6), view_position(2, 9, 6)
+    (5, 8, 2)
+    """
+    if position is None:
+        return max(0, n_input_tokens - 1)
+    if not -n_tokens <= position < n_tokens:
+        raise EccoWidgetsError(f"--position {position} is out of range: the text has {n_tokens} tokens "
+                               f"(0..{n_tokens - 1}, or negative from the end).")
+    return position % n_tokens
+
+
+def _after(out, p: int) -> str:
+    """'token 5 " are"' for the view titles."""
+    import json
+
+    return f"token {p} {json.dumps(out.tokens[p], ensure_ascii=False)}"
 
 
 def _tuned_lens(spec: str):
@@ -155,11 +180,14 @@ def render(args: argparse.Namespace) -> Path:
             views = [through.rankings(metric=args.metric, title="Rank of the next token at every layer (tuned lens)"),
                      lens_comparison({"logit": out, "tuned": through}, metric=args.metric,
                                      title="Logit lens and tuned lens, side by side")]
-        views.append(out.layer_predictions(position=-1, topk=args.topk,
-                                           title="What each layer predicts after the last token"))
+        p = view_position(args.position, out.n_tokens, out.n_input_tokens)
+        where = "the last prompt token" if args.position is None else "--position"
+        views.append(out.layer_predictions(position=p, topk=args.topk,
+                                           title=f"What each layer predicts after {_after(out, p)} ({where})"))
         watch = _watch_tokens(args.watch)
         if watch:
-            views.append(out.rankings_watch(watch, position=-1, title="Ranks of the watched tokens"))
+            views.append(out.rankings_watch(watch, position=p,
+                                            title=f"Ranks of the watched tokens after {_after(out, p)} ({where})"))
         if methods:
             views.append(out.primary_attributions(title="Input saliency: hover a generated token"))
         if args.activations:

@@ -73,3 +73,40 @@ def test_render_through_a_tuned_lens_adds_the_comparison(tmp_path, demo_lm):
     html = page.read_text()
     views = json.loads(re.search(r'<script type="application/json" id="ew-views">(.*?)</script>', html, re.S).group(1))
     assert [v["bundle"] for v in views] == ["rank_grid", "lens_compare", "layer_predictions"]
+
+
+def test_view_position_defaults_to_the_last_prompt_token_and_counts_negatives_from_the_end():
+    assert cli.view_position(None, n_tokens=9, n_input_tokens=6) == 5
+    assert cli.view_position(-1, 9, 6) == 8
+    assert cli.view_position(-9, 9, 6) == 0
+    assert cli.view_position(3, 9, 6) == 3
+    for bad in (9, -10):
+        with pytest.raises(cli.EccoWidgetsError, match="out of range"):
+            cli.view_position(bad, 9, 6)
+    assert cli.build_parser().parse_args(["render", "--prompt", "a", "--out", "x", "--position", "-2"]).position == -2
+
+
+def _views_of(page):
+    html = page.read_text()
+    return json.loads(re.search(r'<script type="application/json" id="ew-views">(.*?)</script>', html, re.S).group(1))
+
+
+@pytest.mark.slow
+def test_layer_and_watch_views_are_taken_after_the_prompt_by_default_and_at_position(tmp_path, demo_lm):
+    prompt = "The keys to the cabinet are"
+    n_prompt = len(demo_lm.tokenizer(prompt)["input_ids"])
+    page = tmp_path / "page.html"
+    assert cli.main(["render", "--prompt", prompt, "--generate", "3", "--watch", " is, are", "--out", str(page)]) == 0
+    views = {v["bundle"]: v["state"] for v in _views_of(page)}
+    lp, watch = views["layer_predictions"], views["rank_watch"]
+    assert lp["position"] == watch["position"] == n_prompt - 1  # old code: the last generated token
+    assert lp["context_token"] == " are" and len(watch["tokens"]) == n_prompt
+    assert f'after token {n_prompt - 1} " are" (the last prompt token)' in lp["title"]
+    assert f'after token {n_prompt - 1} " are"' in watch["title"]
+
+    assert cli.main(["render", "--prompt", prompt, "--generate", "3", "--watch", " is", "--position", "-1",
+                     "--out", str(page)]) == 0
+    views = {v["bundle"]: v["state"] for v in _views_of(page)}
+    assert views["layer_predictions"]["position"] == views["rank_watch"]["position"] == n_prompt + 2
+    assert f"after token {n_prompt + 2} " in views["layer_predictions"]["title"]
+    assert cli.main(["render", "--prompt", prompt, "--position", "99", "--out", str(page)]) == 2
