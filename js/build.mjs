@@ -26,9 +26,26 @@ const outdir = chosen ? resolve(chosen) : join(here, "..", "ecco_widgets", "stat
 // Strings that would break (or change the parsing of) a bundle inlined in an HTML <script>.
 const FORBIDDEN = [/<\/script/i, /<!--/, /<script/i];
 
+// Each view bundle exports only `default` ({render}, anywidget's current lifecycle): a named `render` export
+// makes anywidget take its deprecated path and print a deprecation warning for every view. A virtual entry
+// re-exports the view module's default, whatever else the module exports (helpers used by the tests).
+const VIEWS = new Set(ENTRIES.filter((e) => e !== "standalone"));
+const defaultOnly = {
+  name: "default-only",
+  setup(b) {
+    b.onResolve({ filter: /^ew-entry:/ }, (args) => ({ path: args.path.slice("ew-entry:".length), namespace: "ew-entry" }));
+    b.onLoad({ filter: /.*/, namespace: "ew-entry" }, (args) => ({
+      contents: `import view from ${JSON.stringify(join(here, "src", `${args.path}.js`))};\nexport default view;\n`,
+      resolveDir: join(here, "src"),
+      loader: "js",
+    }));
+  },
+};
+
 mkdirSync(outdir, { recursive: true });
 const result = await build({
-  entryPoints: Object.fromEntries(ENTRIES.map((e) => [e, join(here, "src", `${e}.js`)])),
+  entryPoints: Object.fromEntries(ENTRIES.map((e) => [e, VIEWS.has(e) ? `ew-entry:${e}` : join(here, "src", `${e}.js`)])),
+  plugins: [defaultOnly],
   absWorkingDir: here,
   outdir,
   bundle: true,
@@ -54,6 +71,10 @@ for (const e of ENTRIES) {
       console.error(`build: ${file} contains forbidden sequence ${re} (would break inline <script> export)`);
       failed = true;
     }
+  }
+  if (VIEWS.has(e) && !/^export \{\s*\w+ as default\s*\};?\s*$/m.test(src)) {
+    console.error(`build: ${file} must export only default ({render}) for anywidget`);
+    failed = true;
   }
   if (/^\s*import\s|\bfrom\s*["']https?:|import\(["']https?:/m.test(src)) {
     console.error(`build: ${file} has an external import`);

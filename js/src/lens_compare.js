@@ -115,7 +115,7 @@ function build(ctx) {
   const metrics = availableMetrics(arrays);
   const scales = {};
   // one scale per metric over every lens, so that equal colours mean equal values across the grids
-  const scaleOf = (m) => scales[m] || (scales[m] = metricScale(m, arrays[m].data));
+  const scaleOf = (m) => scales[m] || (scales[m] = metricScale(m, arrays[m].data, ctx.theme));
   let metric = pickMetric(get(model, "metric", "rank"), metrics);
   const top1 = readSummary(model, "summary_top1", N, L);
   const meanKl = readSummary(model, "summary_mean_kl", N, L);

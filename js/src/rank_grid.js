@@ -6,7 +6,7 @@
 import { decodeArray, at } from "./lib/arrays.js";
 import { formatNumber } from "./lib/colors.js";
 import { createGrid, gridMode } from "./lib/grid.js";
-import { tokenAxis, rowLabels } from "./lib/axis.js";
+import { tokenAxis, rowLabels, layerName, axisTitle } from "./lib/axis.js";
 import { mountView, commit, get, tokenTraits } from "./lib/model.js";
 import { readMetrics, availableMetrics, pickMetric, metricScale, metricLegend, cellText, valueText, metricRows, metricSwitcher, METRIC_INFO } from "./lib/metrics.js";
 
@@ -67,7 +67,7 @@ function build(ctx) {
   const arrays = readMetrics(model, [L, P]);
   const metrics = availableMetrics(arrays);
   const scales = {};
-  const scaleOf = (m) => scales[m] || (scales[m] = metricScale(m, arrays[m].data));
+  const scaleOf = (m) => scales[m] || (scales[m] = metricScale(m, arrays[m].data, ctx.theme));
   let metric = pickMetric(get(model, "metric", "rank"), metrics);
   const first = readFirstLayer(model, L, P);
   const foundK = Math.max(1, Number(get(model, "first_layer_k", 1)) || 1);
@@ -94,13 +94,13 @@ function build(ctx) {
   const bottom = tokenAxis(inTexts, Array.from({ length: P }, (_, p) => rawOf(p)), cellW, { side: "bottom", vertical, kindOf });
   const rows = rowLabels(labels, cellH);
   const found = first ? foundRow(first, labels, cellW, mode === "canvas") : null;
+  // top-left corner: "output →" (the top axis) over "layer" (the row labels under it)
   const topTitle = document.createElement("div");
-  topTitle.className = "ew-axis-title";
-  topTitle.textContent = "output \u2192";
+  topTitle.className = "ew-sticky-col ew-corner";
   topTitle.style.alignSelf = "end";
-  const bottomTitle = document.createElement("div");
-  bottomTitle.className = "ew-axis-title";
-  bottomTitle.textContent = "input \u2192";
+  topTitle.appendChild(axisTitle("output \u2192"));
+  topTitle.appendChild(axisTitle("layer \u2193", { className: "ew-layer-title" }));
+  const bottomTitle = axisTitle("input \u2192", { sticky: true });
 
   const describe = (l, p) => {
     const values = metrics.map((m) => `${METRIC_INFO[m].key} ${valueText(m, valueAt(m, l, p))}`).join(", ");
@@ -129,10 +129,10 @@ function build(ctx) {
         return;
       }
       setActive(l, p);
-      const lines = [labels[l], ["position", p], { label: "input", token: tok(p) }, { label: "target", token: tok(p + 1) }, ...metricRows(arrays, l * P + p, metric)];
+      const lines = [layerName(labels[l]), ["position", p], { label: "input", token: tok(p) }, { label: "target", token: tok(p + 1) }, ...metricRows(arrays, l * P + p, metric)];
       if (first) lines.push([foundKey, foundText(p)]);
       if (hasTop) {
-        lines.push(`top ${K} at ${labels[l]}`);
+        lines.push(`top ${K} at ${layerName(labels[l])}`);
         for (let k = 0; k < K; k++) {
           const vi = at(topIdx, l, p, k);
           const pr = topProb.empty ? null : at(topProb, l, p, k);
@@ -156,7 +156,7 @@ function build(ctx) {
   g.appendChild(bottom.el);
   if (found) {
     const title = document.createElement("div");
-    title.className = "ew-found-title";
+    title.className = "ew-found-title ew-sticky-col";
     title.textContent = foundKey;
     g.appendChild(title);
     g.appendChild(found.el);

@@ -3,7 +3,7 @@ import { decodeArray } from "./lib/arrays.js";
 import { rankScale, legend, formatRank } from "./lib/colors.js";
 import { createGrid } from "./lib/grid.js";
 import { createTokenRow } from "./lib/tokens.js";
-import { tokenAxis, rowLabels } from "./lib/axis.js";
+import { tokenAxis, rowLabels, layerName, axisTitle } from "./lib/axis.js";
 import { mountView, get, hint } from "./lib/model.js";
 
 function build(ctx) {
@@ -40,7 +40,7 @@ function build(ctx) {
   const labels = Array.from({ length: L }, (_, i) => (given[i] != null ? String(given[i]) : `layer ${i}`));
   let maxRank = 2;
   for (let i = 0; i < ranks.data.length; i++) if (ranks.data[i] > maxRank) maxRank = ranks.data[i];
-  const scale = rankScale(maxRank);
+  const scale = rankScale(maxRank, ctx.theme);
   const cellW = 72;
   const cellH = 22;
   const rankAt = (l, w) => ranks.data[l * W + w];
@@ -64,14 +64,16 @@ function build(ctx) {
       }
       axis.setActive(w);
       rows.setActive(l);
-      tooltip.show([labels[l], { label: "watched", token: wname(w) }, ["rank", rankAt(l, w)], ["position", position]], how === "focus" ? grid.anchor(l, w) : ev);
+      tooltip.show([layerName(labels[l]), { label: "watched", token: wname(w) }, ["rank", rankAt(l, w)], ["position", position]], how === "focus" ? grid.anchor(l, w) : ev);
     },
   });
   const g = document.createElement("div");
   g.style.display = "grid";
   g.style.gridTemplateColumns = "max-content max-content";
   g.style.marginTop = "6px";
-  g.appendChild(document.createElement("div"));
+  const corner = axisTitle("layer \u2193", { sticky: true, className: "ew-layer-title" });
+  corner.style.alignSelf = "end";
+  g.appendChild(corner);
   g.appendChild(axis.el);
   g.appendChild(rows.el);
   g.appendChild(grid.el);

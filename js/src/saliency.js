@@ -122,8 +122,9 @@ function build(ctx) {
           lines.push(["completeness error", percent(e)]);
           if (e > COMPLETENESS_TOLERANCE) lines.push("not converged: this row does not add up to f(x) \u2212 f(baseline)");
         }
-        if (ranked.length) lines.push("strongest inputs");
-        for (const [p, v] of ranked.slice(0, 3)) lines.push({ label: `${p}`, token: tokens[p], value: formatNumber(v) });
+        if (ranked.length) lines.push("strongest inputs (by |attribution|)");
+        // the key is the input's position in the text, not its place in this list
+        for (const [p, v] of ranked.slice(0, 3)) lines.push({ label: `#${p} \u00b7 position`, token: tokens[p], value: formatNumber(v) });
         tooltip.show(lines, how === "focus" ? span : ev);
       } else if (activeTarget >= 0 && rowOfPos.has(activeTarget) && explains(i, activeTarget)) {
         const v = value(rowOfPos.get(activeTarget), i);

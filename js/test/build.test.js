@@ -55,10 +55,14 @@ test("each view bundle imports as an ES module with default.render that renders"
       const src = readFileSync(`${STATIC}${v}.js`, "utf8");
       const mod = await import(`data:text/javascript;base64,${Buffer.from(src).toString("base64")}`);
       assert.equal(typeof mod.default.render, "function", v);
+      // only the default export: a named `render` sends anywidget down its deprecated path (a console warning)
+      assert.deepEqual(Object.keys(mod), ["default"], `${v}: exports ${Object.keys(mod)}`);
       const el = document.createElement("div");
       const model = { get: () => undefined, set() {}, save_changes() {}, on() {}, off() {}, send() {} };
       const cleanup = mod.default.render({ model, el });
       assert.ok(el.querySelector(".ew-root"), `${v} rendered with an empty model`);
+      // anywidget calls what render returns on unmount: a function (not a promise, not undefined)
+      assert.equal(typeof cleanup, "function", `${v}: render returns a cleanup function`);
       cleanup();
     }
   } finally {

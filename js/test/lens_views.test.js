@@ -165,7 +165,7 @@ test("rank_grid without the new traits: no switcher, no found row, rank legend (
   assert.equal(m.root.querySelector(".ew-controls").hidden, true);
   assert.equal(m.root.querySelector(".ew-found-row"), null);
   assert.equal(m.root.querySelector(".ew-legend").dataset.metric, "rank");
-  assert.match(m.root.querySelector(".ew-legend").getAttribute("aria-label"), /log scale, rank 1 darkest/);
+  assert.match(m.root.querySelector(".ew-legend").getAttribute("aria-label"), /log scale, rank 1 brightest/); // this state is dark
 });
 
 test("rank_grid canvas mode: a change of metric redraws the canvas once and the tooltip follows", () => {

@@ -54,17 +54,33 @@ export function divergingScale(maxAbs) {
   return f;
 }
 
-/** Log-rank scale: rank 1 is the darkest colour, maxRank the lightest. */
-export function rankScale(maxRank) {
+/**
+ * A ramp for a theme, t = 0 the strong end (rank 1, p = 1, KL 0): on a light background the ramp as it is
+ * (`ramp(0)` dark, far from white); on a dark background reversed (`ramp(1)`, the bright end) and stopped at
+ * `ramp(DARK_WEAK_END)`, so that neither extreme is the background colour (ramp(0) is near-black).
+ */
+export const DARK_WEAK_END = 0.22;
+export function themeRamp(ramp, theme = "light") {
+  if (theme !== "dark") return ramp;
+  return (t) => ramp(1 - (1 - DARK_WEAK_END) * clamp01(t === t ? t : 0));
+}
+
+/** How the strong end of a themed scale looks, for legends: "darkest" (light theme) or "brightest" (dark). */
+export const strongWord = (theme) => (theme === "dark" ? "brightest" : "darkest");
+
+/** Log-rank scale: rank 1 is the darkest colour (light theme) or the brightest (dark theme), maxRank the other end. */
+export function rankScale(maxRank, theme = "light") {
   const top = Math.max(2, maxRank | 0);
   const lt = Math.log(top);
+  const ramp = themeRamp(viridis, theme);
   const f = (rank) => {
     if (!(rank >= 1)) return [128, 128, 128];
-    return viridis(Math.log(rank) / lt);
+    return ramp(Math.log(rank) / lt);
   };
   f.kind = "rank";
   f.domain = [1, top];
-  f.ramp = viridis;
+  f.ramp = ramp;
+  f.theme = theme === "dark" ? "dark" : "light";
   return f;
 }
 
@@ -210,7 +226,7 @@ export function legend(scale, opts = {}) {
   el.appendChild(lo);
   el.appendChild(bar);
   el.appendChild(hi);
-  const extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? " (log scale, rank 1 darkest)" : scale.kind === "diverging" ? " (centred on 0)" : "";
+  const extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})` : scale.kind === "diverging" ? " (centred on 0)" : "";
   el.setAttribute("aria-label", `${opts.label || "colour scale"}${extra}: ${fmt(d0)} to ${fmt(d1)}`);
   return el;
 }

@@ -5,7 +5,7 @@
 //   entropy  entropy        float  entropy of the layer's prediction in nats; 0 .. max, 0 darkest
 // Dark means "confident / agrees with the final layer" for every metric.
 import { decodeArray } from "./arrays.js";
-import { rankScale, viridis, cividis, legend, formatRank, formatNumber, formatCompact } from "./colors.js";
+import { rankScale, viridis, cividis, legend, formatRank, formatNumber, formatCompact, themeRamp, strongWord } from "./colors.js";
 
 export const METRICS = Object.freeze(["rank", "prob", "kl", "entropy"]);
 
@@ -43,32 +43,39 @@ function maxOf(data) {
   return hi;
 }
 
-/** The colour scale of a metric over `data` (every value the scale must cover, e.g. all lenses). */
-export function metricScale(metric, data) {
-  if (metric === "rank") return rankScale(Math.max(2, maxOf(data)));
+/**
+ * The colour scale of a metric over `data` (every value the scale must cover, e.g. all lenses). `theme`
+ * ("light" | "dark"): the strong end (rank 1, p = 1, KL / entropy 0) is the darkest colour on a light
+ * background and the brightest on a dark one (themeRamp), so it never merges into the background.
+ */
+export function metricScale(metric, data, theme = "light") {
+  if (metric === "rank") return rankScale(Math.max(2, maxOf(data)), theme);
+  let f;
   if (metric === "prob") {
-    const ramp = (t) => viridis(1 - t);
-    const f = (v) => ramp(v);
+    const ramp = themeRamp(viridis, theme);
+    f = (v) => ramp(1 - v);
     f.kind = "prob";
     f.domain = [0, 1];
+    f.ramp = (t) => ramp(1 - t);
+  } else {
+    const hi = maxOf(data);
+    const top = hi > 0 ? hi : 1;
+    const ramp = themeRamp(cividis, theme);
+    f = (v) => ramp(v / top);
+    f.kind = "sequential";
+    f.domain = [0, top];
     f.ramp = ramp;
-    return f;
   }
-  const hi = maxOf(data);
-  const top = hi > 0 ? hi : 1;
-  const f = (v) => cividis(v / top);
-  f.kind = "sequential";
-  f.domain = [0, top];
-  f.ramp = cividis;
+  f.theme = theme === "dark" ? "dark" : "light";
   return f;
 }
 
-const NOTES = { rank: "log scale, rank 1 darkest", prob: "linear, high probability darkest", kl: "linear, 0 darkest", entropy: "linear, 0 darkest" };
+const NOTES = { rank: "log scale, rank 1 %s", prob: "linear, high probability %s", kl: "linear, 0 %s", entropy: "linear, 0 %s" };
 
 /** The legend element of a metric's scale (data-metric names the metric). */
 export function metricLegend(metric, scale) {
   const format = metric === "rank" ? (v) => String(Math.round(v)) : metric === "prob" ? (v) => `${Math.round(v * 100)}%` : (v) => formatNumber(v, 3);
-  const el = legend(scale, { label: METRIC_INFO[metric].legend, format, note: NOTES[metric] });
+  const el = legend(scale, { label: METRIC_INFO[metric].legend, format, note: NOTES[metric].replace("%s", strongWord(scale.theme)) });
   el.dataset.metric = metric;
   return el;
 }

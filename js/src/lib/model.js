@@ -4,6 +4,9 @@ import { injectStyles } from "./styles.js";
 import { applyTheme } from "./theme.js";
 import { createTooltip } from "./tooltip.js";
 
+/** Keys whose default (scrolling the page, moving a notebook's cell) a view's focused element replaces. */
+export const NAV_KEYS = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End", "PageUp", "PageDown"]);
+
 /** Subscribe `cb` to change:<name> for each name. Returns an unsubscribe function. */
 export function onChange(model, names, cb) {
   const subs = [];
@@ -70,11 +73,20 @@ export function mountView(model, el, spec) {
   root.appendChild(body);
   root.appendChild(legendSlot);
   const tooltip = createTooltip(root);
+  // Keys a view handles stay in the view: a notebook (JupyterLab, Notebook 7: Lumino's shortcuts listen on the
+  // document in the bubbling phase) must not move its active cell or take the focus on an arrow key.
+  const onKey = (ev) => {
+    if (ev.defaultPrevented || (!ev.altKey && !ev.ctrlKey && !ev.metaKey && NAV_KEYS.has(ev.key))) ev.stopPropagation();
+  };
+  root.addEventListener("keydown", onKey);
 
   let themeCleanup = () => {};
+  let built = false;
   const setTheme = () => {
     themeCleanup();
-    themeCleanup = applyTheme(root, get(model, "theme", "auto"));
+    const before = root.dataset.ewTheme;
+    themeCleanup = applyTheme(root, get(model, "theme", "auto"), () => built && rebuild());
+    if (built && before !== root.dataset.ewTheme) rebuild();
   };
   const setTitle = () => {
     const t = get(model, "title", "");
@@ -98,6 +110,8 @@ export function mountView(model, el, spec) {
       body,
       controls,
       tooltip,
+      /** "light" | "dark": the resolved theme (colour scales keep their extremes visible on it). */
+      theme: root.dataset.ewTheme === "dark" ? "dark" : "light",
       setLegend(node) {
         legendSlot.textContent = "";
         if (node) legendSlot.appendChild(node);
@@ -126,6 +140,7 @@ export function mountView(model, el, spec) {
 
   // First build: errors propagate so the host (and the offline export) can report them.
   build();
+  built = true;
 
   const offs = [];
   offs.push(onChange(model, spec.traits || [], rebuild));
@@ -143,6 +158,7 @@ export function mountView(model, el, spec) {
   }
 
   return () => {
+    root.removeEventListener("keydown", onKey);
     offs.forEach((f) => f());
     themeCleanup();
     if (current && current.destroy) current.destroy();

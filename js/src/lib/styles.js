@@ -48,6 +48,8 @@ export const CSS = `
 .ew-tooltip { position: absolute; left: 0; top: 0; z-index: 1000; pointer-events: none; will-change: transform; contain: layout paint style; background: var(--ew-tt-bg); color: var(--ew-fg);
   border: 1px solid var(--ew-border); border-radius: 4px; padding: 4px 7px; font-size: 12px; max-width: 30em;
   box-shadow: 0 2px 8px rgba(0,0,0,0.25); overflow-wrap: anywhere; }
+/* in the top layer (Popover API): undo the UA's popover box (inset 0, margin auto, overflow auto, Canvas colours) */
+.ew-tooltip[popover] { position: fixed; inset: auto; left: 0; top: 0; margin: 0; overflow: visible; width: max-content; height: auto; }
 .ew-tt-line { font-weight: 600; }
 .ew-tt-row { display: flex; gap: 8px; justify-content: space-between; }
 .ew-tt-key { color: var(--ew-muted); }
@@ -92,6 +94,12 @@ export const CSS = `
 .ew-axis-vertical.ew-axis-bottom .ew-tok { transform: none; }
 .ew-axis-title { color: var(--ew-muted); font-size: 11px; }
 .ew-axis .ew-tok.ew-active { outline: 2px solid var(--ew-focus); outline-offset: -2px; }
+/* a cut column header shows its whole text over its neighbours while its column is hovered / focused */
+.ew-axis { position: relative; }
+.ew-axis .ew-axis-full { position: absolute; top: 0; z-index: 3; pointer-events: none; padding: 0 2px; max-width: none; white-space: pre;
+  background: var(--ew-bg2); color: var(--ew-fg); outline: 2px solid var(--ew-focus); outline-offset: -2px; }
+/* layer labels and the titles above / below them stay in view when a wide grid scrolls sideways */
+.ew-sticky-col { position: sticky; left: 0; z-index: 4; background: var(--ew-bg); }
 .ew-rowlabels { contain: layout style; display: flex; flex-direction: column; font-size: 11px; color: var(--ew-muted); padding-right: 4px; text-align: right; }
 .ew-rowlabels > span { display: block; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 12em; }
 /* hover / selection styles never change a label's width (no font-weight): a wider label would resize the

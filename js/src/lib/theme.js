@@ -64,15 +64,19 @@ export function resolveTheme(setting, el) {
 
 /**
  * Apply a theme setting to a view root: classes ew-light / ew-dark (+ ew-jp when "auto" and the
- * Jupyter variables are available, so colours come from --jp-*). Returns a cleanup function.
+ * Jupyter variables are available, so colours come from --jp-*). `onResolved(theme)` is called when the
+ * resolved theme changes later (host theme switch, a new `theme` setting). Returns a cleanup function.
  */
-export function applyTheme(root, setting) {
+export function applyTheme(root, setting, onResolved) {
   const update = () => {
     const t = resolveTheme(setting, root);
+    const changed = root.dataset.ewTheme !== undefined && root.dataset.ewTheme !== t;
     root.classList.toggle("ew-dark", t === "dark");
     root.classList.toggle("ew-light", t !== "dark");
     root.classList.toggle("ew-jp", setting !== "light" && setting !== "dark" && hasJupyterVars(root));
     root.dataset.ewTheme = t;
+    // colour scales depend on the background: the view redraws them when the resolved theme changes
+    if (changed && onResolved) onResolved(t);
   };
   update();
   const cleanups = [];

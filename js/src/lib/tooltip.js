@@ -1,4 +1,8 @@
 // One floating tooltip per view root. Content set with textContent only.
+// Where the browser has the Popover API the tooltip is a manual popover: shown in the top layer, it escapes
+// every clipping ancestor (JupyterLab / Notebook 7 / VS Code / Colab output areas are overflow: auto) and any
+// transformed ancestor, and is placed in viewport coordinates (position: fixed). Elsewhere it stays absolutely
+// positioned in the root and flips / clamps into the area that its clipping ancestors leave visible.
 import { fillToken } from "./tokens.js";
 
 /**
@@ -9,6 +13,10 @@ export function createTooltip(root) {
   el.className = "ew-tooltip";
   el.setAttribute("role", "tooltip");
   el.hidden = true;
+  // the top layer (Popover API) where available; the attribute also gives the element the UA's popover styles,
+  // which styles.js resets for .ew-tooltip[popover]
+  const topLayer = typeof el.showPopover === "function";
+  if (topLayer) el.setAttribute("popover", "manual");
   root.appendChild(el);
 
   function setRows(rows) {
@@ -64,7 +72,7 @@ export function createTooltip(root) {
   const parentOf = (n) => n.parentElement || (n.parentNode && n.parentNode.host) || null;
   function findClippers() {
     const out = [];
-    if (typeof getComputedStyle !== "function") return out;
+    if (topLayer || typeof getComputedStyle !== "function") return out; // nothing clips the top layer
     const top = document.documentElement;
     for (let n = parentOf(root); n && n !== top && n !== document.body; n = parentOf(n)) {
       const s = getComputedStyle(n);
@@ -119,6 +127,13 @@ export function createTooltip(root) {
     if (el.hidden || clippers == null) clippers = findClippers();
     setRows(rows);
     el.hidden = false;
+    if (topLayer && !isOpen()) {
+      try {
+        el.showPopover();
+      } catch (_) {
+        /* not connected yet */
+      }
+    }
     place(anchor);
   }
 
@@ -141,13 +156,23 @@ export function createTooltip(root) {
     // above it, right-aligned with it when there is no room on the right.
     const x = mouse ? side(a.left, a.right, 12, w, b.left, b.right) : side(a.left, a.left, 0, w, b.left, b.right, a.right);
     const y = side(a.top, a.bottom, mouse ? 14 : 4, h, b.top, b.bottom);
-    const left = x - rr.left - (root.clientLeft || 0);
-    const top = y - rr.top - (root.clientTop || 0);
+    // top layer: fixed at the viewport's origin; else absolute in the root
+    const left = topLayer ? x : x - rr.left - (root.clientLeft || 0);
+    const top = topLayer ? y : y - rr.top - (root.clientTop || 0);
     el.style.transform = `translate(${Math.round(left)}px, ${Math.round(top)}px)`;
+  }
+
+  function isOpen() {
+    try {
+      return el.matches(":popover-open");
+    } catch (_) {
+      return false;
+    }
   }
 
   function hide() {
     el.hidden = true;
+    if (topLayer && isOpen()) el.hidePopover();
   }
 
   /** Forget the cached clipping ancestors (the view was moved in the page). */
@@ -155,5 +180,5 @@ export function createTooltip(root) {
     clippers = null;
   }
 
-  return { el, show, hide, place, setRows, invalidate };
+  return { el, show, hide, place, setRows, invalidate, topLayer };
 }
