@@ -318,6 +318,42 @@ def sig_table(models, n_generated: int = 10) -> None:
                   f"{seconds:8.1f} {corr:10.3f}", flush=True)
 
 
+CHAT = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "I cannot find the keys to the cabinet. Where did you put them?"},
+    {"role": "assistant", "content": "I left them on the kitchen table, next to the fruit bowl."},
+    {"role": "user", "content": "And the key to the garage?"},
+    {"role": "assistant", "content": "The garage key is hanging on the hook by the front door."},
+]
+
+
+def chat_table(steps_list=(32, 96)) -> None:
+    """keep= on a chat transcript (SmolLM2's chat template: <|im_start|>/<|im_end|> around every turn): IG
+    completeness of the last answer's tokens with the special tokens kept (the default), the first token only, or
+    nothing kept."""
+    lm = load_model("smollm2")
+    text = lm.tokenizer.apply_chat_template(CHAT, tokenize=False)
+    ids = lm.encode(text)
+    special = set(lm.tokenizer.all_special_ids)
+    answer = lm.encode(CHAT[-1]["content"])
+    start = len(ids) - 2 - len(answer)  # the last answer, then <|im_end|> and a newline
+    while ids[start:start + len(answer)] != answer:
+        start -= 1
+    targets = list(range(start, start + len(answer)))
+    print(f"\n## keep= on a chat transcript ({len(ids)} tokens, {sum(i in special for i in ids)} special); IG "
+          f"completeness (relative error, median / max) over the {len(targets)} tokens of the last answer")
+    print(f"{'keep':8} {'kept':>4} {'n_steps':>7} {'median':>9} {'max':>9} {'seconds':>8}")
+    for keep in ("special", "first", "none"):
+        for n_steps in steps_list:
+            begin = time.perf_counter()
+            res = lm.analyze_ids(ids, attribution=("ig",), targets=targets, n_steps=n_steps, keep=keep,
+                                 progress=False)
+            rel = res.convergence_delta("ig", relative=True)
+            kept = len(res.attribution_settings.get("kept_positions", []))
+            print(f"{keep:8} {kept:4d} {n_steps:7d} {100 * np.median(rel):8.2f}% {100 * rel.max():8.2f}% "
+                  f"{time.perf_counter() - begin:8.1f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 generated tokens, fewer settings (about a minute)")
@@ -325,6 +361,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for both algorithms (default 1: ratios stay stable on a shared machine)")
     parser.add_argument("--baselines", action="store_true", help="only the baseline / kept-positions table")
+    parser.add_argument("--chat", action="store_true", help="only the kept-positions table on a chat transcript")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -335,6 +372,9 @@ def main() -> None:
     from ecco_widgets.errors import CompletenessWarning
 
     warnings.simplefilter("ignore", CompletenessWarning)  # the completeness table reports what it would say
+    if args.chat:
+        chat_table()
+        return
     if args.baselines:
         baseline_table(models)
         sig_table(models)
