@@ -209,6 +209,24 @@ class EccoView(anywidget.AnyWidget):
         """This view as a self-contained offline HTML page (a string)."""
         return to_html(self, title=title)
 
+    def save_svg(self, path: str | os.PathLike[str], theme: str | None = None) -> pathlib.Path:
+        """Write this view as a static SVG figure (legend included), drawn by a headless Chromium.
+
+        ``theme``: "light" or "dark" (default: the view's own, "auto" as light). Needs Chromium and playwright.
+        """
+        from .figure import render_svg
+
+        out = pathlib.Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render_svg(self, theme=theme), encoding="utf-8")
+        return out
+
+    def save_png(self, path: str | os.PathLike[str], theme: str | None = None, scale: float = 2) -> pathlib.Path:
+        """Write this view as a PNG figure (``scale`` pixels per CSS pixel); as :meth:`save_svg`."""
+        from .figure import render_png
+
+        return render_png(self, path, theme=theme, scale=scale)
+
     def _repr_summary(self) -> str:
         parts = []
         for name in self.view_trait_names():

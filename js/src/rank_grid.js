@@ -85,6 +85,7 @@ function build(ctx) {
   const g = document.createElement("div");
   g.style.display = "grid";
   g.style.gridTemplateColumns = "max-content max-content";
+  g.style.width = "max-content"; // as wide as the cells: the sticky layer labels may travel its whole width
   g.style.alignItems = "stretch";
   const inTexts = Array.from({ length: P }, (_, p) => tok(p));
   const outTexts = Array.from({ length: P }, (_, p) => tok(p + 1));

@@ -70,6 +70,7 @@ function build(ctx) {
   const g = document.createElement("div");
   g.style.display = "grid";
   g.style.gridTemplateColumns = "max-content max-content";
+  g.style.width = "max-content"; // as wide as the cells: the sticky layer labels may travel its whole width
   g.style.marginTop = "6px";
   const corner = axisTitle("layer \u2193", { sticky: true, className: "ew-layer-title" });
   corner.style.alignSelf = "end";

@@ -9,7 +9,8 @@ import { INVISIBLE } from "../src/lib/tokens.js";
 
 const VIEWS = await loadViews(); // every view of ecco_widgets/views/registry.json
 // Every element a view may legitimately create.
-const ALLOWED = new Set(["DIV", "SPAN", "SELECT", "OPTION", "LABEL", "CANVAS", "svg", "polyline", "line", "SVG", "POLYLINE", "LINE"]);
+const ALLOWED = new Set(["DIV", "SPAN", "SELECT", "OPTION", "LABEL", "CANVAS", "BUTTON", // buttons: fixed text (figure, metric)
+  "svg", "polyline", "line", "SVG", "POLYLINE", "LINE"]);
 const FORBIDDEN = "img, script, b, i, a, iframe, object, embed, style, link, meta, form, input, template";
 
 let w;

@@ -5,6 +5,9 @@ import { css, textColorFor } from "./colors.js";
 
 export const DEFAULT_THRESHOLD = 4000;
 
+/** Shift / Ctrl / Alt / Meta held: Enter is then the host's (Shift+Enter runs a notebook cell), not a commit. */
+export const modified = (ev) => ev.shiftKey || ev.ctrlKey || ev.altKey || ev.metaKey;
+
 /** Which rendering mode a grid of this size uses. */
 export function gridMode(nRows, nCols, threshold = DEFAULT_THRESHOLD) {
   return nRows * nCols <= threshold ? "dom" : "canvas";
@@ -148,7 +151,7 @@ export function createGrid(opts) {
     el.addEventListener("keydown", (ev) => {
       const cell = cellOf(ev.target);
       if (!cell) return;
-      if (ev.key === "Enter" || ev.key === " ") {
+      if ((ev.key === "Enter" || ev.key === " ") && !modified(ev)) {
         ev.preventDefault();
         commit(cell);
         return;
@@ -309,7 +312,7 @@ export function createGrid(opts) {
       hover(null, "focus");
     });
     el.addEventListener("keydown", (ev) => {
-      if (ev.key === "Enter" || ev.key === " ") {
+      if ((ev.key === "Enter" || ev.key === " ") && !modified(ev)) {
         ev.preventDefault();
         commit(active);
         return;

@@ -3,6 +3,7 @@
 import { injectStyles } from "./styles.js";
 import { applyTheme } from "./theme.js";
 import { createTooltip } from "./tooltip.js";
+import { addFigureButtons } from "./figure.js";
 
 /** Keys whose default (scrolling the page, moving a notebook's cell) a view's focused element replaces. */
 export const NAV_KEYS = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End", "PageUp", "PageDown"]);
@@ -72,6 +73,7 @@ export function mountView(model, el, spec) {
   root.appendChild(controls);
   root.appendChild(body);
   root.appendChild(legendSlot);
+  addFigureButtons(root, spec.name);
   const tooltip = createTooltip(root);
   // Keys a view handles stay in the view: a notebook (JupyterLab, Notebook 7: Lumino's shortcuts listen on the
   // document in the bubbling phase) must not move its active cell or take the focus on an arrow key.

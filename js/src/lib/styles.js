@@ -98,6 +98,14 @@ export const CSS = `
 .ew-axis { position: relative; }
 .ew-axis .ew-axis-full { position: absolute; top: 0; z-index: 3; pointer-events: none; padding: 0 2px; max-width: none; white-space: pre;
   background: var(--ew-bg2); color: var(--ew-fg); outline: 2px solid var(--ew-focus); outline-offset: -2px; }
+/* figure buttons (SVG / PNG): top right, shown while the view is hovered or focused; never in the figure */
+.ew-fig-btns { position: absolute; top: 4px; right: 6px; display: flex; gap: 2px; opacity: 0; transition: opacity 0.15s; z-index: 5; }
+.ew-root:hover > .ew-fig-btns, .ew-fig-btns:focus-within { opacity: 1; }
+.ew-root.ew-figure > .ew-fig-btns { visibility: hidden; }
+.ew-fig-btn { font: inherit; font-size: 10px; line-height: 1.3; padding: 0 4px; background: var(--ew-bg); color: var(--ew-muted);
+  border: 1px solid var(--ew-border); border-radius: 3px; cursor: pointer; }
+.ew-fig-btn:focus { outline: none; }
+.ew-fig-btn:focus-visible { outline: 2px solid var(--ew-focus); }
 /* layer labels and the titles above / below them stay in view when a wide grid scrolls sideways */
 .ew-sticky-col { position: sticky; left: 0; z-index: 4; background: var(--ew-bg); }
 .ew-rowlabels { contain: layout style; display: flex; flex-direction: column; font-size: 11px; color: var(--ew-muted); padding-right: 4px; text-align: right; }

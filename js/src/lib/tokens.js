@@ -212,6 +212,7 @@ export function createTokenRow(opts) {
         break;
       case "Enter":
       case " ":
+        if (ev.shiftKey || ev.ctrlKey || ev.altKey || ev.metaKey) return; // Shift+Enter: the host's (run the cell)
         ev.preventDefault();
         if (opts.onCommit) opts.onCommit(i, spans[i]);
         return;
