@@ -13,10 +13,12 @@ from .base import EccoView, check_labels, check_topk
 
 
 class LayerPredictions(EccoView):
-    """Per layer, the top-k tokens predicted after ``context_token`` with probability bars.
+    """Per layer, the top-k tokens predicted after ``context_token``: one compact line per layer of chips (token,
+    probability bar, percentage).
 
     ``topk_index`` (int, indices into ``topk_vocab``) and ``topk_probs`` have shape
-    ``(n_layers, k)``.
+    ``(n_layers, k)``. ``layers``: the layers shown (indices, negative from the end; default all); a select in
+    the view thins them further (every 2nd, every 4th, the last 8) without leaving the browser.
 
     Example::
 
@@ -26,6 +28,8 @@ class LayerPredictions(EccoView):
         ...                       topk_probs=[[0.5, 0.2], [0.7, 0.1]])
         >>> lp.layer_labels
         ['L0', 'L1']
+        >>> LayerPredictions(topk_vocab=[" cat"], topk_index=[[0], [0]], topk_probs=[[0.5], [0.7]], layers=[-1]).layers
+        [1]
     """
 
     _bundle = "layer_predictions"
@@ -36,6 +40,7 @@ class LayerPredictions(EccoView):
     topk_vocab = traitlets.List(traitlets.Unicode()).tag(sync=True)
     topk_index = Array(ndim=2).tag(sync=True, **array_serialization)
     topk_probs = Array(ndim=2).tag(sync=True, **array_serialization)
+    layers = traitlets.List(traitlets.Int()).tag(sync=True)
 
     def __init__(
         self,
@@ -46,6 +51,7 @@ class LayerPredictions(EccoView):
         position: int = 0,
         context_token: str = "",
         layer_labels: Sequence[str] | None = None,
+        layers: Sequence[int] | None = None,
         **kwargs: Any,
     ) -> None:
         if isinstance(position, bool) or not isinstance(position, int) or position < 0:
@@ -57,8 +63,25 @@ class LayerPredictions(EccoView):
             raise ViewValueError(f"topk_index: expected shape (n_layers, k), got {tuple(idx_shape)}")
         topk = check_topk(topk_vocab, topk_index, topk_probs, (idx_shape[0],))
         labels = check_labels(layer_labels, idx_shape[0], "layer_labels", "L{}")
-        super().__init__(position=position, context_token=context_token, layer_labels=labels, **topk, **kwargs)
+        shown = check_layers(layers, idx_shape[0])
+        super().__init__(position=position, context_token=context_token, layer_labels=labels, layers=shown, **topk,
+                         **kwargs)
 
     def _check(self) -> None:
         check_topk(self.topk_vocab, self.topk_index, self.topk_probs, (self.topk_index.shape[0],))
         check_labels(self.layer_labels, self.topk_index.shape[0], "layer_labels", "L{}")
+
+
+def check_layers(layers: Sequence[int] | None, n_layers: int) -> list[int]:
+    """The layers to show, ascending, each once, negatives from the end; [] (all) for None.
+
+    >>> check_layers([-1, 0, 0], 4)
+    [0, 3]
+    """
+    if layers is None:
+        return []
+    chosen = list(layers)
+    bad = [x for x in chosen if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or not -n_layers <= x < n_layers]
+    if bad or not chosen:
+        raise ViewValueError(f"layers: expected layer indices in -{n_layers}..{n_layers - 1} (one or more), got {layers!r}")
+    return sorted({int(x) % n_layers for x in chosen})

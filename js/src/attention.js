@@ -1,5 +1,7 @@
 // AttentionView: hover / focus a query token to colour the keys by its attention; heads as small
 // multiples (one canvas heatmap each). Click / Enter on a token selects it (selected_token).
+// exclude_first (default on, a checkbox in the view): attention to the first token (the attention sink) is left out
+// of every colour scale: its column is grey in the heatmaps, it is hatched in the token row, and the legend says so.
 import { decodeArray } from "./lib/arrays.js";
 import { viridis, sequentialScale, legend, formatNumber } from "./lib/colors.js";
 import { createTokenRow } from "./lib/tokens.js";
@@ -7,8 +9,22 @@ import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
 
 const MAX_RES = 256; // heatmap pixels per side (max-pooled above this)
 
-/** Max-pool a T x T attention matrix of head h into an R x R Uint8ClampedArray RGBA image. */
-export function headImage(data, h, T, R, headMax) {
+const SET_ASIDE = [160, 160, 160]; // key 0 while it is set aside
+
+/** Largest weight of head h, over keys from `first` on. */
+export function headMaxOf(data, h, T, first = 0) {
+  let m = 0;
+  const o = h * T * T;
+  for (let q = 0; q < T; q++) for (let k = first; k < T; k++) if (data[o + q * T + k] > m) m = data[o + q * T + k];
+  return m;
+}
+
+/**
+ * Max-pool a T x T attention matrix of head h into an R x R Uint8ClampedArray RGBA image, scaled by headMax (values
+ * above it drawn at the top of the scale). skipFirst: key 0 is left out of the pooling; pixels that cover key 0
+ * alone are grey.
+ */
+export function headImage(data, h, T, R, headMax, skipFirst = false) {
   const px = new Uint8ClampedArray(R * R * 4);
   const base = h * T * T;
   const m = headMax > 0 ? headMax : 1;
@@ -16,15 +32,22 @@ export function headImage(data, h, T, R, headMax) {
     const q0 = Math.floor((y * T) / R);
     const q1 = Math.max(q0 + 1, Math.floor(((y + 1) * T) / R));
     for (let x = 0; x < R; x++) {
-      const k0 = Math.floor((x * T) / R);
+      let k0 = Math.floor((x * T) / R);
       const k1 = Math.max(k0 + 1, Math.floor(((x + 1) * T) / R));
+      const i = (y * R + x) * 4;
+      if (skipFirst && k0 === 0) {
+        k0 = 1;
+        if (k1 <= 1) {
+          px.set([...SET_ASIDE, 255], i);
+          continue;
+        }
+      }
       let v = 0;
       for (let q = q0; q < q1; q++) {
         const o = base + q * T;
         for (let k = k0; k < k1; k++) if (data[o + k] > v) v = data[o + k];
       }
-      const rgb = viridis(v / m);
-      const i = (y * R + x) * 4;
+      const rgb = viridis(Math.min(1, v / m));
       px[i] = rgb[0];
       px[i + 1] = rgb[1];
       px[i + 2] = rgb[2];
@@ -45,13 +68,12 @@ function build(ctx) {
   const labels = Array.from({ length: H }, (_, i) => (given[i] != null ? String(given[i]) : `head ${i}`));
   const A = (h, q, k) => att.data[(h * T + q) * T + k];
   const tok = (i) => (tokens[i] != null ? String(tokens[i]) : "");
+  let skip = Boolean(get(model, "exclude_first", true)) && T > 1;
   const headMax = new Float32Array(H);
-  for (let h = 0; h < H; h++) {
-    let m = 0;
-    const o = h * T * T;
-    for (let i = 0; i < T * T; i++) if (att.data[o + i] > m) m = att.data[o + i];
-    headMax[h] = m;
-  }
+  const setMax = () => {
+    for (let h = 0; h < H; h++) headMax[h] = headMaxOf(att.data, h, T, skip ? 1 : 0);
+  };
+  setMax();
 
   let hoverQuery = -1;
   let activeHead = -1; // -1 = mean over heads
@@ -115,6 +137,25 @@ function build(ctx) {
   heads.setAttribute("aria-label", "attention heads");
   const marks = [];
   const boxes = [];
+  const redraws = [];
+  const toggle = document.createElement("button");
+  toggle.type = "button";
+  toggle.className = "ew-toggle ew-exclude-first";
+  toggle.textContent = `set the first token ${JSON.stringify(tok(0))} aside (attention sink)`;
+  toggle.setAttribute("aria-pressed", String(skip));
+  ctx.controls.appendChild(toggle);
+  const setSkip = (on) => {
+    skip = Boolean(on) && T > 1;
+    toggle.setAttribute("aria-pressed", String(skip));
+    setMax();
+    redraws.forEach((d) => d());
+    boxes.forEach((b, h) => b.setAttribute("aria-label", `${labels[h]} (max ${formatNumber(headMax[h])}${skip ? ", first token aside" : ""})`));
+    paint();
+  };
+  toggle.addEventListener("click", () => {
+    setSkip(!skip);
+    commit(model, "exclude_first", skip);
+  });
   for (let h = 0; h < H; h++) {
     const box = document.createElement("div");
     box.className = "ew-head";
@@ -133,11 +174,14 @@ function build(ctx) {
     cv.style.height = `${D}px`;
     cv.setAttribute("aria-hidden", "true");
     const c2 = cv.getContext && cv.getContext("2d");
-    if (c2 && typeof c2.createImageData === "function") {
+    const draw = () => {
+      if (!(c2 && typeof c2.createImageData === "function")) return;
       const img = c2.createImageData(R, R);
-      img.data.set(headImage(att.data, h, T, R, headMax[h]));
+      img.data.set(headImage(att.data, h, T, R, headMax[h], skip));
       c2.putImageData(img, 0, 0);
-    }
+    };
+    draw();
+    redraws.push(draw);
     const mark = document.createElement("div");
     mark.className = "ew-head-mark";
     mark.hidden = true;
@@ -213,13 +257,14 @@ function build(ctx) {
   function paint() {
     const q = query();
     let m = 0;
-    if (q >= 0) for (let k = 0; k < T; k++) m = Math.max(m, weight(q, k));
+    if (q >= 0) for (let k = skip ? 1 : 0; k < T; k++) m = Math.max(m, weight(q, k));
     const scale = sequentialScale(0, m > 0 ? m : 1);
     for (let i = 0; i < tokens.length; i++) {
       row.spans[i].classList.toggle("ew-active", i === q);
+      row.spans[i].classList.toggle("ew-excluded", skip && i === 0);
       const wv = q >= 0 && i < T ? weight(q, i) : 0;
-      // keys after the query with zero weight (causal mask) stay uncoloured
-      row.setColor(i, q >= 0 && i < T && (i <= q || wv > 0) ? scale(wv) : null);
+      // keys after the query with zero weight (causal mask) stay uncoloured; so does the sink while set aside
+      row.setColor(i, q >= 0 && i < T && !(skip && i === 0) && (i <= q || wv > 0) ? scale(wv) : null);
     }
     boxes.forEach((b, h) => b.classList.toggle("ew-active", h === activeHead));
     marks.forEach((mk) => {
@@ -228,21 +273,28 @@ function build(ctx) {
     });
     const sel = selected();
     row.spans.forEach((s, i) => s.classList.toggle("ew-selected", i === sel));
-    ctx.setLegend(
-      legend(q >= 0 ? scale : sequentialScale(0, 1), {
-        label: q >= 0 ? `attention from token ${q} (${activeHead >= 0 ? labels[activeHead] : "mean over heads"})` : "attention weight (heatmaps: per-head max)",
-      }),
-    );
+    const lg = legend(q >= 0 ? scale : sequentialScale(0, 1), {
+      label: q >= 0 ? `attention from token ${q} (${activeHead >= 0 ? labels[activeHead] : "mean over heads"})` : "attention weight (heatmaps: per-head max)",
+      note: skip ? "first token set aside" : undefined,
+    });
+    if (skip) {
+      const n = document.createElement("span");
+      n.className = "ew-legend-note ew-sink-note";
+      const share = q >= 0 ? ` (it takes ${formatNumber(100 * weight(q, 0), 3)}% of token ${q}'s attention)` : "";
+      n.textContent = `first token ${JSON.stringify(tok(0))} set aside: left out of the scales, grey in the heatmaps, hatched above${share}`;
+      lg.appendChild(n);
+    }
+    ctx.setLegend(lg);
   }
   paint();
-  return { onTrait: { selected_token: paint } };
+  return { onTrait: { selected_token: paint, exclude_first: () => setSkip(get(model, "exclude_first", true)) } };
 }
 
 export function render({ model, el }) {
   return mountView(model, el, {
     name: "attention",
     traits: ["tokens", "raw_tokens", "n_input_tokens", "attention", "head_labels"],
-    localTraits: ["selected_token"],
+    localTraits: ["selected_token", "exclude_first"],
     build,
   });
 }

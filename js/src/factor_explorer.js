@@ -1,7 +1,11 @@
-// FactorExplorer: a sparkline per factor over the tokens. Hover a factor to colour the tokens
-// by it; leaving restores; click / Enter pins it (selected_factor).
+// FactorExplorer: a sparkline per factor over the tokens, each in its factor's colour with a y scale. Hover a
+// factor to isolate it (the other sparklines dim) and colour the tokens by it; leaving restores; click / Enter pins
+// it (selected_factor). With none isolated, each token is coloured by its dominant factors at once: the strongest
+// (relative to each factor's own maximum) as the background, shaded by its strength, and a bar under the token
+// with up to three factors in proportion. excluded_tokens (e.g. the attention sink left out of the NMF) are hatched
+// and named in the legend.
 import { decodeArray } from "./lib/arrays.js";
-import { CATEGORICAL, sequentialScale, divergingScale, legend, formatNumber, css } from "./lib/colors.js";
+import { CATEGORICAL, sequentialScale, divergingScale, legend, formatNumber, formatCompact, css } from "./lib/colors.js";
 import { createTokenRow } from "./lib/tokens.js";
 import { sparkline } from "./lib/sparkline.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
@@ -29,6 +33,8 @@ function build(ctx) {
     scales.push(lo < 0 ? divergingScale(Math.max(-lo, hi)) : sequentialScale(0, hi > 0 ? hi : 1));
   }
   const swatch = (c) => CATEGORICAL[c % CATEGORICAL.length];
+  const excluded = new Set(get(model, "excluded_tokens", []).map(Number));
+  const peak = scales.map((sc) => Math.max(Math.abs(sc.domain[0]), Math.abs(sc.domain[1])) || 1);
 
   const list = document.createElement("div");
   list.className = "ew-factor-list";
@@ -50,7 +56,8 @@ function build(ctx) {
     const lab = document.createElement("span");
     lab.className = "ew-factor-label";
     lab.textContent = labels[c];
-    const sp = sparkline(rowData(c), { width: Math.min(600, Math.max(120, T * 3)), height: 26, label: `${labels[c]} over ${T} tokens`, color: css(swatch(c)) });
+    const sp = sparkline(rowData(c), { width: Math.min(600, Math.max(120, T * 3)), height: 26, label: `${labels[c]} over ${T} tokens`, color: css(swatch(c)), domain: scales[c].domain, yAxis: (v) => formatCompact(v, 5, 2) });
+    sp.svg.dataset.color = css(swatch(c));
     r.appendChild(sw);
     r.appendChild(lab);
     r.appendChild(sp.el);
@@ -90,6 +97,11 @@ function build(ctx) {
 
   function paint() {
     const c = current();
+    list.classList.toggle("ew-isolating", c >= 0);
+    tokenRow.spans.forEach((sp, i) => {
+      sp.classList.toggle("ew-excluded", excluded.has(i));
+      if (c >= 0 || excluded.has(i)) Object.assign(sp.style, { backgroundImage: "", backgroundSize: "", backgroundRepeat: "", backgroundPosition: "" });
+    });
     rows.forEach((r, k) => {
       r.classList.toggle("ew-active", k === c);
       r.classList.toggle("ew-selected", k === pinned());
@@ -98,26 +110,33 @@ function build(ctx) {
     });
     if (c >= 0) {
       const sc = scales[c];
-      for (let i = 0; i < tokens.length; i++) tokenRow.setColor(i, i < T ? sc(val(c, i)) : null);
-      ctx.setLegend(legend(sc, { label: labels[c] }));
+      for (let i = 0; i < tokens.length; i++) tokenRow.setColor(i, i < T && !excluded.has(i) ? sc(val(c, i)) : null);
+      ctx.setLegend(withNote(legend(sc, { label: labels[c] })));
     } else {
-      // dominant factor per token, in the factor's categorical colour
+      // each token by its dominant factors at once (see dominantFactors)
       for (let i = 0; i < tokens.length; i++) {
-        let best = -1;
-        let bv = 0;
-        for (let k = 0; k < C; k++) {
-          const v = val(k, i);
-          if (v > bv) {
-            bv = v;
-            best = k;
-          }
-        }
-        tokenRow.setColor(i, best >= 0 && i < T ? swatch(best) : null);
+        const top = i < T && !excluded.has(i) ? dominantFactors((k) => val(k, i) / peak[k], C) : [];
+        tokenRow.setColor(i, top.length ? shade(swatch(top[0][0]), top[0][1]) : null);
+        const st = tokenRow.spans[i].style;
+        st.backgroundImage = top.length ? stackBar(top.map(([k, v]) => [css(swatch(k)), v])) : "";
+        st.backgroundSize = top.length ? "100% 3px" : "";
+        st.backgroundRepeat = top.length ? "no-repeat" : "";
+        st.backgroundPosition = top.length ? "left bottom" : "";
       }
-      ctx.setLegend(C ? legend(null, { label: "dominant factor", categories: labels.map((l, k) => ({ label: l, rgb: swatch(k) })) }) : null);
+      const lg = C ? legend(null, { label: "dominant factors (shade = strength; bar = up to 3 in proportion)", categories: labels.map((l, k) => ({ label: l, rgb: swatch(k) })) }) : null;
+      ctx.setLegend(lg && withNote(lg));
     }
   }
 
+  function withNote(lg) {
+    if (!excluded.size) return lg;
+    const n = document.createElement("span");
+    n.className = "ew-legend-note ew-excluded-note";
+    const names = [...excluded].sort((x, y) => x - y).map((i) => `${i} ${JSON.stringify(tokens[i] == null ? "" : String(tokens[i]))}`);
+    n.textContent = `hatched: token ${names.join(", ")} left out of the factorisation (shown as 0)`;
+    lg.appendChild(n);
+    return lg;
+  }
   const isolate = (c) => {
     if (c === isolated) return;
     isolated = c;
@@ -130,7 +149,7 @@ function build(ctx) {
   list.addEventListener("mousemove", (ev) => {
     const c = factorOf(ev.target);
     if (c < 0) return;
-    const svg = sparks[c].el;
+    const svg = sparks[c].svg;
     const rect = svg.getBoundingClientRect();
     const i = sparks[c].indexAt(ev.clientX - rect.left);
     sparks[c].mark(i);
@@ -201,10 +220,43 @@ function build(ctx) {
   return { onTrait: { selected_factor: paint } };
 }
 
+/**
+ * The dominant factors of one token: up to `max` [factor, strength] with strength = value / the factor's peak in
+ * [0, 1], strongest first, those under a quarter of the strongest dropped.
+ * Example: dominantFactors((k) => [0.2, 0.9, 0.5][k], 3) -> [[1, 0.9], [2, 0.5]].
+ */
+export function dominantFactors(rel, C, max = 3) {
+  const all = [];
+  for (let k = 0; k < C; k++) {
+    const v = rel(k);
+    if (v > 0) all.push([k, Math.min(1, v)]);
+  }
+  all.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+  return all.filter(([, v], i) => i === 0 || v >= all[0][1] / 4).slice(0, max);
+}
+
+/** rgb blended toward white by strength t in [0, 1] (t = 1: the colour itself, t = 0: a faint tint). */
+export function shade(rgb, t) {
+  const a = 0.15 + 0.85 * Math.max(0, Math.min(1, t));
+  return rgb.map((v) => Math.round(255 - (255 - v) * a));
+}
+
+/** A 3 px bar along a token's bottom: colours side by side in proportion to their weights. */
+export function stackBar(parts) {
+  const total = parts.reduce((s, [, v]) => s + v, 0) || 1;
+  let at = 0;
+  const stops = parts.map(([color, v]) => {
+    const from = (100 * at) / total;
+    at += v;
+    return `${color} ${from.toFixed(1)}% ${((100 * at) / total).toFixed(1)}%`;
+  });
+  return `linear-gradient(to right, ${stops.join(", ")})`;
+}
+
 export function render({ model, el }) {
   return mountView(model, el, {
     name: "factor_explorer",
-    traits: ["tokens", "raw_tokens", "n_input_tokens", "factors", "factor_labels"],
+    traits: ["tokens", "raw_tokens", "n_input_tokens", "factors", "factor_labels", "excluded_tokens"],
     localTraits: ["selected_factor"],
     build,
   });

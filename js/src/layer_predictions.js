@@ -1,4 +1,6 @@
-// LayerPredictions: per layer, the top-k tokens at one position with probability bars.
+// LayerPredictions: per layer, the top-k tokens at one position, compact: one line per layer with inline chips
+// (token, a thin probability bar, the percentage), about 19 px a layer. `layers` (from Python) and a select in the
+// view ("all", "every 2nd", "every 4th", "last 8") choose the layers shown; the choice stays in the browser.
 import { decodeArray } from "./lib/arrays.js";
 import { legend, formatNumber } from "./lib/colors.js";
 import { tokenSpan } from "./lib/tokens.js";
@@ -32,8 +34,10 @@ function build(ctx) {
   const prob = (l, k) => (probs.empty ? 0 : probs.data[l * K + k]);
   const pct = (p) => `${formatNumber(p * 100, 3)}%`;
 
+  const pyLayers = get(model, "layers", []).map(Number).filter((l) => l >= 0 && l < L);
+  const base = pyLayers.length ? pyLayers : Array.from({ length: L }, (_, i) => i);
   const table = document.createElement("div");
-  table.className = "ew-lp-table";
+  table.className = "ew-lp-table ew-lp-compact";
   table.setAttribute("role", "grid");
   table.setAttribute("aria-label", "top predictions per layer");
   table.style.gridTemplateColumns = "max-content max-content";
@@ -42,14 +46,16 @@ function build(ctx) {
   for (let l = 0; l < L; l++) {
     const lab = document.createElement("div");
     lab.className = "ew-lp-label";
+    lab.dataset.layer = String(l);
     lab.textContent = labels[l];
     table.appendChild(lab);
     const row = document.createElement("div");
-    row.className = "ew-lp-row";
+    row.className = "ew-lp-row ew-lp-line";
+    row.dataset.layer = String(l);
     row.setAttribute("role", "row");
     for (let k = 0; k < K; k++) {
       const it = document.createElement("div");
-      it.className = "ew-lp-item";
+      it.className = "ew-lp-item ew-lp-chip";
       it.setAttribute("role", "gridcell");
       it.tabIndex = l === 0 && k === 0 ? 0 : -1;
       it.dataset.r = String(l);
@@ -107,6 +113,29 @@ function build(ctx) {
     ev.preventDefault();
     items[next.r * K + next.c].focus();
   });
+  // the layer picker
+  const choices = [
+    ["all", () => base],
+    ["every 2nd", () => base.filter((_, i) => i % 2 === 0 || i === base.length - 1)],
+    ["every 4th", () => base.filter((_, i) => i % 4 === 0 || i === base.length - 1)],
+    ["last 8", () => base.slice(-8)],
+  ];
+  const pick = document.createElement("select");
+  pick.className = "ew-lp-pick";
+  pick.setAttribute("aria-label", "layers shown");
+  for (const [name] of choices) {
+    const o = document.createElement("option");
+    o.value = name;
+    o.textContent = `layers: ${name}${name === "all" && pyLayers.length ? ` (${pyLayers.length} chosen)` : ""}`;
+    pick.appendChild(o);
+  }
+  const show = (name) => {
+    const keep = new Set((choices.find((c) => c[0] === name) || choices[0])[1]());
+    table.querySelectorAll("[data-layer]").forEach((e) => (e.hidden = !keep.has(Number(e.dataset.layer))));
+  };
+  pick.addEventListener("change", () => show(pick.value));
+  controls.appendChild(pick);
+  show("all");
   const scroll = document.createElement("div");
   scroll.className = "ew-scroll";
   scroll.appendChild(table);
@@ -118,7 +147,7 @@ function build(ctx) {
 export function render({ model, el }) {
   return mountView(model, el, {
     name: "layer_predictions",
-    traits: ["position", "context_token", "layer_labels", "topk_vocab", "topk_index", "topk_probs"],
+    traits: ["position", "context_token", "layer_labels", "topk_vocab", "topk_index", "topk_probs", "layers"],
     build,
   });
 }

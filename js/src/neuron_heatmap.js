@@ -1,11 +1,19 @@
-// NeuronHeatmap: neurons x tokens, diverging scale centred on 0. Hover shows the value; the token
-// row above is coloured by the hovered (or selected) neuron. Click / Enter selects a neuron.
+// NeuronHeatmap: neurons x tokens, diverging scale centred on 0, every column labelled with its token (in the same
+// scroller as the grid, so labels and columns line up). exclude_first: the first token (the attention sink) is left
+// out of the scale; values beyond the scale are drawn at its ends and the legend says so. focus_token: a column
+// scrolled into view and outlined. Hover shows the value; click / Enter selects a neuron.
 import { decodeArray } from "./lib/arrays.js";
 import { divergingScale, legend, formatNumber, formatCompact } from "./lib/colors.js";
 import { createGrid, gridMode } from "./lib/grid.js";
-import { createTokenRow } from "./lib/tokens.js";
-import { rowLabels } from "./lib/axis.js";
+import { rowLabels, tokenAxis } from "./lib/axis.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
+
+/** Largest |v| over columns from `first` on of a row-major (n x T) array: the scale's limit. */
+export function scaleLimit(data, T, first = 0) {
+  let m = 0;
+  for (let i = 0; i < data.length; i++) if (i % T >= first) m = Math.max(m, Math.abs(data[i]));
+  return m;
+}
 
 function build(ctx) {
   const { model, body, tooltip } = ctx;
@@ -18,37 +26,29 @@ function build(ctx) {
   const [Nn, T] = a.shape;
   const given = get(model, "neuron_labels", []);
   const labels = Array.from({ length: Nn }, (_, i) => (given[i] != null ? String(given[i]) : `neuron ${i}`));
-  let maxAbs = 0;
-  for (let i = 0; i < a.data.length; i++) maxAbs = Math.max(maxAbs, Math.abs(a.data[i]));
-  const scale = divergingScale(maxAbs);
+  const excludeFirst = Boolean(get(model, "exclude_first", true)) && T > 1;
+  const limit = scaleLimit(a.data, T, excludeFirst ? 1 : 0);
+  const full = scaleLimit(a.data, T, 0);
+  const scale = divergingScale(limit);
+  const m = scale.domain[1];
   const val = (n, t) => a.data[n * T + t];
+  const clamp = (v) => Math.max(-m, Math.min(m, v));
   const mode = gridMode(Nn, T);
   const cellW = mode === "dom" ? 34 : 10;
   const cellH = mode === "dom" ? 20 : 12;
   const tok = (i) => (tokens[i] != null ? String(tokens[i]) : "");
+  const clipped = (v) => Math.abs(v) > m;
 
-  const tokenRow = createTokenRow({
-    tokens,
-    rawTokens: raw,
-    nInput,
-    label: "tokens",
-    onHover(i, span, how, ev) {
-      if (i < 0) return tooltip.hide();
-      const n = shownNeuron();
-      const lines = [{ label: `token ${i}`, token: tok(i) }];
-      if (n >= 0 && i < T) lines.push([labels[n], formatNumber(val(n, i))]);
-      tooltip.show(lines, how === "focus" ? span : ev);
-    },
+  const axis = tokenAxis(Array.from({ length: T }, (_, i) => tok(i)), raw, cellW, {
+    side: "top",
+    vertical: true,
+    kindOf: (i) => (i < nInput ? "ew-input" : "ew-output"),
   });
+  axis.el.classList.add("ew-heat-axis");
   let hovered = -1;
   const selected = () => {
     const s = Number(get(model, "selected_neuron", -1));
     return s >= 0 && s < Nn ? s : -1;
-  };
-  const shownNeuron = () => (hovered >= 0 ? hovered : selected());
-  const paintTokens = () => {
-    const n = shownNeuron();
-    for (let i = 0; i < tokens.length; i++) tokenRow.setColor(i, n >= 0 && i < T ? scale(val(n, i)) : null);
   };
 
   const rows = rowLabels(labels, cellH);
@@ -59,56 +59,85 @@ function build(ctx) {
     cellH,
     mode,
     ariaLabel: "activation per neuron and token",
-    color: (n, t) => scale(val(n, t)),
+    color: (n, t) => scale(clamp(val(n, t))),
     text: mode === "dom" ? (n, t) => formatCompact(val(n, t), 5, 2) : null, // fits a 34 px cell; full value in tooltip / aria-label
     label: (n, t) => `${labels[n]}, token ${t} ${JSON.stringify(tok(t))}: ${formatNumber(val(n, t))}`,
     onHover(n, t, how, ev) {
       if (n < 0) {
         hovered = -1;
         rows.setActive(-1);
-        paintTokens();
+        axis.setActive(-1);
         return tooltip.hide();
       }
-      if (hovered !== n) {
-        hovered = n;
-        paintTokens();
-      }
+      hovered = n;
       rows.setActive(n);
-      tooltip.show([labels[n], { label: `token ${t}`, token: tok(t) }, ["activation", formatNumber(val(n, t))]], how === "focus" ? grid.anchor(n, t) : ev);
+      axis.setActive(t);
+      const lines = [labels[n], { label: `token ${t}`, token: tok(t) }, ["activation", formatNumber(val(n, t))]];
+      if (clipped(val(n, t))) lines.push(`beyond the scale (\u00b1${formatNumber(m)}): drawn at its end`);
+      tooltip.show(lines, how === "focus" ? grid.anchor(n, t) : ev);
     },
     onCommit(n) {
       commit(model, "selected_neuron", selected() === n ? -1 : n);
     },
   });
   const g = document.createElement("div");
+  g.className = "ew-heat";
   g.style.display = "grid";
   g.style.gridTemplateColumns = "max-content max-content";
-  g.style.marginTop = "8px";
+  const corner = document.createElement("div");
+  corner.className = "ew-heat-corner";
+  g.appendChild(corner);
+  g.appendChild(axis.el);
   g.appendChild(rows.el);
-  g.appendChild(grid.el);
-  const s1 = document.createElement("div");
-  s1.className = "ew-scroll";
-  s1.appendChild(tokenRow.el);
-  const s2 = document.createElement("div");
-  s2.className = "ew-scroll";
-  s2.appendChild(g);
-  body.appendChild(s1);
-  body.appendChild(s2);
-  ctx.setLegend(legend(scale, { label: "activation" }));
+  const cells = document.createElement("div");
+  cells.className = "ew-heat-cells";
+  cells.appendChild(grid.el);
+  g.appendChild(cells);
+  const scroll = document.createElement("div");
+  scroll.className = "ew-scroll";
+  scroll.appendChild(g);
+  body.appendChild(scroll);
+
+  const focus = Number(get(model, "focus_token", -1));
+  if (focus >= 0 && focus < T) {
+    axis.spans[focus].classList.add("ew-heat-focus");
+    const mark = document.createElement("div");
+    mark.className = "ew-heat-focus-col";
+    mark.style.left = `${focus * cellW}px`;
+    mark.style.width = `${cellW}px`;
+    cells.appendChild(mark);
+    // centre the named column once laid out (the scroller's width is known then)
+    const centre = () => {
+      scroll.scrollLeft = Math.max(0, rows.el.offsetWidth + focus * cellW + cellW / 2 - scroll.clientWidth / 2);
+    };
+    centre();
+    if (typeof requestAnimationFrame === "function") requestAnimationFrame(centre);
+  }
+  const notes = [];
+  if (excludeFirst) notes.push(`first token ${JSON.stringify(tok(0))} set aside from the scale`);
+  if (full > m) notes.push(`values beyond \u00b1${formatNumber(m)} (up to ${formatNumber(full)}) drawn at the ends`);
+  const lg = legend(scale, { label: "activation", note: notes.join("; ") || undefined });
+  if (notes.length) {
+    const n = document.createElement("span");
+    n.className = "ew-legend-note";
+    n.textContent = notes.join("; ");
+    lg.appendChild(n);
+  }
+  ctx.setLegend(lg);
 
   const syncSelected = () => {
     const s = selected();
     rows.spans.forEach((sp, i) => sp.classList.toggle("ew-selected", i === s));
-    paintTokens();
   };
   syncSelected();
+  void hovered;
   return { grid, onTrait: { selected_neuron: syncSelected } };
 }
 
 export function render({ model, el }) {
   return mountView(model, el, {
     name: "neuron_heatmap",
-    traits: ["tokens", "raw_tokens", "n_input_tokens", "activations", "neuron_labels"],
+    traits: ["tokens", "raw_tokens", "n_input_tokens", "activations", "neuron_labels", "exclude_first", "focus_token"],
     localTraits: ["selected_neuron"],
     build,
   });

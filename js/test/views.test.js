@@ -278,7 +278,9 @@ test("attention: hover a query colours the keys; click/Enter commit selected_tok
   const spans = [...m.root.querySelectorAll(".ew-tokens > .ew-tok")];
   assert.ok(spans.every((x) => x.style.backgroundColor === ""), "nothing selected: no colour");
   fire(w, spans[3], "mouseover");
-  for (let k = 0; k < 3; k++) assert.notEqual(spans[k].style.backgroundColor, "", `key ${k} coloured`);
+  assert.equal(spans[0].style.backgroundColor, "", "the first token is set aside by default");
+  assert.ok(spans[0].classList.contains("ew-excluded"));
+  for (let k = 1; k < 3; k++) assert.notEqual(spans[k].style.backgroundColor, "", `key ${k} coloured`);
   assert.equal(spans[5].style.backgroundColor, "", "future keys not coloured");
   assert.match(visibleTip(m), /query 3/);
   assert.match(visibleTip(m), /0\.25/);

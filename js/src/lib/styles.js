@@ -134,6 +134,25 @@ export const CSS = `
 .ew-factor-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; flex: none; }
 .ew-spark-line { stroke: var(--ew-accent); stroke-width: 1.5; }
 .ew-spark-mark { stroke: var(--ew-focus); stroke-width: 1; }
+.ew-heat-cells { position: relative; }
+.ew-heat-focus-col { position: absolute; top: 0; bottom: 0; box-shadow: inset 0 0 0 2px var(--ew-focus); pointer-events: none; }
+.ew-axis .ew-tok.ew-heat-focus { font-weight: 700; color: var(--ew-focus); }
+.ew-legend-note { flex-basis: 100%; font-size: 11px; }
+.ew-spark-wrap { display: inline-flex; align-items: stretch; gap: 2px; }
+.ew-spark-y { display: inline-flex; flex-direction: column; justify-content: space-between; min-width: 3em; text-align: right; font-size: 9px; line-height: 9px; color: var(--ew-muted); font-variant-numeric: tabular-nums; }
+.ew-factor-list.ew-isolating .ew-factor:not(.ew-active) { opacity: 0.25; }
+.ew-factor-list.ew-isolating .ew-factor:not(.ew-active) .ew-spark-line { stroke: var(--ew-muted) !important; }
+.ew-tok.ew-excluded { background-image: repeating-linear-gradient(45deg, transparent 0 3px, var(--ew-border) 3px 4px); }
+.ew-lp-table.ew-lp-compact { gap: 1px 8px; font-size: 12px; }
+.ew-lp-compact .ew-lp-label[hidden], .ew-lp-compact .ew-lp-line[hidden] { display: none; }
+.ew-lp-compact .ew-lp-line { display: flex; flex-wrap: nowrap; gap: 4px; height: 18px; }
+.ew-lp-compact .ew-lp-item.ew-lp-chip { flex-direction: row; align-items: center; gap: 3px; width: auto; min-width: 0; padding: 0 3px; white-space: nowrap; }
+.ew-lp-compact .ew-lp-chip .ew-tok { max-width: 9em; overflow: hidden; text-overflow: ellipsis; }
+.ew-lp-compact .ew-lp-chip .ew-lp-track { width: 28px; flex: none; }
+.ew-lp-compact .ew-lp-chip .ew-lp-bar { height: 5px; }
+.ew-lp-pick { font-size: 12px; margin-left: 8px; }
+.ew-toggle { font-size: 12px; display: inline-flex; align-items: center; gap: 4px; margin-left: 8px; }
+.ew-toggle[aria-pressed="true"] { box-shadow: inset 0 0 0 2px var(--ew-focus); }
 
 .ew-lp-table { display: grid; gap: 3px 10px; align-items: center; }
 .ew-lp-label { font-size: 12px; color: var(--ew-muted); white-space: nowrap; }
