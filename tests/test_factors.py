@@ -97,8 +97,12 @@ def test_reconstruction_error_is_the_frobenius_norm(layers, positions):
     assert nmf.layers == used_layers
     assert nmf.positions.tolist() == used_positions
     assert nmf.tokens == [out.tokens[p] for p in used_positions]
-    x = nmf_input(out, used_layers, used_positions)
-    w, h = nmf.factors.T.astype(np.float64), nmf.components.astype(np.float64)
+    # the first token (position 0) is left out of the fit by default: its factor column is 0, the error covers the rest
+    fit = [i for i, p in enumerate(used_positions) if p != 0]
+    assert nmf.excluded_positions == ([0] if 0 in used_positions else [])
+    assert not nmf.factors[:, [i for i in range(len(used_positions)) if i not in fit]].any()
+    x = nmf_input(out, used_layers, [used_positions[i] for i in fit])
+    w, h = nmf.factors.T[fit].astype(np.float64), nmf.components.astype(np.float64)
     assert nmf.reconstruction_error == pytest.approx(np.linalg.norm(x - w @ h), rel=1e-4)
     assert nmf.reconstruction_error < 0.9 * np.linalg.norm(x)  # it did factorise something
 
@@ -115,7 +119,7 @@ def test_negative_values_are_clipped_and_the_input_is_untouched():
     assert "clipped" in factorize.__doc__ and "GELU" in factorize.__doc__
     out = make_output()
     before = out.activations.copy()
-    negative_share = float((before < 0).mean())
+    negative_share = float((before[:, 1:] < 0).mean())  # over the fit rows: the first token is left out
     assert negative_share > 0.02
     nmf = out.run_nmf(n_components=3)
     np.testing.assert_array_equal(out.activations, before)  # the output's activations are not clipped in place
@@ -137,9 +141,9 @@ def test_layers_stored_out_of_order_are_used_in_numeric_order():
     nmf = out.run_nmf(n_components=2)
     assert nmf.layers == [2, 10, 11]
     assert nmf.neuron_index[:: WIDTH, 0].tolist() == [2, 10, 11]
-    x = np.concatenate([acts[1], acts[0], acts[2]], axis=1).astype(np.float64)
+    x = np.concatenate([acts[1], acts[0], acts[2]], axis=1).astype(np.float64)[1:]  # the first token is set aside
     assert nmf.reconstruction_error == pytest.approx(
-        np.linalg.norm(x - nmf.factors.T.astype(np.float64) @ nmf.components), rel=1e-4)
+        np.linalg.norm(x - nmf.factors.T[1:].astype(np.float64) @ nmf.components), rel=1e-4)
     assert out.run_nmf(n_components=2, layers=[11, 10]).layers == [10, 11]
     values = np.concatenate([acts[1, 0], acts[0, 0], acts[2, 0]])
     order = np.argsort(values)[::-1][:5]
@@ -165,10 +169,10 @@ def test_errors():
     with pytest.raises(InputError, match=r"n_components=0 .* 1 to min\(n_tokens, n_neurons\)"):
         out.run_nmf(n_components=0)
     with pytest.raises(InputError, match=r"min\(12, 60\) = 12"):
-        out.run_nmf(n_components=13)
+        out.run_nmf(n_components=13, exclude_first=False)
     with pytest.raises(InputError, match=r"min\(3, 60\) = 3"):
-        out.run_nmf(n_components=4, positions=[0, 1, 2])
-    assert out.run_nmf(n_components=3, positions=[0, 1, 2]).factors.shape == (3, 3)
+        out.run_nmf(n_components=4, positions=[0, 1, 2], exclude_first=False)
+    assert out.run_nmf(n_components=3, positions=[0, 1, 2], exclude_first=False).factors.shape == (3, 3)
     with pytest.raises(InputError, match="position 12 is out of range"):
         out.run_nmf(n_components=2, positions=[0, 12])
     with pytest.raises(InputError, match="empty"):
@@ -277,9 +281,57 @@ def test_end_to_end_on_a_tiny_model():
     assert nmf.layers == [2, 10, 11]
     assert sorted(set(nmf.neuron_index[:, 0].tolist())) == [2, 10, 11]
     assert nmf.neuron_index[:64, 0].tolist() == [2] * 64 and nmf.neuron_index[64:128, 0].tolist() == [10] * 64
-    x = nmf_input(out, [2, 10, 11], list(range(len(ids))))
+    x = nmf_input(out, [2, 10, 11], list(range(1, len(ids))))  # the first token is set aside by default
     assert nmf.reconstruction_error == pytest.approx(
-        np.linalg.norm(x - nmf.factors.T.astype(np.float64) @ nmf.components), rel=1e-4)
+        np.linalg.norm(x - nmf.factors.T[1:].astype(np.float64) @ nmf.components), rel=1e-4)
     assert {d["layer"] for d in out.top_neurons(4, k=256)} == {0, 2, 10, 11}
     assert out.neuron_heatmap(10, [0, 63]).activations.shape == (2, len(ids))
     assert isinstance(nmf.explore(), FactorExplorer)
+
+
+# ----- exclude_first (issue 14, point 4): the attention sink set aside -----
+def _sink_output() -> Output:
+    """Activations where the first token is a sink: 100x the others (as SmolLM2's token 0)."""
+    rng = np.random.default_rng(7)
+    acts = rng.gamma(1.0, 1.0, size=(len(LAYERS), N_TOKENS, WIDTH)).astype(np.float32)
+    acts[:, 0] *= 100
+    return make_output(acts)
+
+
+def test_exclude_first_matches_scikit_learn_on_the_matrix_without_the_first_row():
+    from sklearn.decomposition import NMF
+
+    out = _sink_output()
+    nmf = out.run_nmf(n_components=4)  # exclude_first=True is the default
+    assert nmf.excluded_positions == [0] and nmf.positions.tolist() == list(range(N_TOKENS))
+    x = nmf_input(out, LAYERS, list(range(1, N_TOKENS))).astype(np.float32)  # independent: rows 1..n, clipped
+    ref = NMF(n_components=4, init="nndsvda", solver="cd", max_iter=500, tol=1e-4, random_state=0)
+    w = ref.fit_transform(x)
+    np.testing.assert_allclose(nmf.factors[:, 1:], w.T, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(nmf.components, ref.components_, rtol=1e-4, atol=1e-5)
+    assert nmf.reconstruction_error == pytest.approx(ref.reconstruction_err_, rel=1e-5)
+    assert (nmf.factors[:, 0] == 0).all()  # reported as 0, not projected
+
+
+def test_without_exclude_first_the_sink_takes_a_factor_of_its_own():
+    out = _sink_output()
+    full = out.run_nmf(n_components=4, exclude_first=False)
+    assert full.excluded_positions == []
+    # one factor is (almost) the first token alone: that is what exclude_first prevents
+    share = full.factors[:, 0] / np.maximum(full.factors.sum(axis=1), 1e-12)
+    assert share.max() > 0.9
+    aside = out.run_nmf(n_components=4)
+    assert aside.factors[:, 1:].sum(axis=1).min() > 0  # every factor describes the other tokens
+
+
+def test_exclude_first_only_when_the_first_token_is_used_and_in_the_explorer():
+    out = _sink_output()
+    some = out.run_nmf(n_components=2, positions=[3, 5, 7])
+    assert some.excluded_positions == [] and (some.factors > 0).any(axis=0).all()
+    view = out.run_nmf(n_components=2).explore()
+    assert view.excluded_tokens == [0]
+    assert out.run_nmf(n_components=2, exclude_first=False).explore().excluded_tokens == []
+    with pytest.raises(InputError, match="exclude_first must be True or False"):
+        out.run_nmf(n_components=2, exclude_first="yes")
+    with pytest.raises(InputError, match="min\\(11, 60\\)"):  # 11 rows are fitted, not 12
+        out.run_nmf(n_components=12)

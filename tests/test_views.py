@@ -632,3 +632,25 @@ def test_lens_comparison_validation(kwargs, match):
     args = {"tokens": LENS_TOKENS, "lens_names": ["logit", "tuned"], "ranks": LENS_RANKS, **kwargs}
     with pytest.raises(ViewValueError, match=match):
         LensComparison(**args)
+
+
+# ----- issue 14 (points 3, 4, 7): sink options, focus column, layer choice -----
+def test_sink_is_set_aside_by_default_where_it_helps_and_can_be_turned_off():
+    toks = ["a", "b", "c"]
+    att = np.tril(np.ones((2, 3, 3))) / np.arange(1, 4)[:, None]
+    assert AttentionView(tokens=toks, attention=att).exclude_first is True
+    assert AttentionView(tokens=toks, attention=att, exclude_first=False).exclude_first is False
+    heat = NeuronHeatmap(tokens=toks, activations=np.ones((2, 3)), focus_token=2)
+    assert heat.exclude_first is True and heat.focus_token == 2
+    assert FactorExplorer(tokens=toks, factors=np.ones((2, 3))).excluded_tokens == []
+    state = heat.get_state()
+    assert state["exclude_first"] is True and state["focus_token"] == 2
+
+
+def test_layer_predictions_layers_are_checked_and_normalised():
+    kw = dict(topk_vocab=[" a"], topk_index=[[0]] * 4, topk_probs=[[0.5]] * 4)
+    assert LayerPredictions(**kw).layers == []
+    assert LayerPredictions(**kw, layers=[3, -4, 3]).layers == [0, 3]
+    for bad in ([4], [-5], [], [True], ["1"]):
+        with pytest.raises(ViewValueError, match="layers"):
+            LayerPredictions(**kw, layers=bad)

@@ -37,6 +37,8 @@ class NMFResult:
     positions: int64 (n_tokens_used,) the token positions used, ascending; tokens / raw_tokens: their text.
     neuron_index: int64 (n_neurons_used, 2), the (layer, neuron) of each column of X and of ``components``.
     clipped_fraction: share of input values that were negative and clipped to 0. options: the NMF options used.
+    excluded_positions: token positions left out of the fit (``exclude_first``: the first token, the attention
+    sink); their columns of ``factors`` are 0, and X, reconstruction_error and clipped_fraction cover the other rows.
     """
 
     factors: np.ndarray
@@ -51,6 +53,7 @@ class NMFResult:
     clipped_fraction: float = 0.0
     n_iter: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    excluded_positions: list[int] = field(default_factory=list)
 
     @property
     def n_components(self) -> int:
@@ -66,6 +69,8 @@ class NMFResult:
         from ..views import FactorExplorer
 
         view_options.setdefault("factor_labels", [f"Factor {i}" for i in range(self.n_components)])
+        excluded = [i for i, p in enumerate(self.positions.tolist()) if p in set(self.excluded_positions)]
+        view_options.setdefault("excluded_tokens", excluded)
         return FactorExplorer(tokens=self.tokens, raw_tokens=self.raw_tokens or None,
                               n_input_tokens=self.n_input_tokens, factors=self.factors, **view_options)
 
@@ -85,13 +90,26 @@ class NMFResult:
 
 def nmf_of(out: Any, n_components: int = 8, layers: Sequence[int] | None = None,
            positions: Sequence[int] | slice | None = None, progress: bool | None = None,
-           **nmf_options: Any) -> NMFResult:
+           exclude_first: bool = True, **nmf_options: Any) -> NMFResult:
     """NMF of ``out``'s MLP activations at ``layers`` (default every captured layer, numeric order) and ``positions``
-    (default every token; ascending, each once); see :func:`ecco_widgets.analysis.factors.factorize`."""
+    (default every token; ascending, each once); see :func:`ecco_widgets.analysis.factors.factorize`.
+
+    ``exclude_first`` (default True): the first token (position 0, the attention sink, whose activations are often
+    ten times the others' and otherwise take a factor of their own) is left out of the fit when it is among the
+    positions: NMF runs on positions 1..n and the first token's factor values are reported as 0
+    (``excluded_positions == [0]``; the explorer says so in its legend). ``exclude_first=False`` fits every row.
+    Example: ``out.run_nmf(n_components=6, exclude_first=False)``
+    """
+    if not isinstance(exclude_first, bool):
+        raise InputError(f"exclude_first must be True or False, got {exclude_first!r}.")
     x, used_layers, pos, neuron_index = activation_matrix(out, layers, positions)
-    fact = factorize(x, n_components, progress=progress, **nmf_options)
+    skip = 1 if exclude_first and len(pos) > 1 and pos[0] == 0 else 0
+    fact = factorize(x[skip:], n_components, progress=progress, **nmf_options)
+    factors = np.zeros((fact.factors.shape[0], len(pos)), dtype=np.float32)
+    factors[:, skip:] = fact.factors
     return NMFResult(
-        factors=fact.factors, components=fact.components, reconstruction_error=fact.reconstruction_error,
+        factors=factors, components=fact.components, reconstruction_error=fact.reconstruction_error,
+        excluded_positions=[0] if skip else [],
         layers=used_layers, positions=pos, tokens=[out.tokens[p] for p in pos],
         raw_tokens=[out.raw_tokens[p] for p in pos] if len(out.raw_tokens) == out.n_tokens else [],
         n_input_tokens=int((pos < out.n_input_tokens).sum()), neuron_index=neuron_index,
