@@ -8,6 +8,33 @@ import { addFigureButtons } from "./figure.js";
 /** Keys whose default (scrolling the page, moving a notebook's cell) a view's focused element replaces. */
 export const NAV_KEYS = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End", "PageUp", "PageDown"]);
 
+/** Keys a focused element of a view acts on (without Shift / Ctrl / Alt / Meta): the NAV_KEYS, Enter, Space. */
+const isViewKey = (ev) => !ev.altKey && !ev.ctrlKey && !ev.metaKey && !ev.shiftKey && (NAV_KEYS.has(ev.key) || ev.key === "Enter" || ev.key === " ");
+
+/**
+ * Notebook 7 (and any Lumino app built with capturing shortcuts) matches its shortcuts in a keydown listener on
+ * the document in the capture phase, before any view sees the key: stopPropagation comes too late there. One
+ * listener on the window (whose capture phase runs first) marks the focused element of a view with
+ * data-lm-suppress-shortcuts (Lumino stops its selector walk at such an element) for the one key event, so the
+ * view handles the key and the notebook does not. Keys with modifiers (Shift+Enter runs the cell) are left alone.
+ * Installed once per page, shared by every bundle.
+ */
+export function installKeyGuard() {
+  if (typeof window === "undefined" || window.__ewKeyGuard) return;
+  window.__ewKeyGuard = true;
+  window.addEventListener(
+    "keydown",
+    (ev) => {
+      const t = ev.target;
+      if (!t || typeof t.closest !== "function" || !isViewKey(ev) || !t.closest(".ew-root")) return;
+      if (t.hasAttribute("data-lm-suppress-shortcuts")) return;
+      t.setAttribute("data-lm-suppress-shortcuts", "");
+      setTimeout(() => t.removeAttribute("data-lm-suppress-shortcuts"), 0);
+    },
+    true,
+  );
+}
+
 /** Subscribe `cb` to change:<name> for each name. Returns an unsubscribe function. */
 export function onChange(model, names, cb) {
   const subs = [];
@@ -81,6 +108,7 @@ export function mountView(model, el, spec) {
     if (ev.defaultPrevented || (!ev.altKey && !ev.ctrlKey && !ev.metaKey && NAV_KEYS.has(ev.key))) ev.stopPropagation();
   };
   root.addEventListener("keydown", onKey);
+  installKeyGuard();
 
   let themeCleanup = () => {};
   let built = false;
