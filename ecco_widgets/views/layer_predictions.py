@@ -81,7 +81,9 @@ def check_layers(layers: Sequence[int] | None, n_layers: int) -> list[int]:
     if layers is None:
         return []
     chosen = list(layers)
-    bad = [x for x in chosen if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or not -n_layers <= x < n_layers]
+    bad = [x for x in chosen
+           if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or not -n_layers <= x < n_layers]
     if bad or not chosen:
-        raise ViewValueError(f"layers: expected layer indices in -{n_layers}..{n_layers - 1} (one or more), got {layers!r}")
+        raise ViewValueError(f"layers: expected layer indices in -{n_layers}..{n_layers - 1} (one or more), "
+                             f"got {layers!r}")
     return sorted({int(x) % n_layers for x in chosen})
