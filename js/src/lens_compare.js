@@ -6,7 +6,7 @@
 import { decodeArray } from "./lib/arrays.js";
 import { formatNumber } from "./lib/colors.js";
 import { createGrid, gridMode } from "./lib/grid.js";
-import { tokenAxis, rowLabels } from "./lib/axis.js";
+import { tokenAxis, rowLabels, layerName } from "./lib/axis.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
 import { readMetrics, availableMetrics, pickMetric, metricScale, metricLegend, cellText, valueText, metricSwitcher, metricTable, METRIC_INFO } from "./lib/metrics.js";
 
@@ -140,6 +140,7 @@ function build(ctx) {
   g.className = "ew-lens-grids";
   g.style.display = "grid";
   g.style.gridTemplateColumns = "max-content max-content max-content"; // labels | summary | grid: same columns for every lens
+  g.style.width = "max-content"; // the sticky layer labels may travel the whole width
   g.style.alignItems = "stretch";
   const add = (...nodes) => nodes.forEach((n) => g.appendChild(n || document.createElement("div")));
   const title = (text, cls = "ew-axis-title") => {
@@ -163,7 +164,7 @@ function build(ctx) {
     }
   };
   // every lens's values at (l, p): a table, one row per lens, the current metric first
-  const tooltipLines = (l, p) => [labels[l], ["position", p], { label: "input", token: tok(p) }, { label: "target", token: tok(p + 1) },
+  const tooltipLines = (l, p) => [layerName(labels[l]), ["position", p], { label: "input", token: tok(p) }, { label: "target", token: tok(p + 1) },
     metricTable(names, metrics, metric, (m, i) => valueAt(m, i, l, p))];
   for (let i = 0; i < N; i++) {
     const describe = (l, p) => {

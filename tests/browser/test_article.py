@@ -222,3 +222,11 @@ def test_figure_button_downloads_an_svg(probe, tmp_path):
     texts = [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text")]
     assert "quick" in "".join(texts) and any("attribution" in t for t in texts)
     probe.assert_clean()
+
+
+def test_figure_chromium_flags_match_the_shared_ones():
+    """ecco_widgets/views/figure.py cannot import tools/; its flags are tools/chromium.py's."""
+    from ecco_widgets.views.figure import CHROMIUM_ARGS
+    from tools.chromium import CHROMIUM_ARGS as SHARED
+
+    assert CHROMIUM_ARGS == SHARED
