@@ -80,19 +80,32 @@ function build(ctx) {
       commit(model, "selected_neuron", selected() === n ? -1 : n);
     },
   });
+  // two flex lines (corner + token labels, row labels + cells) rather than one CSS grid: a sticky grid item is held
+  // inside its own grid column, so the row labels would scroll away; a flex item sticks across the whole scroller
   const g = document.createElement("div");
   g.className = "ew-heat";
-  g.style.display = "grid";
-  g.style.gridTemplateColumns = "max-content max-content";
+  g.style.width = "max-content";
+  const width = `calc(${Math.max(...labels.map((l) => l.length), 2)}ch + 12px)`;
+  rows.el.style.width = width;
+  rows.el.style.flex = "none";
   const corner = document.createElement("div");
-  corner.className = "ew-heat-corner";
-  g.appendChild(corner);
-  g.appendChild(axis.el);
-  g.appendChild(rows.el);
+  corner.className = "ew-heat-corner ew-rowlabels ew-sticky-col";
+  corner.style.width = width;
+  corner.style.flex = "none";
+  const line1 = document.createElement("div");
+  line1.style.display = "flex";
+  line1.style.alignItems = "flex-end";
+  line1.appendChild(corner);
+  line1.appendChild(axis.el);
+  const line2 = document.createElement("div");
+  line2.style.display = "flex";
+  line2.appendChild(rows.el);
   const cells = document.createElement("div");
   cells.className = "ew-heat-cells";
   cells.appendChild(grid.el);
-  g.appendChild(cells);
+  line2.appendChild(cells);
+  g.appendChild(line1);
+  g.appendChild(line2);
   const scroll = document.createElement("div");
   scroll.className = "ew-scroll";
   scroll.appendChild(g);
