@@ -654,3 +654,15 @@ def test_layer_predictions_layers_are_checked_and_normalised():
     for bad in ([4], [-5], [], [True], ["1"]):
         with pytest.raises(ViewValueError, match="layers"):
             LayerPredictions(**kw, layers=bad)
+
+
+def test_out_layer_predictions_passes_layers_to_the_view():
+    from ecco_widgets.results import Output
+
+    L, n, k = 6, 4, 3
+    out = Output(token_ids=np.arange(n), tokens=list("abcd"), raw_tokens=list("abcd"), n_input_tokens=3,
+                 ranks=np.ones((L, n - 1), np.int32), topk_ids=np.tile(np.arange(k), (L, n, 1)),
+                 topk_probs=np.full((L, n, k), 0.2, np.float32), vocab_text={0: " x", 1: " y", 2: " z"})
+    view = out.layer_predictions(position=2, topk=k, layers=[0, -1, 3])
+    assert isinstance(view, LayerPredictions) and view.layers == [0, 3, 5]
+    assert view.topk_index.shape == (L, k)  # every layer travels; the view shows the chosen ones

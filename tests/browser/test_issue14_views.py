@@ -52,6 +52,13 @@ def test_heatmap_labels_align_with_columns_scale_ignores_the_sink_and_focus_colu
       return [s.left, s.right, c.left, c.right];
     }""")
     assert vis[0] <= vis[2] and vis[3] <= vis[1], vis
+    # scrolled to column 90, the row labels are still on screen at the scroller's left edge (sticky)
+    lab = page.evaluate("""() => {
+      const s = document.querySelector('.ew-heat').parentNode;
+      const r = document.querySelectorAll('.ew-heat .ew-rowlabels > span')[2].getBoundingClientRect();
+      return [s.scrollLeft, s.getBoundingClientRect().left, r.left, r.width];
+    }""")
+    assert lab[0] > 0 and lab[3] > 0 and abs(lab[2] - lab[1]) < 12, lab
     probe.assert_clean()
 
 
