@@ -75,5 +75,6 @@ def test_generate_in_a_notebook_leaves_no_stderr_and_no_bar(kernel_path, monkeyp
     assert not [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})], \
         "a closed progress widget left behind"
     texts = [o.get("data", {}).get("text/plain", "") for o in outputs if o.get("output_type") == "display_data"]
-    assert all(t == "" for t in texts), f"bar text left behind: {texts}"
+    assert texts, "the bars were shown (as display outputs) ..."
+    assert all(t == "" for t in texts), f"... and blanked at the end, but bar text was left behind: {texts}"
     assert any(o.get("name") == "stdout" and "done" in o.get("text", "") for o in outputs)
