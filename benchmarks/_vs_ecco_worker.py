@@ -26,6 +26,14 @@ PROMPT = ("In the small village by the sea, the old fisherman told the children 
           "taken his boat many years ago, and how he had rowed")  # 34 tokens with SmolLM2's tokenizer
 N_PROMPT = 34
 WARM_PROMPT = "In the small village by the sea, the old fisherman told"  # 12 tokens
+WARM_RANKS = "In the small village"  # Ecco's rank loop costs per cell: keep its warm-up short
+
+
+def sizes(job: Job, warm: bool) -> tuple[str, int]:
+    """(prompt, generated tokens) of the warm-up or of the timed call."""
+    if not warm:
+        return PROMPT, job["n_new"]
+    return (WARM_RANKS if job["workload"] == "ranks" else WARM_PROMPT), 2
 ECCO_CONFIGS = {  # Ecco's model-config.yaml entries: GPT-2's is Ecco's own; Llama (SmolLM2) is not in Ecco's list
     "gpt2": {"embedding": "transformer.wte.weight", "type": "causal", "activations": [r"mlp\.c_proj"],
              "token_prefix": "Ġ", "partial_token_prefix": ""},
@@ -156,7 +164,7 @@ def ecco_ranks(lm, prompt: str) -> np.ndarray:
 
 def ecco_workload(job: Job, warm: bool) -> tuple[Callable[[], Any], Callable[[Any], dict]]:
     lm = job["_lm"]
-    prompt, n_new = (WARM_PROMPT, 2) if warm else (PROMPT, job["n_new"])
+    prompt, n_new = sizes(job, warm)
     workload = job["workload"]
     if workload in ("generate", "grad_x_input", "ig"):
         methods = [] if workload == "generate" else [workload]
@@ -192,7 +200,7 @@ def ecco_completeness(records: list) -> list[float]:
 # ----- our side -----
 def ours_workload(job: Job, warm: bool) -> tuple[Callable[[], Any], Callable[[Any], dict]]:
     lm = job["_lm"]
-    prompt, n_new = (WARM_PROMPT, 2) if warm else (PROMPT, job["n_new"])
+    prompt, n_new = sizes(job, warm)
     workload, gen = job["workload"], {"generation_kwargs": {"min_new_tokens": n_new}, "progress": False}
     if workload == "generate":
         return (lambda: lm.generate(prompt, max_new_tokens=n_new, **gen)), \
@@ -237,7 +245,7 @@ def hf_workload(job: Job, warm: bool) -> tuple[Callable[[], Any], Callable[[Any]
     """Plain transformers generate (what our lm.generate runs first); afterwards the lens matmul floor: the median
     time of one stacked decode (final norm + unembedding) of every layer x position of the generated sequence."""
     lm = job["_lm"]
-    prompt, n_new = (WARM_PROMPT, 2) if warm else (PROMPT, job["n_new"])
+    prompt, n_new = sizes(job, warm)
     ids = torch.tensor([lm.encode(prompt)])
 
     def run():

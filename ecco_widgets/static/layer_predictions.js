@@ -76,6 +76,7 @@ function decodeArray(field, name = "array") {
 
 // src/lib/colors.js
 var hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)], VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"].map(hex), CIVIDIS = ["#00224e", "#123570", "#3b496c", "#575d6d", "#707173", "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#fee838"].map(hex), DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#f7f7f7", "#fdb863", "#e08214", "#b35806"].map(hex), NEUTRAL = DIVERGING[3], CATEGORICAL = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#999999"].map(hex);
+var strongWord = (theme) => theme === "dark" ? "brightest" : "darkest";
 var css = (rgb) => `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
 function luminance(rgb) {
   let lin = (c) => {
@@ -123,7 +124,7 @@ function legend(scale, opts = {}) {
   } else
     bar.style.background = gradientCss(scale.ramp, 0, 1);
   lo.textContent = fmt(d0), hi.textContent = fmt(d1), el.appendChild(lo), el.appendChild(bar), el.appendChild(hi);
-  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? " (log scale, rank 1 darkest)" : scale.kind === "diverging" ? " (centred on 0)" : "";
+  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})` : scale.kind === "diverging" ? " (centred on 0)" : "";
   return el.setAttribute("aria-label", `${opts.label || "colour scale"}${extra}: ${fmt(d0)} to ${fmt(d1)}`), el;
 }
 
@@ -254,6 +255,8 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-tooltip { position: absolute; left: 0; top: 0; z-index: 1000; pointer-events: none; will-change: transform; contain: layout paint style; background: var(--ew-tt-bg); color: var(--ew-fg);
   border: 1px solid var(--ew-border); border-radius: 4px; padding: 4px 7px; font-size: 12px; max-width: 30em;
   box-shadow: 0 2px 8px rgba(0,0,0,0.25); overflow-wrap: anywhere; }
+/* in the top layer (Popover API): undo the UA's popover box (inset 0, margin auto, overflow auto, Canvas colours) */
+.ew-tooltip[popover] { position: fixed; inset: auto; left: 0; top: 0; margin: 0; overflow: visible; width: max-content; height: auto; }
 .ew-tt-line { font-weight: 600; }
 .ew-tt-row { display: flex; gap: 8px; justify-content: space-between; }
 .ew-tt-key { color: var(--ew-muted); }
@@ -298,6 +301,20 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-axis-vertical.ew-axis-bottom .ew-tok { transform: none; }
 .ew-axis-title { color: var(--ew-muted); font-size: 11px; }
 .ew-axis .ew-tok.ew-active { outline: 2px solid var(--ew-focus); outline-offset: -2px; }
+/* a cut column header shows its whole text over its neighbours while its column is hovered / focused */
+.ew-axis { position: relative; }
+.ew-axis .ew-axis-full { position: absolute; top: 0; z-index: 3; pointer-events: none; padding: 0 2px; max-width: none; white-space: pre;
+  background: var(--ew-bg2); color: var(--ew-fg); outline: 2px solid var(--ew-focus); outline-offset: -2px; }
+/* figure buttons (SVG / PNG): top right, shown while the view is hovered or focused; never in the figure */
+.ew-fig-btns { position: absolute; top: 4px; right: 6px; display: flex; gap: 2px; opacity: 0; transition: opacity 0.15s; z-index: 5; }
+.ew-root:hover > .ew-fig-btns, .ew-fig-btns:focus-within { opacity: 1; }
+.ew-root.ew-figure > .ew-fig-btns { visibility: hidden; }
+.ew-fig-btn { font: inherit; font-size: 10px; line-height: 1.3; padding: 0 4px; background: var(--ew-bg); color: var(--ew-muted);
+  border: 1px solid var(--ew-border); border-radius: 3px; cursor: pointer; }
+.ew-fig-btn:focus { outline: none; }
+.ew-fig-btn:focus-visible { outline: 2px solid var(--ew-focus); }
+/* layer labels and the titles above / below them stay in view when a wide grid scrolls sideways */
+.ew-sticky-col { position: sticky; left: 0; z-index: 4; background: var(--ew-bg); }
 .ew-rowlabels { contain: layout style; display: flex; flex-direction: column; font-size: 11px; color: var(--ew-muted); padding-right: 4px; text-align: right; }
 .ew-rowlabels > span { display: block; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 12em; }
 /* hover / selection styles never change a label's width (no font-weight): a wider label would resize the
@@ -324,6 +341,25 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-factor-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; flex: none; }
 .ew-spark-line { stroke: var(--ew-accent); stroke-width: 1.5; }
 .ew-spark-mark { stroke: var(--ew-focus); stroke-width: 1; }
+.ew-heat-cells { position: relative; }
+.ew-heat-focus-col { position: absolute; top: 0; bottom: 0; box-shadow: inset 0 0 0 2px var(--ew-focus); pointer-events: none; }
+.ew-axis .ew-tok.ew-heat-focus { font-weight: 700; color: var(--ew-focus); }
+.ew-legend-note { flex-basis: 100%; font-size: 11px; }
+.ew-spark-wrap { display: inline-flex; align-items: stretch; gap: 2px; }
+.ew-spark-y { display: inline-flex; flex-direction: column; justify-content: space-between; min-width: 3em; text-align: right; font-size: 9px; line-height: 9px; color: var(--ew-muted); font-variant-numeric: tabular-nums; }
+.ew-factor-list.ew-isolating .ew-factor:not(.ew-active) { opacity: 0.25; }
+.ew-factor-list.ew-isolating .ew-factor:not(.ew-active) .ew-spark-line { stroke: var(--ew-muted) !important; }
+.ew-tok.ew-excluded { background-image: repeating-linear-gradient(45deg, transparent 0 3px, var(--ew-border) 3px 4px); }
+.ew-lp-table.ew-lp-compact { gap: 1px 8px; font-size: 12px; }
+.ew-lp-compact .ew-lp-label[hidden], .ew-lp-compact .ew-lp-line[hidden] { display: none; }
+.ew-lp-compact .ew-lp-line { display: flex; flex-wrap: nowrap; gap: 4px; height: 18px; }
+.ew-lp-compact .ew-lp-item.ew-lp-chip { flex-direction: row; align-items: center; gap: 3px; width: auto; min-width: 0; padding: 0 3px; white-space: nowrap; }
+.ew-lp-compact .ew-lp-chip .ew-tok { max-width: 9em; overflow: hidden; text-overflow: ellipsis; }
+.ew-lp-compact .ew-lp-chip .ew-lp-track { width: 28px; flex: none; }
+.ew-lp-compact .ew-lp-chip .ew-lp-bar { height: 5px; }
+.ew-lp-pick { font-size: 12px; margin-left: 8px; }
+.ew-toggle { font-size: 12px; display: inline-flex; align-items: center; gap: 4px; margin-left: 8px; }
+.ew-toggle[aria-pressed="true"] { box-shadow: inset 0 0 0 2px var(--ew-focus); }
 
 .ew-lp-table { display: grid; gap: 3px 10px; align-items: center; }
 .ew-lp-label { font-size: 12px; color: var(--ew-muted); white-space: nowrap; }
@@ -428,10 +464,10 @@ function prefersDark() {
 function resolveTheme(setting, el) {
   return setting === "light" || setting === "dark" ? setting : hostTheme(el) || (prefersDark() ? "dark" : "light");
 }
-function applyTheme(root, setting) {
+function applyTheme(root, setting, onResolved) {
   let update = () => {
-    let t = resolveTheme(setting, root);
-    root.classList.toggle("ew-dark", t === "dark"), root.classList.toggle("ew-light", t !== "dark"), root.classList.toggle("ew-jp", setting !== "light" && setting !== "dark" && hasJupyterVars(root)), root.dataset.ewTheme = t;
+    let t = resolveTheme(setting, root), changed = root.dataset.ewTheme !== void 0 && root.dataset.ewTheme !== t;
+    root.classList.toggle("ew-dark", t === "dark"), root.classList.toggle("ew-light", t !== "dark"), root.classList.toggle("ew-jp", setting !== "light" && setting !== "dark" && hasJupyterVars(root)), root.dataset.ewTheme = t, changed && onResolved && onResolved(t);
   };
   update();
   let cleanups = [];
@@ -456,7 +492,9 @@ function applyTheme(root, setting) {
 // src/lib/tooltip.js
 function createTooltip(root) {
   let el = document.createElement("div");
-  el.className = "ew-tooltip", el.setAttribute("role", "tooltip"), el.hidden = !0, root.appendChild(el);
+  el.className = "ew-tooltip", el.setAttribute("role", "tooltip"), el.hidden = !0;
+  let topLayer = typeof el.showPopover == "function";
+  topLayer && el.setAttribute("popover", "manual"), root.appendChild(el);
   function setRows(rows) {
     el.textContent = "";
     for (let row of rows) {
@@ -489,7 +527,7 @@ function createTooltip(root) {
   let clippers = null, parentOf = (n) => n.parentElement || n.parentNode && n.parentNode.host || null;
   function findClippers() {
     let out = [];
-    if (typeof getComputedStyle != "function") return out;
+    if (topLayer || typeof getComputedStyle != "function") return out;
     let top = document.documentElement;
     for (let n = parentOf(root); n && n !== top && n !== document.body; n = parentOf(n)) {
       let s = getComputedStyle(n), ox = s.overflowX || s.overflow || "visible", oy = s.overflowY || s.overflow || "visible";
@@ -512,7 +550,12 @@ function createTooltip(root) {
     return after + size <= max ? pos = after : before >= min ? pos = before : pos = max - hi > lo - min ? after : before, pos + size > max && (pos = max - size), pos < min && (pos = min), pos;
   }
   function show(rows, anchor) {
-    (el.hidden || clippers == null) && (clippers = findClippers()), setRows(rows), el.hidden = !1, place(anchor);
+    if ((el.hidden || clippers == null) && (clippers = findClippers()), setRows(rows), el.hidden = !1, topLayer && !isOpen())
+      try {
+        el.showPopover();
+      } catch {
+      }
+    place(anchor);
   }
   function place(anchor) {
     let a, mouse = !1;
@@ -521,19 +564,225 @@ function createTooltip(root) {
     a || (a = { left: rr.left, right: rr.left, top: rr.top, bottom: rr.top });
     let w = el.offsetWidth || 0, h = el.offsetHeight || 0;
     clippers == null && (clippers = findClippers());
-    let b = bounds(), x = mouse ? side(a.left, a.right, 12, w, b.left, b.right) : side(a.left, a.left, 0, w, b.left, b.right, a.right), y = side(a.top, a.bottom, mouse ? 14 : 4, h, b.top, b.bottom), left = x - rr.left - (root.clientLeft || 0), top = y - rr.top - (root.clientTop || 0);
+    let b = bounds(), x = mouse ? side(a.left, a.right, 12, w, b.left, b.right) : side(a.left, a.left, 0, w, b.left, b.right, a.right), y = side(a.top, a.bottom, mouse ? 14 : 4, h, b.top, b.bottom), left = topLayer ? x : x - rr.left - (root.clientLeft || 0), top = topLayer ? y : y - rr.top - (root.clientTop || 0);
     el.style.transform = `translate(${Math.round(left)}px, ${Math.round(top)}px)`;
   }
+  function isOpen() {
+    try {
+      return el.matches(":popover-open");
+    } catch {
+      return !1;
+    }
+  }
   function hide() {
-    el.hidden = !0;
+    el.hidden = !0, topLayer && isOpen() && el.hidePopover();
   }
   function invalidate() {
     clippers = null;
   }
-  return { el, show, hide, place, setRows, invalidate };
+  return { el, show, hide, place, setRows, invalidate, topLayer };
+}
+
+// src/lib/figure.js
+var SVG_NS = "http://www.w3.org/2000/svg", XML_BAD = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, cleanText = (s) => [...s.replace(XML_BAD, "")].filter((ch) => !INVISIBLE[ch]).join(""), alphaOf = (c) => {
+  let m = /rgba\([^)]*,\s*([\d.]+)\)/.exec(c || "");
+  return m ? Number(m[1]) : !c || c === "transparent" ? 0 : 1;
+}, r1 = (v) => Math.round(v * 10) / 10;
+function svgEl(tag, attrs) {
+  let e = document.createElementNS(SVG_NS, tag);
+  for (let [k, v] of Object.entries(attrs || {})) v != null && e.setAttribute(k, String(v));
+  return e;
+}
+function gradientStops(image) {
+  let m = /^linear-gradient\((.*)\)$/.exec(image || "");
+  if (!m || !/^(to right|90deg)\s*,/.test(m[1])) return null;
+  let stops = [], re = /(rgba?\([^)]*\))\s*([\d.]+)%/g, s;
+  for (; s = re.exec(m[1]); ) stops.push([s[1], Number(s[2])]);
+  return stops.length >= 2 ? stops : null;
+}
+function viewToSvg(root) {
+  let rr = root.getBoundingClientRect(), W = Math.ceil(rr.width), H = Math.ceil(rr.height), svg = svgEl("svg", { xmlns: SVG_NS, width: W, height: H, viewBox: `0 0 ${W} ${H}` });
+  svg.dataset.ewView = root.dataset.ewView || "", svg.dataset.ewTheme = root.dataset.ewTheme || "";
+  let defs = svgEl("defs");
+  svg.appendChild(defs);
+  let ids = 0, X = (v) => r1(v - rr.left), Y = (v) => r1(v - rr.top), box = (parent, r, cs) => {
+    let rad = parseFloat(cs.borderTopLeftRadius) || 0, base = { x: X(r.left), y: Y(r.top), width: r1(r.width), height: r1(r.height), rx: rad ? r1(rad) : null };
+    alphaOf(cs.backgroundColor) > 0 && parent.appendChild(svgEl("rect", { ...base, fill: cs.backgroundColor }));
+    let stops = gradientStops(cs.backgroundImage);
+    if (stops) {
+      let id = `ew-g${ids++}`, g = svgEl("linearGradient", { id, x1: 0, y1: 0, x2: 1, y2: 0 });
+      for (let [color, at] of stops) g.appendChild(svgEl("stop", { offset: `${at}%`, "stop-color": color }));
+      defs.appendChild(g), parent.appendChild(svgEl("rect", { ...base, fill: `url(#${id})` }));
+    }
+    let sides = ["Top", "Right", "Bottom", "Left"].map((s) => ({
+      w: cs[`border${s}Style`] === "none" ? 0 : parseFloat(cs[`border${s}Width`]) || 0,
+      c: cs[`border${s}Color`]
+    })), same = sides.every((s) => s.w === sides[0].w && s.c === sides[0].c);
+    if (same && sides[0].w > 0 && alphaOf(sides[0].c) > 0) {
+      let w = sides[0].w;
+      parent.appendChild(svgEl("rect", {
+        x: X(r.left + w / 2),
+        y: Y(r.top + w / 2),
+        width: r1(r.width - w),
+        height: r1(r.height - w),
+        rx: base.rx,
+        fill: "none",
+        stroke: sides[0].c,
+        "stroke-width": w
+      }));
+    } else if (!same) {
+      let lines = [[r.left, r.top, r.right, r.top], [r.right, r.top, r.right, r.bottom], [r.left, r.bottom, r.right, r.bottom], [r.left, r.top, r.left, r.bottom]];
+      sides.forEach((s, i) => {
+        if (!(s.w > 0) || !(alphaOf(s.c) > 0)) return;
+        let [x1, y1, x2, y2] = lines[i], off = (i === 0 || i === 3 ? 1 : -1) * (s.w / 2), horiz = i % 2 === 0;
+        parent.appendChild(svgEl("line", {
+          x1: X(x1),
+          y1: Y(horiz ? y1 + off : y1),
+          x2: X(x2),
+          y2: Y(horiz ? y2 + off : y2),
+          ...horiz ? {} : { x1: X(x1 + off), x2: X(x2 + off) },
+          stroke: s.c,
+          "stroke-width": s.w
+        }));
+      });
+    }
+  }, textAttrs = (cs) => ({
+    fill: cs.color,
+    "font-family": cs.fontFamily,
+    "font-size": cs.fontSize,
+    "font-weight": cs.fontWeight === "400" ? null : cs.fontWeight,
+    "font-style": cs.fontStyle === "normal" ? null : cs.fontStyle,
+    opacity: null,
+    style: "white-space: pre"
+  }), text = (parent, node) => {
+    let cs = getComputedStyle(node.parentElement), keepSpaces = /pre/.test(cs.whiteSpace), raw = node.data;
+    if (!raw || !keepSpaces && !raw.trim()) return;
+    let range = document.createRange();
+    range.selectNodeContents(node);
+    let rects = [...range.getClientRects()].filter((r) => r.width > 0 || r.height > 0);
+    if (!rects.length) return;
+    let pieces = [[raw, rects[0]]];
+    if (rects.length > 1) {
+      pieces = [];
+      let cur = null;
+      for (let i = 0; i < raw.length; i++) {
+        range.setStart(node, i), range.setEnd(node, i + 1);
+        let r = range.getBoundingClientRect();
+        (!cur || Math.abs(r.top - cur.r.top) > 2) && (cur = { s: "", r: { left: r.left, top: r.top, right: r.right, bottom: r.bottom } }, pieces.push(cur)), cur.s += raw[i], cur.r.right = Math.max(cur.r.right, r.right), cur.r.bottom = Math.max(cur.r.bottom, r.bottom);
+      }
+      pieces = pieces.map((p) => [keepSpaces ? p.s : p.s.trim(), { ...p.r, width: p.r.right - p.r.left, height: p.r.bottom - p.r.top }]);
+    }
+    let fs = parseFloat(cs.fontSize) || 12, vertical = /vertical/.test(cs.writingMode);
+    for (let [s, r] of pieces) {
+      let t = cleanText(s);
+      if (!t || !keepSpaces && !t.trim()) continue;
+      let a = textAttrs(cs), el;
+      if (vertical) {
+        let x = X(r.left + r.width / 2 + 0.35 * fs), y = Y(r.bottom);
+        el = svgEl("text", { ...a, x, y, transform: `rotate(-90 ${x} ${y})`, textLength: r1(r.height), lengthAdjust: "spacingAndGlyphs" });
+      } else
+        el = svgEl("text", { ...a, x: X(r.left), y: Y(r.top + r.height / 2 + 0.35 * fs), textLength: r1(r.width), lengthAdjust: "spacingAndGlyphs" });
+      el.textContent = t, parent.appendChild(el);
+    }
+  }, copySvg = (parent, el, r) => {
+    let clone = el.cloneNode(!0), src = [el, ...el.querySelectorAll("*")], dst = [clone, ...clone.querySelectorAll("*")];
+    src.forEach((s, i) => {
+      let cs = getComputedStyle(s), d = dst[i];
+      for (let p of ["fill", "stroke", "stroke-width", "opacity", "fill-opacity", "stroke-opacity"]) {
+        let v = cs.getPropertyValue(p);
+        v && d.setAttribute(p, v);
+      }
+      d.removeAttribute("class");
+    }), clone.setAttribute("x", X(r.left)), clone.setAttribute("y", Y(r.top)), clone.setAttribute("width", r1(r.width)), clone.setAttribute("height", r1(r.height)), parent.appendChild(clone);
+  }, walk = (parent, el) => {
+    if (el.nodeType === 3) return text(parent, el);
+    if (el.nodeType !== 1 || el.hasAttribute("data-ew-nofig") || el.classList.contains("ew-tooltip") || el.classList.contains("ew-sr-only")) return;
+    let cs = getComputedStyle(el);
+    if (cs.display === "none" || cs.visibility === "hidden") return;
+    let r = el.getBoundingClientRect(), g = parent, op = Number(cs.opacity);
+    if (op < 1 && (g = svgEl("g", { opacity: op }), parent.appendChild(g)), el.tagName === "CANVAS") {
+      let href = "";
+      try {
+        href = el.toDataURL("image/png");
+      } catch {
+      }
+      href && g.appendChild(svgEl("image", { x: X(r.left), y: Y(r.top), width: r1(r.width), height: r1(r.height), href, preserveAspectRatio: "none" }));
+      return;
+    }
+    if (el.namespaceURI === SVG_NS && el.tagName.toLowerCase() === "svg") return copySvg(g, el, r);
+    if (box(g, r, cs), el !== root && (cs.overflowX !== "visible" || cs.overflowY !== "visible")) {
+      let id = `ew-c${ids++}`, clip = svgEl("clipPath", { id });
+      clip.appendChild(svgEl("rect", { x: X(r.left), y: Y(r.top), width: r1(r.width), height: r1(r.height) })), defs.appendChild(clip);
+      let inner = svgEl("g", { "clip-path": `url(#${id})` });
+      g.appendChild(inner), g = inner;
+    }
+    for (let c of el.childNodes) walk(g, c);
+  };
+  return walk(svg, root), new XMLSerializer().serializeToString(svg);
+}
+function prepare(root) {
+  let prev = [root.style.width, root.style.maxWidth, root.style.display];
+  return root.style.width = "max-content", root.style.maxWidth = "none", root.classList.add("ew-figure"), () => {
+    [root.style.width, root.style.maxWidth, root.style.display] = prev, root.classList.remove("ew-figure");
+  };
+}
+function figureSvg(root) {
+  let restore = prepare(root);
+  try {
+    return viewToSvg(root);
+  } finally {
+    restore();
+  }
+}
+function figurePng(root, scale = 2) {
+  let src = figureSvg(root), m = /width="(\d+)" height="(\d+)"/.exec(src), w = m ? Number(m[1]) : 1, h = m ? Number(m[2]) : 1;
+  return new Promise((resolve, reject) => {
+    let img = new Image(), url = URL.createObjectURL(new Blob([src], { type: "image/svg+xml" }));
+    img.onload = () => {
+      URL.revokeObjectURL(url);
+      let c = document.createElement("canvas");
+      c.width = Math.max(1, Math.round(w * scale)), c.height = Math.max(1, Math.round(h * scale));
+      let ctx = c.getContext("2d");
+      ctx.scale(scale, scale), ctx.drawImage(img, 0, 0, w, h), c.toBlob((b) => b ? resolve(b) : reject(new Error("could not encode the PNG")), "image/png");
+    }, img.onerror = () => {
+      URL.revokeObjectURL(url), reject(new Error("could not draw the SVG"));
+    }, img.src = url;
+  });
+}
+function download(blob, name) {
+  let a = document.createElement("a");
+  a.href = URL.createObjectURL(blob), a.download = name, a.hidden = !0, document.body.appendChild(a), a.click(), a.remove(), setTimeout(() => URL.revokeObjectURL(a.href), 1e3);
+}
+function addFigureButtons(root, name) {
+  root.ewFigure = { svg: () => figureSvg(root), png: (scale) => figurePng(root, scale), prepare: () => prepare(root) };
+  let bar = document.createElement("div");
+  bar.className = "ew-fig-btns", bar.dataset.ewNofig = "", bar.setAttribute("role", "group"), bar.setAttribute("aria-label", "save the view as a figure");
+  for (let kind of ["svg", "png"]) {
+    let b = document.createElement("button");
+    b.type = "button", b.className = "ew-fig-btn", b.dataset.figure = kind, b.textContent = kind.toUpperCase(), b.title = `save as ${kind.toUpperCase()}`, b.addEventListener("click", async () => {
+      try {
+        let blob = kind === "svg" ? new Blob([figureSvg(root)], { type: "image/svg+xml" }) : await figurePng(root, 2);
+        download(blob, `${name}.${kind}`);
+      } catch (err) {
+        typeof console < "u" && console.warn("ecco_widgets: figure:", err);
+      }
+    }), bar.appendChild(b);
+  }
+  return root.appendChild(bar), bar;
 }
 
 // src/lib/model.js
+var NAV_KEYS = /* @__PURE__ */ new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End", "PageUp", "PageDown"]), isViewKey = (ev) => !ev.altKey && !ev.ctrlKey && !ev.metaKey && !ev.shiftKey && (NAV_KEYS.has(ev.key) || ev.key === "Enter" || ev.key === " ");
+function installKeyGuard() {
+  typeof window > "u" || window.__ewKeyGuard || (window.__ewKeyGuard = !0, window.addEventListener(
+    "keydown",
+    (ev) => {
+      let t = ev.target;
+      !t || typeof t.closest != "function" || !isViewKey(ev) || !t.closest(".ew-root") || t.hasAttribute("data-lm-suppress-shortcuts") || (t.setAttribute("data-lm-suppress-shortcuts", ""), setTimeout(() => t.removeAttribute("data-lm-suppress-shortcuts"), 0));
+    },
+    !0
+  ));
+}
 function onChange(model, names, cb) {
   let subs = [];
   for (let n of names) {
@@ -567,10 +816,16 @@ function mountView(model, el, spec) {
   let body = document.createElement("div");
   body.className = "ew-body";
   let legendSlot = document.createElement("div");
-  legendSlot.className = "ew-legend-slot", root.appendChild(title), root.appendChild(controls), root.appendChild(body), root.appendChild(legendSlot);
-  let tooltip = createTooltip(root), themeCleanup = () => {
-  }, setTheme = () => {
-    themeCleanup(), themeCleanup = applyTheme(root, get(model, "theme", "auto"));
+  legendSlot.className = "ew-legend-slot", root.appendChild(title), root.appendChild(controls), root.appendChild(body), root.appendChild(legendSlot), addFigureButtons(root, spec.name);
+  let tooltip = createTooltip(root), onKey = (ev) => {
+    (ev.defaultPrevented || !ev.altKey && !ev.ctrlKey && !ev.metaKey && NAV_KEYS.has(ev.key)) && ev.stopPropagation();
+  };
+  root.addEventListener("keydown", onKey), installKeyGuard();
+  let themeCleanup = () => {
+  }, built = !1, setTheme = () => {
+    themeCleanup();
+    let before = root.dataset.ewTheme;
+    themeCleanup = applyTheme(root, get(model, "theme", "auto"), () => built && rebuild()), built && before !== root.dataset.ewTheme && rebuild();
   }, setTitle = () => {
     let t = get(model, "title", "");
     title.textContent = String(t), title.hidden = !t;
@@ -584,6 +839,8 @@ function mountView(model, el, spec) {
       body,
       controls,
       tooltip,
+      /** "light" | "dark": the resolved theme (colour scales keep their extremes visible on it). */
+      theme: root.dataset.ewTheme === "dark" ? "dark" : "light",
       setLegend(node) {
         legendSlot.textContent = "", node && legendSlot.appendChild(node);
       }
@@ -602,7 +859,7 @@ function mountView(model, el, spec) {
     };
     typeof queueMicrotask == "function" ? queueMicrotask(run) : Promise.resolve().then(run);
   };
-  build2();
+  build2(), built = !0;
   let offs = [];
   offs.push(onChange(model, spec.traits || [], rebuild)), offs.push(onChange(model, ["title"], setTitle)), offs.push(onChange(model, ["theme"], setTheme));
   let handled = /* @__PURE__ */ new Set();
@@ -613,7 +870,7 @@ function mountView(model, el, spec) {
       })
     ));
   return () => {
-    offs.forEach((f) => f()), themeCleanup(), current && current.destroy && current.destroy(), root.remove();
+    root.removeEventListener("keydown", onKey), offs.forEach((f) => f()), themeCleanup(), current && current.destroy && current.destroy(), root.remove();
   };
 }
 function hint(parent, text) {
@@ -629,17 +886,17 @@ function build(ctx) {
   let [L, K] = idx.shape, given = get(model, "layer_labels", []), labels = Array.from({ length: L }, (_, i) => given[i] != null ? String(given[i]) : `layer ${i}`), word = (l, k) => {
     let vi = idx.data[l * K + k];
     return vocab[vi] != null ? String(vocab[vi]) : `#${vi}`;
-  }, prob = (l, k) => probs.empty ? 0 : probs.data[l * K + k], pct = (p) => `${formatNumber(p * 100, 3)}%`, table = document.createElement("div");
-  table.className = "ew-lp-table", table.setAttribute("role", "grid"), table.setAttribute("aria-label", "top predictions per layer"), table.style.gridTemplateColumns = "max-content max-content";
+  }, prob = (l, k) => probs.empty ? 0 : probs.data[l * K + k], pct = (p) => `${formatNumber(p * 100, 3)}%`, pyLayers = get(model, "layers", []).map(Number).filter((l) => l >= 0 && l < L), base = pyLayers.length ? pyLayers : Array.from({ length: L }, (_, i) => i), table = document.createElement("div");
+  table.className = "ew-lp-table ew-lp-compact", table.setAttribute("role", "grid"), table.setAttribute("aria-label", "top predictions per layer"), table.style.gridTemplateColumns = "max-content max-content";
   let items = [], active = { r: 0, c: 0 };
   for (let l = 0; l < L; l++) {
     let lab = document.createElement("div");
-    lab.className = "ew-lp-label", lab.textContent = labels[l], table.appendChild(lab);
+    lab.className = "ew-lp-label", lab.dataset.layer = String(l), lab.textContent = labels[l], table.appendChild(lab);
     let row = document.createElement("div");
-    row.className = "ew-lp-row", row.setAttribute("role", "row");
+    row.className = "ew-lp-row ew-lp-line", row.dataset.layer = String(l), row.setAttribute("role", "row");
     for (let k = 0; k < K; k++) {
       let it = document.createElement("div");
-      it.className = "ew-lp-item", it.setAttribute("role", "gridcell"), it.tabIndex = l === 0 && k === 0 ? 0 : -1, it.dataset.r = String(l), it.dataset.c = String(k);
+      it.className = "ew-lp-item ew-lp-chip", it.setAttribute("role", "gridcell"), it.tabIndex = l === 0 && k === 0 ? 0 : -1, it.dataset.r = String(l), it.dataset.c = String(k);
       let w = word(l, k), p = prob(l, k);
       it.setAttribute("aria-label", `${labels[l]}, top ${k + 1}: ${JSON.stringify(w)} ${pct(p)}`), it.appendChild(tokenSpan(w, { raw: w }));
       let track = document.createElement("div");
@@ -672,18 +929,36 @@ function build(ctx) {
     let next = navigate(ev.key, cell.r, cell.c, L, K, ev.ctrlKey);
     next && (ev.preventDefault(), items[next.r * K + next.c].focus());
   });
+  let choices = [
+    ["all", () => base],
+    ["every 2nd", () => base.filter((_, i) => i % 2 === 0 || i === base.length - 1)],
+    ["every 4th", () => base.filter((_, i) => i % 4 === 0 || i === base.length - 1)],
+    ["last 8", () => base.slice(-8)]
+  ], pick = document.createElement("select");
+  pick.className = "ew-lp-pick", pick.setAttribute("aria-label", "layers shown");
+  for (let [name] of choices) {
+    let o = document.createElement("option");
+    o.value = name, o.textContent = `layers: ${name}${name === "all" && pyLayers.length ? ` (${pyLayers.length} chosen)` : ""}`, pick.appendChild(o);
+  }
+  let show = (name) => {
+    let keep = new Set((choices.find((c) => c[0] === name) || choices[0])[1]());
+    table.querySelectorAll("[data-layer]").forEach((e) => e.hidden = !keep.has(Number(e.dataset.layer)));
+  };
+  pick.addEventListener("change", () => show(pick.value)), controls.appendChild(pick), show("all");
   let scroll = document.createElement("div");
   return scroll.className = "ew-scroll", scroll.appendChild(table), body.appendChild(scroll), ctx.setLegend(legend(null, { label: "bar length = probability (0–100%)", categories: [{ label: "probability", rgb: [0, 114, 178] }] })), {};
 }
 function render({ model, el }) {
   return mountView(model, el, {
     name: "layer_predictions",
-    traits: ["position", "context_token", "layer_labels", "topk_vocab", "topk_index", "topk_probs"],
+    traits: ["position", "context_token", "layer_labels", "topk_vocab", "topk_index", "topk_probs", "layers"],
     build
   });
 }
 var layer_predictions_default = { render };
+
+// ew-entry:layer_predictions
+var layer_predictions_default2 = layer_predictions_default;
 export {
-  layer_predictions_default as default,
-  render
+  layer_predictions_default2 as default
 };

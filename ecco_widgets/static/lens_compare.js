@@ -82,9 +82,14 @@ function interp(stops, t) {
   return [Math.round(a[0] + (b[0] - a[0]) * f), Math.round(a[1] + (b[1] - a[1]) * f), Math.round(a[2] + (b[2] - a[2]) * f)];
 }
 var viridis = (t) => interp(VIRIDIS, t), cividis = (t) => interp(CIVIDIS, t);
-function rankScale(maxRank) {
-  let top = Math.max(2, maxRank | 0), lt = Math.log(top), f = (rank) => rank >= 1 ? viridis(Math.log(rank) / lt) : [128, 128, 128];
-  return f.kind = "rank", f.domain = [1, top], f.ramp = viridis, f;
+var DARK_WEAK_END = 0.22;
+function themeRamp(ramp, theme = "light") {
+  return theme !== "dark" ? ramp : (t) => ramp(1 - (1 - DARK_WEAK_END) * clamp01(t === t ? t : 0));
+}
+var strongWord = (theme) => theme === "dark" ? "brightest" : "darkest";
+function rankScale(maxRank, theme = "light") {
+  let top = Math.max(2, maxRank | 0), lt = Math.log(top), ramp = themeRamp(viridis, theme), f = (rank) => rank >= 1 ? ramp(Math.log(rank) / lt) : [128, 128, 128];
+  return f.kind = "rank", f.domain = [1, top], f.ramp = ramp, f.theme = theme === "dark" ? "dark" : "light", f;
 }
 var css = (rgb) => `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
 function luminance(rgb) {
@@ -164,12 +169,12 @@ function legend(scale, opts = {}) {
   } else
     bar2.style.background = gradientCss(scale.ramp, 0, 1);
   lo.textContent = fmt(d0), hi.textContent = fmt(d1), el.appendChild(lo), el.appendChild(bar2), el.appendChild(hi);
-  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? " (log scale, rank 1 darkest)" : scale.kind === "diverging" ? " (centred on 0)" : "";
+  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})` : scale.kind === "diverging" ? " (centred on 0)" : "";
   return el.setAttribute("aria-label", `${opts.label || "colour scale"}${extra}: ${fmt(d0)} to ${fmt(d1)}`), el;
 }
 
 // src/lib/grid.js
-var DEFAULT_THRESHOLD = 4e3;
+var DEFAULT_THRESHOLD = 4e3, modified = (ev) => ev.shiftKey || ev.ctrlKey || ev.altKey || ev.metaKey;
 function gridMode(nRows, nCols, threshold = DEFAULT_THRESHOLD) {
   return nRows * nCols <= threshold ? "dom" : "canvas";
 }
@@ -251,7 +256,7 @@ function createGrid(opts) {
     }), el.addEventListener("keydown", (ev) => {
       let cell = cellOf(ev.target);
       if (!cell) return;
-      if (ev.key === "Enter" || ev.key === " ") {
+      if ((ev.key === "Enter" || ev.key === " ") && !modified(ev)) {
         ev.preventDefault(), commit2(cell);
         return;
       }
@@ -349,7 +354,7 @@ function createGrid(opts) {
     el.addEventListener("focus", () => focusActive()), el.addEventListener("blur", () => {
       place(hoverBox, null), hover(null, "focus");
     }), el.addEventListener("keydown", (ev) => {
-      if (ev.key === "Enter" || ev.key === " ") {
+      if ((ev.key === "Enter" || ev.key === " ") && !modified(ev)) {
         ev.preventDefault(), commit2(active);
         return;
       }
@@ -457,18 +462,27 @@ function tokenAxis(texts, raws, cellW, opts = {}) {
     let t = texts[i] == null ? "" : texts[i], s = tokenSpan(t, { raw: raws && raws[i] != null ? raws[i] : t, className: opts.kindOf ? opts.kindOf(i) : "" });
     s.style.width = `${cellW}px`, opts.vertical && (s.style.height = `${opts.height || 64}px`), spans.push(s), el.appendChild(s);
   }
+  let full = document.createElement("span");
+  full.className = "ew-axis-full", full.setAttribute("aria-hidden", "true"), full.hidden = !0;
   let active = -1;
   return {
     el,
     spans,
+    full,
     setActive(i) {
       active >= 0 && spans[active] && spans[active].classList.remove("ew-active"), active = i, i >= 0 && spans[i] && spans[i].classList.add("ew-active");
+      let s = i >= 0 && !opts.vertical ? spans[i] : null;
+      if (!s || !(s.scrollWidth > s.clientWidth + 1)) {
+        full.hidden = !0;
+        return;
+      }
+      fillToken(full, texts[i] == null ? "" : texts[i]), full.parentNode || el.appendChild(full), full.style.left = `${s.offsetLeft}px`, full.hidden = !1;
     }
   };
 }
 function rowLabels(labels, cellH) {
   let el = document.createElement("div");
-  el.className = "ew-rowlabels", el.setAttribute("aria-hidden", "true");
+  el.className = "ew-rowlabels ew-sticky-col", el.setAttribute("aria-hidden", "true");
   let spans = labels.map((l) => {
     let s = document.createElement("span");
     return s.textContent = String(l), s.title = String(l), s.style.height = `${cellH}px`, s.style.lineHeight = `${cellH}px`, el.appendChild(s), s;
@@ -481,6 +495,7 @@ function rowLabels(labels, cellH) {
     }
   };
 }
+var layerName = (label) => /^\d/.test(String(label)) ? `layer ${label}` : String(label);
 
 // src/lib/styles.js
 var STYLE_ID = "ew-style-v1", CSS = `
@@ -530,6 +545,8 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-tooltip { position: absolute; left: 0; top: 0; z-index: 1000; pointer-events: none; will-change: transform; contain: layout paint style; background: var(--ew-tt-bg); color: var(--ew-fg);
   border: 1px solid var(--ew-border); border-radius: 4px; padding: 4px 7px; font-size: 12px; max-width: 30em;
   box-shadow: 0 2px 8px rgba(0,0,0,0.25); overflow-wrap: anywhere; }
+/* in the top layer (Popover API): undo the UA's popover box (inset 0, margin auto, overflow auto, Canvas colours) */
+.ew-tooltip[popover] { position: fixed; inset: auto; left: 0; top: 0; margin: 0; overflow: visible; width: max-content; height: auto; }
 .ew-tt-line { font-weight: 600; }
 .ew-tt-row { display: flex; gap: 8px; justify-content: space-between; }
 .ew-tt-key { color: var(--ew-muted); }
@@ -574,6 +591,20 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-axis-vertical.ew-axis-bottom .ew-tok { transform: none; }
 .ew-axis-title { color: var(--ew-muted); font-size: 11px; }
 .ew-axis .ew-tok.ew-active { outline: 2px solid var(--ew-focus); outline-offset: -2px; }
+/* a cut column header shows its whole text over its neighbours while its column is hovered / focused */
+.ew-axis { position: relative; }
+.ew-axis .ew-axis-full { position: absolute; top: 0; z-index: 3; pointer-events: none; padding: 0 2px; max-width: none; white-space: pre;
+  background: var(--ew-bg2); color: var(--ew-fg); outline: 2px solid var(--ew-focus); outline-offset: -2px; }
+/* figure buttons (SVG / PNG): top right, shown while the view is hovered or focused; never in the figure */
+.ew-fig-btns { position: absolute; top: 4px; right: 6px; display: flex; gap: 2px; opacity: 0; transition: opacity 0.15s; z-index: 5; }
+.ew-root:hover > .ew-fig-btns, .ew-fig-btns:focus-within { opacity: 1; }
+.ew-root.ew-figure > .ew-fig-btns { visibility: hidden; }
+.ew-fig-btn { font: inherit; font-size: 10px; line-height: 1.3; padding: 0 4px; background: var(--ew-bg); color: var(--ew-muted);
+  border: 1px solid var(--ew-border); border-radius: 3px; cursor: pointer; }
+.ew-fig-btn:focus { outline: none; }
+.ew-fig-btn:focus-visible { outline: 2px solid var(--ew-focus); }
+/* layer labels and the titles above / below them stay in view when a wide grid scrolls sideways */
+.ew-sticky-col { position: sticky; left: 0; z-index: 4; background: var(--ew-bg); }
 .ew-rowlabels { contain: layout style; display: flex; flex-direction: column; font-size: 11px; color: var(--ew-muted); padding-right: 4px; text-align: right; }
 .ew-rowlabels > span { display: block; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 12em; }
 /* hover / selection styles never change a label's width (no font-weight): a wider label would resize the
@@ -600,6 +631,25 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-factor-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; flex: none; }
 .ew-spark-line { stroke: var(--ew-accent); stroke-width: 1.5; }
 .ew-spark-mark { stroke: var(--ew-focus); stroke-width: 1; }
+.ew-heat-cells { position: relative; }
+.ew-heat-focus-col { position: absolute; top: 0; bottom: 0; box-shadow: inset 0 0 0 2px var(--ew-focus); pointer-events: none; }
+.ew-axis .ew-tok.ew-heat-focus { font-weight: 700; color: var(--ew-focus); }
+.ew-legend-note { flex-basis: 100%; font-size: 11px; }
+.ew-spark-wrap { display: inline-flex; align-items: stretch; gap: 2px; }
+.ew-spark-y { display: inline-flex; flex-direction: column; justify-content: space-between; min-width: 3em; text-align: right; font-size: 9px; line-height: 9px; color: var(--ew-muted); font-variant-numeric: tabular-nums; }
+.ew-factor-list.ew-isolating .ew-factor:not(.ew-active) { opacity: 0.25; }
+.ew-factor-list.ew-isolating .ew-factor:not(.ew-active) .ew-spark-line { stroke: var(--ew-muted) !important; }
+.ew-tok.ew-excluded { background-image: repeating-linear-gradient(45deg, transparent 0 3px, var(--ew-border) 3px 4px); }
+.ew-lp-table.ew-lp-compact { gap: 1px 8px; font-size: 12px; }
+.ew-lp-compact .ew-lp-label[hidden], .ew-lp-compact .ew-lp-line[hidden] { display: none; }
+.ew-lp-compact .ew-lp-line { display: flex; flex-wrap: nowrap; gap: 4px; height: 18px; }
+.ew-lp-compact .ew-lp-item.ew-lp-chip { flex-direction: row; align-items: center; gap: 3px; width: auto; min-width: 0; padding: 0 3px; white-space: nowrap; }
+.ew-lp-compact .ew-lp-chip .ew-tok { max-width: 9em; overflow: hidden; text-overflow: ellipsis; }
+.ew-lp-compact .ew-lp-chip .ew-lp-track { width: 28px; flex: none; }
+.ew-lp-compact .ew-lp-chip .ew-lp-bar { height: 5px; }
+.ew-lp-pick { font-size: 12px; margin-left: 8px; }
+.ew-toggle { font-size: 12px; display: inline-flex; align-items: center; gap: 4px; margin-left: 8px; }
+.ew-toggle[aria-pressed="true"] { box-shadow: inset 0 0 0 2px var(--ew-focus); }
 
 .ew-lp-table { display: grid; gap: 3px 10px; align-items: center; }
 .ew-lp-label { font-size: 12px; color: var(--ew-muted); white-space: nowrap; }
@@ -704,10 +754,10 @@ function prefersDark() {
 function resolveTheme(setting, el) {
   return setting === "light" || setting === "dark" ? setting : hostTheme(el) || (prefersDark() ? "dark" : "light");
 }
-function applyTheme(root, setting) {
+function applyTheme(root, setting, onResolved) {
   let update = () => {
-    let t = resolveTheme(setting, root);
-    root.classList.toggle("ew-dark", t === "dark"), root.classList.toggle("ew-light", t !== "dark"), root.classList.toggle("ew-jp", setting !== "light" && setting !== "dark" && hasJupyterVars(root)), root.dataset.ewTheme = t;
+    let t = resolveTheme(setting, root), changed = root.dataset.ewTheme !== void 0 && root.dataset.ewTheme !== t;
+    root.classList.toggle("ew-dark", t === "dark"), root.classList.toggle("ew-light", t !== "dark"), root.classList.toggle("ew-jp", setting !== "light" && setting !== "dark" && hasJupyterVars(root)), root.dataset.ewTheme = t, changed && onResolved && onResolved(t);
   };
   update();
   let cleanups = [];
@@ -732,7 +782,9 @@ function applyTheme(root, setting) {
 // src/lib/tooltip.js
 function createTooltip(root) {
   let el = document.createElement("div");
-  el.className = "ew-tooltip", el.setAttribute("role", "tooltip"), el.hidden = !0, root.appendChild(el);
+  el.className = "ew-tooltip", el.setAttribute("role", "tooltip"), el.hidden = !0;
+  let topLayer = typeof el.showPopover == "function";
+  topLayer && el.setAttribute("popover", "manual"), root.appendChild(el);
   function setRows(rows) {
     el.textContent = "";
     for (let row of rows) {
@@ -765,7 +817,7 @@ function createTooltip(root) {
   let clippers = null, parentOf = (n) => n.parentElement || n.parentNode && n.parentNode.host || null;
   function findClippers() {
     let out = [];
-    if (typeof getComputedStyle != "function") return out;
+    if (topLayer || typeof getComputedStyle != "function") return out;
     let top = document.documentElement;
     for (let n = parentOf(root); n && n !== top && n !== document.body; n = parentOf(n)) {
       let s = getComputedStyle(n), ox = s.overflowX || s.overflow || "visible", oy = s.overflowY || s.overflow || "visible";
@@ -788,7 +840,12 @@ function createTooltip(root) {
     return after + size <= max ? pos = after : before >= min ? pos = before : pos = max - hi > lo - min ? after : before, pos + size > max && (pos = max - size), pos < min && (pos = min), pos;
   }
   function show(rows, anchor) {
-    (el.hidden || clippers == null) && (clippers = findClippers()), setRows(rows), el.hidden = !1, place(anchor);
+    if ((el.hidden || clippers == null) && (clippers = findClippers()), setRows(rows), el.hidden = !1, topLayer && !isOpen())
+      try {
+        el.showPopover();
+      } catch {
+      }
+    place(anchor);
   }
   function place(anchor) {
     let a, mouse = !1;
@@ -797,19 +854,225 @@ function createTooltip(root) {
     a || (a = { left: rr.left, right: rr.left, top: rr.top, bottom: rr.top });
     let w = el.offsetWidth || 0, h = el.offsetHeight || 0;
     clippers == null && (clippers = findClippers());
-    let b = bounds(), x = mouse ? side(a.left, a.right, 12, w, b.left, b.right) : side(a.left, a.left, 0, w, b.left, b.right, a.right), y = side(a.top, a.bottom, mouse ? 14 : 4, h, b.top, b.bottom), left = x - rr.left - (root.clientLeft || 0), top = y - rr.top - (root.clientTop || 0);
+    let b = bounds(), x = mouse ? side(a.left, a.right, 12, w, b.left, b.right) : side(a.left, a.left, 0, w, b.left, b.right, a.right), y = side(a.top, a.bottom, mouse ? 14 : 4, h, b.top, b.bottom), left = topLayer ? x : x - rr.left - (root.clientLeft || 0), top = topLayer ? y : y - rr.top - (root.clientTop || 0);
     el.style.transform = `translate(${Math.round(left)}px, ${Math.round(top)}px)`;
   }
+  function isOpen() {
+    try {
+      return el.matches(":popover-open");
+    } catch {
+      return !1;
+    }
+  }
   function hide() {
-    el.hidden = !0;
+    el.hidden = !0, topLayer && isOpen() && el.hidePopover();
   }
   function invalidate() {
     clippers = null;
   }
-  return { el, show, hide, place, setRows, invalidate };
+  return { el, show, hide, place, setRows, invalidate, topLayer };
+}
+
+// src/lib/figure.js
+var SVG_NS = "http://www.w3.org/2000/svg", XML_BAD = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, cleanText = (s) => [...s.replace(XML_BAD, "")].filter((ch) => !INVISIBLE[ch]).join(""), alphaOf = (c) => {
+  let m = /rgba\([^)]*,\s*([\d.]+)\)/.exec(c || "");
+  return m ? Number(m[1]) : !c || c === "transparent" ? 0 : 1;
+}, r1 = (v) => Math.round(v * 10) / 10;
+function svgEl(tag, attrs) {
+  let e = document.createElementNS(SVG_NS, tag);
+  for (let [k, v] of Object.entries(attrs || {})) v != null && e.setAttribute(k, String(v));
+  return e;
+}
+function gradientStops(image) {
+  let m = /^linear-gradient\((.*)\)$/.exec(image || "");
+  if (!m || !/^(to right|90deg)\s*,/.test(m[1])) return null;
+  let stops = [], re = /(rgba?\([^)]*\))\s*([\d.]+)%/g, s;
+  for (; s = re.exec(m[1]); ) stops.push([s[1], Number(s[2])]);
+  return stops.length >= 2 ? stops : null;
+}
+function viewToSvg(root) {
+  let rr = root.getBoundingClientRect(), W = Math.ceil(rr.width), H = Math.ceil(rr.height), svg = svgEl("svg", { xmlns: SVG_NS, width: W, height: H, viewBox: `0 0 ${W} ${H}` });
+  svg.dataset.ewView = root.dataset.ewView || "", svg.dataset.ewTheme = root.dataset.ewTheme || "";
+  let defs = svgEl("defs");
+  svg.appendChild(defs);
+  let ids = 0, X = (v) => r1(v - rr.left), Y = (v) => r1(v - rr.top), box = (parent, r, cs) => {
+    let rad = parseFloat(cs.borderTopLeftRadius) || 0, base = { x: X(r.left), y: Y(r.top), width: r1(r.width), height: r1(r.height), rx: rad ? r1(rad) : null };
+    alphaOf(cs.backgroundColor) > 0 && parent.appendChild(svgEl("rect", { ...base, fill: cs.backgroundColor }));
+    let stops = gradientStops(cs.backgroundImage);
+    if (stops) {
+      let id = `ew-g${ids++}`, g = svgEl("linearGradient", { id, x1: 0, y1: 0, x2: 1, y2: 0 });
+      for (let [color, at] of stops) g.appendChild(svgEl("stop", { offset: `${at}%`, "stop-color": color }));
+      defs.appendChild(g), parent.appendChild(svgEl("rect", { ...base, fill: `url(#${id})` }));
+    }
+    let sides = ["Top", "Right", "Bottom", "Left"].map((s) => ({
+      w: cs[`border${s}Style`] === "none" ? 0 : parseFloat(cs[`border${s}Width`]) || 0,
+      c: cs[`border${s}Color`]
+    })), same = sides.every((s) => s.w === sides[0].w && s.c === sides[0].c);
+    if (same && sides[0].w > 0 && alphaOf(sides[0].c) > 0) {
+      let w = sides[0].w;
+      parent.appendChild(svgEl("rect", {
+        x: X(r.left + w / 2),
+        y: Y(r.top + w / 2),
+        width: r1(r.width - w),
+        height: r1(r.height - w),
+        rx: base.rx,
+        fill: "none",
+        stroke: sides[0].c,
+        "stroke-width": w
+      }));
+    } else if (!same) {
+      let lines = [[r.left, r.top, r.right, r.top], [r.right, r.top, r.right, r.bottom], [r.left, r.bottom, r.right, r.bottom], [r.left, r.top, r.left, r.bottom]];
+      sides.forEach((s, i) => {
+        if (!(s.w > 0) || !(alphaOf(s.c) > 0)) return;
+        let [x1, y1, x2, y2] = lines[i], off = (i === 0 || i === 3 ? 1 : -1) * (s.w / 2), horiz = i % 2 === 0;
+        parent.appendChild(svgEl("line", {
+          x1: X(x1),
+          y1: Y(horiz ? y1 + off : y1),
+          x2: X(x2),
+          y2: Y(horiz ? y2 + off : y2),
+          ...horiz ? {} : { x1: X(x1 + off), x2: X(x2 + off) },
+          stroke: s.c,
+          "stroke-width": s.w
+        }));
+      });
+    }
+  }, textAttrs = (cs) => ({
+    fill: cs.color,
+    "font-family": cs.fontFamily,
+    "font-size": cs.fontSize,
+    "font-weight": cs.fontWeight === "400" ? null : cs.fontWeight,
+    "font-style": cs.fontStyle === "normal" ? null : cs.fontStyle,
+    opacity: null,
+    style: "white-space: pre"
+  }), text = (parent, node) => {
+    let cs = getComputedStyle(node.parentElement), keepSpaces = /pre/.test(cs.whiteSpace), raw = node.data;
+    if (!raw || !keepSpaces && !raw.trim()) return;
+    let range = document.createRange();
+    range.selectNodeContents(node);
+    let rects = [...range.getClientRects()].filter((r) => r.width > 0 || r.height > 0);
+    if (!rects.length) return;
+    let pieces = [[raw, rects[0]]];
+    if (rects.length > 1) {
+      pieces = [];
+      let cur = null;
+      for (let i = 0; i < raw.length; i++) {
+        range.setStart(node, i), range.setEnd(node, i + 1);
+        let r = range.getBoundingClientRect();
+        (!cur || Math.abs(r.top - cur.r.top) > 2) && (cur = { s: "", r: { left: r.left, top: r.top, right: r.right, bottom: r.bottom } }, pieces.push(cur)), cur.s += raw[i], cur.r.right = Math.max(cur.r.right, r.right), cur.r.bottom = Math.max(cur.r.bottom, r.bottom);
+      }
+      pieces = pieces.map((p) => [keepSpaces ? p.s : p.s.trim(), { ...p.r, width: p.r.right - p.r.left, height: p.r.bottom - p.r.top }]);
+    }
+    let fs = parseFloat(cs.fontSize) || 12, vertical = /vertical/.test(cs.writingMode);
+    for (let [s, r] of pieces) {
+      let t = cleanText(s);
+      if (!t || !keepSpaces && !t.trim()) continue;
+      let a = textAttrs(cs), el;
+      if (vertical) {
+        let x = X(r.left + r.width / 2 + 0.35 * fs), y = Y(r.bottom);
+        el = svgEl("text", { ...a, x, y, transform: `rotate(-90 ${x} ${y})`, textLength: r1(r.height), lengthAdjust: "spacingAndGlyphs" });
+      } else
+        el = svgEl("text", { ...a, x: X(r.left), y: Y(r.top + r.height / 2 + 0.35 * fs), textLength: r1(r.width), lengthAdjust: "spacingAndGlyphs" });
+      el.textContent = t, parent.appendChild(el);
+    }
+  }, copySvg = (parent, el, r) => {
+    let clone = el.cloneNode(!0), src = [el, ...el.querySelectorAll("*")], dst = [clone, ...clone.querySelectorAll("*")];
+    src.forEach((s, i) => {
+      let cs = getComputedStyle(s), d = dst[i];
+      for (let p of ["fill", "stroke", "stroke-width", "opacity", "fill-opacity", "stroke-opacity"]) {
+        let v = cs.getPropertyValue(p);
+        v && d.setAttribute(p, v);
+      }
+      d.removeAttribute("class");
+    }), clone.setAttribute("x", X(r.left)), clone.setAttribute("y", Y(r.top)), clone.setAttribute("width", r1(r.width)), clone.setAttribute("height", r1(r.height)), parent.appendChild(clone);
+  }, walk = (parent, el) => {
+    if (el.nodeType === 3) return text(parent, el);
+    if (el.nodeType !== 1 || el.hasAttribute("data-ew-nofig") || el.classList.contains("ew-tooltip") || el.classList.contains("ew-sr-only")) return;
+    let cs = getComputedStyle(el);
+    if (cs.display === "none" || cs.visibility === "hidden") return;
+    let r = el.getBoundingClientRect(), g = parent, op = Number(cs.opacity);
+    if (op < 1 && (g = svgEl("g", { opacity: op }), parent.appendChild(g)), el.tagName === "CANVAS") {
+      let href = "";
+      try {
+        href = el.toDataURL("image/png");
+      } catch {
+      }
+      href && g.appendChild(svgEl("image", { x: X(r.left), y: Y(r.top), width: r1(r.width), height: r1(r.height), href, preserveAspectRatio: "none" }));
+      return;
+    }
+    if (el.namespaceURI === SVG_NS && el.tagName.toLowerCase() === "svg") return copySvg(g, el, r);
+    if (box(g, r, cs), el !== root && (cs.overflowX !== "visible" || cs.overflowY !== "visible")) {
+      let id = `ew-c${ids++}`, clip = svgEl("clipPath", { id });
+      clip.appendChild(svgEl("rect", { x: X(r.left), y: Y(r.top), width: r1(r.width), height: r1(r.height) })), defs.appendChild(clip);
+      let inner = svgEl("g", { "clip-path": `url(#${id})` });
+      g.appendChild(inner), g = inner;
+    }
+    for (let c of el.childNodes) walk(g, c);
+  };
+  return walk(svg, root), new XMLSerializer().serializeToString(svg);
+}
+function prepare(root) {
+  let prev = [root.style.width, root.style.maxWidth, root.style.display];
+  return root.style.width = "max-content", root.style.maxWidth = "none", root.classList.add("ew-figure"), () => {
+    [root.style.width, root.style.maxWidth, root.style.display] = prev, root.classList.remove("ew-figure");
+  };
+}
+function figureSvg(root) {
+  let restore = prepare(root);
+  try {
+    return viewToSvg(root);
+  } finally {
+    restore();
+  }
+}
+function figurePng(root, scale = 2) {
+  let src = figureSvg(root), m = /width="(\d+)" height="(\d+)"/.exec(src), w = m ? Number(m[1]) : 1, h = m ? Number(m[2]) : 1;
+  return new Promise((resolve, reject) => {
+    let img = new Image(), url = URL.createObjectURL(new Blob([src], { type: "image/svg+xml" }));
+    img.onload = () => {
+      URL.revokeObjectURL(url);
+      let c = document.createElement("canvas");
+      c.width = Math.max(1, Math.round(w * scale)), c.height = Math.max(1, Math.round(h * scale));
+      let ctx = c.getContext("2d");
+      ctx.scale(scale, scale), ctx.drawImage(img, 0, 0, w, h), c.toBlob((b) => b ? resolve(b) : reject(new Error("could not encode the PNG")), "image/png");
+    }, img.onerror = () => {
+      URL.revokeObjectURL(url), reject(new Error("could not draw the SVG"));
+    }, img.src = url;
+  });
+}
+function download(blob, name) {
+  let a = document.createElement("a");
+  a.href = URL.createObjectURL(blob), a.download = name, a.hidden = !0, document.body.appendChild(a), a.click(), a.remove(), setTimeout(() => URL.revokeObjectURL(a.href), 1e3);
+}
+function addFigureButtons(root, name) {
+  root.ewFigure = { svg: () => figureSvg(root), png: (scale) => figurePng(root, scale), prepare: () => prepare(root) };
+  let bar2 = document.createElement("div");
+  bar2.className = "ew-fig-btns", bar2.dataset.ewNofig = "", bar2.setAttribute("role", "group"), bar2.setAttribute("aria-label", "save the view as a figure");
+  for (let kind of ["svg", "png"]) {
+    let b = document.createElement("button");
+    b.type = "button", b.className = "ew-fig-btn", b.dataset.figure = kind, b.textContent = kind.toUpperCase(), b.title = `save as ${kind.toUpperCase()}`, b.addEventListener("click", async () => {
+      try {
+        let blob = kind === "svg" ? new Blob([figureSvg(root)], { type: "image/svg+xml" }) : await figurePng(root, 2);
+        download(blob, `${name}.${kind}`);
+      } catch (err) {
+        typeof console < "u" && console.warn("ecco_widgets: figure:", err);
+      }
+    }), bar2.appendChild(b);
+  }
+  return root.appendChild(bar2), bar2;
 }
 
 // src/lib/model.js
+var NAV_KEYS = /* @__PURE__ */ new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End", "PageUp", "PageDown"]), isViewKey = (ev) => !ev.altKey && !ev.ctrlKey && !ev.metaKey && !ev.shiftKey && (NAV_KEYS.has(ev.key) || ev.key === "Enter" || ev.key === " ");
+function installKeyGuard() {
+  typeof window > "u" || window.__ewKeyGuard || (window.__ewKeyGuard = !0, window.addEventListener(
+    "keydown",
+    (ev) => {
+      let t = ev.target;
+      !t || typeof t.closest != "function" || !isViewKey(ev) || !t.closest(".ew-root") || t.hasAttribute("data-lm-suppress-shortcuts") || (t.setAttribute("data-lm-suppress-shortcuts", ""), setTimeout(() => t.removeAttribute("data-lm-suppress-shortcuts"), 0));
+    },
+    !0
+  ));
+}
 function onChange(model, names, cb) {
   let subs = [];
   for (let n of names) {
@@ -846,10 +1109,16 @@ function mountView(model, el, spec) {
   let body = document.createElement("div");
   body.className = "ew-body";
   let legendSlot = document.createElement("div");
-  legendSlot.className = "ew-legend-slot", root.appendChild(title), root.appendChild(controls), root.appendChild(body), root.appendChild(legendSlot);
-  let tooltip = createTooltip(root), themeCleanup = () => {
-  }, setTheme = () => {
-    themeCleanup(), themeCleanup = applyTheme(root, get(model, "theme", "auto"));
+  legendSlot.className = "ew-legend-slot", root.appendChild(title), root.appendChild(controls), root.appendChild(body), root.appendChild(legendSlot), addFigureButtons(root, spec.name);
+  let tooltip = createTooltip(root), onKey = (ev) => {
+    (ev.defaultPrevented || !ev.altKey && !ev.ctrlKey && !ev.metaKey && NAV_KEYS.has(ev.key)) && ev.stopPropagation();
+  };
+  root.addEventListener("keydown", onKey), installKeyGuard();
+  let themeCleanup = () => {
+  }, built = !1, setTheme = () => {
+    themeCleanup();
+    let before = root.dataset.ewTheme;
+    themeCleanup = applyTheme(root, get(model, "theme", "auto"), () => built && rebuild()), built && before !== root.dataset.ewTheme && rebuild();
   }, setTitle = () => {
     let t = get(model, "title", "");
     title.textContent = String(t), title.hidden = !t;
@@ -863,6 +1132,8 @@ function mountView(model, el, spec) {
       body,
       controls,
       tooltip,
+      /** "light" | "dark": the resolved theme (colour scales keep their extremes visible on it). */
+      theme: root.dataset.ewTheme === "dark" ? "dark" : "light",
       setLegend(node) {
         legendSlot.textContent = "", node && legendSlot.appendChild(node);
       }
@@ -881,7 +1152,7 @@ function mountView(model, el, spec) {
     };
     typeof queueMicrotask == "function" ? queueMicrotask(run) : Promise.resolve().then(run);
   };
-  build2();
+  build2(), built = !0;
   let offs = [];
   offs.push(onChange(model, spec.traits || [], rebuild)), offs.push(onChange(model, ["title"], setTitle)), offs.push(onChange(model, ["theme"], setTheme));
   let handled = /* @__PURE__ */ new Set();
@@ -892,7 +1163,7 @@ function mountView(model, el, spec) {
       })
     ));
   return () => {
-    offs.forEach((f) => f()), themeCleanup(), current && current.destroy && current.destroy(), root.remove();
+    root.removeEventListener("keydown", onKey), offs.forEach((f) => f()), themeCleanup(), current && current.destroy && current.destroy(), root.remove();
   };
 }
 function tokenTraits(model) {
@@ -928,18 +1199,21 @@ function maxOf(data) {
   for (let i = 0; i < data.length; i++) data[i] > hi && (hi = data[i]);
   return hi;
 }
-function metricScale(metric, data) {
-  if (metric === "rank") return rankScale(Math.max(2, maxOf(data)));
+function metricScale(metric, data, theme = "light") {
+  if (metric === "rank") return rankScale(Math.max(2, maxOf(data)), theme);
+  let f;
   if (metric === "prob") {
-    let ramp = (t) => viridis(1 - t), f2 = (v) => ramp(v);
-    return f2.kind = "prob", f2.domain = [0, 1], f2.ramp = ramp, f2;
+    let ramp = themeRamp(viridis, theme);
+    f = (v) => ramp(1 - v), f.kind = "prob", f.domain = [0, 1], f.ramp = (t) => ramp(1 - t);
+  } else {
+    let hi = maxOf(data), top = hi > 0 ? hi : 1, ramp = themeRamp(cividis, theme);
+    f = (v) => ramp(v / top), f.kind = "sequential", f.domain = [0, top], f.ramp = ramp;
   }
-  let hi = maxOf(data), top = hi > 0 ? hi : 1, f = (v) => cividis(v / top);
-  return f.kind = "sequential", f.domain = [0, top], f.ramp = cividis, f;
+  return f.theme = theme === "dark" ? "dark" : "light", f;
 }
-var NOTES = { rank: "log scale, rank 1 darkest", prob: "linear, high probability darkest", kl: "linear, 0 darkest", entropy: "linear, 0 darkest" };
+var NOTES = { rank: "log scale, rank 1 %s", prob: "linear, high probability %s", kl: "linear, 0 %s", entropy: "linear, 0 %s" };
 function metricLegend(metric, scale) {
-  let format = metric === "rank" ? (v) => String(Math.round(v)) : metric === "prob" ? (v) => `${Math.round(v * 100)}%` : (v) => formatNumber(v, 3), el = legend(scale, { label: METRIC_INFO[metric].legend, format, note: NOTES[metric] });
+  let format = metric === "rank" ? (v) => String(Math.round(v)) : metric === "prob" ? (v) => `${Math.round(v * 100)}%` : (v) => formatNumber(v, 3), el = legend(scale, { label: METRIC_INFO[metric].legend, format, note: NOTES[metric].replace("%s", strongWord(scale.theme)) });
   return el.dataset.metric = metric, el;
 }
 function cellText(metric, v) {
@@ -1044,13 +1318,13 @@ function build(ctx) {
   let { model, body, controls, tooltip } = ctx, { tokens, raw, nInput } = tokenTraits(model), ranks = decodeArray(model.get("ranks"), "ranks");
   if (ranks.empty || ranks.shape.length !== 3)
     return hint(body, "No ranks to show."), {};
-  let [N, L, P] = ranks.shape, givenNames = get(model, "lens_names", []), names = Array.from({ length: N }, (_, i) => givenNames[i] != null ? String(givenNames[i]) : `lens ${i}`), givenLabels = get(model, "layer_labels", []), labels = Array.from({ length: L }, (_, i) => givenLabels[i] != null ? String(givenLabels[i]) : `layer ${i}`), arrays = readMetrics(model, [N, L, P]), metrics = availableMetrics(arrays), scales = {}, scaleOf = (m) => scales[m] || (scales[m] = metricScale(m, arrays[m].data)), metric = pickMetric(get(model, "metric", "rank"), metrics), top1 = readSummary(model, "summary_top1", N, L), meanKl = readSummary(model, "summary_mean_kl", N, L), klMax = 0;
+  let [N, L, P] = ranks.shape, givenNames = get(model, "lens_names", []), names = Array.from({ length: N }, (_, i) => givenNames[i] != null ? String(givenNames[i]) : `lens ${i}`), givenLabels = get(model, "layer_labels", []), labels = Array.from({ length: L }, (_, i) => givenLabels[i] != null ? String(givenLabels[i]) : `layer ${i}`), arrays = readMetrics(model, [N, L, P]), metrics = availableMetrics(arrays), scales = {}, scaleOf = (m) => scales[m] || (scales[m] = metricScale(m, arrays[m].data, ctx.theme)), metric = pickMetric(get(model, "metric", "rank"), metrics), top1 = readSummary(model, "summary_top1", N, L), meanKl = readSummary(model, "summary_mean_kl", N, L), klMax = 0;
   if (meanKl) for (let v of meanKl.data) v > klMax && (klMax = v);
   klMax = klMax > 0 ? klMax : 1;
   let mode = gridMode(N * L, P), cellW = mode === "dom" ? 44 : 14, cellH = mode === "dom" ? 22 : 14, tok = (i) => tokens[i] != null ? String(tokens[i]) : "", rawOf = (i) => raw[i] != null ? String(raw[i]) : tok(i), valueAt = (m, i, l, p) => arrays[m].data[(i * L + l) * P + p], kindOf = (i) => i < nInput ? "ew-tok-prompt" : "ew-tok-gen", vertical = mode === "canvas", top = tokenAxis(Array.from({ length: P }, (_, p) => tok(p + 1)), Array.from({ length: P }, (_, p) => rawOf(p + 1)), cellW, { side: "top", vertical, kindOf: (p) => kindOf(p + 1) }), bottom = tokenAxis(Array.from({ length: P }, (_, p) => tok(p)), Array.from({ length: P }, (_, p) => rawOf(p)), cellW, { side: "bottom", vertical, kindOf }), wrap = document.createElement("div");
   wrap.className = "ew-scroll";
   let g = document.createElement("div");
-  g.className = "ew-lens-grids", g.style.display = "grid", g.style.gridTemplateColumns = "max-content max-content max-content", g.style.alignItems = "stretch";
+  g.className = "ew-lens-grids", g.style.display = "grid", g.style.gridTemplateColumns = "max-content max-content max-content", g.style.width = "max-content", g.style.alignItems = "stretch";
   let add = (...nodes) => nodes.forEach((n) => g.appendChild(n || document.createElement("div"))), title = (text, cls = "ew-axis-title") => {
     let d = document.createElement("div");
     return d.className = cls, d.textContent = text, d;
@@ -1061,7 +1335,7 @@ function build(ctx) {
     for (let lens of lenses)
       lens.mark(l, p), lens.rows.setActive(l), lens.summary && lens.summary.setActive(l);
   }, tooltipLines = (l, p) => [
-    labels[l],
+    layerName(labels[l]),
     ["position", p],
     { label: "input", token: tok(p) },
     { label: "target", token: tok(p + 1) },
@@ -1138,7 +1412,9 @@ function render({ model, el }) {
   });
 }
 var lens_compare_default = { render };
+
+// ew-entry:lens_compare
+var lens_compare_default2 = lens_compare_default;
 export {
-  lens_compare_default as default,
-  render
+  lens_compare_default2 as default
 };
