@@ -230,3 +230,23 @@ def test_figure_chromium_flags_match_the_shared_ones():
     from tools.chromium import CHROMIUM_ARGS as SHARED
 
     assert CHROMIUM_ARGS == SHARED
+
+
+def test_figure_button_downloads_a_png(probe, tmp_path):
+    """Point 12: the PNG button draws the figure's SVG at 2 px per CSS pixel (a canvas grid included)."""
+    from ._data import big_rank_grid
+
+    probe.open_export(big_rank_grid(n_layers=8, n_tokens=600), tmp_path / "png.html")
+    page = probe.page
+    assert page.locator(".ew-grid-canvas").count() == 1
+    svg = page.evaluate("() => document.querySelector('.ew-root').ewFigure.svg()")
+    root = ET.fromstring(svg)
+    assert any(e.tag.endswith("image") for e in root.iter()), "the canvas is in the SVG as an image"
+    page.hover(".ew-root")
+    with page.expect_download() as dl:
+        page.click('.ew-fig-btn[data-figure="png"]')
+    out = tmp_path / "fig.png"
+    out.write_bytes(open(dl.value.path(), "rb").read())
+    w, h = _png_size(out)
+    assert (w, h) == (2 * int(root.get("width")), 2 * int(root.get("height")))
+    probe.assert_clean()
