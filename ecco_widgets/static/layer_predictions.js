@@ -878,6 +878,12 @@ function hint(parent, text) {
   return p.className = "ew-hint", p.textContent = text, parent.appendChild(p), p;
 }
 
+// src/lib/axis.js
+function ordinal(n) {
+  let t = n % 100, suffix = t >= 11 && t <= 13 ? "th" : { 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th";
+  return `${n}${suffix}`;
+}
+
 // src/layer_predictions.js
 function build(ctx) {
   let { model, body, controls, tooltip } = ctx, position = Number(get(model, "position", 0)), contextToken = String(get(model, "context_token", "")), vocab = get(model, "topk_vocab", []), idx = decodeArray(model.get("topk_index"), "topk_index"), probs = decodeArray(model.get("topk_probs"), "topk_probs"), head = document.createElement("span");
@@ -898,7 +904,7 @@ function build(ctx) {
       let it = document.createElement("div");
       it.className = "ew-lp-item ew-lp-chip", it.setAttribute("role", "gridcell"), it.tabIndex = l === 0 && k === 0 ? 0 : -1, it.dataset.r = String(l), it.dataset.c = String(k);
       let w = word(l, k), p = prob(l, k);
-      it.setAttribute("aria-label", `${labels[l]}, top ${k + 1}: ${JSON.stringify(w)} ${pct(p)}`), it.appendChild(tokenSpan(w, { raw: w }));
+      it.setAttribute("aria-label", `${labels[l]}, ${ordinal(k + 1)} prediction: ${JSON.stringify(w)} ${pct(p)}`), it.appendChild(tokenSpan(w, { raw: w }));
       let track = document.createElement("div");
       track.className = "ew-lp-track";
       let bar = document.createElement("div");
@@ -914,7 +920,7 @@ function build(ctx) {
       t = t.parentNode;
     }
     return null;
-  }, tip = (cell, anchor) => tooltip.show([labels[cell.r], { label: `top ${cell.c + 1}`, token: word(cell.r, cell.c) }, ["probability", pct(prob(cell.r, cell.c))]], anchor);
+  }, tip = (cell, anchor) => tooltip.show([labels[cell.r], { label: `${ordinal(cell.c + 1)} prediction`, token: word(cell.r, cell.c) }, ["probability", pct(prob(cell.r, cell.c))]], anchor);
   table.addEventListener("mouseover", (ev) => {
     let cell = cellOf(ev.target);
     cell && tip(cell, ev);

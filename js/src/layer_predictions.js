@@ -6,6 +6,7 @@ import { legend, formatNumber } from "./lib/colors.js";
 import { tokenSpan } from "./lib/tokens.js";
 import { navigate } from "./lib/grid.js";
 import { mountView, get, hint } from "./lib/model.js";
+import { ordinal } from "./lib/axis.js";
 
 function build(ctx) {
   const { model, body, controls, tooltip } = ctx;
@@ -62,7 +63,7 @@ function build(ctx) {
       it.dataset.c = String(k);
       const w = word(l, k);
       const p = prob(l, k);
-      it.setAttribute("aria-label", `${labels[l]}, top ${k + 1}: ${JSON.stringify(w)} ${pct(p)}`);
+      it.setAttribute("aria-label", `${labels[l]}, ${ordinal(k + 1)} prediction: ${JSON.stringify(w)} ${pct(p)}`);
       it.appendChild(tokenSpan(w, { raw: w }));
       const track = document.createElement("div");
       track.className = "ew-lp-track";
@@ -88,7 +89,7 @@ function build(ctx) {
     return null;
   };
   const tip = (cell, anchor) =>
-    tooltip.show([labels[cell.r], { label: `top ${cell.c + 1}`, token: word(cell.r, cell.c) }, ["probability", pct(prob(cell.r, cell.c))]], anchor);
+    tooltip.show([labels[cell.r], { label: `${ordinal(cell.c + 1)} prediction`, token: word(cell.r, cell.c) }, ["probability", pct(prob(cell.r, cell.c))]], anchor);
   table.addEventListener("mouseover", (ev) => {
     const cell = cellOf(ev.target);
     if (cell) tip(cell, ev);

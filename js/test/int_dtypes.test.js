@@ -104,7 +104,7 @@ for (const dtype of INT_DTYPES) {
       assert.deepEqual(items.map((it) => it.querySelector(".ew-tok").textContent), idxV.map((i) => `w${i}`));
       assert.deepEqual(items.map((it) => it.querySelector(".ew-lp-pct").textContent), ["50%", "25%", "12.5%", "6.25%"]);
       fire(w, items[2], "mouseover");
-      assert.match(m.tip(), new RegExp(`top 1w${idxV[2]}probability12\\.5%`));
+      assert.match(m.tip(), new RegExp(`1st predictionw${idxV[2]}probability12\\.5%`));
     });
 
     test(`saliency reads targets as ${dtype} (${form})`, () => {

@@ -151,3 +151,13 @@ test("attention: the sink toggle is on by default, named in the legend, and writ
   m.model.set("exclude_first", true);
   assert.equal(btn.getAttribute("aria-pressed"), "true", "a value set from Python updates the view");
 });
+
+test("layer_predictions: a chip's label names its place as an ordinal ('3rd prediction'), not 'top 3'", () => {
+  const s = viewStates(TOKENS).layer_predictions;
+  const m = mount(layerPredictions, s);
+  const chips = [...m.root.querySelectorAll(".ew-lp-chip")];
+  const labels = chips.map((c) => c.getAttribute("aria-label"));
+  assert.ok(labels.some((l) => l.includes("1st prediction")), labels[0]);
+  assert.ok(labels.some((l) => l.includes("3rd prediction")), labels.join(" | "));
+  assert.ok(!labels.some((l) => /top \d/.test(l)));
+});
