@@ -1,5 +1,7 @@
 """Take the README's screenshots: render every view from the bundled model, export, shoot each in Chromium.
 
+Each view is shot in the light theme (docs/img/<view>.png, in the README) and the dark one (<view>_dark.png).
+
 Run: .venv/bin/python tools/screenshots.py   (needs Debian's chromium and playwright; writes docs/img/*.png)
 """
 
@@ -32,6 +34,7 @@ def build_views() -> dict[str, ew.views.EccoView]:
     strongest = np.argsort(-text.activations[text.activation_layers.index(layer)].max(0))[:12]
     return {
         "rank_grid": out.rankings(title="Rank of the next token at every layer"),
+        "rank_grid_kl": out.rankings(metric="kl", title="KL to the last layer (nats), same grid"),
         "layer_predictions": out.layer_predictions(position=-1, topk=4, title="Top predictions per layer"),
         "rank_watch": keys.rankings_watch([" is", " are"], position=-1, title="' is' vs ' are' after the keys"),
         "saliency": out.primary_attributions(title="Input saliency (hover a generated token)"),
@@ -54,12 +57,14 @@ def main() -> None:
         )
         page = browser.new_page()
         for name, view in views.items():
-            html = Path(tmp) / f"{name}.html"
-            ew.save_html(view, html)
-            page.goto(html.as_uri())
-            page.wait_for_function("document.body.dataset.ewReady === '1'", timeout=30_000)
-            page.locator(".ew-view").first.screenshot(path=str(target / f"{name}.png"))
-            print("wrote", target / f"{name}.png")
+            for theme, suffix in (("light", ""), ("dark", "_dark")):
+                view.theme = theme
+                html = Path(tmp) / f"{name}{suffix}.html"
+                ew.save_html(view, html)
+                page.goto(html.as_uri())
+                page.wait_for_function("document.body.dataset.ewReady === '1'", timeout=30_000)
+                page.locator(".ew-view").first.screenshot(path=str(target / f"{name}{suffix}.png"))
+                print("wrote", target / f"{name}{suffix}.png")
         browser.close()
 
 
