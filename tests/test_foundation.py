@@ -249,3 +249,25 @@ def test_demo_generate_decodes_newlines(demo_lm):
     out = demo_lm.generate("List three colours:\n1.", max_new_tokens=8)
     assert "\n" in "".join(out.tokens)
     assert "".join(out.tokens) == demo_lm.tokenizer.decode(out.token_ids)
+
+
+def test_tokenizer_family_reads_a_tokenizer_once():
+    """The decoder is read from tokenizer.json once per tokenizer (a large one took 0.18 s a call)."""
+    import json
+
+    from ecco_widgets.tokens import tokenizer_family
+
+    class Backend:
+        calls = 0
+
+        def to_str(self):
+            Backend.calls += 1
+            return json.dumps({"decoder": {"type": "ByteLevel"}})
+
+    class Tokenizer:
+        backend_tokenizer = Backend()
+
+    tok = Tokenizer()
+    assert [tokenizer_family(tok) for _ in range(3)] == ["bytelevel"] * 3
+    assert Backend.calls == 1
+    assert tokenizer_family(Tokenizer()) == "bytelevel" and Backend.calls == 2  # another tokenizer is read anew
