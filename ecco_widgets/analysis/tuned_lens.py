@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import torch
 
 from ..errors import InputError
-from .tuned_lens_files import LENS_TYPE, read_lens, unembedding_hash, write_lens
+from .tuned_lens_files import default_config, read_lens, unembedding_hash, write_lens
 
 
 class TunedLens:
@@ -40,9 +40,7 @@ class TunedLens:
                              f"{tuple(weights.shape)} and {tuple(biases.shape)}.")
         self.weights = weights.detach().float().cpu()
         self.biases = biases.detach().float().cpu()
-        self.config = {"base_model_name_or_path": "", "d_model": self.d_model, "num_hidden_layers": self.n_layers,
-                       "bias": True, "base_model_revision": None, "unembed_hash": None, "lens_type": LENS_TYPE,
-                       **(config or {})}
+        self.config = {**default_config(self.n_layers, self.d_model), **(config or {})}
         self.source = source
         self.history: dict[str, list[float]] = {}  # training loss per step (fit only)
 

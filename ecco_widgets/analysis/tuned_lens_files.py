@@ -36,6 +36,12 @@ def unembedding_hash(weight: torch.Tensor) -> str:
     return hashlib.sha256(np.array_str(weight.detach().cpu().float().numpy(), precision=1).encode()).hexdigest()
 
 
+def default_config(n_layers: int, d_model: int) -> dict[str, Any]:
+    """The tuned-lens config of a lens with ``n_layers`` translators of width ``d_model`` (no model named yet)."""
+    return {"base_model_name_or_path": "", "d_model": d_model, "num_hidden_layers": n_layers, "bias": True,
+            "base_model_revision": None, "unembed_hash": None, "lens_type": LENS_TYPE}
+
+
 def write_lens(folder: str | Path, weights: torch.Tensor, biases: torch.Tensor, config: dict[str, Any]) -> Path:
     """Write weights (n, d, d) and biases (n, d) with ``config`` into ``folder`` (created); returns the folder."""
     folder = Path(folder).expanduser()
@@ -44,8 +50,7 @@ def write_lens(folder: str | Path, weights: torch.Tensor, biases: torch.Tensor, 
     for i in range(int(weights.shape[0])):
         state[f"{i}.weight"] = weights[i].detach().float().cpu().clone()
         state[f"{i}.bias"] = biases[i].detach().float().cpu().clone()
-    full = {"base_model_name_or_path": "", "d_model": int(weights.shape[-1]), "num_hidden_layers": int(weights.shape[0]),
-            "bias": True, "base_model_revision": None, "unembed_hash": None, "lens_type": LENS_TYPE, **config}
+    full = {**default_config(int(weights.shape[0]), int(weights.shape[-1])), **config}
     torch.save(state, folder / PARAMS_FILE)
     (folder / CONFIG_FILE).write_text(json.dumps(full, indent=1), encoding="utf-8")
     return folder
