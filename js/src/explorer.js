@@ -1,0 +1,211 @@
+// Explorer: one token row drives every panel the output has. Hovering a token previews it (every panel follows, and
+// goes back to the selection on leave); click, arrow keys (Up / Down: a line), PageUp / PageDown, Home / End and
+// Enter select it and write `selected_token` back; a `selected_token` set from Python moves the selection.
+// For the shown token k: saliency row of target k, lens column k (after token k), layer predictions and watched ranks
+// after token k, factor values and top neurons at token k, the attention row of query k. Panels whose arrays are
+// empty are left out. The token row is virtualised (lib/virtual_tokens.js): only the lines in view are in the DOM.
+import { decodeArray } from "./lib/arrays.js";
+import { divergingScale, sequentialScale, legend, CATEGORICAL } from "./lib/colors.js";
+import { createVirtualRow } from "./lib/virtual_tokens.js";
+import { saliencyPanel, factorsPanel, attentionPanel } from "./lib/panels.js";
+import { lensPanel, predictionsPanel, watchPanel } from "./lib/lens_panels.js";
+import { injectExplorerStyles } from "./lib/explorer_styles.js";
+import { mountView, commit, get, tokenTraits } from "./lib/model.js";
+
+const ROLE_RGB = { system: [153, 153, 153], user: [0, 114, 178], assistant: [213, 94, 0] };
+
+/** The explorer's arrays, decoded; a panel's arrays that are empty (or of the wrong shape) mean "no panel". */
+export function readData(model, N) {
+  const A = (name) => decodeArray(model.get(name), name);
+  const fit = (a, dims) => !a.empty && a.shape.length === dims.length && dims.every((d, i) => d == null || a.shape[i] === d);
+  const d = {
+    attributions: A("attributions"), targets: A("targets").data, methods: get(model, "methods", []).map(String),
+    causal: get(model, "causal", true) !== false, ranks: A("ranks"), metrics: {},
+    topkIndex: A("topk_index"), topkProbs: A("topk_probs"), vocab: get(model, "topk_vocab", []),
+    watchRanks: A("watch_ranks"), watchTokens: get(model, "watch_tokens", []).map(String),
+    factors: A("factors"), factorPositions: A("factor_positions"), factorLabels: get(model, "factor_labels", []),
+    neuronIds: A("neuron_ids"), neuronValues: A("neuron_values"),
+    attentionKeys: A("attention_keys"), attentionValues: A("attention_values"),
+    headLabels: get(model, "head_labels", []).map(String), attentionLabel: String(get(model, "attention_label", "")),
+  };
+  const layers = [d.ranks, d.topkIndex, d.watchRanks].find((a) => !a.empty);
+  const L = layers ? layers.shape[0] : 0;
+  const given = get(model, "layer_labels", []);
+  d.layerLabels = Array.from({ length: L }, (_, i) => (given[i] != null ? String(given[i]) : String(i)));
+  for (const [m, trait] of [["prob", "target_probs"], ["kl", "kl_to_final"], ["entropy", "entropy"]]) {
+    const a = A(trait);
+    if (fit(a, [L, N - 1])) d.metrics[m] = a;
+  }
+  const first = A("first_layer");
+  d.firstLayer = fit(first, [N - 1]) ? first.data : null;
+  d.has = {
+    saliency: fit(d.attributions, [d.methods.length, d.targets.length, N]),
+    lens: fit(d.ranks, [L, N - 1]),
+    predictions: fit(d.topkIndex, [L, N, null]) && d.topkProbs.shape.join() === d.topkIndex.shape.join(),
+    watch: fit(d.watchRanks, [L, N, d.watchTokens.length]),
+    factors: fit(d.factors, [null, d.factorPositions.size]) || fit(d.neuronIds, [N, null, 2]),
+    attention: fit(d.attentionKeys, [null, N, null]) && d.attentionValues.size === d.attentionKeys.size,
+  };
+  return d;
+}
+
+function build(ctx) {
+  const { model, body, tooltip, root } = ctx;
+  injectExplorerStyles(root);
+  const { tokens, raw, nInput } = tokenTraits(model);
+  const N = tokens.length;
+  const unit = get(model, "unit", "token") === "word" ? "word" : "token";
+  const pieces = get(model, "pieces", []);
+  const turns = get(model, "turns", []).filter((t) => t && t.start >= 0 && t.stop <= N && t.start < t.stop);
+  const specialArr = decodeArray(model.get("special"), "special");
+  const special = specialArr.size === N ? specialArr.data : null;
+  const d = Object.assign(readData(model, N), { tokens, unit, theme: ctx.theme });
+  const name = (k) => `${unit} ${k}`;
+  const clamp = (k) => (Number.isInteger(k) && k >= 0 && k < N ? k : 0);
+  const selected = () => clamp(Number(get(model, "selected_token", 0)));
+
+  let methodIdx = 0;
+  const readMethod = () => {
+    const i = d.methods.indexOf(String(get(model, "method", d.methods[0] || "")));
+    methodIdx = i >= 0 ? i : 0;
+  };
+  readMethod();
+  d.method = () => methodIdx;
+
+  const panels = [];
+  const sal = d.has.saliency ? saliencyPanel(d, (m) => commit(model, "method", m)) : null;
+  if (sal) panels.push(sal);
+  if (d.has.lens) panels.push(lensPanel(d));
+  if (d.has.predictions) panels.push(predictionsPanel(d));
+  if (d.has.watch) panels.push(watchPanel(d));
+  if (d.has.factors) panels.push(factorsPanel(d));
+  if (d.has.attention) panels.push(attentionPanel(d));
+
+  let preview = -1;
+  let shown = selected();
+  let scale = null; // the saliency scale of the shown token (null: it is not explained)
+  let salRow = -1;
+  const roleAt = (i) => (turns.find((t) => i >= t.start && i < t.stop) || {}).role || "";
+  const explained = new Set(sal ? Array.from(d.targets) : []);
+
+  const row = createVirtualRow({
+    tokens,
+    rawTokens: raw,
+    nInput,
+    special,
+    turns,
+    label: `${unit}s: hover to preview, click or arrow keys to select`,
+    classOf: (i) => [i === shown ? "ew-active" : "", explained.has(i) ? "ew-target" : "", salRow >= 0 && d.causal && i > shown ? "ew-dim" : ""].join(" "),
+    colorOf: (i) => (salRow >= 0 && (!d.causal || i < shown) ? scale(sal.value(salRow, i)) : null),
+    onPreview(i, how, ev) {
+      preview = i;
+      show(i >= 0 ? i : selected());
+      if (i < 0) tooltip.hide();
+      else tooltip.show(tipRows(i), ev || row.spanOf(i) || row.el);
+    },
+    onSelect(i, how) {
+      preview = how === "mouse" ? i : -1;
+      select(i, how);
+      if (how === "key") tooltip.show(tipRows(i), row.spanOf(i) || row.el);
+    },
+    onFocus() {
+      const k = selected();
+      row.setActive(k);
+      row.reveal(k);
+      tooltip.show(tipRows(k), row.spanOf(k) || row.el);
+    },
+    onBlur: () => tooltip.hide(),
+  });
+  body.appendChild(row.el);
+  const status = document.createElement("div");
+  status.className = "ew-ex-status";
+  status.textContent = `${N} ${unit}s${turns.length ? `, ${turns.length} turns` : ""}; panels: ${panels.map((p) => p.el.dataset.panel).join(", ") || "none"}`;
+  body.appendChild(status);
+  const box = document.createElement("div");
+  box.className = "ew-ex-panels";
+  for (const p of panels) box.appendChild(p.el);
+  body.appendChild(box);
+
+  function tipRows(i) {
+    const lines = [{ label: name(i), token: tokens[i] }];
+    const ps = Array.isArray(pieces[i]) ? pieces[i] : null;
+    if (ps && ps.length) {
+      lines.push(`${ps.length} piece${ps.length > 1 ? "s" : ""}`);
+      for (const p of ps.slice(0, 12)) lines.push({ label: "", token: p });
+    } else if (raw[i] != null && raw[i] !== tokens[i]) lines.push(["piece", String(raw[i])]);
+    lines.push(i < nInput ? "prompt" : "generated");
+    const role = roleAt(i);
+    if (role) lines.push(["turn", role]);
+    if (special && special[i]) lines.push("chat-template special token");
+    if (explained.has(i)) lines.push("explained: its saliency is in the saliency panel");
+    return lines;
+  }
+
+  function show(k) {
+    shown = k;
+    salRow = sal ? sal.row(k) : -1;
+    scale = null;
+    if (salRow >= 0) {
+      let lo = 0;
+      let hi = 0;
+      for (let p = 0; p < (d.causal ? k : N); p++) {
+        const v = sal.value(salRow, p);
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      scale = lo < 0 ? divergingScale(Math.max(-lo, hi)) : sequentialScale(0, hi > 0 ? hi : 1);
+    }
+    for (const p of panels) p.show(k, scale);
+    row.restyle();
+    if (scale) ctx.setLegend(legend(scale, { label: `attribution (${d.methods[methodIdx]}) \u2192 ${name(k)}` }));
+    else {
+      const roles = [...new Set(turns.map((t) => t.role))];
+      const cats = roles.length ? roles.map((r) => ({ label: r, rgb: ROLE_RGB[r] || CATEGORICAL[7] })) : [{ label: `selected ${unit}: ${k}`, rgb: [0, 0, 0] }];
+      ctx.setLegend(legend(null, { label: roles.length ? "turns" : "", categories: cats }));
+    }
+  }
+
+  function select(i, how) {
+    row.setActive(i);
+    row.reveal(i);
+    show(i);
+    if (selected() !== i) commit(model, "selected_token", i);
+  }
+
+  row.setActive(shown);
+  row.reveal(shown);
+  show(shown);
+  // a hook for scripts and tests: the shown token and the rendered window
+  root.ewExplorer = { get shown() { return shown; }, rendered: () => row.rendered(), reveal: (i) => row.reveal(i), panels: () => panels.map((p) => p.el.dataset.panel) };
+
+  return {
+    destroy: () => row.destroy(),
+    onTrait: {
+      selected_token: () => {
+        const k = selected();
+        row.setActive(k);
+        row.reveal(k);
+        if (preview < 0 && k !== shown) show(k);
+      },
+      method: () => {
+        readMethod();
+        show(shown);
+      },
+    },
+  };
+}
+
+export function render({ model, el }) {
+  return mountView(model, el, {
+    name: "explorer",
+    traits: ["tokens", "raw_tokens", "n_input_tokens", "unit", "pieces", "turns", "special", "targets", "methods",
+      "attributions", "causal", "layer_labels", "ranks", "target_probs", "kl_to_final", "entropy", "first_layer",
+      "topk_vocab", "topk_index", "topk_probs", "watch_tokens", "watch_ranks", "factor_labels", "factors",
+      "factor_positions", "neuron_ids", "neuron_values", "attention_label", "head_labels", "attention_keys",
+      "attention_values"],
+    localTraits: ["selected_token", "method"],
+    build,
+  });
+}
+
+export default { render };

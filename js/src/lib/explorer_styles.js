@@ -1,0 +1,54 @@
+// Styles of the explorer (virtualised token row, turn markers, panels), injected once per document or shadow root
+// next to styles.js's sheet.
+export const EXPLORER_STYLE_ID = "ew-style-explorer-v1";
+
+export const EXPLORER_CSS = `
+.ew-tokens.ew-vrow { display: block; position: relative; overflow-y: auto; overflow-x: hidden; border: 1px solid var(--ew-border);
+  border-radius: 4px; padding: 2px 4px; }
+.ew-tokens.ew-vrow:focus { outline: none; }
+.ew-tokens.ew-vrow:focus-visible { outline: 2px solid var(--ew-focus); outline-offset: 1px; }
+.ew-vrow-space { position: relative; }
+.ew-vrow-line { position: absolute; left: 0; right: 0; height: 24px; display: flex; flex-wrap: nowrap; gap: 2px; align-items: center;
+  overflow: hidden; white-space: nowrap; }
+.ew-vrow .ew-tok { flex: none; cursor: pointer; }
+.ew-vrow .ew-tok[aria-selected="true"] { box-shadow: 0 0 0 2px var(--ew-select); }
+.ew-tok.ew-special { opacity: 0.45; font-style: italic; }
+.ew-turn-mark { flex: none; width: 68px; margin-right: 4px; font-family: system-ui, sans-serif; font-size: 10px; text-transform: uppercase;
+  letter-spacing: 0.04em; color: var(--ew-muted); border-left: 3px solid var(--ew-border); padding-left: 4px; }
+.ew-turn-mark[data-turn-role="system"] { border-left-color: #999999; }
+.ew-turn-mark[data-turn-role="user"] { border-left-color: #0072b2; }
+.ew-turn-mark[data-turn-role="assistant"] { border-left-color: #d55e00; }
+.ew-ex-status { font-size: 11px; color: var(--ew-muted); margin: 2px 0 6px 0; }
+.ew-ex-panels { display: flex; flex-wrap: wrap; gap: 10px; align-items: flex-start; }
+.ew-panel { flex: 1 1 300px; min-width: 260px; max-width: 100%; border: 1px solid var(--ew-border); border-radius: 6px; padding: 6px 8px; }
+.ew-panel-head { display: flex; gap: 8px; align-items: baseline; justify-content: space-between; margin-bottom: 4px; }
+.ew-panel-title { font-weight: 600; font-size: 12px; overflow-wrap: anywhere; }
+.ew-panel-title .ew-tok { font-family: var(--jp-code-font-family, ui-monospace, monospace); font-weight: 600; background: var(--ew-bg2); }
+.ew-panel-tools select { background: var(--ew-bg); color: var(--ew-fg); border: 1px solid var(--ew-border); border-radius: 4px; font: inherit; font-size: 12px; }
+.ew-panel-body { max-height: 380px; overflow: auto; font-size: 12px; }
+.ew-ex-item { display: grid; grid-template-columns: minmax(3em, max-content) minmax(0, 10em) 60px max-content max-content; gap: 6px; align-items: center; }
+.ew-ex-item .ew-tok { max-width: 10em; overflow: hidden; text-overflow: ellipsis; font-family: var(--jp-code-font-family, ui-monospace, monospace); }
+.ew-ex-key { color: var(--ew-muted); white-space: nowrap; }
+.ew-ex-val { font-variant-numeric: tabular-nums; text-align: right; }
+.ew-ex-track { display: block; height: 6px; background: var(--ew-bg2); border-radius: 1px; overflow: hidden; }
+.ew-ex-bar { display: block; height: 100%; background: var(--ew-bar); }
+.ew-ex-table { display: grid; gap: 1px 6px; align-items: center; }
+.ew-ex-layer { color: var(--ew-muted); white-space: nowrap; font-size: 11px; }
+.ew-ex-colhead { font-size: 10px; color: var(--ew-muted); }
+.ew-ex-cell { display: block; text-align: center; border-radius: 2px; font-variant-numeric: tabular-nums; line-height: 16px; font-size: 11px; }
+.ew-ex-num { font-variant-numeric: tabular-nums; font-size: 11px; text-align: right; }
+.ew-lp-chip .ew-ex-track { width: 28px; height: 5px; }
+`;
+
+/** Inject the explorer's stylesheet once into the document (or the shadow root holding `el`). */
+export function injectExplorerStyles(el) {
+  if (typeof document === "undefined") return;
+  const root = el && typeof el.getRootNode === "function" ? el.getRootNode() : document;
+  const isShadow = typeof ShadowRoot !== "undefined" && root instanceof ShadowRoot;
+  const container = isShadow ? root : document.head || document.documentElement;
+  if ((isShadow ? root.querySelector(`#${EXPLORER_STYLE_ID}`) : document.getElementById(EXPLORER_STYLE_ID))) return;
+  const style = document.createElement("style");
+  style.id = EXPLORER_STYLE_ID;
+  style.textContent = EXPLORER_CSS;
+  container.appendChild(style);
+}

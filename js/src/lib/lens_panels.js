@@ -1,0 +1,174 @@
+// The explorer's lens panels, one position each: the lens column (rank of the next token per layer and the other
+// metrics), the layer predictions (top k per layer) and the watched tokens' ranks, all after the shown token.
+// Rows are built once and updated in place on every hover (no rebuild). Numbers carry data-value.
+import { rankScale, formatRank, css, textColorFor, formatNumber } from "./colors.js";
+import { METRIC_INFO, valueText } from "./metrics.js";
+import { fillToken } from "./tokens.js";
+import { ordinal } from "./axis.js";
+import { panelFrame, named, note, bar } from "./panels.js";
+
+const cell = (className = "ew-ex-cell") => {
+  const c = document.createElement("span");
+  c.className = className;
+  return c;
+};
+const label = (text) => {
+  const s = document.createElement("span");
+  s.className = "ew-ex-layer";
+  s.textContent = text;
+  return s;
+};
+/** Colour a rank cell (and its text) on the log scale; data-value holds the rank. */
+const paintRank = (c, rank, scale) => {
+  const rgb = scale(rank);
+  c.style.backgroundColor = css(rgb);
+  c.style.color = textColorFor(rgb);
+  c.dataset.value = String(rank);
+  c.textContent = formatRank(rank);
+};
+
+/**
+ * The lens column. d: {tokens, unit, layerLabels, ranks ({data, shape: [L, P]}), metrics ({prob?, kl?, entropy?}),
+ * firstLayer (Int32Array | null), theme}. show(k): column k (after token k, the rank of token k + 1 per layer).
+ */
+export function lensPanel(d) {
+  const f = panelFrame("lens", "logit lens");
+  const [L, P] = d.ranks.shape;
+  let maxRank = 2;
+  for (let i = 0; i < d.ranks.data.length; i++) if (d.ranks.data[i] > maxRank) maxRank = d.ranks.data[i];
+  const scale = rankScale(maxRank, d.theme);
+  const extra = ["prob", "kl", "entropy"].filter((m) => d.metrics[m]);
+  const table = document.createElement("div");
+  table.className = "ew-ex-table";
+  table.style.gridTemplateColumns = `max-content 52px${" max-content".repeat(extra.length)}`;
+  for (const h of ["layer", "rank", ...extra.map((m) => METRIC_INFO[m].key)]) table.appendChild(label(h)).classList.add("ew-ex-colhead");
+  const cells = [];
+  for (let l = 0; l < L; l++) {
+    table.appendChild(label(d.layerLabels[l] || String(l)));
+    const row = [cell(), ...extra.map(() => cell("ew-ex-num"))];
+    row.forEach((c, j) => {
+      c.dataset.layer = String(l);
+      c.dataset.metric = j ? extra[j - 1] : "rank";
+      table.appendChild(c);
+    });
+    cells.push(row);
+  }
+  const found = note("");
+  f.legendScale = scale;
+  f.show = (k) => {
+    if (k >= P) {
+      f.heading(["Lens after ", ...named(d, k)]);
+      f.fill([note(`${d.unit} ${k} is the last: there is no next ${d.unit} to rank.`)]);
+      return;
+    }
+    f.heading(["Lens after ", ...named(d, k), ": rank of the next, ", { token: d.tokens[k + 1] }]);
+    for (let l = 0; l < L; l++) {
+      paintRank(cells[l][0], d.ranks.data[l * P + k], scale);
+      extra.forEach((m, j) => {
+        const v = d.metrics[m].data[l * P + k];
+        cells[l][j + 1].dataset.value = String(v);
+        cells[l][j + 1].textContent = valueText(m, v);
+      });
+    }
+    if (d.firstLayer) {
+      const first = d.firstLayer[k];
+      found.textContent = first >= 0 ? `found at layer ${d.layerLabels[first] || first}: the top prediction from there on` : "never the top prediction";
+      found.dataset.value = String(first);
+    }
+    f.fill([table, d.firstLayer ? found : null]);
+  };
+  return f;
+}
+
+/**
+ * Layer predictions. d: {tokens, unit, layerLabels, topkIndex ({data, shape: [L, N, K]}), topkProbs, vocab}.
+ * show(k): what each layer predicts after token k, as a line of chips (token, bar, percentage).
+ */
+export function predictionsPanel(d) {
+  const f = panelFrame("predictions", "layer predictions");
+  const [L, N, K] = d.topkIndex.shape;
+  const table = document.createElement("div");
+  table.className = "ew-lp-table ew-lp-compact";
+  table.style.gridTemplateColumns = "max-content max-content";
+  const chips = [];
+  for (let l = 0; l < L; l++) {
+    table.appendChild(label(d.layerLabels[l] || String(l))).classList.add("ew-lp-label");
+    const line = document.createElement("div");
+    line.className = "ew-lp-row ew-lp-line";
+    for (let j = 0; j < K; j++) {
+      const chip = document.createElement("div");
+      chip.className = "ew-lp-item ew-lp-chip";
+      chip.dataset.layer = String(l);
+      chip.dataset.rank = String(j + 1);
+      const t = document.createElement("span");
+      t.className = "ew-tok";
+      const pct = document.createElement("span");
+      pct.className = "ew-lp-pct";
+      chip.appendChild(t);
+      chip.appendChild(document.createElement("span"));
+      chip.appendChild(pct);
+      line.appendChild(chip);
+      chips.push({ chip, t, pct });
+    }
+    table.appendChild(line);
+  }
+  f.show = (k) => {
+    f.heading(["Layer predictions after ", ...named(d, k)]);
+    for (let l = 0; l < L; l++) {
+      for (let j = 0; j < K; j++) {
+        const o = (l * N + k) * K + j;
+        const vi = d.topkIndex.data[o];
+        const p = d.topkProbs.empty ? 0 : d.topkProbs.data[o];
+        const c = chips[l * K + j];
+        const word = d.vocab[vi] != null ? String(d.vocab[vi]) : `#${vi}`;
+        fillToken(c.t, word);
+        c.chip.dataset.token = word;
+        c.chip.dataset.value = String(p);
+        c.chip.replaceChild(bar(p), c.chip.children[1]);
+        c.pct.textContent = `${formatNumber(p * 100, 3)}%`;
+        c.chip.setAttribute("aria-label", `${d.layerLabels[l] || l}, ${ordinal(j + 1)} prediction: ${JSON.stringify(word)}`);
+      }
+    }
+    f.fill([table]);
+  };
+  return f;
+}
+
+/**
+ * Watched tokens. d: {tokens, unit, layerLabels, watchTokens, watchRanks ({data, shape: [L, N, W]}), theme}.
+ * show(k): the rank of each watched token in every layer's prediction after token k.
+ */
+export function watchPanel(d) {
+  const f = panelFrame("watch", "watched tokens");
+  const [L, N, W] = d.watchRanks.shape;
+  let maxRank = 2;
+  for (let i = 0; i < d.watchRanks.data.length; i++) if (d.watchRanks.data[i] > maxRank) maxRank = d.watchRanks.data[i];
+  const scale = rankScale(maxRank, d.theme);
+  const table = document.createElement("div");
+  table.className = "ew-ex-table";
+  table.style.gridTemplateColumns = `max-content${" 60px".repeat(W)}`;
+  table.appendChild(label("layer")).classList.add("ew-ex-colhead");
+  for (let w = 0; w < W; w++) {
+    const h = document.createElement("span");
+    h.className = "ew-tok ew-ex-colhead";
+    fillToken(h, d.watchTokens[w] || `#${w}`);
+    table.appendChild(h);
+  }
+  const cells = [];
+  for (let l = 0; l < L; l++) {
+    table.appendChild(label(d.layerLabels[l] || String(l)));
+    for (let w = 0; w < W; w++) {
+      const c = cell();
+      c.dataset.layer = String(l);
+      c.dataset.watch = String(w);
+      table.appendChild(c);
+      cells.push(c);
+    }
+  }
+  f.show = (k) => {
+    f.heading(["Watched tokens after ", ...named(d, k)]);
+    for (let l = 0; l < L; l++) for (let w = 0; w < W; w++) paintRank(cells[l * W + w], d.watchRanks.data[(l * N + k) * W + w], scale);
+    f.fill([table, note("rank in each layer's prediction of the next token (1 = top)")]);
+  };
+  return f;
+}
