@@ -19,8 +19,8 @@ from .models import (LanguageModel, MaskedLanguageModel, ModelBase, Seq2SeqLangu
                      classifier, demo_model, from_pretrained, masked_lm, seq2seq)
 from .models.lenses import compare_lenses
 from .results import ClassifierOutput, MaskedLMOutput, NMFResult, Output, Seq2SeqOutput, load
-from .views import (AttentionView, FactorExplorer, LayerPredictions, LensComparison, NeuronHeatmap, RankGrid,
-                    RankWatch, SaliencyView)
+from .views import (AttentionView, Explorer, FactorExplorer, LayerPredictions, LensComparison, NeuronHeatmap,
+                    RankGrid, RankWatch, SaliencyView)
 from .views.export import save_html, to_html
 
 __version__ = "0.1.0"
@@ -29,7 +29,7 @@ __version__ = "0.1.0"
 load_seq2seq = load
 
 __all__ = [
-    "AttentionView", "FactorExplorer", "LayerPredictions", "LensComparison", "NeuronHeatmap", "RankGrid", "RankWatch", "SaliencyView",
+    "AttentionView", "Explorer", "FactorExplorer", "LayerPredictions", "LensComparison", "NeuronHeatmap", "RankGrid", "RankWatch", "SaliencyView",
     "analysis", "save_html", "to_html", "ClassifierOutput", "SequenceClassifier", "classifier",
     "CompletenessWarning", "EccoWidgetsError", "InputError", "LanguageModel", "MaskedLMOutput", "MaskedLanguageModel",
     "ModelBase", "ModelLoadError", "NonFiniteError", "ModelSpec", "NMFResult", "NotAvailableError", "Output",

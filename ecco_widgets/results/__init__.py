@@ -11,6 +11,7 @@ their views (``out.rankings()``, ``out.primary_attributions()``, ...); views nev
 from pathlib import Path
 
 from .classifier import ClassifierOutput
+from .explore import explorer_traits  # (also lets ew.Explorer(out) read an output)
 from .factors import NMFResult
 from .masked_lm import MaskedLMOutput
 from .output import Output

@@ -157,6 +157,14 @@ class Output:
         return first
 
     # ----- views -----
+    def explore(self, **options):
+        """Explorer: one token row driving every panel this output has (saliency, lens, layer predictions, watched
+        tokens, factors, attention); options in :func:`ecco_widgets.results.explore.explorer_traits`.
+        Example: ``out.explore(watch=[" is", " are"], nmf=8, unit="word")``"""
+        from ..views import Explorer
+
+        return Explorer(self, **options)
+
     def rankings(self, metric: str = "rank", first_layer_k: int | None = 1, **view_options):
         """RankGrid: layers x tokens, each cell the rank of the next token at that layer.
 
