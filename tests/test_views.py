@@ -161,6 +161,9 @@ def make_view(cls, rng=None):
     if cls is AttentionView:
         att = np.tril(rng.random((2, N, N)))
         return AttentionView(tokens=TOKENS, attention=att / att.sum(-1, keepdims=True))
+    if cls is views.Explorer:
+        return views.Explorer(tokens=TOKENS, n_input_tokens=3, ranks=rng.integers(1, 50, size=(4, N - 1)),
+                              targets=[3, 4, 5], attributions={"ig": rng.random((3, N))})
     if cls is LensComparison:
         return LensComparison(TOKENS, ["logit", "tuned"], rng.integers(1, 50, size=(2, 4, N - 1)), n_input_tokens=3,
                               target_probs=rng.random((2, 4, N - 1)), kl_to_final=rng.random((2, 4, N - 1)) * 3)

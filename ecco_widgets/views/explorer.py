@@ -160,8 +160,8 @@ def checked(o: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {**tk, **_text_traits(o, n)}
     out.update(_saliency(o, n))
     layers = _layers(o, n)
-    out.update(layers)
     n_layers = layers.pop("_n_layers")
+    out.update(layers)
     out["layer_labels"] = check_labels(o.pop("layer_labels", None) or None, n_layers, "layer_labels", "{}") \
         if n_layers else []
     out.update(_factors(o, n))

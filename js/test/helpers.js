@@ -154,6 +154,14 @@ export function viewStates(tokens) {
       tokens, raw_tokens: raw, n_input_tokens: 3, title: "", theme: "light",
       attention: arr(att, "float32", [2, n, n]), head_labels: ["h0", "h1"], selected_token: -1,
     },
+    // saliency of the last two tokens (as saliency), a 3-layer lens with top-2 predictions at every position
+    explorer: {
+      tokens, raw_tokens: raw, n_input_tokens: 3, title: "", theme: "light", unit: "token", pieces: [], turns: [],
+      targets: arr(targets, "int32", [2]), methods: ["a", "b"], method: "a", attributions: arr(attributions, "float32", [2, 2, n]),
+      layer_labels: ["l0", "l1", "l2"], ranks: arr(Array.from({ length: L * (n - 1) }, (_, i) => i + 1), "int32", [L, n - 1]),
+      topk_vocab: tokens, topk_index: arr(Array.from({ length: L * n * K }, (_, i) => i % n), "int32", [L, n, K]),
+      topk_probs: arr(Array.from({ length: L * n * K }, () => 0.25), "float32", [L, n, K]), selected_token: n - 1,
+    },
     // 2 lenses x 3 layers x (n - 1) positions; lens 0 ranks 1..15, lens 1 all 1 but its first row (2)
     lens_compare: {
       tokens, raw_tokens: raw, n_input_tokens: 3, title: "", theme: "light", lens_names: ["logit", "tuned"],

@@ -93,10 +93,39 @@ def build(cls, tokens=None, raw=None, labels=None, seed=0, title=""):
         att /= att.sum(-1, keepdims=True)
         return AttentionView(tokens=toks, raw_tokens=rw, attention=att, head_labels=lab(4, "H{}"),
                              n_input_tokens=n_in, title=title)
+    if cls is views.Explorer:
+        return explorer(toks, rw, n_in, rng, lab, title, hostile=labels is not None)
     if cls is LensComparison:
         return lens_comparison(toks, rw, n_in, rng, names=lab(2, "lens {}") if labels is not None else None,
                                layer_labels=lab(6, "L{}"), title=title)
     raise AssertionError(cls)
+
+
+def explorer(toks, raw, n_in, rng, lab, title="", hostile=False):
+    """An explorer with every panel: two saliency methods for the tokens after the prompt, a 6-layer lens with
+    top-3 predictions, two watched tokens, 3 factors with top neurons, attention rows of 2 heads (+ their mean)."""
+    n, L = len(toks), 6
+    targets = list(range(n_in, n))
+    names = lab(2, "m{}") if hostile else ["integrated_gradients", "grad_x_input"]
+    if names[0] == names[1]:
+        names[1] += "_2"
+    ranks = np.ceil(np.exp(rng.random((L, n - 1)) * 8 * (1 - np.arange(L) / L)[:, None])).astype(np.int64)
+    vocab = lab(5, "v{}") if hostile else [" the", " a", ",", " dog", " cat"]
+    vocab = [f"{v}#{i}" for i, v in enumerate(vocab)] if hostile else vocab
+    att = np.tril(rng.random((2, n, n)) ** 3) + np.eye(n) * 0.05
+    att /= att.sum(-1, keepdims=True)
+    heads = np.concatenate([att.mean(0, keepdims=True), att])
+    order = np.argsort(-heads, -1, kind="stable")[..., :4]
+    values = np.take_along_axis(heads, order, -1)
+    return views.Explorer(
+        tokens=toks, raw_tokens=raw, n_input_tokens=n_in, title=title, layer_labels=lab(L, "{}"),
+        targets=targets, attributions={names[0]: rng.random((len(targets), n)), names[1]: rng.normal(size=(len(targets), n))},
+        ranks=ranks, target_probs=1 / ranks, first_layer=np.full(n - 1, L - 1), topk_vocab=vocab,
+        topk_index=rng.integers(0, len(vocab), size=(L, n, 3)), topk_probs=np.sort(rng.random((L, n, 3)) / 3, -1)[..., ::-1],
+        watch_tokens=lab(2, "w{}") if hostile else [" is", " are"], watch_ranks=rng.integers(1, 500, size=(L, n, 2)),
+        factors=rng.random((3, n)) ** 2, factor_labels=lab(3, "Factor {}"), neuron_ids=rng.integers(0, 6, size=(n, 4, 2)),
+        neuron_values=np.sort(rng.random((n, 4)), -1)[:, ::-1], attention_keys=np.where(values > 0, order, -1),
+        attention_values=values, head_labels=lab(3, "head {}"), attention_label="layer 5", selected_token=n_in)
 
 
 def lens_comparison(toks, raw, n_in, rng, names=None, layer_labels=None, title="", n_layers=6):

@@ -17,6 +17,8 @@ from ecco_widgets.views import (
     SaliencyView,
 )
 
+from ecco_widgets import views
+
 from ._data import ALL_CLASSES, build
 
 
@@ -49,6 +51,8 @@ SPECS = {
                          click='.ew-grid[data-lens="1"] .ew-cell[data-r="1"][data-c="4"]', trait="selected_cell",
                          value=[1, 4]),
 }
+# (the explorer's click selects, it does not toggle: its own tests, tests/browser/test_explorer.py, cover clicks)
+SPECS[views.Explorer] = Spec(hover=tok(6), recolours=True)
 CLASSES = ALL_CLASSES  # from ecco_widgets/views/registry.json; each needs a Spec above
 IDS = [c.__name__ for c in CLASSES]
 
