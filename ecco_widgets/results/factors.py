@@ -54,6 +54,7 @@ class NMFResult:
     n_iter: int = 0
     options: dict[str, Any] = field(default_factory=dict)
     excluded_positions: list[int] = field(default_factory=list)
+    unit: str = "token"  # "word": fitted on out.by_word() (a word's activations are its last piece's)
 
     @property
     def n_components(self) -> int:
@@ -71,6 +72,7 @@ class NMFResult:
         view_options.setdefault("factor_labels", [f"Factor {i}" for i in range(self.n_components)])
         excluded = [i for i, p in enumerate(self.positions.tolist()) if p in set(self.excluded_positions)]
         view_options.setdefault("excluded_tokens", excluded)
+        view_options.setdefault("unit", self.unit)
         return FactorExplorer(tokens=self.tokens, raw_tokens=self.raw_tokens or None,
                               n_input_tokens=self.n_input_tokens, factors=self.factors, **view_options)
 
@@ -114,6 +116,7 @@ def nmf_of(out: Any, n_components: int = 8, layers: Sequence[int] | None = None,
         raw_tokens=[out.raw_tokens[p] for p in pos] if len(out.raw_tokens) == out.n_tokens else [],
         n_input_tokens=int((pos < out.n_input_tokens).sum()), neuron_index=neuron_index,
         clipped_fraction=fact.clipped_fraction, n_iter=fact.n_iter, options=fact.options,
+        unit=getattr(out, "unit", "token"),
     )
 
 

@@ -21,6 +21,7 @@ from ..analysis.lens import watch_ranks
 from ..errors import InputError, NotAvailableError
 from .factors import NMFResult, neuron_heatmap, nmf_of, top_neurons
 from .storage import save_result
+from .words import add_units, by_word, sum_pieces, words_of
 
 
 @dataclass
@@ -38,7 +39,10 @@ class Output:
     (n_targets,). attention: float32 (n_layers, n_heads, n_tokens, n_tokens). lens: "logit", or "tuned" /
     "tuned:<folder>" when the rows were decoded through a tuned lens. lens_points: "blocks" (a row per block output),
     or "sublayers" (two rows per block, after its attention and after its MLP, labelled "3.attn", "3.mlp"; then
-    n_layers counts rows and hidden_states has 2 * n_blocks + 1 rows).
+    n_layers counts rows and hidden_states has 2 * n_blocks + 1 rows). turns: [{"role", "start", "stop"}] chat
+    turns (``lm.chat``); special_mask: bool (n_tokens,), chat-template special tokens. unit: "token", or "word"
+    (``out.by_word()``; pieces / piece_starts (n_words + 1,): each word's raw pieces and token range); view methods
+    take ``unit="word"``: a word's lens cell is its last piece's, its attribution the sum over its pieces.
     """
 
     token_ids: np.ndarray
@@ -64,6 +68,11 @@ class Output:
     layer_labels: list[str] = field(default_factory=list)
     lens: str = "logit"
     lens_points: str = "blocks"
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    special_mask: np.ndarray | None = None
+    unit: str = "token"
+    pieces: list[list[str]] = field(default_factory=list)
+    piece_starts: np.ndarray | None = None
     _decode: Callable | None = field(default=None, repr=False, compare=False)
     _encode_watch: Callable | None = field(default=None, repr=False, compare=False)
 
@@ -91,6 +100,12 @@ class Output:
             raise InputError(f"position {position!r} is out of range: this output has {n} positions (0..{n - 1}, "
                              "or negative from the end).")
         return int(position) % n
+
+    words = words_of  # out.words(): [{"text", "start", "stop", "pieces"}], contiguous token ranges
+
+    def by_word(self) -> "Output":
+        """This output with words as tokens (unit == "word"; see :mod:`ecco_widgets.results.words`)."""
+        return by_word(self, plain=type(self) is Output)
 
     # ----- logit lens -----
     def layer_topk(self, position: int, k: int = 10) -> list[dict[str, Any]]:
@@ -228,8 +243,9 @@ class Output:
         """float (n_targets, n_tokens): row i explains token targets[i]; positions >= targets[i] are 0.
 
         aggregate: "sum" (signed, over embedding dims), "l2", or "l2_normalized" (rows sum to 1, Ecco's display).
+        At word level each piece is aggregated, then a word's value is the sum over its pieces.
         """
-        return aggregate_attributions(self._require_attribution(method), aggregate)
+        return sum_pieces(aggregate_attributions(self._require_attribution(method), aggregate), self.piece_starts)
 
     def convergence_delta(self, method: str = "ig", relative: bool = False) -> np.ndarray:
         """Completeness error per target: sum of attributions - (f(input) - f(baseline)).
@@ -338,6 +354,10 @@ class Output:
             self._decode, self._encode_watch = links
         clone._decode, clone._encode_watch = links
         return clone
+
+
+add_units(Output, views=("rankings", "rankings_watch", "layer_predictions", "primary_attributions",
+                         "neuron_heatmap", "attention"), others=("layer_topk", "watch_ranks", "run_nmf", "top_neurons"))
 
 
 def _through(lens: Any, decode: Callable, lens_points: str) -> Callable:

@@ -157,6 +157,8 @@ class EccoView(anywidget.AnyWidget):
 
     title = traitlets.Unicode("").tag(sync=True)
     theme = traitlets.Unicode("auto").tag(sync=True)
+    #: "token", or "word" (tokens are words: tooltips list each word's pieces, from raw_tokens)
+    unit = traitlets.Unicode("token").tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         if not self._bundle:
@@ -174,6 +176,10 @@ class EccoView(anywidget.AnyWidget):
     @traitlets.validate("theme")
     def _valid_theme(self, proposal: Any) -> str:
         return check_choice(proposal["value"], _THEMES, "theme")
+
+    @traitlets.validate("unit")
+    def _valid_unit(self, proposal: Any) -> str:
+        return check_choice(proposal["value"], ("token", "word"), "unit")
 
     # -- state ---------------------------------------------------------------
     @classmethod
