@@ -65,8 +65,8 @@ def explorer_traits(out: Any, *, unit: str = "token", watch: Sequence[str | int]
         raise InputError(f"Only the top {out.topk_ids.shape[-1]} predictions were kept; pass topk <= "
                          f"{out.topk_ids.shape[-1]} or analyze with lens_topk={topk}.")
     layer = _check_attention_layer(out, attention_layer)
-    nmf = _check_nmf(out, nmf)
     selected = None if selected_token is None else out._position(selected_token)
+    nmf = _check_nmf(out, nmf)  # (last: a number of factors is the only check that may run work, the NMF)
 
     traits: dict[str, Any] = {"tokens": out.tokens, "raw_tokens": out.raw_tokens,
                               "n_input_tokens": out.n_input_tokens, "unit": unit}
