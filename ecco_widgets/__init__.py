@@ -18,9 +18,10 @@ from .errors import (CompletenessWarning, EccoWidgetsError, InputError, ModelLoa
 from .models import (LanguageModel, MaskedLanguageModel, ModelBase, Seq2SeqLanguageModel, SequenceClassifier,
                      classifier, demo_model, from_pretrained, masked_lm, seq2seq)
 from .models.lenses import compare_lenses
-from .results import ClassifierOutput, MaskedLMOutput, NMFResult, Output, Seq2SeqOutput, load
+from .models.patching import patching
+from .results import ClassifierOutput, MaskedLMOutput, NMFResult, Output, PatchingResult, Seq2SeqOutput, load
 from .views import (AttentionView, Explorer, FactorExplorer, LayerPredictions, LensComparison, NeuronHeatmap,
-                    RankGrid, RankWatch, SaliencyView)
+                    PatchingGrid, RankGrid, RankWatch, SaliencyView)
 from .views.export import save_html, to_html
 
 __version__ = "0.1.0"
@@ -35,4 +36,5 @@ __all__ = [
     "ModelBase", "ModelLoadError", "NonFiniteError", "ModelSpec", "NMFResult", "NotAvailableError", "Output",
     "UnsupportedModelError", "demo_model", "from_pretrained", "load", "masked_lm", "Seq2SeqLanguageModel",
     "Seq2SeqOutput", "load_seq2seq", "seq2seq", "TunedLens", "held_out_kl", "compare_lenses",
+    "patching", "PatchingResult", "PatchingGrid",
 ]

@@ -167,6 +167,9 @@ def make_view(cls, rng=None):
     if cls is LensComparison:
         return LensComparison(TOKENS, ["logit", "tuned"], rng.integers(1, 50, size=(2, 4, N - 1)), n_input_tokens=3,
                               target_probs=rng.random((2, 4, N - 1)), kl_to_final=rng.random((2, 4, N - 1)) * 3)
+    if cls is views.PatchingGrid:
+        return views.PatchingGrid(TOKENS, TOKENS[:2] + [" dog"] + TOKENS[3:], rng.normal(size=(4, N)),
+                                  answer=" mat", foil=" rug")
     raise AssertionError(cls)
 
 

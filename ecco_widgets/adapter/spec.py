@@ -25,6 +25,7 @@ _FINAL_NORM_NAMES = ("norm", "ln_f", "final_layer_norm", "final_layernorm", "nor
 _POST_NORM_PROJECTIONS = ("project_out",)
 _ATTENTION_HINTS = ("attn", "attention")
 _MLP_HINTS = ("mlp", "feed_forward", "ffn", "ff")
+_ATTENTION_OUTPUT_NAMES = ("o_proj", "out_proj", "c_proj", "dense", "wo", "o")
 
 
 @dataclass
@@ -107,6 +108,27 @@ class ResolvedSpec:
         ``post_feedforward_layernorm`` where the block has one, else the MLP's down projection."""
         post = getattr(self.blocks[layer], "post_feedforward_layernorm", None)
         return post if isinstance(post, nn.Module) else self.down_proj(layer)
+
+    def attention_branch(self, layer: int) -> nn.Module | None:
+        """The module whose output block ``layer``'s attention adds to the residual stream: Gemma-2/3's
+        ``post_attention_layernorm`` where the block also has a ``post_feedforward_layernorm``, else the attention's
+        output projection (``o_proj``, ``out_proj``, ``c_proj``, ``dense``; Bloom's attention module itself adds the
+        residual, its ``dense`` does not). None when no attention module is found."""
+        block = self.blocks[layer]
+        post = getattr(block, "post_attention_layernorm", None)
+        if isinstance(post, nn.Module) and isinstance(getattr(block, "post_feedforward_layernorm", None), nn.Module):
+            return post
+        linears: list[tuple[str, nn.Module]] = []
+        for child_name, child in block.named_children():  # the first attention-named child that holds a linear map
+            if any(h in child_name.lower() for h in _ATTENTION_HINTS) and not _is_norm(child):
+                linears = [(n.rsplit(".", 1)[-1], m) for n, m in child.named_modules() if _linear_dims(m) is not None]
+                if linears:
+                    break
+        for name in _ATTENTION_OUTPUT_NAMES:
+            found = next((m for n, m in linears if n == name), None)
+            if found is not None:
+                return found
+        return linears[-1][1] if linears else None
 
     def decode(self, hidden: torch.Tensor) -> torch.Tensor:
         """Logits of block outputs: final norm(s), then the unembedding (and Gemma-2's soft cap).

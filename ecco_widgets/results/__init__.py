@@ -5,7 +5,7 @@
 their views (``out.rankings()``, ``out.primary_attributions()``, ...); views never import results.
 
 >>> sorted(KINDS)
-['ClassifierOutput', 'MaskedLMOutput', 'Output', 'Seq2SeqOutput']
+['ClassifierOutput', 'MaskedLMOutput', 'Output', 'PatchingResult', 'Seq2SeqOutput']
 """
 
 from pathlib import Path
@@ -15,12 +15,13 @@ from .explore import explorer_traits  # (also lets ew.Explorer(out) read an outp
 from .factors import NMFResult
 from .masked_lm import MaskedLMOutput
 from .output import Output
+from .patching import PatchingResult
 from .seq2seq import Seq2SeqOutput
 from .storage import read_result, save_result
 
 #: Every result kind, by the name written into its file.
-KINDS: dict[str, type[Output]] = {cls.__name__: cls for cls in (Output, MaskedLMOutput, ClassifierOutput,
-                                                                  Seq2SeqOutput)}
+KINDS: dict[str, type] = {cls.__name__: cls for cls in (Output, MaskedLMOutput, ClassifierOutput, Seq2SeqOutput,
+                                                         PatchingResult)}
 
 
 def load(path: str | Path) -> Output:
@@ -28,5 +29,5 @@ def load(path: str | Path) -> Output:
     not needed (``out.attach(lm)`` reconnects it for watch_ranks). Example: ``out = ew.load("run.npz")``."""
     return read_result(path, KINDS)
 
-__all__ = ["KINDS", "ClassifierOutput", "MaskedLMOutput", "NMFResult", "Output", "Seq2SeqOutput", "load",
-           "save_result"]
+__all__ = ["KINDS", "ClassifierOutput", "MaskedLMOutput", "NMFResult", "Output", "PatchingResult", "Seq2SeqOutput",
+           "load", "save_result"]

@@ -1,8 +1,8 @@
 """One save / load for every result kind: a .npz file of arrays plus the text fields as JSON, and the kind's name.
 
-``ew.load(path)`` (:func:`ecco_widgets.results.load`) gives back the class that was saved (Output, MaskedLMOutput, ClassifierOutput, Seq2SeqOutput)
-with every field; no model is needed. Files of the earlier formats (``ecco_widgets.Output/1``,
-``ecco_widgets.Seq2SeqOutput/1``) still load.
+``ew.load(path)`` (:func:`ecco_widgets.results.load`) gives back the class that was saved (Output, MaskedLMOutput,
+ClassifierOutput, Seq2SeqOutput, PatchingResult) with every field; no model is needed. Files of the earlier formats
+(``ecco_widgets.Output/1``, ``ecco_widgets.Seq2SeqOutput/1``) still load.
 
 >>> import numpy as np, tempfile, os
 >>> from ecco_widgets.results import MaskedLMOutput
@@ -96,9 +96,11 @@ def _build(path: Path, meta: dict[str, Any], data: Any, kinds: dict[str, type]) 
     cls = kinds[kind]
     known = {f.name for f in fields(cls)}
     kwargs: dict[str, Any] = {k: v for k, v in meta.items() if k in known}
-    kwargs["vocab_text"] = {int(k): v for k, v in meta.get("vocab_text", {}).items()}
+    if "vocab_text" in known:
+        kwargs["vocab_text"] = {int(k): v for k, v in meta.get("vocab_text", {}).items()}
     for group in _ARRAY_GROUPS:
-        kwargs[group] = {}
+        if group in known:
+            kwargs[group] = {}
     for key in data.files:
         group, _, method = key.partition("/")
         if key == "__meta__" or group not in known:
@@ -137,7 +139,11 @@ def _check_declared_sizes(path: Path) -> None:
 
 
 def _check_consistent(path: Path, out: Any) -> None:
-    """The arrays of a result agree with its tokens (a file edited by hand can break that)."""
+    """The arrays of a result agree with its tokens (a file edited by hand can break that); a kind that is no
+    Output (a PatchingResult) says what disagrees itself (``consistency_problems()``)."""
+    if hasattr(out, "consistency_problems"):
+        _report(path, out.consistency_problems())
+        return
     n = len(out.token_ids)
     problems = []
     if len(out.tokens) != n or len(out.raw_tokens) != n:
@@ -147,6 +153,10 @@ def _check_consistent(path: Path, out: Any) -> None:
     for method, raw in out.attributions_raw.items():
         if out.targets is None or raw.ndim != 3 or raw.shape[0] != len(out.targets):
             problems.append(f"attributions {method!r} of shape {raw.shape} for targets {out.targets}")
+    _report(path, problems)
+
+
+def _report(path: Path, problems: list[str]) -> None:
     if problems:
         raise InputError(f"{path} is inconsistent ({'; '.join(problems)}): it was modified. Save it again with "
                          "out.save(path).")

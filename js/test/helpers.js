@@ -171,6 +171,18 @@ export function viewStates(tokens) {
       metric: "rank", selected_cell: [],
       summary_top1: arr([n > 2 ? 1 / (n - 1) : 1, 0, 0, 0, 1, 1], "float32", [2, L]), summary_mean_kl: arr([], "float32", [0, 0]),
     },
+    // 3 layers x n positions; the corrupted prompt differs at position 1; effect[l, p] = (l * n + p) / (L * n) - 0.2
+    patching_grid: {
+      clean_tokens: tokens, corrupted_tokens: tokens.map((t, i) => (i === 1 ? `${t}X` : t)), clean_raw_tokens: raw,
+      corrupted_raw_tokens: raw.map((t, i) => (i === 1 ? `${t}X` : t)), layer_labels: ["l0", "l1", "l2"], title: "", theme: "light",
+      effect: arr(Array.from({ length: L * n }, (_, i) => i / (L * n) - 0.2), "float32", [L, n]), effect_method: "exact",
+      attribution_effect: arr([], "float32", [0, 0]), agreement: {}, shown: "exact", answer: " a", foil: " b", points: "resid",
+      clean_logit_diff: 2, corrupted_logit_diff: -1, topk_vocab: tokens,
+      topk_index: arr(Array.from({ length: L * n * K }, (_, i) => i % n), "int32", [L, n, K]),
+      topk_probs: arr(Array.from({ length: L * n * K }, () => 0.25), "float32", [L, n, K]),
+      reference_topk_index: arr([0, 1, 1, 0], "int32", [2, K]), reference_topk_probs: arr([0.5, 0.2, 0.6, 0.1], "float32", [2, K]),
+      selected_cell: [],
+    },
   };
 }
 

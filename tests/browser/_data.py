@@ -98,6 +98,8 @@ def build(cls, tokens=None, raw=None, labels=None, seed=0, title=""):
     if cls is LensComparison:
         return lens_comparison(toks, rw, n_in, rng, names=lab(2, "lens {}") if labels is not None else None,
                                layer_labels=lab(6, "L{}"), title=title)
+    if cls is views.PatchingGrid:
+        return patching_grid(toks, rw, rng, lab(6, "L{}"), lab(5, "v{}") if labels is not None else None, title)
     raise AssertionError(cls)
 
 
@@ -140,6 +142,22 @@ def lens_comparison(toks, raw, n_in, rng, names=None, layer_labels=None, title="
     return LensComparison(toks, names or ["logit", "tuned"], ranks, raw_tokens=raw, n_input_tokens=n_in,
                           layer_labels=layer_labels, target_probs=probs, kl_to_final=kl, entropy=entropy,
                           title=title)
+
+
+def patching_grid(toks, raw, rng, layer_labels, vocab=None, title=""):
+    """A 6-layer patching grid: the corrupted prompt differs at position 2; effects in [-0.3, 1], every top-k."""
+    n = len(toks)
+    corrupted, corrupted_raw = list(toks), list(raw)
+    corrupted[2 % n] = corrupted_raw[2 % n] = toks[2 % n] + "X"
+    vocab = vocab or [" Paris", " Rome", " the", ",", " London"]
+    effect = np.clip(rng.normal(0.2, 0.4, size=(6, n)), -0.3, 1.0)
+    probs = np.sort(rng.random((6, n, 3)) / 3, axis=-1)[..., ::-1]
+    return views.PatchingGrid(toks, corrupted, effect, clean_raw_tokens=raw, corrupted_raw_tokens=corrupted_raw,
+        layer_labels=layer_labels, attribution_effect=effect * 0.8,
+        agreement={"pearson": 0.9, "sign_agreement": 0.75, "signed_cells": 12.0}, topk_vocab=vocab,
+        topk_index=rng.integers(0, len(vocab), size=(6, n, 3)), topk_probs=probs,
+        reference_topk_index=[[0, 1, 2], [1, 0, 3]], reference_topk_probs=[[0.6, 0.2, 0.1], [0.7, 0.1, 0.05]],
+        answer=vocab[0], foil=vocab[1], title=title)
 
 
 def hostile(cls):

@@ -51,6 +51,8 @@ SPECS = {
                          click='.ew-grid[data-lens="1"] .ew-cell[data-r="1"][data-c="4"]', trait="selected_cell",
                          value=[1, 4]),
 }
+SPECS[views.PatchingGrid] = Spec(hover='.ew-cell[data-r="2"][data-c="3"]', recolours=False,
+                                 click='.ew-cell[data-r="1"][data-c="4"]', trait="selected_cell", value=[1, 4])
 # (the explorer's click selects, it does not toggle: its own tests, tests/browser/test_explorer.py, cover clicks)
 SPECS[views.Explorer] = Spec(hover=tok(6), recolours=True)
 CLASSES = ALL_CLASSES  # from ecco_widgets/views/registry.json; each needs a Spec above
