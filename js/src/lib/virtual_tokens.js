@@ -122,7 +122,8 @@ export function createVirtualRow(opts) {
     for (const line of lines.values()) line.remove();
     lines.clear();
     spans.clear();
-    render();
+    if (active >= 0) reveal(active); // (the first layout may run before the row is in the page: keep it in view)
+    else render();
   };
 
   const makeSpan = (i) => {
@@ -188,6 +189,15 @@ export function createVirtualRow(opts) {
     else el.removeAttribute("aria-activedescendant");
   }
 
+  /** Scroll token i's line into view (centred when it was out of view) and render it. */
+  function reveal(i) {
+    if (!layout || i < 0 || i >= n) return;
+    const top = layout.lineOf[i] * LINE_H;
+    const h = el.clientHeight || maxLines * LINE_H;
+    if (top < el.scrollTop || top + LINE_H > el.scrollTop + h) el.scrollTop = Math.max(0, top - h / 2 + LINE_H / 2);
+    render();
+  }
+
   let frame = 0;
   const onScroll = () => {
     if (frame) return;
@@ -201,7 +211,14 @@ export function createVirtualRow(opts) {
     return s && el.contains(s) ? Number(s.dataset.tokenIndex) : -1;
   };
   let hovered = -1;
+  let pointer = null; // the last pointer position over the row
+  let still = null; // where the pointer rested when a key moved the selection: the row scrolling under it is no hover
+  const onMove = (ev) => {
+    pointer = [ev.clientX, ev.clientY];
+    if (still && (still[0] !== pointer[0] || still[1] !== pointer[1])) still = null;
+  };
   const onOver = (ev) => {
+    if (still && ev.clientX === still[0] && ev.clientY === still[1]) return;
     const i = indexOf(ev.target);
     if (i < 0 || i === hovered) return;
     hovered = i;
@@ -246,12 +263,14 @@ export function createVirtualRow(opts) {
     const j = ev.shiftKey ? null : step(i, ev.key);
     if (j == null) return;
     ev.preventDefault();
+    still = pointer;
     if (opts.onSelect) opts.onSelect(j, "key");
   };
   const onFocus = () => opts.onFocus && opts.onFocus();
   const onBlur = () => opts.onBlur && opts.onBlur();
   el.addEventListener("scroll", onScroll);
   el.addEventListener("mouseover", onOver);
+  el.addEventListener("mousemove", onMove);
   el.addEventListener("mouseleave", onLeave);
   el.addEventListener("click", onClick);
   el.addEventListener("keydown", onKey);
@@ -269,14 +288,7 @@ export function createVirtualRow(opts) {
   return {
     el,
     spanOf: (i) => spans.get(i) || null,
-    /** Scroll token i's line into view (centred when it was out of view) and render it. */
-    reveal(i) {
-      if (!layout || i < 0 || i >= n) return;
-      const top = layout.lineOf[i] * LINE_H;
-      const h = el.clientHeight || maxLines * LINE_H;
-      if (top < el.scrollTop || top + LINE_H > el.scrollTop + h) el.scrollTop = Math.max(0, top - h / 2 + LINE_H / 2);
-      render();
-    },
+    reveal,
     /** The active (keyboard) token: aria-activedescendant and aria-selected. */
     setActive(i) {
       const prev = spans.get(active);
