@@ -190,8 +190,12 @@ def render(args: argparse.Namespace) -> Path:
                                             title=f"Ranks of the watched tokens after {_after(out, p)} ({where})"))
         if methods:
             views.append(out.primary_attributions(title="Input saliency: hover a generated token"))
-        if args.activations:
-            views.append(out.run_nmf(n_components=args.factors).explore(title="Neuron activation factors (NMF)"))
+        nmf = out.run_nmf(n_components=args.factors) if args.activations else None
+        if nmf is not None:
+            views.append(nmf.explore(title="Neuron activation factors (NMF)"))
+        # first: the explorer, every panel linked to one selected token (at first the one the views above are after)
+        views.insert(0, out.explore(watch=watch or None, nmf=nmf, topk=args.topk, selected_token=p,
+                                    title=f"Explorer: hover or select a token (at first {_after(out, p)})"))
         bar.update()
         bar.set_postfix_str(steps[3])
         path = save_html(views, args.out, title=args.title or args.prompt)

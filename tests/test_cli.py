@@ -45,8 +45,10 @@ def test_render_writes_an_offline_page_with_every_view(tmp_path, demo_lm):
     assert "Wrote" in result.stdout and "ecco-widgets" in result.stderr  # progress bar on stderr
     html = page.read_text()
     views = json.loads(re.search(r'<script type="application/json" id="ew-views">(.*?)</script>', html, re.S).group(1))
-    assert [v["bundle"] for v in views] == ["rank_grid", "layer_predictions", "rank_watch", "saliency",
+    assert [v["bundle"] for v in views] == ["explorer", "rank_grid", "layer_predictions", "rank_watch", "saliency",
                                            "factor_explorer"]
+    explorer = views[0]["state"]
+    assert explorer["selected_token"] == 5 and explorer["watch_tokens"] == [" is", " are"]  # after the prompt's 'are'
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)
 
 
@@ -72,7 +74,7 @@ def test_render_through_a_tuned_lens_adds_the_comparison(tmp_path, demo_lm):
     assert code == 0
     html = page.read_text()
     views = json.loads(re.search(r'<script type="application/json" id="ew-views">(.*?)</script>', html, re.S).group(1))
-    assert [v["bundle"] for v in views] == ["rank_grid", "lens_compare", "layer_predictions"]
+    assert [v["bundle"] for v in views] == ["explorer", "rank_grid", "lens_compare", "layer_predictions"]
 
 
 def test_view_position_defaults_to_the_last_prompt_token_and_counts_negatives_from_the_end():
