@@ -213,7 +213,8 @@ def test_both_stores_the_agreement_of_the_estimate_with_exact_patching():
     assert result.agreement["sign_agreement"] == pytest.approx(agree)
     assert result.agreement["signed_cells"] == len(signed)
     view = result.grid()
-    assert view.attribution_effect.shape == view.effect.shape and view.agreement["pearson"] == pytest.approx(r)
+    assert view.attribution_effect.shape == view.effect.shape and view.pearson == pytest.approx(r)
+    assert view.signed_cells == len(signed)
 
 
 # ----- bfloat16 -----
@@ -337,7 +338,7 @@ def test_patching_grid_checks_its_arrays():
         ew.PatchingGrid(toks, other, np.zeros((2, 3)), selected_cell=[2, 0])
     view = ew.PatchingGrid(toks, other, np.zeros((2, 3)), attribution_effect=np.ones((2, 3)),
                            agreement={"pearson": float("nan"), "sign_agreement": 0.5})
-    assert view.agreement == {"sign_agreement": 0.5}  # JSON has no NaN
+    assert view.pearson is None and view.sign_agreement == 0.5  # JSON has no NaN
     view.shown = "attribution"
     with pytest.raises(Exception, match="outside the grid"):
         view.selected_cell = [0, 5]

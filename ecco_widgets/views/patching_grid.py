@@ -23,7 +23,7 @@ class PatchingGrid(EccoView):
     normalised logit difference ``answer - foil``: 0 = the corrupted run's, 1 = the clean run's; drawn on a diverging
     scale centred on 0. ``effect_method`` says what it holds ("exact" patching or the "attribution" estimate);
     ``attribution_effect`` (same shape, optional) adds the estimate next to exact effects, with ``agreement``
-    (``{"pearson": r, "sign_agreement": share}``), and ``shown`` picks which one colours the grid (a switcher in the
+    (``{"pearson": r, "sign_agreement": share, "signed_cells": n}``, kept as the traits of those names), and ``shown`` picks which one colours the grid (a switcher in the
     browser too). The clean and corrupted tokens are drawn on top, aligned with the columns, differing ones marked.
     ``topk_*`` (``(n_layers, n_positions, k)``): the patched run's top-k at the answer position, listed when a cell
     is clicked (``selected_cell``), next to the clean and corrupted runs' (``reference_topk_*``, ``(2, k)``).
@@ -47,7 +47,9 @@ class PatchingGrid(EccoView):
     effect = Array(ndim=2).tag(sync=True, **array_serialization)
     effect_method = traitlets.Unicode("exact").tag(sync=True)
     attribution_effect = Array(ndim=2).tag(sync=True, **array_serialization)
-    agreement = traitlets.Dict().tag(sync=True)
+    pearson = traitlets.Float(None, allow_none=True).tag(sync=True)
+    sign_agreement = traitlets.Float(None, allow_none=True).tag(sync=True)
+    signed_cells = traitlets.Int(0).tag(sync=True)
     shown = traitlets.Unicode("exact").tag(sync=True)
     answer = traitlets.Unicode("").tag(sync=True)
     foil = traitlets.Unicode("").tag(sync=True)
@@ -108,7 +110,7 @@ class PatchingGrid(EccoView):
         sel = self._valid_cell(list(selected_cell), e.shape)
         super().__init__(clean_tokens=clean, corrupted_tokens=corrupted, clean_raw_tokens=raws[0],
                          corrupted_raw_tokens=raws[1], effect=e, attribution_effect=attr, effect_method=effect_method,
-                         agreement=self._valid_agreement(agreement), shown=shown, layer_labels=labels, **topk, **ref,
+                         **self._valid_agreement(agreement), shown=shown, layer_labels=labels, **topk, **ref,
                          selected_cell=sel, points=points, **kwargs)
 
     @staticmethod
@@ -127,15 +129,20 @@ class PatchingGrid(EccoView):
         return shown
 
     @staticmethod
-    def _valid_agreement(value: Any) -> dict[str, float]:
-        """Finite numbers only (NaN, e.g. Pearson's r of a constant grid, is left out: JSON has no NaN)."""
-        if value is None:
-            return {}
+    def _valid_agreement(value: Any) -> dict[str, Any]:
+        """The traits pearson, sign_agreement (None where absent or NaN, e.g. Pearson's r of a constant grid: JSON
+        has no NaN) and signed_cells of an agreement dict."""
+        value = {} if value is None else value
         if not isinstance(value, dict):
             raise ViewValueError(f"agreement: expected a dict like {{'pearson': 0.9, 'sign_agreement': 0.8}}, got "
                                  f"{type(value).__name__}")
-        return {str(k): float(v) for k, v in value.items()
-                if isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(float(v))}
+
+        def number(name: str) -> float | None:
+            v = value.get(name)
+            return float(v) if isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(float(v)) \
+                else None
+        return {"pearson": number("pearson"), "sign_agreement": number("sign_agreement"),
+                "signed_cells": int(number("signed_cells") or 0)}
 
     @staticmethod
     def _reference(index: Any, probs: Any, topk: dict[str, Any]) -> dict[str, np.ndarray]:

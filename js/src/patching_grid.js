@@ -75,7 +75,7 @@ function topkList(heading, kind, entries) {
     value.className = "ew-patch-topk-prob";
     value.textContent = ` ${pct(p)}`;
     row.appendChild(rank);
-    row.appendChild(tokenSpan(token));
+    row.appendChild(tokenSpan(token, { raw: token }));
     row.appendChild(value);
     box.appendChild(row);
   });
@@ -223,13 +223,13 @@ function build(ctx) {
     if (get(model, "shown", method) !== m) commit(model, "shown", m);
   }) : null;
   if (switcher) controls.appendChild(switcher.el);
-  const agree = get(model, "agreement", {});
-  if (hasAttr && agree && (agree.pearson != null || agree.sign_agreement != null)) {
+  const agree = { pearson: model.get("pearson"), sign_agreement: model.get("sign_agreement"), signed_cells: get(model, "signed_cells", 0) };
+  if (hasAttr && (agree.pearson != null || agree.sign_agreement != null)) {
     const a = document.createElement("span");
     a.className = "ew-patch-agreement";
     a.style.marginLeft = "12px";
     const r = agree.pearson != null ? `Pearson r = ${formatNumber(agree.pearson, 3)}` : "Pearson r: n/a";
-    const s = agree.sign_agreement != null ? `signs agree in ${formatNumber(agree.sign_agreement * 100, 3)}% of ${agree.signed_cells != null ? agree.signed_cells : "the"} cells with |effect| \u2265 0.01` : "";
+    const s = agree.sign_agreement != null ? `signs agree in ${formatNumber(agree.sign_agreement * 100, 3)}% of the ${agree.signed_cells} cells with |effect| \u2265 0.01` : "";
     a.textContent = `attribution vs exact: ${r}${s ? `; ${s}` : ""}`;
     controls.appendChild(a);
   }
@@ -263,7 +263,7 @@ export function render({ model, el }) {
   return mountView(model, el, {
     name: "patching_grid",
     traits: ["clean_tokens", "corrupted_tokens", "clean_raw_tokens", "corrupted_raw_tokens", "layer_labels", "effect", "effect_method",
-      "attribution_effect", "agreement", "answer", "foil", "points", "clean_logit_diff", "corrupted_logit_diff", "topk_vocab", "topk_index",
+      "attribution_effect", "pearson", "sign_agreement", "signed_cells", "answer", "foil", "points", "clean_logit_diff", "corrupted_logit_diff", "topk_vocab", "topk_index",
       "topk_probs", "reference_topk_index", "reference_topk_probs"],
     localTraits: ["selected_cell", "shown"],
     build,

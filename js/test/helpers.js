@@ -176,7 +176,7 @@ export function viewStates(tokens) {
       clean_tokens: tokens, corrupted_tokens: tokens.map((t, i) => (i === 1 ? `${t}X` : t)), clean_raw_tokens: raw,
       corrupted_raw_tokens: raw.map((t, i) => (i === 1 ? `${t}X` : t)), layer_labels: ["l0", "l1", "l2"], title: "", theme: "light",
       effect: arr(Array.from({ length: L * n }, (_, i) => i / (L * n) - 0.2), "float32", [L, n]), effect_method: "exact",
-      attribution_effect: arr([], "float32", [0, 0]), agreement: {}, shown: "exact", answer: " a", foil: " b", points: "resid",
+      attribution_effect: arr([], "float32", [0, 0]), pearson: null, sign_agreement: null, signed_cells: 0, shown: "exact", answer: " a", foil: " b", points: "resid",
       clean_logit_diff: 2, corrupted_logit_diff: -1, topk_vocab: tokens,
       topk_index: arr(Array.from({ length: L * n * K }, (_, i) => i % n), "int32", [L, n, K]),
       topk_probs: arr(Array.from({ length: L * n * K }, () => 0.25), "float32", [L, n, K]),
