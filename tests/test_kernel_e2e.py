@@ -119,6 +119,13 @@ def _has_module(name: str) -> bool:
 @pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="chromium is not installed")
 @pytest.mark.parametrize("frontend", list(FRONTENDS))
 def test_rank_grid_click_syncs_to_kernel(frontend):
+    _serve(frontend, _notebook(), lambda url, token, work, attempted, path:
+           _drive(url, token, work, attempted, path, frontend))
+
+
+def _serve(frontend: str, notebook: dict, drive) -> None:
+    """Serve ``notebook`` as e2e.ipynb with a fresh ``frontend`` server (its own config, no network), run
+    ``drive(url, token, work, attempted, path)`` in a thread, then stop the server and its kernel."""
     module, app, path = FRONTENDS[frontend]
     if not _has_module(module):
         if os.environ.get("CI"):
@@ -127,7 +134,7 @@ def test_rank_grid_click_syncs_to_kernel(frontend):
     work = pathlib.Path(tempfile.mkdtemp(prefix="ew-kernel-e2e-"))
     nbdir = work / "notebooks"
     nbdir.mkdir()
-    (nbdir / "e2e.ipynb").write_text(json.dumps(_notebook()), encoding="utf-8")
+    (nbdir / "e2e.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
     port = _free_port()
     token = secrets.token_hex(16)
     url = f"http://127.0.0.1:{port}"
@@ -159,7 +166,7 @@ def test_rank_grid_click_syncs_to_kernel(frontend):
     attempted: list[str] = []
     try:
         _wait_for_server(url, token, proc)
-        _in_thread(lambda: _drive(url, token, work, attempted, path, frontend))
+        _in_thread(lambda: drive(url, token, work, attempted, path))
         assert not attempted, f"network requests or dialogs: {attempted}"
     finally:
         _stop(proc)
@@ -322,6 +329,103 @@ def _drive(url: str, token: str, work: pathlib.Path, attempted: list[str], path:
             art.mkdir(exist_ok=True)
             page.screenshot(path=str(art / "kernel_e2e_failure.png"))
             print("browser console:", *console[-40:], sep="\n  ")
+            raise
+        finally:
+            ctx.close()
+
+
+# --------------------------------------------------------------------------- the explorer (issue 16)
+
+EXPLORER_CELLS = [
+    """\
+import numpy as np
+from ecco_widgets.views import Explorer
+rng = np.random.default_rng(0)
+toks = ["The", " keys", " to", " the", " cabinet", " are", " on", " the", " table"]
+ex = Explorer(tokens=toks, n_input_tokens=6, ranks=rng.integers(1, 900, size=(4, 8)), targets=[6, 7, 8],
+              attributions={"ig": rng.random((3, 9))}, topk_vocab=[" a", " b", " c"],
+              topk_index=rng.integers(0, 3, size=(4, 9, 3)), topk_probs=np.full((4, 9, 3), 0.2),
+              selected_token=2, title="e2e explorer")
+ex""",
+    "ex.selected_token = 6",
+    'print("SELECTED", ex.selected_token)',
+]
+
+
+def _explorer_notebook() -> dict:
+    nb = _notebook()
+    nb["cells"] = [dict(nb["cells"][0], source=src) for src in EXPLORER_CELLS]
+    return nb
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="chromium is not installed")
+def test_explorer_selected_token_syncs_both_ways():
+    """JupyterLab: Python sets selected_token and every panel follows; a click and an arrow key in the view select
+    a token that Python then reads; the arrow key leaves the notebook's active cell alone."""
+    _serve("lab", _explorer_notebook(), _drive_explorer)
+
+
+def _drive_explorer(url: str, token: str, work: pathlib.Path, attempted: list[str], path: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(str(work / "profile"), executable_path=CHROMIUM, headless=True,
+                                                   args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith((url, "data:", "blob:"))
+                   else (attempted.append(r.request.url), r.abort("blockedbyclient")))
+        page_errors: list[str] = []
+        page.on("pageerror", lambda exc: page_errors.append(str(exc)[:500]))
+        try:
+            page.goto(f"{url}{path}?token={token}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell .jp-InputArea-editor", timeout=60_000)
+            deadline = time.monotonic() + 60
+            while not _kernel_idle(url, token) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
+            page.wait_for_timeout(500)
+            _run_cell(page, 0)
+            root = page.locator('.jp-OutputArea-output .ew-root[data-ew-view="explorer"]')
+            root.wait_for(timeout=60_000)
+            headings = root.locator("[data-panel] .ew-panel-title")
+
+            def panels_name(k: int) -> None:
+                page.wait_for_function(
+                    "(k) => { const hs = [...document.querySelectorAll('.ew-root[data-ew-view=explorer] [data-panel] "
+                    ".ew-panel-title')]; return hs.length === 3 && hs.every(h => h.textContent.includes(`token ${k} `)); }",
+                    arg=k)
+
+            assert [root.locator("[data-panel]").nth(i).get_attribute("data-panel") for i in range(3)] == \
+                ["saliency", "lens", "predictions"]
+            panels_name(2)
+            # Python -> view
+            _run_cell(page, 1)
+            panels_name(6)
+            assert root.locator('[data-token-index="6"]').get_attribute("aria-selected") == "true"
+            # view -> Python: a click, then an arrow key (which stays in the view)
+            root.locator('[data-token-index="3"]').click()
+            page.mouse.move(1, 1)
+            panels_name(3)
+            active_before = page.evaluate(_ACTIVE_CELL)
+            page.keyboard.press("ArrowRight")
+            panels_name(4)
+            assert page.evaluate(_ACTIVE_CELL) == active_before, "ArrowRight reached the notebook"
+            assert page.evaluate("() => document.activeElement.classList.contains('ew-vrow')")
+            page.wait_for_timeout(300)
+            _run_cell(page, 2)
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')][2]"
+                "?.querySelector('.jp-OutputArea-output')?.textContent.includes('SELECTED')")
+            printed = page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".jp-OutputArea-output").first.inner_text()
+            assert "SELECTED 4" in printed, printed
+            assert headings.count() == 3
+            ours = [e for e in page_errors if re.search(r"blob:|anywidget|jupyter-widgets|ecco|reading 'then'", e)]
+            assert not ours, ours
+        except Exception:
+            art = pathlib.Path(__file__).parent / "artifacts"
+            art.mkdir(exist_ok=True)
+            page.screenshot(path=str(art / "kernel_e2e_explorer_failure.png"))
             raise
         finally:
             ctx.close()
