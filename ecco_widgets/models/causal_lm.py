@@ -162,6 +162,18 @@ class LanguageModel(ModelBase):
         options.setdefault("targets", slice(len(ids), None))
         return self.analyze_ids(all_ids, n_input_tokens=len(ids), **options)
 
+    def chat(self, messages: Sequence[dict], max_new_tokens: int | None = None, do_sample: bool = False,
+             generation_kwargs: dict | None = None, **options: Any) -> Output:
+        """Answer a chat through the tokenizer's chat template and analyse the transcript (options as in analyze).
+
+        ``out.turns`` marks each turn, ``out.special_mask`` the template's special tokens; the answer's tokens are
+        explained by default. A transcript that ends with an assistant message is analysed as it is (its last
+        answer explained). Example: ``out = lm.chat([{"role": "user", "content": "Hi!"}], max_new_tokens=20)``
+        """
+        from .chat import chat
+
+        return chat(self, messages, max_new_tokens, do_sample, generation_kwargs, **options)
+
     def analyze_ids(
         self,
         token_ids: Sequence[int],
