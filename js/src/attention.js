@@ -4,7 +4,7 @@
 // of every colour scale: its column is grey in the heatmaps, it is hatched in the token row, and the legend says so.
 import { decodeArray } from "./lib/arrays.js";
 import { viridis, sequentialScale, legend, formatNumber } from "./lib/colors.js";
-import { createTokenRow } from "./lib/tokens.js";
+import { createTokenRow, piecesRow } from "./lib/tokens.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
 
 const MAX_RES = 256; // heatmap pixels per side (max-pooled above this)
@@ -105,7 +105,7 @@ function build(ctx) {
         hoverQuery = i;
         paint();
       }
-      const lines = [{ label: `query ${i}`, token: tok(i) }, ["heads", activeHead >= 0 ? labels[activeHead] : `mean of ${H}`]];
+      const lines = [{ label: `query ${i}`, token: tok(i) }, piecesRow(model, raw, i), ["heads", activeHead >= 0 ? labels[activeHead] : `mean of ${H}`]];
       const top = [];
       if (i < T) for (let k = 0; k < T; k++) top.push([k, weight(i, k)]);
       top.sort((x, y) => y[1] - x[1]);

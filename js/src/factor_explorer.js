@@ -6,7 +6,7 @@
 // and named in the legend.
 import { decodeArray } from "./lib/arrays.js";
 import { CATEGORICAL, sequentialScale, divergingScale, legend, formatNumber, formatCompact, css } from "./lib/colors.js";
-import { createTokenRow } from "./lib/tokens.js";
+import { createTokenRow, piecesRow } from "./lib/tokens.js";
 import { sparkline } from "./lib/sparkline.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
 
@@ -82,7 +82,7 @@ function build(ctx) {
       const c = current();
       sparks.forEach((s, k) => s.mark(k === c ? i : -1));
       if (i < 0) return tooltip.hide();
-      const lines = [{ label: `token ${i}`, token: tokens[i] }];
+      const lines = [{ label: `token ${i}`, token: tokens[i] }, piecesRow(model, raw, i)];
       if (c >= 0) lines.push([labels[c], formatNumber(val(c, i))]);
       else for (let k = 0; k < Math.min(C, 8); k++) lines.push([labels[k], formatNumber(val(k, i))]);
       tooltip.show(lines, how === "focus" ? span : ev);
@@ -154,7 +154,7 @@ function build(ctx) {
     const i = sparks[c].indexAt(ev.clientX - rect.left);
     sparks[c].mark(i);
     if (ev.clientX >= rect.left && ev.clientX <= rect.right && i < tokens.length) {
-      tooltip.show([labels[c], { label: `token ${i}`, token: tokens[i] }, ["value", formatNumber(val(c, i))]], ev);
+      tooltip.show([labels[c], { label: `token ${i}`, token: tokens[i] }, piecesRow(model, raw, i), ["value", formatNumber(val(c, i))]], ev);
     } else tooltip.hide();
   });
   list.addEventListener("mouseleave", () => {

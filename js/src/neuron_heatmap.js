@@ -7,6 +7,7 @@ import { divergingScale, legend, formatNumber, formatCompact } from "./lib/color
 import { createGrid, gridMode } from "./lib/grid.js";
 import { rowLabels, tokenAxis } from "./lib/axis.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
+import { piecesRow } from "./lib/tokens.js";
 
 /** Largest |v| over columns from `first` on of a row-major (n x T) array: the scale's limit. */
 export function scaleLimit(data, T, first = 0) {
@@ -72,7 +73,7 @@ function build(ctx) {
       hovered = n;
       rows.setActive(n);
       axis.setActive(t);
-      const lines = [labels[n], { label: `token ${t}`, token: tok(t) }, ["activation", formatNumber(val(n, t))]];
+      const lines = [labels[n], { label: `token ${t}`, token: tok(t) }, piecesRow(model, raw, t), ["activation", formatNumber(val(n, t))]];
       if (clipped(val(n, t))) lines.push(`beyond the scale (\u00b1${formatNumber(m)}): drawn at its end`);
       tooltip.show(lines, how === "focus" ? grid.anchor(n, t) : ev);
     },

@@ -8,6 +8,7 @@ import { formatNumber } from "./lib/colors.js";
 import { createGrid, gridMode } from "./lib/grid.js";
 import { tokenAxis, rowLabels, layerName, axisTitle } from "./lib/axis.js";
 import { mountView, commit, get, tokenTraits } from "./lib/model.js";
+import { piecesRow } from "./lib/tokens.js";
 import { readMetrics, availableMetrics, pickMetric, metricScale, metricLegend, cellText, valueText, metricRows, metricSwitcher, METRIC_INFO } from "./lib/metrics.js";
 
 function layerLabelsFor(model, n) {
@@ -130,7 +131,8 @@ function build(ctx) {
         return;
       }
       setActive(l, p);
-      const lines = [layerName(labels[l]), ["position", p], { label: "input", token: tok(p) }, { label: "target", token: tok(p + 1) }, ...metricRows(arrays, l * P + p, metric)];
+      const lines = [layerName(labels[l]), ["position", p], { label: "input", token: tok(p) }, piecesRow(model, raw, p), { label: "target", token: tok(p + 1) }, ...metricRows(arrays, l * P + p, metric)];
+      if (get(model, "unit", "token") === "word") lines.push("a word's cell: its last piece, predicting the next word's first");
       if (first) lines.push([foundKey, foundText(p)]);
       if (hasTop) {
         lines.push(`top ${K} at ${layerName(labels[l])}`);

@@ -7,7 +7,7 @@
 // baselines (optional, one string per method, "" = none): shown next to the method and in the tooltip.
 import { decodeArray } from "./lib/arrays.js";
 import { divergingScale, sequentialScale, legend, formatNumber, formatCompact, css } from "./lib/colors.js";
-import { createTokenRow } from "./lib/tokens.js";
+import { createTokenRow, piecesRow } from "./lib/tokens.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
 
 export const COMPLETENESS_TOLERANCE = 0.01; // as ecco_widgets.errors.COMPLETENESS_TOLERANCE (a test checks)
@@ -25,6 +25,8 @@ function build(ctx) {
   const baselineOf = () => baselines[methodIdx] || "";
   const style = get(model, "style", "minimal") === "detailed" ? "detailed" : "minimal";
   const causal = get(model, "causal", true) !== false;
+  // unit "word": tokens are words, each value the sum over the word's pieces (raw_tokens lists them)
+  const unit = get(model, "unit", "token") === "word" ? "word" : "token";
   // the positions that explain target t: those before it (causal), or all of them (bidirectional)
   const inputsEnd = (t) => (causal ? t : N);
   const explains = (p, t) => p < inputsEnd(t);
@@ -115,7 +117,7 @@ function build(ctx) {
         const ranked = [];
         for (let p = 0; p < inputsEnd(i) && p < NT; p++) ranked.push([p, value(r, p)]);
         ranked.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
-        const lines = [`explained token ${i}`, { token: tokens[i] }, ["method", methods[methodIdx] || ""]];
+        const lines = [`explained ${unit} ${i}`, { token: tokens[i] }, piecesRow(model, raw, i), ["method", methods[methodIdx] || ""]];
         if (baselineOf()) lines.push(["baseline", baselineOf()]);
         const e = errorOf(r);
         if (e !== null) {
@@ -128,9 +130,9 @@ function build(ctx) {
         tooltip.show(lines, how === "focus" ? span : ev);
       } else if (activeTarget >= 0 && rowOfPos.has(activeTarget) && explains(i, activeTarget)) {
         const v = value(rowOfPos.get(activeTarget), i);
-        tooltip.show([{ label: `token ${i}`, token: tokens[i] }, [`attribution \u2192 ${activeTarget}`, formatNumber(v)]], how === "focus" ? span : ev);
+        tooltip.show([{ label: `${unit} ${i}`, token: tokens[i] }, piecesRow(model, raw, i), [`attribution \u2192 ${activeTarget}`, formatNumber(v)]], how === "focus" ? span : ev);
       } else {
-        tooltip.show([{ label: `token ${i}`, token: tokens[i] }, i < nInput ? "prompt token" : "generated token"], how === "focus" ? span : ev);
+        tooltip.show([{ label: `${unit} ${i}`, token: tokens[i] }, piecesRow(model, raw, i), i < nInput ? `prompt ${unit}` : `generated ${unit}`], how === "focus" ? span : ev);
       }
     },
     onCommit(i) {
@@ -202,7 +204,7 @@ function build(ctx) {
         }
       }
     }
-    ctx.setLegend(scale ? legend(scale, { label: `attribution (${methods[methodIdx] || "method"}) \u2192 token ${t}` }) : null);
+    ctx.setLegend(scale ? legend(scale, { label: `attribution (${methods[methodIdx] || "method"}) \u2192 ${unit} ${t}${unit === "word" ? " (each word: the sum over its pieces)" : ""}` }) : null);
   }
 
   // targets whose row did not converge (current method) get a wavy underline
@@ -245,7 +247,7 @@ export function render({ model, el }) {
   return mountView(model, el, {
     name: "saliency",
     traits: ["tokens", "raw_tokens", "n_input_tokens", "targets", "methods", "attributions", "style", "causal",
-      "completeness_error", "baselines"],
+      "completeness_error", "baselines", "unit"],
     localTraits: ["selected_token", "method"],
     build,
   });

@@ -101,6 +101,15 @@ export function describeToken(i, text, raw) {
   return `token ${i}: ${JSON.stringify(shown == null ? "" : String(shown))}`;
 }
 
+/**
+ * The tooltip row listing a word's raw pieces (views at unit "word", where raw_tokens[i] holds the pieces of word
+ * i joined by spaces), or null (skipped by the tooltip) at token level.
+ */
+export function piecesRow(model, raw, i) {
+  const unit = model && typeof model.get === "function" ? model.get("unit") : null;
+  return unit === "word" && raw && raw[i] != null ? ["pieces", String(raw[i])] : null;
+}
+
 /** A span for one token (used in rows, axes, tooltips). */
 export function tokenSpan(text, opts = {}) {
   const span = document.createElement("span");
