@@ -81,6 +81,7 @@ function build(ctx) {
   if (d.has.factors) panels.push(factorsPanel(d));
   if (d.has.attention) panels.push(attentionPanel(d));
 
+  const timings = {}; // ms of the last show(), per panel and for the row (benchmarks/bench_explorer.py reads them)
   let preview = -1;
   let shown = selected();
   let scale = null; // the saliency scale of the shown token (null: it is not explained)
@@ -155,13 +156,22 @@ function build(ctx) {
       }
       scale = lo < 0 ? divergingScale(Math.max(-lo, hi)) : sequentialScale(0, hi > 0 ? hi : 1);
     }
-    for (const p of panels) p.show(k, scale);
+    const now = () => (typeof performance !== "undefined" ? performance.now() : 0);
+    let t = now();
+    for (const p of panels) {
+      p.show(k, scale);
+      const t2 = now();
+      timings[p.el.dataset.panel] = t2 - t;
+      t = t2;
+    }
     row.restyle();
+    timings.row = now() - t;
     if (scale) ctx.setLegend(legend(scale, { label: `attribution (${d.methods[methodIdx]}) \u2192 ${name(k)}` }));
     else {
       const roles = [...new Set(turns.map((t) => t.role))];
-      const cats = roles.length ? roles.map((r) => ({ label: r, rgb: ROLE_RGB[r] || CATEGORICAL[7] })) : [{ label: `selected ${unit}: ${k}`, rgb: [0, 0, 0] }];
-      ctx.setLegend(legend(null, { label: roles.length ? "turns" : "", categories: cats }));
+      const cats = roles.map((r) => ({ label: r, rgb: ROLE_RGB[r] || CATEGORICAL[7] }));
+      const what = sal ? `${name(k)} is not explained (explained ${unit}s are underlined)` : `${name(k)} shown`;
+      ctx.setLegend(legend(null, { label: roles.length ? `${what}; turns:` : what, categories: cats }));
     }
   }
 
@@ -176,7 +186,7 @@ function build(ctx) {
   row.reveal(shown);
   show(shown);
   // a hook for scripts and tests: the shown token and the rendered window
-  root.ewExplorer = { get shown() { return shown; }, rendered: () => row.rendered(), reveal: (i) => row.reveal(i), panels: () => panels.map((p) => p.el.dataset.panel) };
+  root.ewExplorer = { get shown() { return shown; }, rendered: () => row.rendered(), reveal: (i) => row.reveal(i), panels: () => panels.map((p) => p.el.dataset.panel), timings };
 
   return {
     destroy: () => row.destroy(),

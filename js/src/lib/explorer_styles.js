@@ -8,7 +8,7 @@ export const EXPLORER_CSS = `
 .ew-tokens.ew-vrow:focus { outline: none; }
 .ew-tokens.ew-vrow:focus-visible { outline: 2px solid var(--ew-focus); outline-offset: 1px; }
 .ew-vrow-space { position: relative; }
-.ew-vrow-line { position: absolute; left: 0; right: 0; height: 24px; display: flex; flex-wrap: nowrap; gap: 2px; align-items: center;
+.ew-vrow-line { contain: layout paint style; position: absolute; left: 0; right: 0; height: 24px; display: flex; flex-wrap: nowrap; gap: 2px; align-items: center;
   overflow: hidden; white-space: nowrap; }
 .ew-vrow .ew-tok { flex: none; cursor: pointer; }
 .ew-vrow .ew-tok[aria-selected="true"] { box-shadow: 0 0 0 2px var(--ew-select); }
@@ -20,12 +20,13 @@ export const EXPLORER_CSS = `
 .ew-turn-mark[data-turn-role="assistant"] { border-left-color: #d55e00; }
 .ew-ex-status { font-size: 11px; color: var(--ew-muted); margin: 2px 0 6px 0; }
 .ew-ex-panels { display: flex; flex-wrap: wrap; gap: 10px; align-items: flex-start; }
-.ew-panel { flex: 1 1 300px; min-width: 260px; max-width: 100%; border: 1px solid var(--ew-border); border-radius: 6px; padding: 6px 8px; }
+/* contained: a hover rewrites every panel, and each is laid out on its own (not the page) */
+.ew-panel { contain: layout paint style; flex: 1 1 300px; min-width: 260px; max-width: 100%; border: 1px solid var(--ew-border); border-radius: 6px; padding: 6px 8px; }
 .ew-panel-head { display: flex; gap: 8px; align-items: baseline; justify-content: space-between; margin-bottom: 4px; }
 .ew-panel-title { font-weight: 600; font-size: 12px; overflow-wrap: anywhere; }
 .ew-panel-title .ew-tok { font-family: var(--jp-code-font-family, ui-monospace, monospace); font-weight: 600; background: var(--ew-bg2); }
 .ew-panel-tools select { background: var(--ew-bg); color: var(--ew-fg); border: 1px solid var(--ew-border); border-radius: 4px; font: inherit; font-size: 12px; }
-.ew-panel-body { max-height: 380px; overflow: auto; font-size: 12px; }
+.ew-panel-body { contain: layout paint style; max-height: 380px; overflow: auto; font-size: 12px; }
 .ew-ex-item { display: grid; grid-template-columns: minmax(3em, max-content) minmax(0, 10em) 60px max-content max-content; gap: 6px; align-items: center; }
 .ew-ex-item .ew-tok { max-width: 10em; overflow: hidden; text-overflow: ellipsis; font-family: var(--jp-code-font-family, ui-monospace, monospace); }
 .ew-ex-key { color: var(--ew-muted); white-space: nowrap; }
@@ -38,6 +39,8 @@ export const EXPLORER_CSS = `
 .ew-ex-cell { display: block; text-align: center; border-radius: 2px; font-variant-numeric: tabular-nums; line-height: 16px; font-size: 11px; }
 .ew-ex-num { font-variant-numeric: tabular-nums; font-size: 11px; text-align: right; }
 .ew-lp-chip .ew-ex-track { width: 28px; height: 5px; }
+/* the 30 x 5 prediction chips are the explorer's largest layout: lines scrolled out of the panel are skipped */
+.ew-panel .ew-lp-line { content-visibility: auto; contain-intrinsic-size: auto 18px; }
 `;
 
 /** Inject the explorer's stylesheet once into the document (or the shadow root holding `el`). */

@@ -104,11 +104,12 @@ export function predictionsPanel(d) {
       t.className = "ew-tok";
       const pct = document.createElement("span");
       pct.className = "ew-lp-pct";
+      const track = bar(0);
       chip.appendChild(t);
-      chip.appendChild(document.createElement("span"));
+      chip.appendChild(track);
       chip.appendChild(pct);
       line.appendChild(chip);
-      chips.push({ chip, t, pct });
+      chips.push({ chip, t, pct, fill: track.firstChild });
     }
     table.appendChild(line);
   }
@@ -121,10 +122,12 @@ export function predictionsPanel(d) {
         const p = d.topkProbs.empty ? 0 : d.topkProbs.data[o];
         const c = chips[l * K + j];
         const word = d.vocab[vi] != null ? String(d.vocab[vi]) : `#${vi}`;
-        fillToken(c.t, word);
-        c.chip.dataset.token = word;
+        if (c.chip.dataset.token !== word) {
+          fillToken(c.t, word);
+          c.chip.dataset.token = word;
+        }
         c.chip.dataset.value = String(p);
-        c.chip.replaceChild(bar(p), c.chip.children[1]);
+        c.fill.style.width = `${Math.max(0, Math.min(100, 100 * p)).toFixed(1)}%`;
         c.pct.textContent = `${formatNumber(p * 100, 3)}%`;
         c.chip.setAttribute("aria-label", `${d.layerLabels[l] || l}, ${ordinal(j + 1)} prediction: ${JSON.stringify(word)}`);
       }

@@ -139,15 +139,23 @@ export function createVirtualRow(opts) {
     spans.set(i, s);
     return s;
   };
+  // (only what changed is written: a hover restyles every rendered token, and each write costs a style recalc)
   const style = (s, i) => {
-    s.className = `ew-tok ${i < nInput ? "ew-tok-prompt" : "ew-tok-gen"}` + (special && special[i] ? " ew-special" : "") +
-      (roleOf[i] ? ` ew-turn-${roleOf[i]}` : "") + (opts.classOf ? ` ${opts.classOf(i)}` : "");
     const rgb = opts.colorOf ? opts.colorOf(i) : null;
-    s.style.backgroundColor = rgb ? css(rgb) : "";
-    s.style.color = rgb ? textColorFor(rgb) : "";
-    if (rgb) s.classList.add("ew-colored");
-    if (i === active) s.setAttribute("aria-selected", "true");
-    else s.removeAttribute("aria-selected");
+    const cls = `ew-tok ${i < nInput ? "ew-tok-prompt" : "ew-tok-gen"}` + (special && special[i] ? " ew-special" : "") +
+      (roleOf[i] ? ` ew-turn-${roleOf[i]}` : "") + (opts.classOf ? ` ${opts.classOf(i)}` : "") + (rgb ? " ew-colored" : "");
+    if (s.className !== cls) s.className = cls;
+    const bg = rgb ? css(rgb) : "";
+    if (s.__ewBg !== bg) {
+      s.__ewBg = bg;
+      s.style.backgroundColor = bg;
+      s.style.color = rgb ? textColorFor(rgb) : "";
+    }
+    const sel = i === active;
+    if (sel !== (s.getAttribute("aria-selected") === "true")) {
+      if (sel) s.setAttribute("aria-selected", "true");
+      else s.removeAttribute("aria-selected");
+    }
   };
   const makeLine = (l) => {
     const line = document.createElement("div");
