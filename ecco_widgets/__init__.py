@@ -17,6 +17,7 @@ from .errors import (CompletenessWarning, EccoWidgetsError, InputError, ModelLoa
                      NotAvailableError, UnsupportedModelError)
 from .models import (LanguageModel, MaskedLanguageModel, ModelBase, Seq2SeqLanguageModel, SequenceClassifier,
                      classifier, demo_model, from_pretrained, masked_lm, seq2seq)
+from .batch import BatchResults, batch, load_batch
 from .models.lenses import compare_lenses
 from .models.patching import patching
 from .results import ClassifierOutput, MaskedLMOutput, NMFResult, Output, PatchingResult, Seq2SeqOutput, load
@@ -36,5 +37,6 @@ __all__ = [
     "ModelBase", "ModelLoadError", "NonFiniteError", "ModelSpec", "NMFResult", "NotAvailableError", "Output",
     "UnsupportedModelError", "demo_model", "from_pretrained", "load", "masked_lm", "Seq2SeqLanguageModel",
     "Seq2SeqOutput", "load_seq2seq", "seq2seq", "TunedLens", "held_out_kl", "compare_lenses",
+    "BatchResults", "batch", "load_batch",
     "patching", "PatchingResult", "PatchingGrid",
 ]

@@ -1,4 +1,5 @@
-"""Command line: ``ecco-widgets render`` writes one offline, interactive HTML page with all the views.
+"""Command line: ``ecco-widgets render`` writes one offline, interactive HTML page with all the views;
+``ecco-widgets batch`` analyses a dataset of prompts into Parquet (:mod:`ecco_widgets.batch.cli`).
 
 >>> parser = build_parser()
 >>> args = parser.parse_args(["render", "--prompt", "Hi", "--out", "page.html", "--generate", "3"])
@@ -15,6 +16,7 @@ from typing import Sequence
 
 from tqdm.auto import tqdm
 
+from .batch.cli import add_batch_parser, run_batch
 from .errors import EccoWidgetsError
 
 ATTRIBUTION_CHOICES = ("ig", "grad_x_input", "saliency", "occlusion", "sig")
@@ -93,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a grid row per block, or two (after attention, after the MLP)")
     render.add_argument("--out", required=True, type=Path, help="where to write the HTML page")
     render.add_argument("--title", default=None, help="page title (default: the prompt)")
+    add_batch_parser(commands)
     return parser
 
 
@@ -206,6 +209,8 @@ def render(args: argparse.Namespace) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "batch":
+        return run_batch(args)
     try:
         path = render(args)
     except EccoWidgetsError as error:

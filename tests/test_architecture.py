@@ -108,6 +108,7 @@ def test_no_circle_of_imports():
     ("results", {"errors", "analysis", "views", "memory", "progress"}),
     ("views", {"errors"}),
     ("models", {"errors", "adapter", "capture", "analysis", "results", "memory", "tokens", "progress"}),
+    ("batch", {"errors", "analysis", "results", "views", "models", "memory", "progress"}),
 ])
 def test_each_stage_imports_only_earlier_stages(stage, allowed):
     """The pipeline runs one way: loading/models -> adapter -> capture -> analysis -> results -> views."""

@@ -1,0 +1,136 @@
+"""One Parquet row per prompt: an Output's arrays as flat list columns plus their shapes, its other fields as JSON,
+and a few per-prompt scalars; and back to the same Output.
+
+Column names: ``<field>`` and ``<field>.shape`` for each array field (``attributions_raw/ig`` ... for the
+per-method groups), ``fields`` (JSON of the rest), and the scalars of :data:`SCALAR_COLUMNS`.
+
+>>> import numpy as np
+>>> from ecco_widgets.results import Output
+>>> out = Output(token_ids=np.array([5, 6, 7]), tokens=["a", " b", " c"], raw_tokens=["a", "Ġb", "Ġc"],
+...              n_input_tokens=2, ranks=np.array([[3, 4], [2, 1]], dtype=np.int32))
+>>> row = output_row(out, prompt_index=4, text="a b", seconds=0.5)
+>>> row["ranks"].tolist(), row["ranks.shape"], row["next_token"], row["next_token_rank1_layer"]
+([3, 4, 2, 1], [2, 2], ' c', 1)
+>>> back = row_output(row)
+>>> back.ranks.tolist(), back.tokens
+([[3, 4], [2, 1]], ['a', ' b', ' c'])
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+
+from ..errors import EccoWidgetsError
+from ..results import Output
+
+GROUPS = ("attributions_raw", "convergence_deltas")  # {method: array} fields
+# per-prompt scalars, read without the arrays by BatchResults.frame(): name -> pyarrow type name
+SCALAR_COLUMNS = {
+    "prompt_index": "int64", "text": "string", "error": "string", "seconds": "float64", "rank": "int32",
+    "n_tokens": "int32", "n_input_tokens": "int32", "n_generated": "int32", "next_token": "string",
+    "next_token_rank1_layer": "int32", "mean_kl": "float64",
+}
+
+
+def answer_column(n_tokens: int, n_input_tokens: int) -> int:
+    """The lens column of a prompt's "next token": the first generated one (column n_input - 1) when tokens were
+    generated, else the last token of the text (column n_tokens - 2).
+
+    >>> answer_column(9, 6), answer_column(6, 6)
+    (5, 4)
+    """
+    return n_input_tokens - 1 if n_tokens > n_input_tokens else n_tokens - 2
+
+
+def first_rank1_layer(ranks: np.ndarray, column: int) -> int:
+    """The first layer at which ``ranks[:, column]`` is 1, or -1 when none is.
+
+    >>> first_rank1_layer(np.array([[5, 2], [1, 1]]), 0), first_rank1_layer(np.array([[5], [3]]), 0)
+    (1, -1)
+    """
+    hits = np.flatnonzero(np.asarray(ranks)[:, column] == 1)
+    return int(hits[0]) if hits.size else -1
+
+
+def output_row(out: Output, prompt_index: int, text: str, seconds: float, rank: int = 0) -> dict[str, Any]:
+    """The row of one analysed prompt (see the module docstring for its columns)."""
+    row: dict[str, Any] = {"prompt_index": int(prompt_index), "text": text, "error": None, "seconds": float(seconds),
+                           "rank": int(rank)}
+    rest: dict[str, Any] = {}
+    for f in fields(out):
+        value = getattr(out, f.name)
+        if f.name.startswith("_") or value is None:
+            continue
+        if isinstance(value, np.ndarray):
+            _put(row, f.name, value)
+        elif f.name in GROUPS:
+            for method, array in value.items():
+                _put(row, f"{f.name}/{method}", np.asarray(array))
+        elif f.name == "vocab_text":
+            rest[f.name] = {str(k): v for k, v in value.items()}
+        else:
+            rest[f.name] = value
+    row["fields"] = json.dumps(rest, ensure_ascii=False)
+    row.update(_scalars(out))
+    return row
+
+
+def error_row(prompt_index: int, text: Any, error: str, seconds: float, rank: int = 0) -> dict[str, Any]:
+    """The row of a prompt that could not be analysed: its text and the error, no arrays."""
+    return {"prompt_index": int(prompt_index), "text": text if isinstance(text, str) else repr(text),
+            "error": error, "seconds": float(seconds), "rank": int(rank)}
+
+
+def row_output(row: dict[str, Any]) -> Output:
+    """The Output stored in ``row`` (an error row raises ValueError with its error)."""
+    if row.get("error"):
+        raise ValueError(f"prompt {row.get('prompt_index')} failed: {row['error']}")
+    kwargs: dict[str, Any] = json.loads(row["fields"])
+    kwargs["vocab_text"] = {int(k): v for k, v in kwargs.get("vocab_text", {}).items()}
+    known = {f.name for f in fields(Output)}
+    for group in GROUPS:
+        kwargs[group] = {}
+    for name, value in row.items():
+        if name.endswith(".shape") or value is None:
+            continue
+        group, _, method = name.partition("/")
+        if f"{name}.shape" not in row or group not in known:
+            continue
+        array = _get(row, name)
+        if method:
+            kwargs[group][method] = array
+        else:
+            kwargs[name] = array
+    return Output(**{k: v for k, v in kwargs.items() if k in known})
+
+
+def _put(row: dict[str, Any], name: str, array: np.ndarray) -> None:
+    row[name] = array.reshape(-1)
+    row[f"{name}.shape"] = [int(s) for s in array.shape]
+
+
+def _get(row: dict[str, Any], name: str) -> np.ndarray:
+    return np.asarray(row[name]).reshape(row[f"{name}.shape"])
+
+
+def _scalars(out: Output) -> dict[str, Any]:
+    n, n_input = out.n_tokens, out.n_input_tokens
+    scalars: dict[str, Any] = {"n_tokens": n, "n_input_tokens": n_input, "n_generated": n - n_input,
+                               "next_token": None, "next_token_rank1_layer": None, "mean_kl": None}
+    if n >= 2:
+        column = answer_column(n, n_input)
+        scalars["next_token"] = out.tokens[column + 1]
+        scalars["next_token_rank1_layer"] = first_rank1_layer(out.ranks, column)
+    if out.kl_to_final is not None and out.kl_to_final.size:
+        scalars["mean_kl"] = float(np.mean(out.kl_to_final, dtype=np.float64))
+    for method in out.convergence_deltas:  # the worst relative completeness error of the prompt's rows
+        try:
+            errors = out.convergence_delta(method, relative=True)
+        except EccoWidgetsError:
+            continue
+        scalars[f"completeness_max/{method}"] = float(np.max(errors)) if errors.size else None
+    return scalars
