@@ -103,10 +103,14 @@ def written_indices(folder: Path) -> list[int]:
                   for i in pq.read_table(part, columns=["prompt_index"]).column(0).to_pylist())
 
 
-def cli(*args: str, nproc: int = 1, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
+def cli(*args: str, nproc: int = 1, launcher: str = "torchrun", **popen) -> subprocess.CompletedProcess | subprocess.Popen:
     command = [str(BIN / "ecco-widgets"), "batch", *args]
-    if nproc > 1:
+    if nproc > 1 and launcher == "torchrun":
         command = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node", str(nproc), "--no-python",
+                   *command]
+    elif nproc > 1:  # accelerate's multi-process launch (torchrun underneath; --multi_gpu also on CPU, with gloo)
+        command = [str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", str(nproc), "--num_machines",
+                   "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29541",
                    *command]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     if popen:
@@ -255,6 +259,17 @@ def test_cli_killed_halfway_then_resumed_writes_every_prompt_once(model_dir, tmp
     assert again.returncode == 0, again.stderr
     assert written_indices(tmp_path / "r") == list(range(len(prompts))), "every prompt once"
     assert ew.load_batch(tmp_path / "r").duplicates == []
+
+
+def test_accelerate_launch_shards_the_same_way(lm, model_dir, prompts_file, tmp_path):
+    run = cli("--model", str(model_dir), "--input", str(prompts_file), "--out", str(tmp_path / "acc"), nproc=2,
+              launcher="accelerate")
+    assert run.returncode == 0, run.stderr
+    results = ew.load_batch(tmp_path / "acc")
+    assert written_indices(tmp_path / "acc") == list(range(8))
+    assert results.frame().groupby("rank").size().tolist() == [4, 4]
+    for i, text in enumerate(PROMPTS):
+        assert_same_output(results[i], reference(lm, text, generate=0, attribution=()), exact=False)
 
 
 def test_cli_bad_input_is_a_message_not_a_traceback(model_dir, tmp_path, prompts_file):
