@@ -100,9 +100,12 @@ def _run(args: argparse.Namespace) -> int:
                         n_steps=args.ig_steps, lens_topk=args.topk, keep_hidden_states=args.hidden_states,
                         flush_every=args.flush_every, process=process)
         if process.rank == 0:
-            failed = len(results.errors())
+            frame = results.frame()
+            failed, warned = int(frame["error"].notna().sum()), int(frame["warnings"].notna().sum())
             print(f"Wrote {len(results)} of {results.n_prompts} prompts to {args.out.resolve()}"
-                  + (f" ({failed} failed: their rows hold the error)" if failed else "") + ".")
+                  + (f" ({failed} failed: their rows hold the error)" if failed else "") + "."
+                  + (f" {warned} prompts had warnings (the 'warnings' column of ew.load_batch(...).frame())."
+                     if warned else ""))
             if args.summary is not None:
                 from ..views.export import save_html
 

@@ -32,7 +32,7 @@ GROUPS = ("attributions_raw", "convergence_deltas")  # {method: array} fields
 SCALAR_COLUMNS = {
     "prompt_index": "int64", "text": "string", "error": "string", "seconds": "float64", "rank": "int32",
     "n_tokens": "int32", "n_input_tokens": "int32", "n_generated": "int32", "next_token": "string",
-    "next_token_rank1_layer": "int32", "mean_kl": "float64",
+    "next_token_rank1_layer": "int32", "mean_kl": "float64", "warnings": "string",
 }
 
 

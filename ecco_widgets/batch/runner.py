@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -37,7 +38,8 @@ def batch(lm: Any, prompts: Sequence[Any], out: str | Path, generate: int = 0, a
 
     Under ``torchrun`` / ``accelerate launch`` each process takes its shard (rank, world size from torch.distributed)
     and all write into ``out``; alone, one process takes all. Prompts already in ``out`` are skipped (resume after a
-    crash); a prompt that fails (empty, too long, ...) gets a row with its error and the rest go on. Returns the
+    crash); a prompt that fails (empty, too long, ...) gets a row with its error and the rest go on; warnings (such
+    as IG's CompletenessWarning) go into the row's ``warnings`` column instead of the console. Returns the
     results in ``out`` (lazily read; on every process, once all processes are done).
     hidden states are not stored unless keep_hidden_states=True (n_layers + 1 × n_tokens × d_model floats a prompt).
     """
@@ -86,15 +88,19 @@ def _one_row(lm: Any, index: int, text: Any, settings: dict[str, Any], rank: int
                    n_steps=settings["n_steps"], lens_topk=settings["lens_topk"],
                    keep_hidden_states=settings["keep_hidden_states"], progress=False)
     try:
-        if settings["generate"] > 0:
-            out = lm.generate(text, max_new_tokens=settings["generate"], **options)
-        else:
-            out = lm.analyze(text, **options)
+        with warnings.catch_warnings(record=True) as caught:  # kept in the row, not printed once per prompt
+            warnings.simplefilter("always")
+            if settings["generate"] > 0:
+                out = lm.generate(text, max_new_tokens=settings["generate"], **options)
+            else:
+                out = lm.analyze(text, **options)
     except EccoWidgetsError as error:
         return error_row(index, text, str(error), time.perf_counter() - start, rank)
     except (RuntimeError, ValueError, MemoryError) as error:  # recorded, so one bad prompt does not stop the rest
         return error_row(index, text, f"{type(error).__name__}: {error}", time.perf_counter() - start, rank)
-    return output_row(out, index, text, time.perf_counter() - start, rank)
+    row = output_row(out, index, text, time.perf_counter() - start, rank)
+    row["warnings"] = "\n".join(f"{w.category.__name__}: {w.message}" for w in caught) or None
+    return row
 
 
 def _check_options(lm: Any, generate: Any, attribution: Sequence[str], activations: Any, n_steps: Any,
