@@ -157,12 +157,30 @@ def _lens(out: Any, topk: int) -> dict[str, Any]:
 
 
 def _watch_everywhere(out: Any, watch: list[str | int], progress: bool | None) -> np.ndarray:
-    """int32 (n_layers, n_tokens, n_watch): out.watch_ranks at every position."""
-    ranks = np.zeros((out.n_layers, out.n_tokens, len(watch)), np.int32)
-    with progress_bar(out.n_tokens, "watched ranks", progress, "position") as bar:
-        for p in range(out.n_tokens):
-            ranks[:, p] = out.watch_ranks(watch, p)
-            bar.update(1)
+    """int32 (n_layers, n_tokens, n_watch): out.watch_ranks at every position. Through the logit lens the positions
+    are decoded in chunks (one matrix product for many positions and layers, about 60 MB of logits at a time);
+    through a tuned lens (one translator per layer) one position at a time."""
+    n_layers, n = out.n_layers, out.n_tokens
+    ranks = np.zeros((n_layers, n, len(watch)), np.int32)
+    if out.lens != "logit":
+        with progress_bar(n, "watched ranks", progress, "position") as bar:
+            for p in range(n):
+                ranks[:, p] = out.watch_ranks(watch, p)
+                bar.update(1)
+        return ranks
+    import torch
+
+    from ..analysis.lens import watch_ranks
+
+    ids = [out._encode_watch(t) for t in watch]
+    vocab = int(out._decode(torch.from_numpy(out.hidden_states[1:2, 0]).float()).shape[-1])
+    step = max(1, int(6e7 // (vocab * (4 + len(ids)) * n_layers)))
+    with progress_bar(n, "watched ranks", progress, "position") as bar:
+        for p in range(0, n, step):
+            hidden = torch.from_numpy(np.ascontiguousarray(out.hidden_states[1:, p: p + step])).float()
+            chunk = watch_ranks(out._decode, hidden.reshape(-1, hidden.shape[-1]), ids)
+            ranks[:, p: p + step] = chunk.reshape(n_layers, hidden.shape[1], len(ids))
+            bar.update(hidden.shape[1])
     return ranks
 
 
