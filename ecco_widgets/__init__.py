@@ -20,9 +20,10 @@ from .models import (LanguageModel, MaskedLanguageModel, ModelBase, Seq2SeqLangu
 from .batch import BatchResults, batch, load_batch
 from .models.lenses import compare_lenses
 from .models.patching import patching
-from .results import ClassifierOutput, MaskedLMOutput, NMFResult, Output, PatchingResult, Seq2SeqOutput, load
+from .results import ClassifierOutput, MaskedLMOutput, NMFResult, Output, PatchingResult, PromptPair, Seq2SeqOutput, \
+    compare, load
 from .views import (AttentionView, Explorer, FactorExplorer, LayerPredictions, LensComparison, NeuronHeatmap,
-                    PatchingGrid, RankGrid, RankWatch, SaliencyView)
+                    PatchingGrid, PromptPairView, RankGrid, RankWatch, SaliencyView)
 from .views.export import save_html, to_html
 
 __version__ = "0.1.0"
@@ -39,4 +40,5 @@ __all__ = [
     "Seq2SeqOutput", "load_seq2seq", "seq2seq", "TunedLens", "held_out_kl", "compare_lenses",
     "BatchResults", "batch", "load_batch",
     "patching", "PatchingResult", "PatchingGrid",
+    "compare", "PromptPair", "PromptPairView",
 ]

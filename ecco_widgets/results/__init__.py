@@ -5,7 +5,7 @@
 their views (``out.rankings()``, ``out.primary_attributions()``, ...); views never import results.
 
 >>> sorted(KINDS)
-['ClassifierOutput', 'MaskedLMOutput', 'Output', 'PatchingResult', 'Seq2SeqOutput']
+['ClassifierOutput', 'MaskedLMOutput', 'Output', 'PatchingResult', 'PromptPair', 'Seq2SeqOutput']
 """
 
 from pathlib import Path
@@ -16,12 +16,13 @@ from .factors import NMFResult
 from .masked_lm import MaskedLMOutput
 from .output import Output
 from .patching import PatchingResult
+from .prompt_pair import PromptPair, compare
 from .seq2seq import Seq2SeqOutput
 from .storage import read_result, save_result
 
 #: Every result kind, by the name written into its file.
 KINDS: dict[str, type] = {cls.__name__: cls for cls in (Output, MaskedLMOutput, ClassifierOutput, Seq2SeqOutput,
-                                                         PatchingResult)}
+                                                         PatchingResult, PromptPair)}
 
 
 def load(path: str | Path) -> Output:
@@ -30,4 +31,4 @@ def load(path: str | Path) -> Output:
     return read_result(path, KINDS)
 
 __all__ = ["KINDS", "ClassifierOutput", "MaskedLMOutput", "NMFResult", "Output", "PatchingResult", "Seq2SeqOutput",
-           "load", "save_result"]
+           "PromptPair", "compare", "load", "save_result"]

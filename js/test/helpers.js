@@ -183,6 +183,19 @@ export function viewStates(tokens) {
       reference_topk_index: arr([0, 1, 1, 0], "int32", [2, K]), reference_topk_probs: arr([0.5, 0.2, 0.6, 0.1], "float32", [2, K]),
       selected_cell: [],
     },
+    // prompt B = A with token 1 changed (position by position); ranks in both, IG of the last two tokens in both
+    prompt_pair: {
+      tokens_a: tokens, tokens_b: tokens.map((t, i) => (i === 1 ? `${t}X` : t)), raw_tokens_a: raw,
+      raw_tokens_b: raw.map((t, i) => (i === 1 ? `${t}X` : t)), n_input_tokens_a: 3, n_input_tokens_b: 3, title: "", theme: "light",
+      alignment: arr(Array.from({ length: 2 * n }, (_, i) => i >> 1), "int32", [n, 2]),
+      differs: arr(Array.from({ length: n }, (_, i) => (i === 1 ? 1 : 0)), "uint8", [n]), layer_labels: ["l0", "l1", "l2"],
+      ranks_a: arr(Array.from({ length: L * n }, (_, i) => (i % n === n - 1 ? 0 : 1 + (i % 7))), "int32", [L, n]),
+      ranks_b: arr(Array.from({ length: L * n }, (_, i) => (i % n === n - 1 ? 0 : 1 + (i % 5))), "int32", [L, n]),
+      rank_diff: arr(Array.from({ length: L * n }, (_, i) => (i % n === n - 1 ? 0 : Math.log10((1 + (i % 5)) / (1 + (i % 7))))), "float32", [L, n]),
+      methods: ["a", "b"], method: "a", targets_a: arr(targets, "int32", [2]), targets_b: arr(targets, "int32", [2]),
+      attributions_a: arr(attributions, "float32", [2, 2, n]), attributions_b: arr(attributions.map((v) => v / 2), "float32", [2, 2, n]),
+      selected: -1, unit: "token",
+    },
   };
 }
 

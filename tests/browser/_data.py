@@ -100,7 +100,30 @@ def build(cls, tokens=None, raw=None, labels=None, seed=0, title=""):
                                layer_labels=lab(6, "L{}"), title=title)
     if cls is views.PatchingGrid:
         return patching_grid(toks, rw, rng, lab(6, "L{}"), lab(5, "v{}") if labels is not None else None, title)
+    if cls is views.PromptPairView:
+        return prompt_pair(toks, rw, n_in, rng, lab(6, "L{}"), title)
     raise AssertionError(cls)
+
+
+def prompt_pair(toks, raw, n_in, rng, layer_labels, title=""):
+    """Prompt B differs from A at position 2 and has one token more after position 3; IG of the tokens after the
+    prompt in both."""
+    from ecco_widgets import Output, compare
+
+    toks_b = toks[:2] + [" other"] + toks[2:3] + [" extra"] + toks[3:]
+    raw_b = raw[:2] + ["Ġother"] + raw[2:3] + ["Ġextra"] + raw[3:]
+    outs = []
+    for t, r, ids in ((toks, raw, np.arange(len(toks))), (toks_b, raw_b,
+                                                          np.r_[0, 1, 900, 2, 901, np.arange(3, len(toks))])):
+        n = len(t)
+        targets = np.arange(n_in, n)
+        raw_attr = rng.random((len(targets), n, 2)).astype(np.float32)
+        for row, target in enumerate(targets):
+            raw_attr[row, target:] = 0  # causal: nothing at or after the explained token
+        outs.append(Output(token_ids=ids, tokens=t, raw_tokens=r, n_input_tokens=n_in, model_name="m",
+                           ranks=rng.integers(1, 3000, size=(len(layer_labels), n - 1)).astype(np.int32),
+                           layer_labels=layer_labels, targets=targets, attributions_raw={"ig": raw_attr}))
+    return compare(*outs).view(title=title)
 
 
 def explorer(toks, raw, n_in, rng, lab, title="", hostile=False):

@@ -55,6 +55,8 @@ SPECS[views.PatchingGrid] = Spec(hover='.ew-cell[data-r="2"][data-c="3"]', recol
                                  click='.ew-cell[data-r="1"][data-c="4"]', trait="selected_cell", value=[1, 4])
 # (the explorer's click selects, it does not toggle: its own tests, tests/browser/test_explorer.py, cover clicks)
 SPECS[views.Explorer] = Spec(hover=tok(6), recolours=True)
+SPECS[views.PromptPairView] = Spec(hover='.ew-cell[data-r="2"][data-c="3"]', recolours=False,
+                                   click='.ew-cell[data-r="1"][data-c="4"]', trait="selected", value=4)
 CLASSES = ALL_CLASSES  # from ecco_widgets/views/registry.json; each needs a Spec above
 IDS = [c.__name__ for c in CLASSES]
 
