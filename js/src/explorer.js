@@ -59,7 +59,7 @@ function build(ctx) {
   const turns = get(model, "turns", []).filter((t) => t && t.start >= 0 && t.stop <= N && t.start < t.stop);
   const specialArr = decodeArray(model.get("special"), "special");
   const special = specialArr.size === N ? specialArr.data : null;
-  const d = Object.assign(readData(model, N), { tokens, unit, theme: ctx.theme });
+  const d = Object.assign(readData(model, N), { tokens, unit, theme: ctx.theme, tooltip });
   const name = (k) => `${unit} ${k}`;
   const clamp = (k) => (Number.isInteger(k) && k >= 0 && k < N ? k : 0);
   const selected = () => clamp(Number(get(model, "selected_token", 0)));

@@ -32,7 +32,8 @@ function mount(view, state) {
 function tagCounts(el) {
   const counts = {};
   for (const n of el.querySelectorAll("*")) {
-    if (n.classList.contains("ew-ws-ctl")) continue;
+    // (the explorer's virtualised row packs tokens into lines as wide as the row: longer text, more lines)
+    if (n.classList.contains("ew-ws-ctl") || n.classList.contains("ew-vrow-line")) continue;
     counts[n.tagName] = (counts[n.tagName] || 0) + 1;
   }
   return counts;

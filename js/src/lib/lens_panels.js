@@ -113,7 +113,17 @@ export function predictionsPanel(d) {
     }
     table.appendChild(line);
   }
+  let shown = 0;
+  table.addEventListener("mouseover", (ev) => {
+    const chip = ev.target && ev.target.closest ? ev.target.closest(".ew-lp-chip") : null;
+    if (!chip || !d.tooltip) return;
+    const l = Number(chip.dataset.layer);
+    d.tooltip.show([`${d.layerLabels[l] || l}, after ${d.unit} ${shown}`, { label: `${ordinal(Number(chip.dataset.rank))} prediction`, token: chip.dataset.token },
+      ["probability", `${formatNumber(Number(chip.dataset.value) * 100, 3)}%`]], ev);
+  });
+  table.addEventListener("mouseleave", () => d.tooltip && d.tooltip.hide());
   f.show = (k) => {
+    shown = k;
     f.heading(["Layer predictions after ", ...named(d, k)]);
     for (let l = 0; l < L; l++) {
       for (let j = 0; j < K; j++) {

@@ -58,13 +58,14 @@ export function note(text) {
 }
 
 /**
- * A panel: <section class="ew-panel" data-panel=name> with a heading, a tools slot and a body.
+ * A panel: <div class="ew-panel" data-panel=name role=region> with a heading, a tools slot and a body.
  * heading(parts): parts are strings or {token: text}; the heading is rebuilt (textContent / fillToken).
  */
 export function panelFrame(name, label) {
-  const el = document.createElement("section");
+  const el = document.createElement("div");
   el.className = "ew-panel";
   el.dataset.panel = name;
+  el.setAttribute("role", "region");
   el.setAttribute("aria-label", label);
   const head = document.createElement("div");
   head.className = "ew-panel-head";

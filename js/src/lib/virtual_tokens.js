@@ -133,6 +133,7 @@ export function createVirtualRow(opts) {
     s.dataset.tokenIndex = String(i);
     s.setAttribute("role", "option");
     fillToken(s, tokens[i]);
+    s.title = String(raw[i] != null ? raw[i] : tokens[i] == null ? "" : tokens[i]);
     const kind = i < nInput ? "prompt" : "generated";
     s.setAttribute("aria-label", `${describeToken(i, tokens[i], raw[i])} (${kind}${roleOf[i] ? `, ${roleOf[i]}` : ""})`);
     style(s, i);
