@@ -41,6 +41,7 @@ export const EXPLORER_CSS = `
 .ew-lp-chip .ew-ex-track { width: 28px; height: 5px; }
 /* the 30 x 5 prediction chips are the explorer's largest layout: lines scrolled out of the panel are skipped */
 .ew-panel .ew-lp-line { content-visibility: auto; contain-intrinsic-size: auto 18px; }
+.ew-figure .ew-panel .ew-lp-line { content-visibility: visible; }
 `;
 
 /** Inject the explorer's stylesheet once into the document (or the shadow root holding `el`). */
