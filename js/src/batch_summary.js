@@ -25,6 +25,11 @@ function build(ctx) {
     (nErrors ? `, ${nErrors} failed (see results.errors())` : "") +
     ". The next token: the first generated one, or the text's last token.");
   note.dataset.summaryCounts = "";
+  const key = document.createElement("div");
+  key.className = "ew-legend";
+  key.textContent = "Bars: share or count of prompts per layer; KL in nats, averaged over each prompt's positions, " +
+    "then over prompts; attribution: L2 norm over embedding dimensions, each row normalised to 1.";
+  ctx.setLegend(key);
   if (!nPrompts) return {};
   const charts = document.createElement("div");
   charts.className = "ew-charts";

@@ -183,6 +183,13 @@ export function viewStates(tokens) {
       reference_topk_index: arr([0, 1, 1, 0], "int32", [2, K]), reference_topk_probs: arr([0.5, 0.2, 0.6, 0.1], "float32", [2, K]),
       selected_cell: [],
     },
+    // a dataset summary: no tokens of its own (layer labels and method names are its only texts)
+    batch_summary: {
+      layer_labels: ["l0", "l1", "l2"], title: "", theme: "light", n_prompts: 4, n_errors: 1,
+      share_rank1: arr([0, 0.5, 1], "float32", [L]), first_layer_counts: arr([0, 2, 2, 0], "int32", [L + 1]),
+      mean_kl: arr([2, 1, 0], "float32", [L]), methods: ["ig"],
+      attribution_by_distance: arr(Array.from({ length: 32 }, (_, d) => 1 / (d + 2)), "float32", [1, 32]),
+    },
     // prompt B = A with token 1 changed (position by position); ranks in both, IG of the last two tokens in both
     prompt_pair: {
       tokens_a: tokens, tokens_b: tokens.map((t, i) => (i === 1 ? `${t}X` : t)), raw_tokens_a: raw,

@@ -10,7 +10,7 @@ import { INVISIBLE } from "../src/lib/tokens.js";
 const VIEWS = await loadViews(); // every view of ecco_widgets/views/registry.json
 // Every element a view may legitimately create.
 const ALLOWED = new Set(["DIV", "SPAN", "SELECT", "OPTION", "LABEL", "CANVAS", "BUTTON", // buttons: fixed text (figure, metric)
-  "svg", "polyline", "line", "SVG", "POLYLINE", "LINE"]);
+  "svg", "polyline", "line", "SVG", "POLYLINE", "LINE", "rect", "text", "RECT", "TEXT"]); // rect, text: bar charts (textContent)
 const FORBIDDEN = "img, script, b, i, a, iframe, object, embed, style, link, meta, form, input, template";
 
 let w;
@@ -73,7 +73,21 @@ function hoverAll(el) {
   return texts.join("\n");
 }
 
+// views of a dataset, not of a token sequence: their texts (layer labels, method names) are checked below
+const TOKENLESS = new Set(["batch_summary"]);
+
+test("batch_summary: hostile layer labels and method names render as literal text", () => {
+  const s = viewStates(["a", "b", "c", "d"]).batch_summary;
+  const labels = [HOSTILE[0], "</script>", "&amp;"];
+  const m = mount(VIEWS.batch_summary, { ...s, layer_labels: labels, methods: [HOSTILE[0]] });
+  assertClean(m.el, "batch_summary");
+  const text = m.el.textContent;
+  for (const t of labels) assert.ok(text.includes(t), `${t} rendered literally`);
+  assert.equal(document.querySelectorAll("img, script, b").length, 0, "nothing leaked into the document");
+});
+
 for (const [name, view] of Object.entries(VIEWS)) {
+  if (TOKENLESS.has(name)) continue;
   test(`${name}: hostile tokens render as literal text with zero extra elements`, () => {
     const hostile = mount(view, viewStates(HOSTILE)[name]);
     const benign = mount(view, viewStates(HOSTILE.map((_, i) => `tok${i}`))[name]);
