@@ -102,6 +102,11 @@ def build(cls, tokens=None, raw=None, labels=None, seed=0, title=""):
         return patching_grid(toks, rw, rng, lab(6, "L{}"), lab(5, "v{}") if labels is not None else None, title)
     if cls is views.PromptPairView:
         return prompt_pair(toks, rw, n_in, rng, lab(6, "L{}"), title)
+    if cls is views.BatchSummary:  # a dataset view: no tokens; its texts are the layer labels and method names
+        share = np.sort(rng.random(8))
+        return views.BatchSummary(layer_labels=lab(8, "{}"), share_rank1=share, first_layer_counts=rng.integers(
+            0, 9, size=9), mean_kl=share[::-1] * 5, methods=lab(1, "ig"), attribution_by_distance=rng.random(
+            (1, 32)) / 4, n_prompts=40, n_errors=2, title=title)
     raise AssertionError(cls)
 
 

@@ -44,16 +44,16 @@ def test_one_bar_per_entry_heights_follow_the_values(page):
 
 
 def test_hover_and_keys_show_the_values(page):
-    page.hover('#ew-view-0 [data-chart="share_rank1"] rect.ew-chart-bar[data-index="3"]', force=True)
+    page.hover('#ew-view-0 [data-chart="share_rank1"] .ew-chart-hit[data-index="3"]')
     page.wait_for_function(_TOOLTIP)
     assert "layer 3" in page.evaluate(_TOOLTIP) and "88% of 8" in page.evaluate(_TOOLTIP)
-    page.focus('#ew-view-0 [data-chart="first_layer"] svg')
+    page.focus('#ew-view-0 [data-chart="first_layer"] .ew-chart-hit[data-index="0"]')
     page.keyboard.press("End")
     page.wait_for_function("() => (document.querySelector('#ew-view-0 .ew-tooltip').textContent || '').includes('never')")
     assert "0 of 8" in page.evaluate(_TOOLTIP)
     page.keyboard.press("ArrowLeft")
     page.wait_for_function("() => document.querySelector('#ew-view-0 .ew-tooltip').textContent.includes('layer 4')")
     assert "1 of 8" in page.evaluate(_TOOLTIP)
-    page.focus('#ew-view-0 [data-chart="mean_kl"] svg')
+    page.focus('#ew-view-0 [data-chart="mean_kl"] .ew-chart-hit[data-index="2"]')
     page.keyboard.press("Home")
     page.wait_for_function("() => document.querySelector('#ew-view-0 .ew-tooltip').textContent.includes('4.5 nats')")

@@ -57,6 +57,7 @@ SPECS[views.PatchingGrid] = Spec(hover='.ew-cell[data-r="2"][data-c="3"]', recol
 SPECS[views.Explorer] = Spec(hover=tok(6), recolours=True)
 SPECS[views.PromptPairView] = Spec(hover='.ew-cell[data-r="2"][data-c="3"]', recolours=False,
                                    click='.ew-cell[data-r="1"][data-c="4"]', trait="selected", value=4)
+SPECS[views.BatchSummary] = Spec(hover='[data-chart="share_rank1"] .ew-chart-hit[data-index="2"]', recolours=False)
 CLASSES = ALL_CLASSES  # from ecco_widgets/views/registry.json; each needs a Spec above
 IDS = [c.__name__ for c in CLASSES]
 

@@ -20,7 +20,8 @@ export function niceMax(max, min = 0) {
 /**
  * barChart(values, {name, labels, title, yLabel, format, color, yMax, onHover, tooltipRows}) -> {el, bars, select(i)}.
  * values: array of numbers (NaN drawn as no bar); labels[i]: the x label of bar i (every few shown).
- * tooltipRows(i): the tooltip's rows for bar i. The chart is focusable; Left/Right/Home/End move the selection.
+ * tooltipRows(i): the tooltip's rows for bar i. Each chart is one tab stop; Left/Right/Home/End move the focus
+ * from bar to bar (the bars' transparent full-height hit areas, [data-index], take the pointer and the focus).
  */
 export function barChart(values, opts) {
   const n = values.length;
@@ -41,7 +42,6 @@ export function barChart(values, opts) {
   wrap.appendChild(heading);
   const svg = svgEl("svg", { width: w, height: h + padB, viewBox: `0 0 ${w} ${h + padB}`, role: "img" });
   svg.setAttribute("aria-label", opts.title);
-  svg.setAttribute("tabindex", "0");
   svg.classList.add("ew-chart-svg");
   svg.appendChild(svgEl("line", { x1: padL, y1: 4, x2: padL, y2: h, class: "ew-chart-axis" }));
   svg.appendChild(svgEl("line", { x1: padL, y1: h, x2: w - 4, y2: h, class: "ew-chart-axis" }));
@@ -58,18 +58,22 @@ export function barChart(values, opts) {
   }
   const every = Math.max(1, Math.ceil(n / 12));
   const bars = [];
+  const hits = [];
   for (let i = 0; i < n; i++) {
     const v = values[i];
     const bh = Number.isFinite(v) ? Math.max(v > 0 ? 1 : 0, ((h - 4) * Math.min(v, top)) / top) : 0;
     const x = padL + i * barW + 1;
     const rect = svgEl("rect", { x, y: h - bh, width: barW - 2, height: bh, class: "ew-chart-bar" });
     rect.style.fill = opts.color || "var(--ew-accent, #0072b2)";
-    rect.dataset.index = String(i);
+    rect.dataset.bar = String(i);
     svg.appendChild(rect);
     bars.push(rect);
     // a transparent full-height hit area, so tiny bars are easy to hover
-    const hit = svgEl("rect", { x: x - 1, y: 4, width: barW, height: h - 4, fill: "transparent" });
+    const hit = svgEl("rect", { x: x - 1, y: 4, width: barW, height: h - 4, fill: "transparent", class: "ew-chart-hit" });
     hit.dataset.index = String(i);
+    hit.setAttribute("tabindex", i === 0 ? "0" : "-1"); // one tab stop a chart; arrows move it (roving tabindex)
+    hit.setAttribute("aria-label", `${opts.labels[i]}: ${Number.isFinite(v) ? fmt(v) : "none"}`);
+    hits.push(hit);
     svg.appendChild(hit);
     if (i % every === 0 || i === n - 1) {
       const t = svgEl("text", { x: x + (barW - 2) / 2, y: h + 12, "text-anchor": "middle", class: "ew-chart-tick" });
@@ -96,7 +100,13 @@ export function barChart(values, opts) {
     if (Number.isInteger(i) && i !== current) select(i, "mouse", ev);
   });
   svg.addEventListener("mouseleave", () => select(-1));
-  svg.addEventListener("blur", () => select(-1));
+  svg.addEventListener("focusin", (ev) => {
+    const i = Number(ev.target.dataset.index);
+    if (Number.isInteger(i)) select(i, "focus");
+  });
+  svg.addEventListener("focusout", (ev) => {
+    if (!svg.contains(ev.relatedTarget)) select(-1);
+  });
   svg.addEventListener("keydown", (ev) => {
     const moves = { ArrowRight: 1, ArrowLeft: -1 };
     let next = null;
@@ -105,6 +115,8 @@ export function barChart(values, opts) {
     else if (ev.key === "End") next = n - 1;
     if (next == null || !n) return;
     ev.preventDefault();
+    hits.forEach((h, k) => h.setAttribute("tabindex", k === next ? "0" : "-1"));
+    hits[next].focus();
     select(next, "focus");
   });
   return { el: wrap, bars, select };

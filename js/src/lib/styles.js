@@ -137,8 +137,8 @@ export const CSS = `
 .ew-chart-title { font-size: 12px; font-weight: 600; margin: 6px 0 2px; }
 .ew-chart-axis { stroke: var(--ew-muted); stroke-width: 1; }
 .ew-chart-tick { fill: var(--ew-muted); font-size: 10px; }
-.ew-chart-bar.ew-active { stroke: var(--ew-select); stroke-width: 1.5; }
-.ew-chart-svg:focus-visible { outline: 2px solid var(--ew-focus); }
+.ew-chart-bar.ew-active { stroke: var(--ew-select); stroke-width: 1.5; outline: 1px solid var(--ew-select); }
+.ew-chart-hit:focus-visible { outline: 2px solid var(--ew-focus); }
 .ew-spark-mark { stroke: var(--ew-focus); stroke-width: 1; }
 .ew-heat-cells { position: relative; }
 .ew-heat-focus-col { position: absolute; top: 0; bottom: 0; box-shadow: inset 0 0 0 2px var(--ew-focus); pointer-events: none; }
