@@ -196,6 +196,9 @@ function describeToken(i, text, raw) {
   let shown = raw != null && raw !== "" ? raw : text;
   return `token ${i}: ${JSON.stringify(shown == null ? "" : String(shown))}`;
 }
+function piecesRow(model, raw, i) {
+  return (model && typeof model.get == "function" ? model.get("unit") : null) === "word" && raw && raw[i] != null ? ["pieces", String(raw[i])] : null;
+}
 function createTokenRow(opts) {
   let tokens = opts.tokens || [], raw = opts.rawTokens || [], nInput = opts.nInput == null ? tokens.length : opts.nInput, el = document.createElement("div");
   el.className = "ew-tokens" + (opts.className ? " " + opts.className : ""), el.setAttribute("role", "listbox"), el.setAttribute("aria-orientation", "horizontal"), opts.label && el.setAttribute("aria-label", opts.label);
@@ -415,6 +418,12 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-factor-label { min-width: 6em; font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 14em; }
 .ew-factor-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; flex: none; }
 .ew-spark-line { stroke: var(--ew-accent); stroke-width: 1.5; }
+.ew-charts { display: flex; flex-wrap: wrap; gap: 12px 24px; }
+.ew-chart-title { font-size: 12px; font-weight: 600; margin: 6px 0 2px; }
+.ew-chart-axis { stroke: var(--ew-muted); stroke-width: 1; }
+.ew-chart-tick { fill: var(--ew-muted); font-size: 10px; }
+.ew-chart-bar.ew-active { stroke: var(--ew-select); stroke-width: 1.5; outline: 1px solid var(--ew-select); }
+.ew-chart-hit:focus-visible { outline: 2px solid var(--ew-focus); }
 .ew-spark-mark { stroke: var(--ew-focus); stroke-width: 1; }
 .ew-heat-cells { position: relative; }
 .ew-heat-focus-col { position: absolute; top: 0; bottom: 0; box-shadow: inset 0 0 0 2px var(--ew-focus); pointer-events: none; }
@@ -1011,7 +1020,7 @@ function build(ctx) {
         return hoverQuery = -1, paint(), tooltip.hide();
       let q = query();
       i < T && (hoverQuery = i, paint());
-      let lines = [{ label: `query ${i}`, token: tok(i) }, ["heads", activeHead >= 0 ? labels[activeHead] : `mean of ${H}`]], top = [];
+      let lines = [{ label: `query ${i}`, token: tok(i) }, piecesRow(model, raw, i), ["heads", activeHead >= 0 ? labels[activeHead] : `mean of ${H}`]], top = [];
       if (i < T) for (let k = 0; k < T; k++) top.push([k, weight(i, k)]);
       top.sort((x, y) => y[1] - x[1]), top.length && lines.push("attends most to");
       for (let [k, w] of top.slice(0, 3)) lines.push({ label: `${k}`, token: tok(k), value: formatNumber(w) });

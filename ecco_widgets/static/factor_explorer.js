@@ -225,6 +225,9 @@ function describeToken(i, text, raw) {
   let shown = raw != null && raw !== "" ? raw : text;
   return `token ${i}: ${JSON.stringify(shown == null ? "" : String(shown))}`;
 }
+function piecesRow(model, raw, i) {
+  return (model && typeof model.get == "function" ? model.get("unit") : null) === "word" && raw && raw[i] != null ? ["pieces", String(raw[i])] : null;
+}
 function createTokenRow(opts) {
   let tokens = opts.tokens || [], raw = opts.rawTokens || [], nInput = opts.nInput == null ? tokens.length : opts.nInput, el = document.createElement("div");
   el.className = "ew-tokens" + (opts.className ? " " + opts.className : ""), el.setAttribute("role", "listbox"), el.setAttribute("aria-orientation", "horizontal"), opts.label && el.setAttribute("aria-label", opts.label);
@@ -502,6 +505,12 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-factor-label { min-width: 6em; font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 14em; }
 .ew-factor-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; flex: none; }
 .ew-spark-line { stroke: var(--ew-accent); stroke-width: 1.5; }
+.ew-charts { display: flex; flex-wrap: wrap; gap: 12px 24px; }
+.ew-chart-title { font-size: 12px; font-weight: 600; margin: 6px 0 2px; }
+.ew-chart-axis { stroke: var(--ew-muted); stroke-width: 1; }
+.ew-chart-tick { fill: var(--ew-muted); font-size: 10px; }
+.ew-chart-bar.ew-active { stroke: var(--ew-select); stroke-width: 1.5; outline: 1px solid var(--ew-select); }
+.ew-chart-hit:focus-visible { outline: 2px solid var(--ew-focus); }
 .ew-spark-mark { stroke: var(--ew-focus); stroke-width: 1; }
 .ew-heat-cells { position: relative; }
 .ew-heat-focus-col { position: absolute; top: 0; bottom: 0; box-shadow: inset 0 0 0 2px var(--ew-focus); pointer-events: none; }
@@ -1083,7 +1092,7 @@ function build(ctx) {
     onHover(i, span, how, ev) {
       let c = current();
       if (sparks.forEach((s, k) => s.mark(k === c ? i : -1)), i < 0) return tooltip.hide();
-      let lines = [{ label: `token ${i}`, token: tokens[i] }];
+      let lines = [{ label: `token ${i}`, token: tokens[i] }, piecesRow(model, raw, i)];
       if (c >= 0) lines.push([labels[c], formatNumber(val(c, i))]);
       else for (let k = 0; k < Math.min(C, 8); k++) lines.push([labels[k], formatNumber(val(k, i))]);
       tooltip.show(lines, how === "focus" ? span : ev);
@@ -1130,7 +1139,7 @@ function build(ctx) {
     let c = factorOf(ev.target);
     if (c < 0) return;
     let rect = sparks[c].svg.getBoundingClientRect(), i = sparks[c].indexAt(ev.clientX - rect.left);
-    sparks[c].mark(i), ev.clientX >= rect.left && ev.clientX <= rect.right && i < tokens.length ? tooltip.show([labels[c], { label: `token ${i}`, token: tokens[i] }, ["value", formatNumber(val(c, i))]], ev) : tooltip.hide();
+    sparks[c].mark(i), ev.clientX >= rect.left && ev.clientX <= rect.right && i < tokens.length ? tooltip.show([labels[c], { label: `token ${i}`, token: tokens[i] }, piecesRow(model, raw, i), ["value", formatNumber(val(c, i))]], ev) : tooltip.hide();
   }), list.addEventListener("mouseleave", () => {
     sparks.forEach((s) => s.mark(-1)), tooltip.hide(), isolate(-1);
   });

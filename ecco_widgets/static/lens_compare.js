@@ -630,6 +630,12 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-factor-label { min-width: 6em; font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 14em; }
 .ew-factor-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; flex: none; }
 .ew-spark-line { stroke: var(--ew-accent); stroke-width: 1.5; }
+.ew-charts { display: flex; flex-wrap: wrap; gap: 12px 24px; }
+.ew-chart-title { font-size: 12px; font-weight: 600; margin: 6px 0 2px; }
+.ew-chart-axis { stroke: var(--ew-muted); stroke-width: 1; }
+.ew-chart-tick { fill: var(--ew-muted); font-size: 10px; }
+.ew-chart-bar.ew-active { stroke: var(--ew-select); stroke-width: 1.5; outline: 1px solid var(--ew-select); }
+.ew-chart-hit:focus-visible { outline: 2px solid var(--ew-focus); }
 .ew-spark-mark { stroke: var(--ew-focus); stroke-width: 1; }
 .ew-heat-cells { position: relative; }
 .ew-heat-focus-col { position: absolute; top: 0; bottom: 0; box-shadow: inset 0 0 0 2px var(--ew-focus); pointer-events: none; }

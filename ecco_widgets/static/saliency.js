@@ -225,6 +225,9 @@ function describeToken(i, text, raw) {
   let shown = raw != null && raw !== "" ? raw : text;
   return `token ${i}: ${JSON.stringify(shown == null ? "" : String(shown))}`;
 }
+function piecesRow(model, raw, i) {
+  return (model && typeof model.get == "function" ? model.get("unit") : null) === "word" && raw && raw[i] != null ? ["pieces", String(raw[i])] : null;
+}
 function createTokenRow(opts) {
   let tokens = opts.tokens || [], raw = opts.rawTokens || [], nInput = opts.nInput == null ? tokens.length : opts.nInput, el = document.createElement("div");
   el.className = "ew-tokens" + (opts.className ? " " + opts.className : ""), el.setAttribute("role", "listbox"), el.setAttribute("aria-orientation", "horizontal"), opts.label && el.setAttribute("aria-label", opts.label);
@@ -444,6 +447,12 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-factor-label { min-width: 6em; font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 14em; }
 .ew-factor-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; flex: none; }
 .ew-spark-line { stroke: var(--ew-accent); stroke-width: 1.5; }
+.ew-charts { display: flex; flex-wrap: wrap; gap: 12px 24px; }
+.ew-chart-title { font-size: 12px; font-weight: 600; margin: 6px 0 2px; }
+.ew-chart-axis { stroke: var(--ew-muted); stroke-width: 1; }
+.ew-chart-tick { fill: var(--ew-muted); font-size: 10px; }
+.ew-chart-bar.ew-active { stroke: var(--ew-select); stroke-width: 1.5; outline: 1px solid var(--ew-select); }
+.ew-chart-hit:focus-visible { outline: 2px solid var(--ew-focus); }
 .ew-spark-mark { stroke: var(--ew-focus); stroke-width: 1; }
 .ew-heat-cells { position: relative; }
 .ew-heat-focus-col { position: absolute; top: 0; bottom: 0; box-shadow: inset 0 0 0 2px var(--ew-focus); pointer-events: none; }
@@ -992,7 +1001,7 @@ function hint(parent, text) {
 // src/saliency.js
 var COMPLETENESS_TOLERANCE = 0.01, percent = (e) => `${(100 * e).toFixed(e < 0.1 ? 2 : 1)} %`;
 function build(ctx) {
-  let { model, body, controls, tooltip } = ctx, { tokens, raw, nInput } = tokenTraits(model), N = tokens.length, targetsArr = decodeArray(model.get("targets"), "targets"), attr = decodeArray(model.get("attributions"), "attributions"), methods = get(model, "methods", []).map(String), baselines = get(model, "baselines", []).map(String), baselineOf = () => baselines[methodIdx] || "", style = get(model, "style", "minimal") === "detailed" ? "detailed" : "minimal", causal = get(model, "causal", !0) !== !1, inputsEnd = (t) => causal ? t : N, explains = (p, t) => p < inputsEnd(t);
+  let { model, body, controls, tooltip } = ctx, { tokens, raw, nInput } = tokenTraits(model), N = tokens.length, targetsArr = decodeArray(model.get("targets"), "targets"), attr = decodeArray(model.get("attributions"), "attributions"), methods = get(model, "methods", []).map(String), baselines = get(model, "baselines", []).map(String), baselineOf = () => baselines[methodIdx] || "", style = get(model, "style", "minimal") === "detailed" ? "detailed" : "minimal", causal = get(model, "causal", !0) !== !1, unit = get(model, "unit", "token") === "word" ? "word" : "token", inputsEnd = (t) => causal ? t : N, explains = (p, t) => p < inputsEnd(t);
   body.classList.toggle("ew-sal-detailed", style === "detailed");
   let targets = Array.from(targetsArr.data), ok = !attr.empty && attr.shape.length === 3 && attr.shape[1] === targets.length, M = ok ? attr.shape[0] : 0, NT = ok ? attr.shape[2] : 0, rowOfPos = /* @__PURE__ */ new Map();
   targets.forEach((t, i) => rowOfPos.set(t, i));
@@ -1047,7 +1056,7 @@ function build(ctx) {
         let r = rowOfPos.get(i), ranked = [];
         for (let p = 0; p < inputsEnd(i) && p < NT; p++) ranked.push([p, value(r, p)]);
         ranked.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
-        let lines = [`explained token ${i}`, { token: tokens[i] }, ["method", methods[methodIdx] || ""]];
+        let lines = [`explained ${unit} ${i}`, { token: tokens[i] }, piecesRow(model, raw, i), ["method", methods[methodIdx] || ""]];
         baselineOf() && lines.push(["baseline", baselineOf()]);
         let e = errorOf(r);
         e !== null && (lines.push(["completeness error", percent(e)]), e > COMPLETENESS_TOLERANCE && lines.push("not converged: this row does not add up to f(x) − f(baseline)")), ranked.length && lines.push("strongest inputs (by |attribution|)");
@@ -1055,9 +1064,9 @@ function build(ctx) {
         tooltip.show(lines, how === "focus" ? span : ev);
       } else if (activeTarget >= 0 && rowOfPos.has(activeTarget) && explains(i, activeTarget)) {
         let v = value(rowOfPos.get(activeTarget), i);
-        tooltip.show([{ label: `token ${i}`, token: tokens[i] }, [`attribution → ${activeTarget}`, formatNumber(v)]], how === "focus" ? span : ev);
+        tooltip.show([{ label: `${unit} ${i}`, token: tokens[i] }, piecesRow(model, raw, i), [`attribution → ${activeTarget}`, formatNumber(v)]], how === "focus" ? span : ev);
       } else
-        tooltip.show([{ label: `token ${i}`, token: tokens[i] }, i < nInput ? "prompt token" : "generated token"], how === "focus" ? span : ev);
+        tooltip.show([{ label: `${unit} ${i}`, token: tokens[i] }, piecesRow(model, raw, i), i < nInput ? `prompt ${unit}` : `generated ${unit}`], how === "focus" ? span : ev);
     },
     onCommit(i) {
       if (!rowOfPos.has(i)) return;
@@ -1098,7 +1107,7 @@ function build(ctx) {
       } else
         row.setColor(i, null), b && (b.bar.style.height = "0px", b.val.textContent = "");
     }
-    ctx.setLegend(scale ? legend(scale, { label: `attribution (${methods[methodIdx] || "method"}) → token ${t}` }) : null);
+    ctx.setLegend(scale ? legend(scale, { label: `attribution (${methods[methodIdx] || "method"}) → ${unit} ${t}${unit === "word" ? " (each word: the sum over its pieces)" : ""}` }) : null);
   }
   let markUnconverged = () => {
     targets.forEach((t, r) => {
@@ -1136,7 +1145,8 @@ function render({ model, el }) {
       "style",
       "causal",
       "completeness_error",
-      "baselines"
+      "baselines",
+      "unit"
     ],
     localTraits: ["selected_token", "method"],
     build
