@@ -28,6 +28,7 @@ from ..errors import InputError, UnsupportedModelError
 from ..memory import require
 from ..progress import progress_bar
 from ..results.patching import PatchingResult
+from ..results.prompt_pair import PromptPair
 from .causal_lm import LanguageModel
 
 POINTS = ("resid", "attn", "mlp")
@@ -72,6 +73,27 @@ def _single(lm: LanguageModel, token: Any, name: str) -> int:
         raise InputError(f"{name}={token!r}: {error}") from None
 
 
+def _pair_prompts(clean: Any, corrupted: Any) -> tuple[Any, Any]:
+    """The two prompts' token ids when ``clean`` is an ew.compare(out_a, out_b) PromptPair (A clean, B corrupted;
+    each prompt's tokens up to its n_input_tokens, or all of them when nothing was generated)."""
+    if not isinstance(clean, PromptPair):
+        if corrupted is None:
+            raise InputError("patching needs the corrupted prompt: ew.patching(lm, clean, corrupted, answer=..., "
+                             "foil=...), or a prompt pair: ew.patching(lm, ew.compare(out_a, out_b), answer=..., ...).")
+        return clean, corrupted
+    if corrupted is not None:
+        raise InputError("A prompt pair holds both prompts: pass ew.patching(lm, pair, answer=..., foil=...) without "
+                         "a corrupted prompt.")
+    if clean.unit != "token":
+        raise InputError("This prompt pair compares words; patching needs tokens: ew.compare the token-level outputs "
+                         "(without .by_word()).")
+
+    def prompt(ids: np.ndarray, n_input: int) -> list[int]:
+        return [int(i) for i in ids[: n_input or len(ids)]]
+
+    return (prompt(clean.token_ids_a, clean.n_input_tokens_a), prompt(clean.token_ids_b, clean.n_input_tokens_b))
+
+
 def check_inputs(lm: Any, clean: Any, corrupted: Any, answer: Any, foil: Any, points: Any, method: Any, topk: Any,
                  batch_size: Any) -> tuple[list[int], list[int], int, int]:
     """(clean ids, corrupted ids, answer id, foil id), or an InputError that says what to change; no forward."""
@@ -89,6 +111,10 @@ def check_inputs(lm: Any, clean: Any, corrupted: Any, answer: Any, foil: Any, po
     if batch_size is not None and (isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (
             int, np.integer)) or batch_size < 1):
         raise InputError(f"batch_size must be None (chosen from memory) or a positive integer, got {batch_size!r}.")
+    if answer is None or foil is None:
+        raise InputError("patching needs answer= and foil=: single tokens, the clean and the corrupted prompt's "
+                         "answers (e.g. answer=' Paris', foil=' Rome').")
+    clean, corrupted = _pair_prompts(clean, corrupted)
     ids = []
     for text, name in ((clean, "clean"), (corrupted, "corrupted")):
         if isinstance(text, str):
@@ -169,10 +195,14 @@ class _Runner:
                 torch.stack([g.detach().reshape(r[0].shape)[0] for r, g in zip(records, grads)]), logits.detach())
 
 
-def patching(lm: LanguageModel, clean: str, corrupted: str, answer: str | int, foil: str | int,
+def patching(lm: LanguageModel, clean: str | PromptPair, corrupted: str | None = None, answer: str | int | None = None,
+             foil: str | int | None = None,
              points: str = "resid", method: str = "exact", topk: int = 10, batch_size: int | None = None,
              progress: bool | None = None) -> PatchingResult:
     """Activation patching of ``clean`` into ``corrupted`` at every (layer, position) of ``points``.
+
+    clean / corrupted: prompts (text or token ids), or ``clean`` = a prompt pair from ``ew.compare(out_a, out_b)``
+    (A is the clean prompt, B the corrupted one) and no ``corrupted``.
 
     answer / foil: single tokens (or ids), the clean and the corrupted prompt's answers; the measure is the logit
     difference answer - foil after the last position, normalised to 0 (corrupted run) .. 1 (clean run).
