@@ -22,6 +22,7 @@ import numpy as np
 
 from ..analysis.factors import activation_matrix, check_k, factorize, neuron_columns, top_neurons
 from ..errors import InputError
+from .words import chat_options
 
 __all__ = ["NMFResult", "neuron_heatmap", "nmf_of", "top_neurons"]
 
@@ -130,4 +131,4 @@ def neuron_heatmap(out: Any, layer: int, neurons: Sequence[int] | int, **view_op
     values, index, chosen = neuron_columns(out, layer, neurons)
     view_options.setdefault("neuron_labels", [f"L{index}.N{n}" for n in chosen])
     return NeuronHeatmap(tokens=out.tokens, raw_tokens=out.raw_tokens if len(out.raw_tokens) == out.n_tokens else None,
-                         n_input_tokens=out.n_input_tokens, activations=values, **view_options)
+                         n_input_tokens=out.n_input_tokens, activations=values, **{**chat_options(out), **view_options})

@@ -21,7 +21,7 @@ from ..analysis.lens import watch_ranks
 from ..errors import InputError, NotAvailableError
 from .factors import NMFResult, neuron_heatmap, nmf_of, top_neurons
 from .storage import save_result
-from .words import add_units, by_word, sum_pieces, words_of
+from .words import add_units, by_word, chat_options, sum_pieces, words_of
 
 
 @dataclass
@@ -204,7 +204,7 @@ class Output:
             layer_labels=self.layer_labels, topk_vocab=vocab, topk_index=index,
             topk_probs=self.topk_probs[:, :-1] if self.topk_probs is not None else None,
             target_probs=self.target_probs, kl_to_final=self.kl_to_final, entropy=self.entropy, metric=metric,
-            **marker, **view_options,
+            **marker, **{**chat_options(self), **view_options},
         )
 
     def rankings_watch(self, watch: Sequence[str | int], position: int = -1, **view_options):
@@ -281,7 +281,7 @@ class Output:
         view_options.setdefault("completeness_error", self._relative_completeness())
         view_options.setdefault("baselines", self._baseline_descriptions(methods))
         return SaliencyView(**self._saliency_tokens(), attributions=values, method=chosen, style=style,
-                            **view_options)
+                            **{**chat_options(self), **view_options})
 
     def _baseline_descriptions(self, methods: list[str]) -> dict[str, str]:
         """For IG and occlusion: the baseline and the kept positions recorded in attribution_settings."""
@@ -336,7 +336,7 @@ class Output:
 
         weights, labels = attention_heads(self.attention_weights, layer, head, "model")
         return AttentionView(tokens=self.tokens, raw_tokens=self.raw_tokens, n_input_tokens=self.n_input_tokens,
-                             attention=weights, head_labels=labels, **view_options)
+                             attention=weights, head_labels=labels, **{**chat_options(self), **view_options})
 
     # ----- persistence -----
     def save(self, path: str | Path) -> Path:

@@ -272,3 +272,14 @@ def add_units(cls: type, views: Sequence[str], others: Sequence[str]) -> None:
         setattr(cls, name, with_unit(view=True)(getattr(cls, name)))
     for name in others:
         setattr(cls, name, with_unit(view=False)(getattr(cls, name)))
+
+
+def chat_options(out: Any) -> dict[str, Any]:
+    """The view options that carry an output's turns and special tokens (empty when it has none)."""
+    turns, special = getattr(out, "turns", None) or [], getattr(out, "special_mask", None)
+    options: dict[str, Any] = {}
+    if turns:
+        options["turns"] = list(turns)
+    if special is not None and np.asarray(special).any():
+        options["special"] = np.asarray(special).astype(np.uint8)
+    return options

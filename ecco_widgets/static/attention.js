@@ -199,13 +199,32 @@ function describeToken(i, text, raw) {
 function piecesRow(model, raw, i) {
   return (model && typeof model.get == "function" ? model.get("unit") : null) === "word" && raw && raw[i] != null ? ["pieces", String(raw[i])] : null;
 }
+var ROLES = /* @__PURE__ */ new Set(["system", "user", "assistant"]);
+function chatMarks(turns, special, n) {
+  let starts = /* @__PURE__ */ new Map(), role = new Array(n).fill("");
+  for (let t of turns || [])
+    if (!(!t || !ROLES.has(t.role) || !(t.start >= 0 && t.start < t.stop && t.stop <= n))) {
+      starts.set(t.start, t.role);
+      for (let i = t.start; i < t.stop; i++) role[i] = t.role;
+    }
+  let dim = special && special.length === n ? special : null;
+  return {
+    any: starts.size > 0 || !!(dim && dim.some((v) => v)),
+    roleAt: (i) => role[i] || "",
+    startsTurn: (i) => starts.get(i) || "",
+    classOf(i) {
+      let c = dim && dim[i] ? " ew-tok-special" : "", r = starts.get(i);
+      return r && (c += ` ew-turn-start ew-turn-${r}`), c;
+    }
+  };
+}
 function createTokenRow(opts) {
   let tokens = opts.tokens || [], raw = opts.rawTokens || [], nInput = opts.nInput == null ? tokens.length : opts.nInput, el = document.createElement("div");
   el.className = "ew-tokens" + (opts.className ? " " + opts.className : ""), el.setAttribute("role", "listbox"), el.setAttribute("aria-orientation", "horizontal"), opts.label && el.setAttribute("aria-label", opts.label);
   let spans = new Array(tokens.length), active = -1;
   for (let i = 0; i < tokens.length; i++) {
     let s = document.createElement("span");
-    s.className = "ew-tok " + (i < nInput ? "ew-tok-prompt" : "ew-tok-gen"), s.dataset.index = String(i), s.setAttribute("role", "option"), s.tabIndex = -1, fillToken(s, tokens[i]);
+    s.className = "ew-tok " + (i < nInput ? "ew-tok-prompt" : "ew-tok-gen") + (opts.marks ? opts.marks.classOf(i) : ""), s.dataset.index = String(i), opts.marks && opts.marks.startsTurn(i) && (s.dataset.turnRole = opts.marks.startsTurn(i)), s.setAttribute("role", "option"), s.tabIndex = -1, fillToken(s, tokens[i]);
     let r = raw[i] != null ? raw[i] : tokens[i];
     s.title = String(r ?? ""), s.setAttribute("aria-label", describeToken(i, tokens[i], raw[i]) + (i < nInput ? " (prompt)" : " (generated)")), spans[i] = s, el.appendChild(s);
   }
@@ -418,6 +437,10 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-factor-label { min-width: 6em; font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 14em; }
 .ew-factor-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; flex: none; }
 .ew-spark-line { stroke: var(--ew-accent); stroke-width: 1.5; }
+.ew-tok.ew-tok-special { opacity: 0.45; }
+.ew-tok.ew-turn-start { box-shadow: inset 3px 0 0 var(--ew-turn, var(--ew-muted)); padding-left: 5px; }
+.ew-turn-system { --ew-turn: #999999; } .ew-turn-user { --ew-turn: #0072b2; } .ew-turn-assistant { --ew-turn: #d55e00; }
+.ew-tokens .ew-tok[data-turn-role]::before { content: attr(data-turn-role) ": "; font-size: 10px; color: var(--ew-turn); font-weight: 600; }
 .ew-charts { display: flex; flex-wrap: wrap; gap: 12px 24px; }
 .ew-chart-title { font-size: 12px; font-weight: 600; margin: 6px 0 2px; }
 .ew-chart-axis { stroke: var(--ew-muted); stroke-width: 1; }
@@ -961,8 +984,8 @@ function mountView(model, el, spec) {
   };
 }
 function tokenTraits(model) {
-  let tokens = get(model, "tokens", []), raw = get(model, "raw_tokens", []), nInput = Number(get(model, "n_input_tokens", tokens.length));
-  return { tokens, raw, nInput };
+  let tokens = get(model, "tokens", []), raw = get(model, "raw_tokens", []), nInput = Number(get(model, "n_input_tokens", tokens.length)), field = get(model, "special", null), special = field && field.shape && field.shape[0] === tokens.length ? decodeArray(field, "special").data : null, marks = chatMarks(get(model, "turns", []), special, tokens.length);
+  return { tokens, raw, nInput, marks };
 }
 function hint(parent, text) {
   let p = document.createElement("div");
@@ -998,7 +1021,7 @@ function headImage(data, h, T, R, headMax, skipFirst = !1) {
   return px;
 }
 function build(ctx) {
-  let { model, body, tooltip } = ctx, { tokens, raw, nInput } = tokenTraits(model), att = decodeArray(model.get("attention"), "attention"), ok = !att.empty && att.shape.length === 3 && att.shape[1] === att.shape[2], H = ok ? att.shape[0] : 0, T = ok ? att.shape[1] : 0, given = get(model, "head_labels", []), labels = Array.from({ length: H }, (_, i) => given[i] != null ? String(given[i]) : `head ${i}`), A = (h, q, k) => att.data[(h * T + q) * T + k], tok = (i) => tokens[i] != null ? String(tokens[i]) : "", skip = !!get(model, "exclude_first", !0) && T > 1, headMax = new Float32Array(H), setMax = () => {
+  let { model, body, tooltip } = ctx, { tokens, raw, nInput, marks: chat } = tokenTraits(model), att = decodeArray(model.get("attention"), "attention"), ok = !att.empty && att.shape.length === 3 && att.shape[1] === att.shape[2], H = ok ? att.shape[0] : 0, T = ok ? att.shape[1] : 0, given = get(model, "head_labels", []), labels = Array.from({ length: H }, (_, i) => given[i] != null ? String(given[i]) : `head ${i}`), A = (h, q, k) => att.data[(h * T + q) * T + k], tok = (i) => tokens[i] != null ? String(tokens[i]) : "", skip = !!get(model, "exclude_first", !0) && T > 1, headMax = new Float32Array(H), setMax = () => {
     for (let h = 0; h < H; h++) headMax[h] = headMaxOf(att.data, h, T, skip ? 1 : 0);
   };
   setMax();
@@ -1014,6 +1037,7 @@ function build(ctx) {
     tokens,
     rawTokens: raw,
     nInput,
+    marks: chat,
     label: "tokens; hover or focus a query token to see its attention",
     onHover(i, span, how, ev) {
       if (i < 0)

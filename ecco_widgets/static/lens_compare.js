@@ -452,6 +452,25 @@ function tokenSpan(text, opts = {}) {
   let span = document.createElement("span");
   return span.className = "ew-tok" + (opts.className ? " " + opts.className : ""), fillToken(span, text), opts.raw != null && (span.title = String(opts.raw)), span;
 }
+var ROLES = /* @__PURE__ */ new Set(["system", "user", "assistant"]);
+function chatMarks(turns, special, n) {
+  let starts = /* @__PURE__ */ new Map(), role = new Array(n).fill("");
+  for (let t of turns || [])
+    if (!(!t || !ROLES.has(t.role) || !(t.start >= 0 && t.start < t.stop && t.stop <= n))) {
+      starts.set(t.start, t.role);
+      for (let i = t.start; i < t.stop; i++) role[i] = t.role;
+    }
+  let dim = special && special.length === n ? special : null;
+  return {
+    any: starts.size > 0 || !!(dim && dim.some((v) => v)),
+    roleAt: (i) => role[i] || "",
+    startsTurn: (i) => starts.get(i) || "",
+    classOf(i) {
+      let c = dim && dim[i] ? " ew-tok-special" : "", r = starts.get(i);
+      return r && (c += ` ew-turn-start ew-turn-${r}`), c;
+    }
+  };
+}
 
 // src/lib/axis.js
 function tokenAxis(texts, raws, cellW, opts = {}) {
@@ -630,6 +649,10 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-factor-label { min-width: 6em; font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 14em; }
 .ew-factor-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; flex: none; }
 .ew-spark-line { stroke: var(--ew-accent); stroke-width: 1.5; }
+.ew-tok.ew-tok-special { opacity: 0.45; }
+.ew-tok.ew-turn-start { box-shadow: inset 3px 0 0 var(--ew-turn, var(--ew-muted)); padding-left: 5px; }
+.ew-turn-system { --ew-turn: #999999; } .ew-turn-user { --ew-turn: #0072b2; } .ew-turn-assistant { --ew-turn: #d55e00; }
+.ew-tokens .ew-tok[data-turn-role]::before { content: attr(data-turn-role) ": "; font-size: 10px; color: var(--ew-turn); font-weight: 600; }
 .ew-charts { display: flex; flex-wrap: wrap; gap: 12px 24px; }
 .ew-chart-title { font-size: 12px; font-weight: 600; margin: 6px 0 2px; }
 .ew-chart-axis { stroke: var(--ew-muted); stroke-width: 1; }
@@ -1173,8 +1196,8 @@ function mountView(model, el, spec) {
   };
 }
 function tokenTraits(model) {
-  let tokens = get(model, "tokens", []), raw = get(model, "raw_tokens", []), nInput = Number(get(model, "n_input_tokens", tokens.length));
-  return { tokens, raw, nInput };
+  let tokens = get(model, "tokens", []), raw = get(model, "raw_tokens", []), nInput = Number(get(model, "n_input_tokens", tokens.length)), field = get(model, "special", null), special = field && field.shape && field.shape[0] === tokens.length ? decodeArray(field, "special").data : null, marks = chatMarks(get(model, "turns", []), special, tokens.length);
+  return { tokens, raw, nInput, marks };
 }
 function hint(parent, text) {
   let p = document.createElement("div");
@@ -1321,13 +1344,13 @@ function linkedMark(grid) {
   };
 }
 function build(ctx) {
-  let { model, body, controls, tooltip } = ctx, { tokens, raw, nInput } = tokenTraits(model), ranks = decodeArray(model.get("ranks"), "ranks");
+  let { model, body, controls, tooltip } = ctx, { tokens, raw, nInput, marks } = tokenTraits(model), ranks = decodeArray(model.get("ranks"), "ranks");
   if (ranks.empty || ranks.shape.length !== 3)
     return hint(body, "No ranks to show."), {};
   let [N, L, P] = ranks.shape, givenNames = get(model, "lens_names", []), names = Array.from({ length: N }, (_, i) => givenNames[i] != null ? String(givenNames[i]) : `lens ${i}`), givenLabels = get(model, "layer_labels", []), labels = Array.from({ length: L }, (_, i) => givenLabels[i] != null ? String(givenLabels[i]) : `layer ${i}`), arrays = readMetrics(model, [N, L, P]), metrics = availableMetrics(arrays), scales = {}, scaleOf = (m) => scales[m] || (scales[m] = metricScale(m, arrays[m].data, ctx.theme)), metric = pickMetric(get(model, "metric", "rank"), metrics), top1 = readSummary(model, "summary_top1", N, L), meanKl = readSummary(model, "summary_mean_kl", N, L), klMax = 0;
   if (meanKl) for (let v of meanKl.data) v > klMax && (klMax = v);
   klMax = klMax > 0 ? klMax : 1;
-  let mode = gridMode(N * L, P), cellW = mode === "dom" ? 44 : 14, cellH = mode === "dom" ? 22 : 14, tok = (i) => tokens[i] != null ? String(tokens[i]) : "", rawOf = (i) => raw[i] != null ? String(raw[i]) : tok(i), valueAt = (m, i, l, p) => arrays[m].data[(i * L + l) * P + p], kindOf = (i) => i < nInput ? "ew-tok-prompt" : "ew-tok-gen", vertical = mode === "canvas", top = tokenAxis(Array.from({ length: P }, (_, p) => tok(p + 1)), Array.from({ length: P }, (_, p) => rawOf(p + 1)), cellW, { side: "top", vertical, kindOf: (p) => kindOf(p + 1) }), bottom = tokenAxis(Array.from({ length: P }, (_, p) => tok(p)), Array.from({ length: P }, (_, p) => rawOf(p)), cellW, { side: "bottom", vertical, kindOf }), wrap = document.createElement("div");
+  let mode = gridMode(N * L, P), cellW = mode === "dom" ? 44 : 14, cellH = mode === "dom" ? 22 : 14, tok = (i) => tokens[i] != null ? String(tokens[i]) : "", rawOf = (i) => raw[i] != null ? String(raw[i]) : tok(i), valueAt = (m, i, l, p) => arrays[m].data[(i * L + l) * P + p], kindOf = (i) => (i < nInput ? "ew-tok-prompt" : "ew-tok-gen") + marks.classOf(i), vertical = mode === "canvas", top = tokenAxis(Array.from({ length: P }, (_, p) => tok(p + 1)), Array.from({ length: P }, (_, p) => rawOf(p + 1)), cellW, { side: "top", vertical, kindOf: (p) => kindOf(p + 1) }), bottom = tokenAxis(Array.from({ length: P }, (_, p) => tok(p)), Array.from({ length: P }, (_, p) => rawOf(p)), cellW, { side: "bottom", vertical, kindOf }), wrap = document.createElement("div");
   wrap.className = "ew-scroll";
   let g = document.createElement("div");
   g.className = "ew-lens-grids", g.style.display = "grid", g.style.gridTemplateColumns = "max-content max-content max-content", g.style.width = "max-content", g.style.alignItems = "stretch";

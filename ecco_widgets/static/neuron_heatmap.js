@@ -448,6 +448,25 @@ function tokenSpan(text, opts = {}) {
   let span = document.createElement("span");
   return span.className = "ew-tok" + (opts.className ? " " + opts.className : ""), fillToken(span, text), opts.raw != null && (span.title = String(opts.raw)), span;
 }
+var ROLES = /* @__PURE__ */ new Set(["system", "user", "assistant"]);
+function chatMarks(turns, special, n) {
+  let starts = /* @__PURE__ */ new Map(), role = new Array(n).fill("");
+  for (let t of turns || [])
+    if (!(!t || !ROLES.has(t.role) || !(t.start >= 0 && t.start < t.stop && t.stop <= n))) {
+      starts.set(t.start, t.role);
+      for (let i = t.start; i < t.stop; i++) role[i] = t.role;
+    }
+  let dim = special && special.length === n ? special : null;
+  return {
+    any: starts.size > 0 || !!(dim && dim.some((v) => v)),
+    roleAt: (i) => role[i] || "",
+    startsTurn: (i) => starts.get(i) || "",
+    classOf(i) {
+      let c = dim && dim[i] ? " ew-tok-special" : "", r = starts.get(i);
+      return r && (c += ` ew-turn-start ew-turn-${r}`), c;
+    }
+  };
+}
 
 // src/lib/axis.js
 function tokenAxis(texts, raws, cellW, opts = {}) {
@@ -625,6 +644,10 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-factor-label { min-width: 6em; font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 14em; }
 .ew-factor-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; flex: none; }
 .ew-spark-line { stroke: var(--ew-accent); stroke-width: 1.5; }
+.ew-tok.ew-tok-special { opacity: 0.45; }
+.ew-tok.ew-turn-start { box-shadow: inset 3px 0 0 var(--ew-turn, var(--ew-muted)); padding-left: 5px; }
+.ew-turn-system { --ew-turn: #999999; } .ew-turn-user { --ew-turn: #0072b2; } .ew-turn-assistant { --ew-turn: #d55e00; }
+.ew-tokens .ew-tok[data-turn-role]::before { content: attr(data-turn-role) ": "; font-size: 10px; color: var(--ew-turn); font-weight: 600; }
 .ew-charts { display: flex; flex-wrap: wrap; gap: 12px 24px; }
 .ew-chart-title { font-size: 12px; font-weight: 600; margin: 6px 0 2px; }
 .ew-chart-axis { stroke: var(--ew-muted); stroke-width: 1; }
@@ -1168,8 +1191,8 @@ function mountView(model, el, spec) {
   };
 }
 function tokenTraits(model) {
-  let tokens = get(model, "tokens", []), raw = get(model, "raw_tokens", []), nInput = Number(get(model, "n_input_tokens", tokens.length));
-  return { tokens, raw, nInput };
+  let tokens = get(model, "tokens", []), raw = get(model, "raw_tokens", []), nInput = Number(get(model, "n_input_tokens", tokens.length)), field = get(model, "special", null), special = field && field.shape && field.shape[0] === tokens.length ? decodeArray(field, "special").data : null, marks = chatMarks(get(model, "turns", []), special, tokens.length);
+  return { tokens, raw, nInput, marks };
 }
 function hint(parent, text) {
   let p = document.createElement("div");
@@ -1183,13 +1206,13 @@ function scaleLimit(data, T, first = 0) {
   return m;
 }
 function build(ctx) {
-  let { model, body, tooltip } = ctx, { tokens, raw, nInput } = tokenTraits(model), a = decodeArray(model.get("activations"), "activations");
+  let { model, body, tooltip } = ctx, { tokens, raw, nInput, marks } = tokenTraits(model), a = decodeArray(model.get("activations"), "activations");
   if (a.empty || a.shape.length !== 2)
     return hint(body, "No activations to show."), {};
   let [Nn, T] = a.shape, given = get(model, "neuron_labels", []), labels = Array.from({ length: Nn }, (_, i) => given[i] != null ? String(given[i]) : `neuron ${i}`), excludeFirst = !!get(model, "exclude_first", !0) && T > 1, limit = scaleLimit(a.data, T, excludeFirst ? 1 : 0), full = scaleLimit(a.data, T, 0), scale = divergingScale(limit), m = scale.domain[1], val = (n, t) => a.data[n * T + t], clamp = (v) => Math.max(-m, Math.min(m, v)), mode = gridMode(Nn, T), cellW = mode === "dom" ? 34 : 10, cellH = mode === "dom" ? 20 : 12, tok = (i) => tokens[i] != null ? String(tokens[i]) : "", clipped = (v) => Math.abs(v) > m, axis = tokenAxis(Array.from({ length: T }, (_, i) => tok(i)), raw, cellW, {
     side: "top",
     vertical: !0,
-    kindOf: (i) => i < nInput ? "ew-input" : "ew-output"
+    kindOf: (i) => (i < nInput ? "ew-input" : "ew-output") + marks.classOf(i)
   });
   axis.el.classList.add("ew-heat-axis");
   let hovered = -1, selected = () => {

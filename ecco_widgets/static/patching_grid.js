@@ -638,6 +638,10 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-factor-label { min-width: 6em; font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 14em; }
 .ew-factor-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; flex: none; }
 .ew-spark-line { stroke: var(--ew-accent); stroke-width: 1.5; }
+.ew-tok.ew-tok-special { opacity: 0.45; }
+.ew-tok.ew-turn-start { box-shadow: inset 3px 0 0 var(--ew-turn, var(--ew-muted)); padding-left: 5px; }
+.ew-turn-system { --ew-turn: #999999; } .ew-turn-user { --ew-turn: #0072b2; } .ew-turn-assistant { --ew-turn: #d55e00; }
+.ew-tokens .ew-tok[data-turn-role]::before { content: attr(data-turn-role) ": "; font-size: 10px; color: var(--ew-turn); font-weight: 600; }
 .ew-charts { display: flex; flex-wrap: wrap; gap: 12px 24px; }
 .ew-chart-title { font-size: 12px; font-weight: 600; margin: 6px 0 2px; }
 .ew-chart-axis { stroke: var(--ew-muted); stroke-width: 1; }

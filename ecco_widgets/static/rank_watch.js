@@ -438,7 +438,7 @@ function createTokenRow(opts) {
   let spans = new Array(tokens.length), active = -1;
   for (let i = 0; i < tokens.length; i++) {
     let s = document.createElement("span");
-    s.className = "ew-tok " + (i < nInput ? "ew-tok-prompt" : "ew-tok-gen"), s.dataset.index = String(i), s.setAttribute("role", "option"), s.tabIndex = -1, fillToken(s, tokens[i]);
+    s.className = "ew-tok " + (i < nInput ? "ew-tok-prompt" : "ew-tok-gen") + (opts.marks ? opts.marks.classOf(i) : ""), s.dataset.index = String(i), opts.marks && opts.marks.startsTurn(i) && (s.dataset.turnRole = opts.marks.startsTurn(i)), s.setAttribute("role", "option"), s.tabIndex = -1, fillToken(s, tokens[i]);
     let r = raw[i] != null ? raw[i] : tokens[i];
     s.title = String(r ?? ""), s.setAttribute("aria-label", describeToken(i, tokens[i], raw[i]) + (i < nInput ? " (prompt)" : " (generated)")), spans[i] = s, el.appendChild(s);
   }
@@ -699,6 +699,10 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-factor-label { min-width: 6em; font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 14em; }
 .ew-factor-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; flex: none; }
 .ew-spark-line { stroke: var(--ew-accent); stroke-width: 1.5; }
+.ew-tok.ew-tok-special { opacity: 0.45; }
+.ew-tok.ew-turn-start { box-shadow: inset 3px 0 0 var(--ew-turn, var(--ew-muted)); padding-left: 5px; }
+.ew-turn-system { --ew-turn: #999999; } .ew-turn-user { --ew-turn: #0072b2; } .ew-turn-assistant { --ew-turn: #d55e00; }
+.ew-tokens .ew-tok[data-turn-role]::before { content: attr(data-turn-role) ": "; font-size: 10px; color: var(--ew-turn); font-weight: 600; }
 .ew-charts { display: flex; flex-wrap: wrap; gap: 12px 24px; }
 .ew-chart-title { font-size: 12px; font-weight: 600; margin: 6px 0 2px; }
 .ew-chart-axis { stroke: var(--ew-muted); stroke-width: 1; }

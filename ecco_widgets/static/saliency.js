@@ -228,13 +228,32 @@ function describeToken(i, text, raw) {
 function piecesRow(model, raw, i) {
   return (model && typeof model.get == "function" ? model.get("unit") : null) === "word" && raw && raw[i] != null ? ["pieces", String(raw[i])] : null;
 }
+var ROLES = /* @__PURE__ */ new Set(["system", "user", "assistant"]);
+function chatMarks(turns, special, n) {
+  let starts = /* @__PURE__ */ new Map(), role = new Array(n).fill("");
+  for (let t of turns || [])
+    if (!(!t || !ROLES.has(t.role) || !(t.start >= 0 && t.start < t.stop && t.stop <= n))) {
+      starts.set(t.start, t.role);
+      for (let i = t.start; i < t.stop; i++) role[i] = t.role;
+    }
+  let dim = special && special.length === n ? special : null;
+  return {
+    any: starts.size > 0 || !!(dim && dim.some((v) => v)),
+    roleAt: (i) => role[i] || "",
+    startsTurn: (i) => starts.get(i) || "",
+    classOf(i) {
+      let c = dim && dim[i] ? " ew-tok-special" : "", r = starts.get(i);
+      return r && (c += ` ew-turn-start ew-turn-${r}`), c;
+    }
+  };
+}
 function createTokenRow(opts) {
   let tokens = opts.tokens || [], raw = opts.rawTokens || [], nInput = opts.nInput == null ? tokens.length : opts.nInput, el = document.createElement("div");
   el.className = "ew-tokens" + (opts.className ? " " + opts.className : ""), el.setAttribute("role", "listbox"), el.setAttribute("aria-orientation", "horizontal"), opts.label && el.setAttribute("aria-label", opts.label);
   let spans = new Array(tokens.length), active = -1;
   for (let i = 0; i < tokens.length; i++) {
     let s = document.createElement("span");
-    s.className = "ew-tok " + (i < nInput ? "ew-tok-prompt" : "ew-tok-gen"), s.dataset.index = String(i), s.setAttribute("role", "option"), s.tabIndex = -1, fillToken(s, tokens[i]);
+    s.className = "ew-tok " + (i < nInput ? "ew-tok-prompt" : "ew-tok-gen") + (opts.marks ? opts.marks.classOf(i) : ""), s.dataset.index = String(i), opts.marks && opts.marks.startsTurn(i) && (s.dataset.turnRole = opts.marks.startsTurn(i)), s.setAttribute("role", "option"), s.tabIndex = -1, fillToken(s, tokens[i]);
     let r = raw[i] != null ? raw[i] : tokens[i];
     s.title = String(r ?? ""), s.setAttribute("aria-label", describeToken(i, tokens[i], raw[i]) + (i < nInput ? " (prompt)" : " (generated)")), spans[i] = s, el.appendChild(s);
   }
@@ -447,6 +466,10 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-factor-label { min-width: 6em; font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 14em; }
 .ew-factor-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; flex: none; }
 .ew-spark-line { stroke: var(--ew-accent); stroke-width: 1.5; }
+.ew-tok.ew-tok-special { opacity: 0.45; }
+.ew-tok.ew-turn-start { box-shadow: inset 3px 0 0 var(--ew-turn, var(--ew-muted)); padding-left: 5px; }
+.ew-turn-system { --ew-turn: #999999; } .ew-turn-user { --ew-turn: #0072b2; } .ew-turn-assistant { --ew-turn: #d55e00; }
+.ew-tokens .ew-tok[data-turn-role]::before { content: attr(data-turn-role) ": "; font-size: 10px; color: var(--ew-turn); font-weight: 600; }
 .ew-charts { display: flex; flex-wrap: wrap; gap: 12px 24px; }
 .ew-chart-title { font-size: 12px; font-weight: 600; margin: 6px 0 2px; }
 .ew-chart-axis { stroke: var(--ew-muted); stroke-width: 1; }
@@ -990,8 +1013,8 @@ function mountView(model, el, spec) {
   };
 }
 function tokenTraits(model) {
-  let tokens = get(model, "tokens", []), raw = get(model, "raw_tokens", []), nInput = Number(get(model, "n_input_tokens", tokens.length));
-  return { tokens, raw, nInput };
+  let tokens = get(model, "tokens", []), raw = get(model, "raw_tokens", []), nInput = Number(get(model, "n_input_tokens", tokens.length)), field = get(model, "special", null), special = field && field.shape && field.shape[0] === tokens.length ? decodeArray(field, "special").data : null, marks = chatMarks(get(model, "turns", []), special, tokens.length);
+  return { tokens, raw, nInput, marks };
 }
 function hint(parent, text) {
   let p = document.createElement("div");
@@ -1001,7 +1024,7 @@ function hint(parent, text) {
 // src/saliency.js
 var COMPLETENESS_TOLERANCE = 0.01, percent = (e) => `${(100 * e).toFixed(e < 0.1 ? 2 : 1)} %`;
 function build(ctx) {
-  let { model, body, controls, tooltip } = ctx, { tokens, raw, nInput } = tokenTraits(model), N = tokens.length, targetsArr = decodeArray(model.get("targets"), "targets"), attr = decodeArray(model.get("attributions"), "attributions"), methods = get(model, "methods", []).map(String), baselines = get(model, "baselines", []).map(String), baselineOf = () => baselines[methodIdx] || "", style = get(model, "style", "minimal") === "detailed" ? "detailed" : "minimal", causal = get(model, "causal", !0) !== !1, unit = get(model, "unit", "token") === "word" ? "word" : "token", inputsEnd = (t) => causal ? t : N, explains = (p, t) => p < inputsEnd(t);
+  let { model, body, controls, tooltip } = ctx, { tokens, raw, nInput, marks } = tokenTraits(model), N = tokens.length, targetsArr = decodeArray(model.get("targets"), "targets"), attr = decodeArray(model.get("attributions"), "attributions"), methods = get(model, "methods", []).map(String), baselines = get(model, "baselines", []).map(String), baselineOf = () => baselines[methodIdx] || "", style = get(model, "style", "minimal") === "detailed" ? "detailed" : "minimal", causal = get(model, "causal", !0) !== !1, unit = get(model, "unit", "token") === "word" ? "word" : "token", inputsEnd = (t) => causal ? t : N, explains = (p, t) => p < inputsEnd(t);
   body.classList.toggle("ew-sal-detailed", style === "detailed");
   let targets = Array.from(targetsArr.data), ok = !attr.empty && attr.shape.length === 3 && attr.shape[1] === targets.length, M = ok ? attr.shape[0] : 0, NT = ok ? attr.shape[2] : 0, rowOfPos = /* @__PURE__ */ new Map();
   targets.forEach((t, i) => rowOfPos.set(t, i));
@@ -1045,6 +1068,7 @@ function build(ctx) {
     tokens,
     rawTokens: raw,
     nInput,
+    marks,
     label: "tokens; explained tokens can be selected",
     onHover(i, span, how, ev) {
       if (i < 0) {

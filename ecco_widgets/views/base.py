@@ -268,6 +268,9 @@ class TokenView(EccoView):
     tokens = traitlets.List(traitlets.Unicode()).tag(sync=True)
     raw_tokens = traitlets.List(traitlets.Unicode()).tag(sync=True)
     n_input_tokens = traitlets.Int(0).tag(sync=True)
+    #: chat turns ({"role", "start", "stop"} token ranges) and template special tokens (uint8 (n_tokens,) or empty)
+    turns = traitlets.List(traitlets.Dict()).tag(sync=True)
+    special = Array(ndim=1).tag(sync=True, **array_serialization)
 
     @staticmethod
     def _token_kwargs(tokens: Any, raw_tokens: Any, n_input_tokens: int | None) -> dict[str, Any]:
@@ -284,7 +287,10 @@ class TokenView(EccoView):
         return {"tokens": list(toks), "raw_tokens": list(raw), "n_input_tokens": int(n_in)}
 
     def _check_tokens(self) -> None:
+        from .chat_marks import check_special, check_turns
+
         self._token_kwargs(self.tokens, self.raw_tokens, self.n_input_tokens)
+        check_turns(self.turns, len(self.tokens)), check_special(self.special, len(self.tokens))
 
 
 # --------------------------------------------------------------------------- rows x tokens views

@@ -36,12 +36,12 @@ import traitlets
 
 from .arrays import Array, ViewValueError, array_serialization, as_float_array, as_int_array
 from .base import TokenView, check_choice, check_index, check_labels, check_tokens, check_topk
+from .chat_marks import check_special, check_turns
 from .rank_grid import check_metric_arrays
 from .saliency import stack_methods
 
 #: the panels, in the order the view shows them
 PANELS = ("saliency", "lens", "predictions", "watch", "factors", "attention")
-ROLES = ("system", "user", "assistant")
 UNITS = ("token", "word")
 
 _READERS: list[Callable[..., dict[str, Any]]] = []
@@ -179,26 +179,8 @@ def _text_traits(o: dict[str, Any], n: int) -> dict[str, Any]:
         if len(pieces) != n:
             raise ViewValueError(f"pieces: expected one list of pieces per {unit} ({n}), got {len(pieces)}")
         pieces = [check_tokens(p, f"pieces[{i}]") for i, p in enumerate(pieces)]
-    turns = []
-    for i, t in enumerate(o.pop("turns", None) or []):
-        if not isinstance(t, Mapping) or set(t) < {"role", "start", "stop"}:
-            raise ViewValueError(f"turns[{i}]: expected {{'role', 'start', 'stop'}}, got {t!r}")
-        role, start, stop = t["role"], t["start"], t["stop"]
-        check_choice(role, ROLES, f"turns[{i}].role")
-        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (start, stop)) \
-                or not 0 <= start < stop <= n or (turns and start < turns[-1]["stop"]):
-            raise ViewValueError(f"turns[{i}]: start {start!r} / stop {stop!r} must be ordered token ranges in "
-                                 f"0..{n} (stop exclusive) that do not overlap")
-        turns.append({"role": str(role), "start": int(start), "stop": int(stop)})
-    special = o.pop("special", None)
-    if _given(special):
-        special = np.asarray(special)
-        if special.shape != (n,) or special.dtype.kind not in "biu" or not np.isin(special, (0, 1)).all():
-            raise ViewValueError(f"special: expected {n} booleans (True for chat-template special tokens), got "
-                                 f"shape {special.shape}")
-        special = special.astype(np.uint8)
-    else:
-        special = _empty(1, np.uint8)
+    turns = check_turns(o.pop("turns", None), n)
+    special = check_special(o.pop("special", None), n)
     return {"unit": unit, "pieces": pieces, "turns": turns, "special": special}
 
 

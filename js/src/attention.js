@@ -59,7 +59,7 @@ export function headImage(data, h, T, R, headMax, skipFirst = false) {
 
 function build(ctx) {
   const { model, body, tooltip } = ctx;
-  const { tokens, raw, nInput } = tokenTraits(model);
+  const { tokens, raw, nInput, marks: chat } = tokenTraits(model);
   const att = decodeArray(model.get("attention"), "attention");
   const ok = !att.empty && att.shape.length === 3 && att.shape[1] === att.shape[2];
   const H = ok ? att.shape[0] : 0;
@@ -93,6 +93,7 @@ function build(ctx) {
     tokens,
     rawTokens: raw,
     nInput,
+    marks: chat,
     label: "tokens; hover or focus a query token to see its attention",
     onHover(i, span, how, ev) {
       if (i < 0) {

@@ -12,7 +12,7 @@ import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
 
 function build(ctx) {
   const { model, body, tooltip } = ctx;
-  const { tokens, raw, nInput } = tokenTraits(model);
+  const { tokens, raw, nInput, marks } = tokenTraits(model);
   const f = decodeArray(model.get("factors"), "factors");
   const ok = !f.empty && f.shape.length === 2;
   const C = ok ? f.shape[0] : 0;
@@ -77,6 +77,7 @@ function build(ctx) {
     tokens,
     rawTokens: raw,
     nInput,
+    marks,
     label: "tokens",
     onHover(i, span, how, ev) {
       const c = current();

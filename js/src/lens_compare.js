@@ -100,7 +100,7 @@ function linkedMark(grid) {
 
 function build(ctx) {
   const { model, body, controls, tooltip } = ctx;
-  const { tokens, raw, nInput } = tokenTraits(model);
+  const { tokens, raw, nInput, marks } = tokenTraits(model);
   const ranks = decodeArray(model.get("ranks"), "ranks");
   if (ranks.empty || ranks.shape.length !== 3) {
     hint(body, "No ranks to show.");
@@ -129,7 +129,7 @@ function build(ctx) {
   const tok = (i) => (tokens[i] != null ? String(tokens[i]) : "");
   const rawOf = (i) => (raw[i] != null ? String(raw[i]) : tok(i));
   const valueAt = (m, i, l, p) => arrays[m].data[(i * L + l) * P + p];
-  const kindOf = (i) => (i < nInput ? "ew-tok-prompt" : "ew-tok-gen");
+  const kindOf = (i) => (i < nInput ? "ew-tok-prompt" : "ew-tok-gen") + marks.classOf(i);
   const vertical = mode === "canvas";
   const top = tokenAxis(Array.from({ length: P }, (_, p) => tok(p + 1)), Array.from({ length: P }, (_, p) => rawOf(p + 1)), cellW, { side: "top", vertical, kindOf: (p) => kindOf(p + 1) });
   const bottom = tokenAxis(Array.from({ length: P }, (_, p) => tok(p)), Array.from({ length: P }, (_, p) => rawOf(p)), cellW, { side: "bottom", vertical, kindOf });

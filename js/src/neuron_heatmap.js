@@ -18,7 +18,7 @@ export function scaleLimit(data, T, first = 0) {
 
 function build(ctx) {
   const { model, body, tooltip } = ctx;
-  const { tokens, raw, nInput } = tokenTraits(model);
+  const { tokens, raw, nInput, marks } = tokenTraits(model);
   const a = decodeArray(model.get("activations"), "activations");
   if (a.empty || a.shape.length !== 2) {
     hint(body, "No activations to show.");
@@ -43,7 +43,7 @@ function build(ctx) {
   const axis = tokenAxis(Array.from({ length: T }, (_, i) => tok(i)), raw, cellW, {
     side: "top",
     vertical: true,
-    kindOf: (i) => (i < nInput ? "ew-input" : "ew-output"),
+    kindOf: (i) => (i < nInput ? "ew-input" : "ew-output") + marks.classOf(i),
   });
   axis.el.classList.add("ew-heat-axis");
   let hovered = -1;

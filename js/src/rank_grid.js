@@ -49,7 +49,7 @@ function foundRow(first, labels, cellW, short) {
 
 function build(ctx) {
   const { model, body, controls, tooltip } = ctx;
-  const { tokens, raw, nInput } = tokenTraits(model);
+  const { tokens, raw, nInput, marks } = tokenTraits(model);
   const ranks = decodeArray(model.get("ranks"), "ranks");
   if (ranks.empty || ranks.shape.length !== 2) {
     const p = document.createElement("div");
@@ -90,7 +90,7 @@ function build(ctx) {
   g.style.alignItems = "stretch";
   const inTexts = Array.from({ length: P }, (_, p) => tok(p));
   const outTexts = Array.from({ length: P }, (_, p) => tok(p + 1));
-  const kindOf = (i) => (i < nInput ? "ew-tok-prompt" : "ew-tok-gen");
+  const kindOf = (i) => (i < nInput ? "ew-tok-prompt" : "ew-tok-gen") + marks.classOf(i);
   const vertical = mode === "canvas";
   const top = tokenAxis(outTexts, Array.from({ length: P }, (_, p) => rawOf(p + 1)), cellW, { side: "top", vertical, kindOf: (p) => kindOf(p + 1) });
   const bottom = tokenAxis(inTexts, Array.from({ length: P }, (_, p) => rawOf(p)), cellW, { side: "bottom", vertical, kindOf });

@@ -16,7 +16,7 @@ const percent = (e) => `${(100 * e).toFixed(e < 0.1 ? 2 : 1)} %`;
 
 function build(ctx) {
   const { model, body, controls, tooltip } = ctx;
-  const { tokens, raw, nInput } = tokenTraits(model);
+  const { tokens, raw, nInput, marks } = tokenTraits(model);
   const N = tokens.length;
   const targetsArr = decodeArray(model.get("targets"), "targets");
   const attr = decodeArray(model.get("attributions"), "attributions");
@@ -104,6 +104,7 @@ function build(ctx) {
     tokens,
     rawTokens: raw,
     nInput,
+    marks,
     label: "tokens; explained tokens can be selected",
     onHover(i, span, how, ev) {
       if (i < 0) {

@@ -1,6 +1,8 @@
 // Helpers shared by every view: trait subscriptions with cleanup, and the common view frame
 // (styles, theme, title, tooltip, legend slot, rebuild on data changes).
 import { injectStyles } from "./styles.js";
+import { decodeArray } from "./arrays.js";
+import { chatMarks } from "./tokens.js";
 import { applyTheme } from "./theme.js";
 import { createTooltip } from "./tooltip.js";
 import { addFigureButtons } from "./figure.js";
@@ -196,12 +198,15 @@ export function mountView(model, el, spec) {
   };
 }
 
-/** Common token-trait accessors. */
+/** Common token-trait accessors; `marks`: the chat turns and special tokens (lib/tokens.js chatMarks). */
 export function tokenTraits(model) {
   const tokens = get(model, "tokens", []);
   const raw = get(model, "raw_tokens", []);
   const nInput = Number(get(model, "n_input_tokens", tokens.length));
-  return { tokens, raw, nInput };
+  const field = get(model, "special", null);
+  const special = field && field.shape && field.shape[0] === tokens.length ? decodeArray(field, "special").data : null;
+  const marks = chatMarks(get(model, "turns", []), special, tokens.length);
+  return { tokens, raw, nInput, marks };
 }
 
 /** A muted one-line hint (textContent). */

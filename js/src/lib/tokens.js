@@ -119,9 +119,39 @@ export function tokenSpan(text, opts = {}) {
   return span;
 }
 
+const ROLES = new Set(["system", "user", "assistant"]);
+
+/**
+ * Chat marks of a token view from its traits: turns ([{role, start, stop}]) and special (uint8 per token).
+ * Returns {any, roleAt(i), classOf(i)}: classOf gives " ew-tok-special" for a template special token and
+ * " ew-turn-start ew-turn-<role>" for the first token of a turn (CSS draws the role's colour and, in token rows,
+ * its name). Example: chatMarks([{role: "user", start: 0, stop: 2}], null, 3).classOf(0) -> " ew-turn-start ew-turn-user".
+ */
+export function chatMarks(turns, special, n) {
+  const starts = new Map();
+  const role = new Array(n).fill("");
+  for (const t of turns || []) {
+    if (!t || !ROLES.has(t.role) || !(t.start >= 0 && t.start < t.stop && t.stop <= n)) continue;
+    starts.set(t.start, t.role);
+    for (let i = t.start; i < t.stop; i++) role[i] = t.role;
+  }
+  const dim = special && special.length === n ? special : null;
+  return {
+    any: starts.size > 0 || !!(dim && dim.some((v) => v)),
+    roleAt: (i) => role[i] || "",
+    startsTurn: (i) => starts.get(i) || "",
+    classOf(i) {
+      let c = dim && dim[i] ? " ew-tok-special" : "";
+      const r = starts.get(i);
+      if (r) c += ` ew-turn-start ew-turn-${r}`;
+      return c;
+    },
+  };
+}
+
 /**
  * A row of tokens with roving-tabindex keyboard navigation.
- * opts: {tokens, rawTokens, nInput, onHover(i, el, how) [i = -1 on leave], onCommit(i), focusable(i)}
+ * opts: {tokens, rawTokens, nInput, marks (chatMarks), onHover(i, el, how) [i = -1 on leave], onCommit(i), focusable(i)}
  * `how` is "mouse" or "focus". Returns {el, spans, setColor(i, rgb|null), setActive(i), focus(i), destroy()}.
  */
 export function createTokenRow(opts) {
@@ -137,8 +167,9 @@ export function createTokenRow(opts) {
   let active = -1;
   for (let i = 0; i < tokens.length; i++) {
     const s = document.createElement("span");
-    s.className = "ew-tok " + (i < nInput ? "ew-tok-prompt" : "ew-tok-gen");
+    s.className = "ew-tok " + (i < nInput ? "ew-tok-prompt" : "ew-tok-gen") + (opts.marks ? opts.marks.classOf(i) : "");
     s.dataset.index = String(i);
+    if (opts.marks && opts.marks.startsTurn(i)) s.dataset.turnRole = opts.marks.startsTurn(i);
     s.setAttribute("role", "option");
     s.tabIndex = -1;
     fillToken(s, tokens[i]);
