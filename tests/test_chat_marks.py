@@ -29,7 +29,16 @@ def chat_output() -> ew.Output:
 
 def views_of(out):
     return {"rankings": out.rankings(), "saliency": out.primary_attributions(), "attention": out.attention(0),
-            "heatmap": out.neuron_heatmap(0, [1, 2])}
+            "heatmap": out.neuron_heatmap(0, [1, 2]), "factors": out.run_nmf(2, exclude_first=False).explore()}
+
+
+def test_factors_over_some_positions_keep_the_turns_of_those_tokens():
+    nmf = chat_output().run_nmf(2, positions=[1, 2, 5, 6, 7], exclude_first=False)
+    # positions 1, 2 lie in the user turn (0..4), 5, 6, 7 in the assistant turn (4..8)
+    assert nmf.turns == [{"role": "user", "start": 0, "stop": 2}, {"role": "assistant", "start": 2, "stop": 5}]
+    assert nmf.special_mask.tolist() == SPECIAL[[1, 2, 5, 6, 7]].tolist()
+    view = nmf.explore()
+    assert view.turns == nmf.turns and view.special.tolist() == nmf.special_mask.astype(int).tolist()
 
 
 def test_every_token_view_of_a_chat_output_carries_its_turns_and_special_tokens():

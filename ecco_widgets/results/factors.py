@@ -56,6 +56,8 @@ class NMFResult:
     options: dict[str, Any] = field(default_factory=dict)
     excluded_positions: list[int] = field(default_factory=list)
     unit: str = "token"  # "word": fitted on out.by_word() (a word's activations are its last piece's)
+    turns: list[dict[str, Any]] = field(default_factory=list)  # chat turns over the used positions
+    special_mask: np.ndarray | None = None  # bool (n_tokens_used,): chat-template special tokens
 
     @property
     def n_components(self) -> int:
@@ -75,7 +77,8 @@ class NMFResult:
         view_options.setdefault("excluded_tokens", excluded)
         view_options.setdefault("unit", self.unit)
         return FactorExplorer(tokens=self.tokens, raw_tokens=self.raw_tokens or None,
-                              n_input_tokens=self.n_input_tokens, factors=self.factors, **view_options)
+                              n_input_tokens=self.n_input_tokens, factors=self.factors,
+                              **{**chat_options(self), **view_options})
 
     def top_neurons(self, factor: int, k: int = 10) -> list[tuple[int, int, float]]:
         """The k neurons with the largest weight in ``factor``: [(layer, neuron, weight)], largest first.
@@ -117,8 +120,20 @@ def nmf_of(out: Any, n_components: int = 8, layers: Sequence[int] | None = None,
         raw_tokens=[out.raw_tokens[p] for p in pos] if len(out.raw_tokens) == out.n_tokens else [],
         n_input_tokens=int((pos < out.n_input_tokens).sum()), neuron_index=neuron_index,
         clipped_fraction=fact.clipped_fraction, n_iter=fact.n_iter, options=fact.options,
-        unit=getattr(out, "unit", "token"),
+        unit=getattr(out, "unit", "token"), **_chat_at(out, pos),
     )
+
+
+def _chat_at(out: Any, pos: np.ndarray) -> dict[str, Any]:
+    """The output's turns and special tokens over the used positions (ascending): a turn keeps the used tokens
+    inside it."""
+    special = getattr(out, "special_mask", None)
+    turns = []
+    for t in getattr(out, "turns", None) or []:
+        inside = np.flatnonzero((pos >= t["start"]) & (pos < t["stop"]))
+        if inside.size:
+            turns.append({"role": t["role"], "start": int(inside[0]), "stop": int(inside[-1]) + 1})
+    return {"turns": turns, "special_mask": None if special is None else np.asarray(special)[pos]}
 
 
 def neuron_heatmap(out: Any, layer: int, neurons: Sequence[int] | int, **view_options: Any):
