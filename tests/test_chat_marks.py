@@ -33,10 +33,11 @@ def views_of(out):
 
 
 def test_factors_over_some_positions_keep_the_turns_of_those_tokens():
-    nmf = chat_output().run_nmf(2, positions=[1, 2, 5, 6, 7], exclude_first=False)
-    # positions 1, 2 lie in the user turn (0..4), 5, 6, 7 in the assistant turn (4..8)
-    assert nmf.turns == [{"role": "user", "start": 0, "stop": 2}, {"role": "assistant", "start": 2, "stop": 5}]
-    assert nmf.special_mask.tolist() == SPECIAL[[1, 2, 5, 6, 7]].tolist()
+    used = [0, 1, 2, 4, 6, 7]
+    nmf = chat_output().run_nmf(2, positions=used, exclude_first=False)
+    # positions 0, 1, 2 lie in the user turn (0..4), 4, 6, 7 in the assistant turn (4..8)
+    assert nmf.turns == [{"role": "user", "start": 0, "stop": 3}, {"role": "assistant", "start": 3, "stop": 6}]
+    assert nmf.special_mask.tolist() == SPECIAL[used].tolist() == [True, False, False, True, False, False]
     view = nmf.explore()
     assert view.turns == nmf.turns and view.special.tolist() == nmf.special_mask.astype(int).tolist()
 
