@@ -184,6 +184,25 @@ def test_bad_prompts_are_error_rows_and_the_rest_go_on(lm, tmp_path):
     assert_same_output(results[5], reference(lm, PROMPTS[1]))
 
 
+def test_the_parts_read_as_one_parquet_dataset_even_with_error_only_parts(lm, tmp_path):
+    import pandas as pd
+
+    prompts = ["", PROMPTS[0], "   ", PROMPTS[1]]  # with flush_every=1 the first part holds only an error row
+    for kwargs in (dict(generate=2, attribution=["ig"], n_steps=8), dict(activations=[0], keep_hidden_states=True)):
+        folder = tmp_path / str(len(kwargs))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ew.CompletenessWarning)
+            ew.batch(lm, prompts, folder, flush_every=1, progress=False, **kwargs)
+        schemas = {part.name: pq.read_schema(part).remove_metadata() for part in folder.glob("part-*.parquet")}
+        first = next(iter(schemas.values()))
+        assert all(schema.equals(first) for schema in schemas.values()), schemas
+        frame = pd.read_parquet(folder).sort_values("prompt_index")  # pandas alone, not our reader
+        assert frame["prompt_index"].tolist() == [0, 1, 2, 3]
+        assert frame["error"].notna().tolist() == [True, False, True, False]
+        ranks = frame.set_index("prompt_index")["ranks"][1]
+        assert np.array_equal(np.asarray(ranks), ew.load_batch(folder)[1].ranks.reshape(-1))
+
+
 def test_bad_options_fail_before_any_prompt(lm, tmp_path):
     for kwargs, match in [(dict(generate=-1), "generate must be"), (dict(attribution=["nope"]), "nope"),
                           (dict(activations=[7]), "layer"), (dict(lens_topk=0), "lens_topk")]:

@@ -36,6 +36,34 @@ SCALAR_COLUMNS = {
 }
 
 
+def expected_columns(settings: dict[str, Any], pa: Any) -> dict[str, Any]:
+    """The array columns (and their shapes) every successful row of a run with ``settings`` has, with their pyarrow
+    types: written into every part (as nulls in error rows), so that all parts share one schema."""
+    arrays = {"token_ids": pa.int64(), "ranks": pa.int32(), "topk_ids": pa.int32(), "topk_probs": pa.float32(),
+              "target_probs": pa.float32(), "entropy": pa.float32(), "kl_to_final": pa.float32()}
+    if settings.get("keep_hidden_states"):
+        arrays["hidden_states"] = pa.float32()
+    if settings.get("activations"):
+        arrays["activations"] = pa.float32()
+    methods = settings.get("attribution") or []
+    if methods:
+        arrays["targets"] = pa.int64()
+    for method in methods:
+        arrays[f"attributions_raw/{method}"] = pa.float32()
+        if method in ("ig", "sig"):
+            arrays[f"convergence_deltas/{method}"] = pa.float32()
+            arrays[f"completeness_max/{method}"] = None  # a scalar (float64)
+    columns: dict[str, Any] = {}
+    for name, kind in arrays.items():
+        if kind is None:
+            columns[name] = pa.float64()
+            continue
+        columns[name] = pa.list_(kind)
+        columns[f"{name}.shape"] = pa.list_(pa.int64())
+    columns["fields"] = pa.string()
+    return columns
+
+
 def answer_column(n_tokens: int, n_input_tokens: int) -> int:
     """The lens column of a prompt's "next token": the first generated one (column n_input - 1) when tokens were
     generated, else the last token of the text (column n_tokens - 2).

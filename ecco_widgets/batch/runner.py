@@ -69,10 +69,10 @@ def batch(lm: Any, prompts: Sequence[Any], out: str | Path, generate: int = 0, a
             rows.append(_one_row(lm, index, texts[index], settings, process.rank))
             bar.update(1)
             if len(rows) >= flush_every:
-                folder.write_part(rows, process.rank, metadata)
+                folder.write_part(rows, process.rank, metadata, settings)
                 rows = []
         if rows:
-            folder.write_part(rows, process.rank, metadata)
+            folder.write_part(rows, process.rank, metadata, settings)
     process.barrier()
     return BatchResults(folder.path)
 

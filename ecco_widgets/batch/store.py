@@ -2,7 +2,7 @@
 
 Each flush writes one complete part file (``part-r<rank>-<n>-<random>.parquet``) under a temporary name and renames
 it, so a killed process leaves only whole files (a ``.tmp`` is ignored and removed on the next run). A resumed run
-skips every prompt index found in a whole file: nothing lost, nothing twice. The manifest (``ecco_batch.json``) holds
+skips every prompt index found in a whole file: nothing lost, nothing twice. The manifest (``_ecco_batch.json``) holds
 the model name, the settings and the prompts' fingerprint; a run with other settings into the same folder is refused.
 
 >>> import tempfile
@@ -23,9 +23,9 @@ from typing import Any, Sequence
 
 from ..errors import InputError
 from .inputs import _pyarrow
-from .rows import SCALAR_COLUMNS
+from .rows import SCALAR_COLUMNS, expected_columns
 
-MANIFEST = "ecco_batch.json"
+MANIFEST = "_ecco_batch.json"  # a leading "_": Parquet readers (pyarrow, pandas) skip it
 FORMAT = "ecco_widgets.Batch/1"
 
 
@@ -84,19 +84,20 @@ class RunFolder:
             done.update(pq.read_table(part, columns=["prompt_index"]).column(0).to_pylist())
         return done
 
-    def write_part(self, rows: Sequence[dict[str, Any]], rank: int, metadata: dict[str, Any] | None = None) -> Path:
+    def write_part(self, rows: Sequence[dict[str, Any]], rank: int, metadata: dict[str, Any] | None = None,
+                   settings: dict[str, Any] | None = None) -> Path:
         """Write ``rows`` as one part file (one row group per row, so one row reads alone); returns its path."""
         pa = _pyarrow()
         import pyarrow.parquet as pq
 
-        names: list[str] = list(SCALAR_COLUMNS)
+        types = {**{k: getattr(pa, v)() for k, v in SCALAR_COLUMNS.items()}, **expected_columns(settings or {}, pa)}
+        names: list[str] = list(types)
         for row in rows:
             names.extend(n for n in row if n not in names)
         columns = {}
-        for name in names:
+        for name in names:  # every part has the columns the settings give, so the parts read as one dataset
             values = [row.get(name) for row in rows]
-            kind = SCALAR_COLUMNS.get(name)
-            columns[name] = pa.array(values, type=getattr(pa, kind)() if kind else None)
+            columns[name] = pa.array(values, type=types.get(name))
         table = pa.table(columns)
         meta = {"ecco_widgets": json.dumps({"format": FORMAT, **(metadata or {})}, ensure_ascii=False)}
         table = table.replace_schema_metadata(meta)
