@@ -228,13 +228,32 @@ function describeToken(i, text, raw) {
 function piecesRow(model, raw, i) {
   return (model && typeof model.get == "function" ? model.get("unit") : null) === "word" && raw && raw[i] != null ? ["pieces", String(raw[i])] : null;
 }
+var ROLES = /* @__PURE__ */ new Set(["system", "user", "assistant"]);
+function chatMarks(turns, special, n) {
+  let starts = /* @__PURE__ */ new Map(), role = new Array(n).fill("");
+  for (let t of turns || [])
+    if (!(!t || !ROLES.has(t.role) || !(t.start >= 0 && t.start < t.stop && t.stop <= n))) {
+      starts.set(t.start, t.role);
+      for (let i = t.start; i < t.stop; i++) role[i] = t.role;
+    }
+  let dim = special && special.length === n ? special : null;
+  return {
+    any: starts.size > 0 || !!(dim && dim.some((v) => v)),
+    roleAt: (i) => role[i] || "",
+    startsTurn: (i) => starts.get(i) || "",
+    classOf(i) {
+      let c = dim && dim[i] ? " ew-tok-special" : "", r = starts.get(i);
+      return r && (c += ` ew-turn-start ew-turn-${r}`), c;
+    }
+  };
+}
 function createTokenRow(opts) {
   let tokens = opts.tokens || [], raw = opts.rawTokens || [], nInput = opts.nInput == null ? tokens.length : opts.nInput, el = document.createElement("div");
   el.className = "ew-tokens" + (opts.className ? " " + opts.className : ""), el.setAttribute("role", "listbox"), el.setAttribute("aria-orientation", "horizontal"), opts.label && el.setAttribute("aria-label", opts.label);
   let spans = new Array(tokens.length), active = -1;
   for (let i = 0; i < tokens.length; i++) {
     let s = document.createElement("span");
-    s.className = "ew-tok " + (i < nInput ? "ew-tok-prompt" : "ew-tok-gen"), s.dataset.index = String(i), s.setAttribute("role", "option"), s.tabIndex = -1, fillToken(s, tokens[i]);
+    s.className = "ew-tok " + (i < nInput ? "ew-tok-prompt" : "ew-tok-gen") + (opts.marks ? opts.marks.classOf(i) : ""), s.dataset.index = String(i), opts.marks && opts.marks.startsTurn(i) && (s.dataset.turnRole = opts.marks.startsTurn(i)), s.setAttribute("role", "option"), s.tabIndex = -1, fillToken(s, tokens[i]);
     let r = raw[i] != null ? raw[i] : tokens[i];
     s.title = String(r ?? ""), s.setAttribute("aria-label", describeToken(i, tokens[i], raw[i]) + (i < nInput ? " (prompt)" : " (generated)")), spans[i] = s, el.appendChild(s);
   }
@@ -505,6 +524,10 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-factor-label { min-width: 6em; font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 14em; }
 .ew-factor-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; flex: none; }
 .ew-spark-line { stroke: var(--ew-accent); stroke-width: 1.5; }
+.ew-tok.ew-tok-special { opacity: 0.45; }
+.ew-tok.ew-turn-start { box-shadow: inset 3px 0 0 var(--ew-turn, var(--ew-muted)); padding-left: 5px; }
+.ew-turn-system { --ew-turn: #999999; } .ew-turn-user { --ew-turn: #0072b2; } .ew-turn-assistant { --ew-turn: #d55e00; }
+.ew-tokens .ew-tok[data-turn-role]::before { content: attr(data-turn-role) ": "; font-size: 10px; color: var(--ew-turn); font-weight: 600; }
 .ew-charts { display: flex; flex-wrap: wrap; gap: 12px 24px; }
 .ew-chart-title { font-size: 12px; font-weight: 600; margin: 6px 0 2px; }
 .ew-chart-axis { stroke: var(--ew-muted); stroke-width: 1; }
@@ -1048,8 +1071,8 @@ function mountView(model, el, spec) {
   };
 }
 function tokenTraits(model) {
-  let tokens = get(model, "tokens", []), raw = get(model, "raw_tokens", []), nInput = Number(get(model, "n_input_tokens", tokens.length));
-  return { tokens, raw, nInput };
+  let tokens = get(model, "tokens", []), raw = get(model, "raw_tokens", []), nInput = Number(get(model, "n_input_tokens", tokens.length)), field = get(model, "special", null), special = field && field.shape && field.shape[0] === tokens.length ? decodeArray(field, "special").data : null, marks = chatMarks(get(model, "turns", []), special, tokens.length);
+  return { tokens, raw, nInput, marks };
 }
 function hint(parent, text) {
   let p = document.createElement("div");
@@ -1058,7 +1081,7 @@ function hint(parent, text) {
 
 // src/factor_explorer.js
 function build(ctx) {
-  let { model, body, tooltip } = ctx, { tokens, raw, nInput } = tokenTraits(model), f = decodeArray(model.get("factors"), "factors"), ok = !f.empty && f.shape.length === 2, C = ok ? f.shape[0] : 0, T = ok ? f.shape[1] : 0, given = get(model, "factor_labels", []), labels = Array.from({ length: C }, (_, i) => given[i] != null ? String(given[i]) : `factor ${i}`), val = (c, t) => t < T ? f.data[c * T + t] : 0, rowData = (c) => f.data.subarray(c * T, (c + 1) * T), scales = [];
+  let { model, body, tooltip } = ctx, { tokens, raw, nInput, marks } = tokenTraits(model), f = decodeArray(model.get("factors"), "factors"), ok = !f.empty && f.shape.length === 2, C = ok ? f.shape[0] : 0, T = ok ? f.shape[1] : 0, given = get(model, "factor_labels", []), labels = Array.from({ length: C }, (_, i) => given[i] != null ? String(given[i]) : `factor ${i}`), val = (c, t) => t < T ? f.data[c * T + t] : 0, rowData = (c) => f.data.subarray(c * T, (c + 1) * T), scales = [];
   for (let c = 0; c < C; c++) {
     let lo = 1 / 0, hi = -1 / 0, d = rowData(c);
     for (let i = 0; i < d.length; i++)
@@ -1088,6 +1111,7 @@ function build(ctx) {
     tokens,
     rawTokens: raw,
     nInput,
+    marks,
     label: "tokens",
     onHover(i, span, how, ev) {
       let c = current();
