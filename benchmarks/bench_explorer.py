@@ -4,11 +4,23 @@ renders in under 300 ms and a hover updates it in under 16 ms; 8,000 tokens stay
 In Debian's chromium (Playwright, headless, offline), for an explorer with every panel (30 layers, top-5 predictions,
 2 watched tokens, 8 factors, 8 top neurons, attention rows of 9 heads + their mean, saliency of 2 methods):
 - render: ``performance.now()`` around ``render()``, and to the next frame (layout and paint included);
-- hover: real mouse moves onto a different token each time; from the input event's timestamp to the panels' DOM
-  update (a MutationObserver on the lens panel's heading), and to the next frame;
+- hover: real mouse moves onto a different token each time, from the input event's timestamp: to the panels' DOM
+  update (a MutationObserver on the lens panel's heading), to the next animation frame callback requested there
+  ("next frame"), and to a task posted from that callback, which runs once that frame's style, layout and paint are
+  done on the main thread ("frame drawn"; rasterising and compositing, on other threads, are not counted). Chromium
+  dispatches mouse events at the start of a frame, so the hover's own frame may already have been rendered when that
+  callback runs: "next frame" then includes the hover's rendering. And Chromium's own measure: the Event Timing
+  API's duration of each mouseover, from the event's timestamp to the next frame presented on screen after its
+  handlers (8 ms steps; events under 16 ms are not reported, so the benchmark counts the hovers of 16 ms or more).
+  Of these, it is the closest to what the issue's "hover under 16 ms" asks;
+- per hover, Chromium's counters (CDP ``Performance.getMetrics``: style recalc, layout and script time over the
+  hovers, divided by their number; Playwright's polling for the measurements is in them too);
 - the token elements in the DOM (the row is virtualised) and the payload of the offline export.
 
-Run: ``python benchmarks/bench_explorer.py [--runs 5] [--hovers 60] [--sizes 1000,8000]``
+``--baseline OLD.js`` measures an earlier build of the explorer bundle too, interleaved with the current one in the
+same browser (rounds alternate), so that a before / after comparison shares the machine's load.
+
+Run: ``python benchmarks/bench_explorer.py [--runs 5] [--hovers 60] [--sizes 1000,8000] [--baseline OLD.js]``
 """
 
 from __future__ import annotations
@@ -90,17 +102,30 @@ new MutationObserver(() => {
   if (pending == null) return;
   const start = pending, s2 = seen; pending = null; consumed = start;
   const now = performance.now();
-  requestAnimationFrame(() => { window.__lat.push([now - start, performance.now() - start, now - s2]); });
+  // the next frame's start (its animation callbacks), and the end of that frame's rendering on the main thread
+  // (style, layout, paint: a task posted from the callback runs after them)
+  requestAnimationFrame(() => {
+    const f = performance.now(), ch = new MessageChannel();
+    ch.port1.onmessage = () => window.__lat.push([now - start, f - start, now - s2, performance.now() - start]);
+    ch.port2.postMessage(0);
+  });
 }).observe(heading, { childList: true, subtree: true, characterData: true });
+// Chromium's own measure (Event Timing API): from a mouseover's timestamp to the next frame presented after its
+// handlers, in 8 ms steps; only events of 16 ms or more are reported (the others were faster)
+window.__events = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) if (e.name === "mouseover") window.__events.push([e.duration, e.processingEnd - e.processingStart]);
+}).observe({ type: "event", durationThreshold: 16 });
 document.body.dataset.ewReady = "1";
 """
 
 
-def _host_html(view) -> str:
+def _host_html(view, bundle: str | None = None) -> str:
+    source = read_bundle(view._bundle) if bundle is None else pathlib.Path(bundle).read_text(encoding="utf-8")
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'></head><body style='margin:8px'><div id='host'></div>"
         f"<script type='application/json' id='state'>{json_for_script(view.export_state())}</script>"
-        f"<script type='application/json' id='bundle'>{json_for_script(read_bundle(view._bundle))}</script>"
+        f"<script type='application/json' id='bundle'>{json_for_script(source)}</script>"
         f"<script type='module'>{_HOST}</script></body></html>"
     )
 
@@ -110,7 +135,70 @@ def _pct(xs, q):
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
-def run(sizes: list[int], runs: int, hovers: int) -> None:
+_METRICS = ("RecalcStyleDuration", "LayoutDuration", "ScriptDuration", "TaskDuration")
+
+
+def _metrics(cdp) -> dict:
+    return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+
+
+def _measure(page, cdp, host: pathlib.Path, runs: int, hovers: int) -> dict:
+    """Render timings over `runs` page loads, then `hovers` mouse moves on the last one."""
+    render, frame = [], []
+    for _ in range(runs):
+        page.goto(host.as_uri())
+        page.wait_for_function("() => document.body.dataset.ewReady === '1'", timeout=60_000)
+        b = page.evaluate("() => window.__bench")
+        render.append(b["render_ms"])
+        frame.append(b["to_frame_ms"])
+    boxes = page.evaluate("""() => { const row = document.querySelector('.ew-vrow').getBoundingClientRect();
+        return [...document.querySelectorAll('.ew-vrow [data-token-index]')]
+        .map(e => { const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2, r.height]; })
+        .filter(([x, y, h]) => h > 0 && y > row.top + 4 && y < row.bottom - 4); }""")
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(boxes))[:hovers]
+    before = _metrics(cdp)
+    for i, j in enumerate(order):  # a different token each time
+        x, y, _ = boxes[int(j)]
+        page.mouse.move(x, y)
+        page.wait_for_function("(n) => window.__lat.length >= n", arg=i + 1, timeout=5000)
+    after = _metrics(cdp)
+    page.wait_for_timeout(300)  # the last entries of the Event Timing API
+    lat = page.evaluate("() => window.__lat")
+    events = page.evaluate("() => window.__events")
+    dom, paint, handler, drawn = ([x[i] for x in lat] for i in range(4))
+    slow = [e[0] for e in events] + [0.0] * max(0, len(order) - len(events))  # 0: under 16 ms (not reported)
+    return {"render": render, "frame": frame, "dom": dom, "paint": paint, "handler": handler, "drawn": drawn,
+            "event": slow,
+            "chromium": {m: 1000 * (after[m] - before[m]) / len(order) for m in _METRICS},
+            "parts": page.evaluate("() => document.querySelector('.ew-root').ewExplorer.timings"), "in_dom": b["tokens_in_dom"]}
+
+
+def _report(n: int, name: str, r: dict, payload: int) -> None:
+    med = statistics.median
+    dom, paint, handler, render = r["dom"], r["paint"], r["handler"], r["render"]
+    print(f"-- explorer, {n:,} tokens, every panel{name}")
+    print(f"   render() call         median {med(render):7.1f} ms   (min {min(render):.1f}, runs {len(render)})")
+    print(f"   render -> next frame  median {med(r['frame']):7.1f} ms   (target < 300 ms at 1,000 tokens)")
+    print(f"   hover -> panels DOM   median {med(dom):7.2f} ms   p95 {_pct(dom, 0.95):.2f} ms (n={len(dom)})")
+    print(f"   of which in the page  median {med(handler):7.2f} ms   p95 {_pct(handler, 0.95):.2f} ms")
+    print(f"   hover -> next frame   median {med(paint):7.2f} ms   p95 {_pct(paint, 0.95):.2f} ms   (its animation callback)")
+    drawn = r["drawn"]
+    print(f"   hover -> frame drawn  median {med(drawn):7.2f} ms   p95 {_pct(drawn, 0.95):.2f} ms   (its style, layout, "
+          "paint done)")
+    ev = r["event"]
+    slow = [x for x in ev if x >= 16]
+    print(f"   Event Timing API      {len(slow)} of {len(ev)} hovers took 16 ms or more to the next presented frame"
+          + (f" (their median {med(slow):.0f} ms; 8 ms steps)" if slow else "")
+          + f"; median of all: {'under 16' if med(ev) < 16 else f'{med(ev):.0f}'} ms (target < 16 ms)")
+    c = r["chromium"]
+    print(f"   chromium, per hover:  style {c['RecalcStyleDuration']:.2f} ms, layout {c['LayoutDuration']:.2f} ms, "
+          f"script {c['ScriptDuration']:.2f} ms, all tasks {c['TaskDuration']:.2f} ms")
+    print("   last hover, per part: " + ", ".join(f"{k} {v:.1f} ms" for k, v in r["parts"].items()))
+    print(f"   token elements in the DOM: {r['in_dom']:,} of {n:,};  offline page: {payload / 1e6:.1f} MB")
+
+
+def run(sizes: list[int], runs: int, hovers: int, baseline: str | None = None, rounds: int = 1) -> None:
     from playwright.sync_api import sync_playwright
 
     chromium = chromium_executable()
@@ -118,6 +206,7 @@ def run(sizes: list[int], runs: int, hovers: int) -> None:
         print("chromium not found: no timings (apt-get install -y chromium)")
         return
     work = pathlib.Path(tempfile.mkdtemp(prefix="ew-bench-explorer-"))
+    variants = [("", None)] if baseline is None else [(" (baseline)", baseline), (" (current)", None)]
     try:
         with sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(str(work / "profile"), executable_path=chromium, headless=True,
@@ -125,41 +214,27 @@ def run(sizes: list[int], runs: int, hovers: int) -> None:
             page = ctx.new_page()
             page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:", "blob:"))
                        else r.abort())
+            cdp = ctx.new_cdp_session(page)
+            cdp.send("Performance.enable")
             for n in sizes:
                 view = make_explorer(n)
-                host = work / "host.html"
-                host.write_text(_host_html(view), encoding="utf-8")
-                render, frame = [], []
-                for _ in range(runs):
-                    page.goto(host.as_uri())
-                    page.wait_for_function("() => document.body.dataset.ewReady === '1'", timeout=60_000)
-                    b = page.evaluate("() => window.__bench")
-                    render.append(b["render_ms"])
-                    frame.append(b["to_frame_ms"])
-                in_dom = b["tokens_in_dom"]
-                boxes = page.evaluate("""() => { const row = document.querySelector('.ew-vrow').getBoundingClientRect();
-                    return [...document.querySelectorAll('.ew-vrow [data-token-index]')]
-                    .map(e => { const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2, r.height]; })
-                    .filter(([x, y, h]) => h > 0 && y > row.top + 4 && y < row.bottom - 4); }""")
-                rng = np.random.default_rng(0)
-                order = rng.permutation(len(boxes))[:hovers]
-                for i, j in enumerate(order):  # a different token each time
-                    x, y, _ = boxes[int(j)]
-                    page.mouse.move(x, y)
-                    page.wait_for_function("(n) => window.__lat.length >= n", arg=i + 1, timeout=5000)
-                lat = page.evaluate("() => window.__lat")
-                parts = page.evaluate("() => document.querySelector('.ew-root').ewExplorer.timings")
-                dom, paint, handler = ([x[i] for x in lat] for i in range(3))
+                hosts = []
+                for v, (_, bundle) in enumerate(variants):
+                    hosts.append(work / f"host{v}.html")
+                    hosts[-1].write_text(_host_html(view, bundle), encoding="utf-8")
+                results = [[] for _ in variants]
+                for _ in range(rounds):  # rounds alternate the variants, so they share the machine's load
+                    for v, host in enumerate(hosts):
+                        results[v].append(_measure(page, cdp, host, runs, hovers))
                 payload = len(view.to_html().encode())
-                print(f"-- explorer, {n:,} tokens, every panel")
-                print(f"   render() call         median {statistics.median(render):7.1f} ms   (min {min(render):.1f}, runs {runs})")
-                print(f"   render -> next frame  median {statistics.median(frame):7.1f} ms   (target < 300 ms at 1,000 tokens)")
-                print(f"   hover -> panels DOM   median {statistics.median(dom):7.2f} ms   p95 {_pct(dom, 0.95):.2f} ms (n={len(dom)})")
-                print(f"   of which in the page  median {statistics.median(handler):7.2f} ms   p95 {_pct(handler, 0.95):.2f} ms")
-                print(f"   hover -> next frame   median {statistics.median(paint):7.2f} ms   p95 {_pct(paint, 0.95):.2f} ms"
-                      "   (target < 16 ms)")
-                print("   last hover, per part: " + ", ".join(f"{k} {v:.1f} ms" for k, v in parts.items()))
-                print(f"   token elements in the DOM: {in_dom:,} of {n:,};  offline page: {payload / 1e6:.1f} MB")
+                for (name, _), rs in zip(variants, results):
+                    merged = {k: [x for r in rs for x in r[k]] for k in ("render", "frame", "dom", "paint", "handler", "drawn", "event")}
+                    merged["chromium"] = {m: statistics.median(r["chromium"][m] for r in rs) for m in _METRICS}
+                    merged["parts"], merged["in_dom"] = rs[-1]["parts"], rs[-1]["in_dom"]
+                    _report(n, name, merged, payload)
+                    if rounds > 1:
+                        print("   per round, hover -> frame drawn median: "
+                              + ", ".join(f"{statistics.median(r['drawn']):.1f}" for r in rs) + " ms")
                 view.close()
             ctx.close()
     finally:
@@ -171,10 +246,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", type=int, default=5, help="page loads per size for the render timings")
     ap.add_argument("--hovers", type=int, default=60, help="mouse moves for the hover latency")
     ap.add_argument("--sizes", default="1000,8000", help="token counts, comma-separated")
+    ap.add_argument("--baseline", default=None, help="an earlier explorer bundle, measured interleaved with the current one")
+    ap.add_argument("--rounds", type=int, default=1, help="measurements per variant (alternating with --baseline)")
     args = ap.parse_args(argv)
     t = time.perf_counter()
     print("== chromium (headless, software rendering) ==")
-    run([int(s) for s in args.sizes.split(",")], args.runs, args.hovers)
+    run([int(s) for s in args.sizes.split(",")], args.runs, args.hovers, args.baseline, args.rounds)
     print(f"(benchmark took {time.perf_counter() - t:.1f} s)")
 
 

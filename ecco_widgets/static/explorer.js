@@ -212,6 +212,25 @@ function describeToken(i, text, raw) {
   let shown = raw != null && raw !== "" ? raw : text;
   return `token ${i}: ${JSON.stringify(shown == null ? "" : String(shown))}`;
 }
+var ROLES = /* @__PURE__ */ new Set(["system", "user", "assistant"]);
+function chatMarks(turns, special, n) {
+  let starts = /* @__PURE__ */ new Map(), role = new Array(n).fill("");
+  for (let t of turns || [])
+    if (!(!t || !ROLES.has(t.role) || !(t.start >= 0 && t.start < t.stop && t.stop <= n))) {
+      starts.set(t.start, t.role);
+      for (let i = t.start; i < t.stop; i++) role[i] = t.role;
+    }
+  let dim = special && special.length === n ? special : null;
+  return {
+    any: starts.size > 0 || !!(dim && dim.some((v) => v)),
+    roleAt: (i) => role[i] || "",
+    startsTurn: (i) => starts.get(i) || "",
+    classOf(i) {
+      let c = dim && dim[i] ? " ew-tok-special" : "", r = starts.get(i);
+      return r && (c += ` ew-turn-start ew-turn-${r}`), c;
+    }
+  };
+}
 
 // src/lib/virtual_tokens.js
 var LINE_H = 24, GAP = 2, PAD = 8, MAX_W = 312, BADGE_W = 72, OVERSCAN = 6;
@@ -240,7 +259,7 @@ function createVirtualRow(opts) {
   el.className = "ew-tokens ew-vrow", el.setAttribute("role", "listbox"), el.setAttribute("aria-orientation", "horizontal"), el.tabIndex = 0, opts.label && el.setAttribute("aria-label", opts.label);
   let space = document.createElement("div");
   space.className = "ew-vrow-space", el.appendChild(space);
-  let layout = null, width = 0, lines = /* @__PURE__ */ new Map(), spans = /* @__PURE__ */ new Map(), active = -1, measurer = () => {
+  let layout = null, width = 0, widths = null, lines = /* @__PURE__ */ new Map(), spans = /* @__PURE__ */ new Map(), active = -1, measurer = () => {
     let ctx = null;
     try {
       let c = document.createElement("canvas");
@@ -261,7 +280,8 @@ function createVirtualRow(opts) {
     return (t) => [...t].length * 7.8;
   }, relayout = () => {
     width = el.clientWidth || 0;
-    let measure = measurer(), widths = new Float32Array(n);
+    let measure = measurer();
+    widths = new Float32Array(n);
     for (let i = 0; i < n; i++) widths[i] = tokenWidth(tokens[i], measure);
     let ends = (i) => /\n$/.test(String(tokens[i - 1] == null ? "" : tokens[i - 1]));
     layout = packLines(
@@ -280,7 +300,7 @@ function createVirtualRow(opts) {
     let kind = i < nInput ? "prompt" : "generated";
     return s.setAttribute("aria-label", `${describeToken(i, tokens[i], raw[i])} (${kind}${roleOf[i] ? `, ${roleOf[i]}` : ""})`), style(s, i), spans.set(i, s), s;
   }, style = (s, i) => {
-    let rgb = opts.colorOf ? opts.colorOf(i) : null, cls = `ew-tok ${i < nInput ? "ew-tok-prompt" : "ew-tok-gen"}` + (special && special[i] ? " ew-special" : "") + (roleOf[i] ? ` ew-turn-${roleOf[i]}` : "") + (opts.classOf ? ` ${opts.classOf(i)}` : "") + (rgb ? " ew-colored" : "");
+    let rgb = opts.colorOf ? opts.colorOf(i) : null, cls = `ew-tok ${i < nInput ? "ew-tok-prompt" : "ew-tok-gen"}` + (special && special[i] ? " ew-special" : "") + (roleOf[i] ? ` ew-turn-${roleOf[i]}` : "") + (opts.classOf ? ` ${opts.classOf(i)}` : "") + (rgb ? " ew-colored" : "") + (widths && widths[i] >= MAX_W - 24 ? " ew-tok-clip" : "");
     s.className !== cls && (s.className = cls);
     let bg = rgb ? css(rgb) : "";
     s.__ewBg !== bg && (s.__ewBg = bg, s.style.backgroundColor = bg, s.style.color = rgb ? textColorFor(rgb) : "");
@@ -336,12 +356,12 @@ function createVirtualRow(opts) {
   }, onClick = (ev) => {
     let i = indexOf(ev.target);
     i >= 0 && opts.onSelect && opts.onSelect(i, "mouse");
-  }, step = (i, key) => {
+  }, step = (i, key2) => {
     let line = layout.lineOf[i], col = i - layout.starts[line], to = (l) => {
       let m = Math.max(0, Math.min(layout.starts.length - 2, l));
       return Math.min(layout.starts[m] + col, layout.starts[m + 1] - 1);
     };
-    switch (key) {
+    switch (key2) {
       case "ArrowRight":
         return Math.min(n - 1, i + 1);
       case "ArrowLeft":
@@ -407,35 +427,70 @@ function createVirtualRow(opts) {
 }
 
 // src/lib/panels.js
+var clamp012 = (frac) => Math.max(0, Math.min(1, Number.isFinite(frac) ? frac : 0));
 function bar(frac, rgb) {
   let track = document.createElement("span");
   track.className = "ew-ex-track";
   let fill = document.createElement("span");
-  return fill.className = "ew-ex-bar", fill.style.width = `${Math.max(0, Math.min(100, 100 * (Number.isFinite(frac) ? frac : 0))).toFixed(1)}%`, rgb && (fill.style.background = css(rgb)), track.appendChild(fill), track;
+  return fill.className = "ew-ex-bar", setBar(fill, frac, rgb), track.appendChild(fill), track;
 }
+function setBar(fill, frac, rgb) {
+  let f = `${(100 * clamp012(frac)).toFixed(1)}%`;
+  fill.__ewFrac !== f && (fill.__ewFrac = f, fill.style.setProperty("--ew-frac", f));
+  let bg = rgb ? css(rgb) : "";
+  fill.__ewBg !== bg && (fill.__ewBg = bg, bg ? fill.style.setProperty("--ew-fill", bg) : fill.style.removeProperty("--ew-fill"));
+}
+function setText(el, text) {
+  let s = String(text), t = el.firstChild;
+  t && t.nodeType === 3 && t === el.lastChild ? t.data !== s && (t.data = s) : el.textContent = s;
+}
+function setToken(el, text) {
+  let s = text == null ? "" : String(text);
+  if (el.__ewTok === s) return;
+  let parts = tokenParts(s), kinds = parts.map((p) => p.kind).join(), nodes = el.childNodes;
+  el.__ewKinds === kinds && nodes.length === parts.length && !kinds.includes("ctl") ? parts.forEach((p, i) => {
+    let t = p.kind === "text" ? nodes[i] : nodes[i].firstChild;
+    t && t.nodeType === 3 ? t.data !== p.text && (t.data = p.text) : p.kind === "text" ? el.replaceChild(document.createTextNode(p.text), nodes[i]) : nodes[i].textContent = p.text;
+  }) : fillToken(el, s), el.__ewTok = s, el.__ewKinds = kinds;
+  let w = 0;
+  for (let ch of s) w += ch.codePointAt(0) >= 4352 ? 2 : 1;
+  let clip = w > CLIP_CHARS;
+  clip !== el.classList.contains("ew-tok-clip") && el.classList.toggle("ew-tok-clip", clip);
+}
+var CLIP_CHARS = 10;
 function tok(text, className = "") {
   let s = document.createElement("span");
-  return s.className = `ew-tok${className ? ` ${className}` : ""}`, fillToken(s, text == null ? "" : String(text)), s;
+  return s.className = `ew-tok${className ? ` ${className}` : ""}`, setToken(s, text), s;
 }
 function num(v, text) {
   let s = document.createElement("span");
-  return s.className = "ew-ex-val", s.dataset.value = String(v), s.textContent = text ?? formatNumber(v), s;
+  return s.className = "ew-ex-val", setNum(s, v, text), s;
+}
+function setNum(el, v, text) {
+  let value = String(v);
+  el.dataset.value !== value && (el.dataset.value = value), setText(el, text ?? formatNumber(v));
+}
+function key(text) {
+  let k = document.createElement("span");
+  return k.className = "ew-ex-key", k.textContent = text, k;
 }
 function item(children, attrs = {}) {
   let d = document.createElement("div");
-  d.className = "ew-ex-item";
-  for (let [k, v] of Object.entries(attrs)) d.dataset[k] = String(v);
+  d.className = "ew-ex-item", setData(d, attrs);
   for (let c of children)
-    if (c != null)
-      if (typeof c == "string") {
-        let k = document.createElement("span");
-        k.className = "ew-ex-key", k.textContent = c, d.appendChild(k);
-      } else d.appendChild(c);
+    c != null && d.appendChild(typeof c == "string" ? key(c) : c);
   return d;
+}
+function setData(el, attrs) {
+  for (let [k, v] of Object.entries(attrs)) el.dataset[k] !== String(v) && (el.dataset[k] = String(v));
 }
 function note(text) {
   let p = document.createElement("div");
   return p.className = "ew-hint", p.textContent = text, p;
+}
+function pool(make) {
+  let made = [];
+  return (i) => made[i] || (made[i] = make(i));
 }
 function panelFrame(name, label2) {
   let el = document.createElement("div");
@@ -447,19 +502,34 @@ function panelFrame(name, label2) {
   let tools = document.createElement("div");
   tools.className = "ew-panel-tools";
   let body = document.createElement("div");
-  return body.className = "ew-panel-body", head.appendChild(title), head.appendChild(tools), el.appendChild(head), el.appendChild(body), {
+  body.className = "ew-panel-body", head.appendChild(title), head.appendChild(tools), el.appendChild(head), el.appendChild(body);
+  let kinds = "";
+  return {
     el,
     title,
     tools,
     body,
     heading(parts) {
-      title.textContent = "";
-      for (let p of parts)
-        typeof p == "string" ? title.appendChild(document.createTextNode(p)) : title.appendChild(tok(p.token, "ew-panel-tok"));
+      let k = parts.map((p) => typeof p == "string" ? "s" : "t").join("");
+      if (k === kinds && title.childNodes.length === parts.length)
+        parts.forEach((p, i) => {
+          let node = title.childNodes[i];
+          typeof p == "string" ? node.data !== p && (node.data = p) : setToken(node, p.token);
+        });
+      else {
+        title.textContent = "";
+        for (let p of parts)
+          typeof p == "string" ? title.appendChild(document.createTextNode(p)) : title.appendChild(tok(p.token, "ew-panel-tok"));
+        kinds = k;
+      }
     },
     fill(nodes) {
-      body.textContent = "";
-      for (let node of nodes) node && body.appendChild(node);
+      let want = nodes.filter(Boolean), have = body.childNodes;
+      if (!(have.length === want.length && want.every((node, i) => have[i] === node))) {
+        for (let i = 0; i < want.length; i++)
+          have[i] !== want[i] && body.insertBefore(want[i], have[i] || null);
+        for (; body.childNodes.length > want.length; ) body.removeChild(body.lastChild);
+      }
     }
   };
 }
@@ -476,12 +546,17 @@ function saliencyPanel(d, onMethod) {
     select.addEventListener("change", () => onMethod(select.value)), f.tools.appendChild(select), f.select = select;
   }
   let value = (r, p) => d.attributions.data[(d.method() * T + r) * N + p];
-  return f.row = (k) => rowOf.has(k) ? rowOf.get(k) : -1, f.value = value, f.show = (k, scale) => {
-    f.select && (f.select.value = d.methods[d.method()]), f.heading(["Input saliency of ", ...named(d, k), ` (${d.methods[d.method()]})`]);
+  f.row = (k) => rowOf.has(k) ? rowOf.get(k) : -1, f.value = value;
+  let hint = note(""), missing = note(""), line = pool(() => {
+    let parts = { k: key(""), t: tok(""), track: bar(0), v: num(0) };
+    return parts.el = item([parts.k, parts.t, parts.track, parts.v]), parts;
+  });
+  return f.show = (k, scale) => {
+    f.select && f.select.value !== d.methods[d.method()] && (f.select.value = d.methods[d.method()]), f.heading(["Input saliency of ", ...named(d, k), ` (${d.methods[d.method()]})`]);
     let r = f.row(k);
     if (r < 0) {
       let t = Array.from(d.targets);
-      f.fill([note(t.length ? `${d.unit} ${k} is not explained: the attributions explain ${t.length} ${d.unit}s (${t[0]}–${t[t.length - 1]}).` : "No explained tokens.")]);
+      setText(missing, t.length ? `${d.unit} ${k} is not explained: the attributions explain ${t.length} ${d.unit}s (${t[0]}–${t[t.length - 1]}).` : "No explained tokens."), f.fill([missing]);
       return;
     }
     let end = d.causal ? k : N, ranked = [];
@@ -489,12 +564,12 @@ function saliencyPanel(d, onMethod) {
     ranked.sort((a, b) => Math.abs(value(r, b)) - Math.abs(value(r, a)) || a - b);
     let top = 0;
     for (let p of ranked) top = Math.max(top, Math.abs(value(r, p)));
-    let lines = [note(`strongest inputs (by |attribution|), of ${ranked.length}`)];
-    for (let p of ranked.slice(0, 8)) {
-      let v = value(r, p);
-      lines.push(item([`#${p}`, tok(d.tokens[p]), bar(Math.abs(v) / (top || 1), scale ? scale(v) : null), num(v)], { position: p }));
-    }
-    f.fill(lines);
+    setText(hint, `strongest inputs (by |attribution|), of ${ranked.length}`);
+    let lines = [hint];
+    ranked.slice(0, 8).forEach((p, i) => {
+      let v = value(r, p), l = line(i);
+      setData(l.el, { position: p }), setText(l.k, `#${p}`), setToken(l.t, d.tokens[p]), setBar(l.track.firstChild, Math.abs(v) / (top || 1), scale ? scale(v) : null), setNum(l.v, v), lines.push(l.el);
+    }), f.fill(lines);
   }, f;
 }
 function factorsPanel(d) {
@@ -502,28 +577,37 @@ function factorsPanel(d) {
   Array.from(d.factorPositions.data).forEach((p, j) => column.set(p, j));
   let maxOf = new Float32Array(C);
   for (let c = 0; c < C; c++) for (let j = 0; j < P; j++) maxOf[c] = Math.max(maxOf[c], d.factors.data[c * P + j]);
-  let hasN = !d.neuronIds.empty, K = hasN ? d.neuronIds.shape[1] : 0;
+  let hasN = !d.neuronIds.empty, K = hasN ? d.neuronIds.shape[1] : 0, absent = note(""), factorNote = note("bar: the value over the factor's largest value in the text"), neuronNote = note(`strongest neurons (raw activation), top ${K}`), factor = pool((c) => {
+    let sw = document.createElement("span");
+    sw.className = "ew-factor-swatch", sw.style.background = css(CATEGORICAL[c % CATEGORICAL.length]);
+    let parts = { track: bar(0, CATEGORICAL[c % CATEGORICAL.length]), v: num(0) };
+    return parts.el = item([sw, d.factorLabels[c] || `Factor ${c}`, parts.track, parts.v], { factor: c }), parts;
+  }), neuron = pool((j) => {
+    let parts = { k: key(""), track: bar(0), v: num(0) };
+    return parts.el = item([parts.k, parts.track, parts.v], { neuronRank: j }), parts;
+  });
   return f.show = (k) => {
     f.heading([hasF ? "Factors at " : "Top neurons at ", ...named(d, k)]);
     let lines = [];
     if (hasF) {
       let j = column.has(k) ? column.get(k) : -1;
-      if (j < 0) lines.push(note(`${d.unit} ${k} was not in the factorisation.`));
+      if (j < 0)
+        setText(absent, `${d.unit} ${k} was not in the factorisation.`), lines.push(absent);
       else {
         for (let c = 0; c < C; c++) {
-          let v = d.factors.data[c * P + j], sw = document.createElement("span");
-          sw.className = "ew-factor-swatch", sw.style.background = css(CATEGORICAL[c % CATEGORICAL.length]), lines.push(item([sw, d.factorLabels[c] || `Factor ${c}`, bar(v / (maxOf[c] || 1), CATEGORICAL[c % CATEGORICAL.length]), num(v)], { factor: c }));
+          let v = d.factors.data[c * P + j], l = factor(c);
+          setBar(l.track.firstChild, v / (maxOf[c] || 1), CATEGORICAL[c % CATEGORICAL.length]), setNum(l.v, v), lines.push(l.el);
         }
-        lines.push(note("bar: the value over the factor's largest value in the text"));
+        lines.push(factorNote);
       }
     }
     if (hasN) {
-      lines.push(note(`strongest neurons (raw activation), top ${K}`));
+      lines.push(neuronNote);
       let base = k * K, top = 0;
       for (let j = 0; j < K; j++) top = Math.max(top, Math.abs(d.neuronValues.data[base + j]));
       for (let j = 0; j < K; j++) {
-        let layer = d.neuronIds.data[(base + j) * 2], neuron = d.neuronIds.data[(base + j) * 2 + 1], v = d.neuronValues.data[base + j];
-        lines.push(item([`layer ${layer} · neuron ${neuron}`, bar(Math.abs(v) / (top || 1)), num(v)], { neuronRank: j, layer, neuron }));
+        let layer = d.neuronIds.data[(base + j) * 2], id = d.neuronIds.data[(base + j) * 2 + 1], v = d.neuronValues.data[base + j], l = neuron(j);
+        setData(l.el, { layer, neuron: id }), setText(l.k, `layer ${layer} · neuron ${id}`), setBar(l.track.firstChild, Math.abs(v) / (top || 1)), setNum(l.v, v), lines.push(l.el);
       }
     }
     f.fill(lines);
@@ -538,16 +622,21 @@ function attentionPanel(d) {
   }
   f.tools.appendChild(select);
   let last = 0;
-  return select.addEventListener("change", () => {
+  select.addEventListener("change", () => {
     head = Number(select.value), f.show(last);
-  }), f.show = (k) => {
+  });
+  let hint = note("the keys it attends to most"), line = pool(() => {
+    let parts = { k: key(""), t: tok(""), track: bar(0), v: num(0), first: key("first token") };
+    return parts.el = item([parts.k, parts.t, parts.track, parts.v]), parts;
+  });
+  return f.show = (k) => {
     last = k, f.heading(["Attention of ", ...named(d, k), ` (${d.attentionLabel || "one layer"}, ${d.headLabels[head] || ""})`]);
-    let lines = [note("the keys it attends to most")], base = (head * N + k) * K;
-    for (let j = 0; j < K; j++) {
-      let key = d.attentionKeys.data[base + j];
-      if (key < 0) continue;
-      let w = d.attentionValues.data[base + j];
-      lines.push(item([`#${key}`, tok(d.tokens[key]), bar(w), num(w, `${formatNumber(w * 100, 3)}%`), key === 0 ? "first token" : null], { key }));
+    let lines = [hint], base = (head * N + k) * K;
+    for (let j = 0, i = 0; j < K; j++) {
+      let at = d.attentionKeys.data[base + j];
+      if (at < 0) continue;
+      let w = d.attentionValues.data[base + j], l = line(i++);
+      setData(l.el, { key: at }), setText(l.k, `#${at}`), setToken(l.t, d.tokens[at]), setBar(l.track.firstChild, w), setNum(l.v, w, `${formatNumber(w * 100, 3)}%`), at === 0 && l.first.parentNode !== l.el ? l.el.appendChild(l.first) : at !== 0 && l.first.parentNode === l.el && l.el.removeChild(l.first), lines.push(l.el);
     }
     f.fill(lines);
   }, f;
@@ -578,8 +667,10 @@ var cell = (className = "ew-ex-cell") => {
   let s = document.createElement("span");
   return s.className = "ew-ex-layer", s.textContent = text, s;
 }, paintRank = (c, rank, scale) => {
-  let rgb = scale(rank);
-  c.style.backgroundColor = css(rgb), c.style.color = textColorFor(rgb), c.dataset.value = String(rank), c.textContent = formatRank(rank);
+  let value = String(rank);
+  if (c.dataset.value === value) return;
+  let rgb = scale(rank), bg = css(rgb);
+  c.__ewBg !== bg && (c.__ewBg = bg, c.style.backgroundColor = bg, c.style.color = textColorFor(rgb)), c.dataset.value = value, setText(c, formatRank(rank));
 };
 function lensPanel(d) {
   let f = panelFrame("lens", "logit lens"), [L, P] = d.ranks.shape, maxRank = 2;
@@ -595,21 +686,21 @@ function lensPanel(d) {
       c.dataset.layer = String(l), c.dataset.metric = j ? extra[j - 1] : "rank", table.appendChild(c);
     }), cells.push(row);
   }
-  let found = note("");
+  let found = note(""), last = note("");
   return f.legendScale = scale, f.show = (k) => {
     if (k >= P) {
-      f.heading(["Lens after ", ...named(d, k)]), f.fill([note(`${d.unit} ${k} is the last: there is no next ${d.unit} to rank.`)]);
+      f.heading(["Lens after ", ...named(d, k)]), setText(last, `${d.unit} ${k} is the last: there is no next ${d.unit} to rank.`), f.fill([last]);
       return;
     }
     f.heading(["Lens after ", ...named(d, k), ": rank of the next, ", { token: d.tokens[k + 1] }]);
     for (let l = 0; l < L; l++)
       paintRank(cells[l][0], d.ranks.data[l * P + k], scale), extra.forEach((m, j) => {
-        let v = d.metrics[m].data[l * P + k];
-        cells[l][j + 1].dataset.value = String(v), cells[l][j + 1].textContent = valueText(m, v);
+        let v = d.metrics[m].data[l * P + k], c = cells[l][j + 1];
+        c.dataset.value !== String(v) && (c.dataset.value = String(v), setText(c, valueText(m, v)));
       });
     if (d.firstLayer) {
       let first = d.firstLayer[k];
-      found.textContent = first >= 0 ? `found at layer ${d.layerLabels[first] || first}: the top prediction from there on` : "never the top prediction", found.dataset.value = String(first);
+      setText(found, first >= 0 ? `found at layer ${d.layerLabels[first] || first}: the top prediction from there on` : "never the top prediction"), found.dataset.value !== String(first) && (found.dataset.value = String(first));
     }
     f.fill([table, d.firstLayer ? found : null]);
   }, f;
@@ -649,7 +740,9 @@ function predictionsPanel(d) {
     for (let l = 0; l < L; l++)
       for (let j = 0; j < K; j++) {
         let o = (l * N + k) * K + j, vi = d.topkIndex.data[o], p = d.topkProbs.empty ? 0 : d.topkProbs.data[o], c = chips[l * K + j], word = d.vocab[vi] != null ? String(d.vocab[vi]) : `#${vi}`;
-        c.chip.dataset.token !== word && (fillToken(c.t, word), c.chip.dataset.token = word), c.chip.dataset.value = String(p), c.fill.style.width = `${Math.max(0, Math.min(100, 100 * p)).toFixed(1)}%`, c.pct.textContent = `${formatNumber(p * 100, 3)}%`, c.chip.setAttribute("aria-label", `${d.layerLabels[l] || l}, ${ordinal(j + 1)} prediction: ${JSON.stringify(word)}`);
+        c.chip.dataset.token !== word && (setToken(c.t, word), c.chip.dataset.token = word, c.chip.setAttribute("aria-label", `${d.layerLabels[l] || l}, ${ordinal(j + 1)} prediction: ${JSON.stringify(word)}`));
+        let value = String(p);
+        c.chip.dataset.value !== value && (c.chip.dataset.value = value, setBar(c.fill, p), setText(c.pct, `${formatNumber(p * 100, 3)}%`));
       }
     f.fill([table]);
   }, f;
@@ -671,10 +764,11 @@ function watchPanel(d) {
       c.dataset.layer = String(l), c.dataset.watch = String(w), table.appendChild(c), cells.push(c);
     }
   }
+  let hint = note("rank in each layer's prediction of the next token (1 = top)");
   return f.show = (k) => {
     f.heading(["Watched tokens after ", ...named(d, k)]);
     for (let l = 0; l < L; l++) for (let w = 0; w < W; w++) paintRank(cells[l * W + w], d.watchRanks.data[(l * N + k) * W + w], scale);
-    f.fill([table, note("rank in each layer's prediction of the next token (1 = top)")]);
+    f.fill([table, hint]);
   }, f;
 }
 
@@ -690,6 +784,15 @@ var EXPLORER_STYLE_ID = "ew-style-explorer-v1", EXPLORER_CSS = `
 .ew-vrow .ew-tok { flex: none; cursor: pointer; }
 .ew-vrow .ew-tok[aria-selected="true"] { box-shadow: 0 0 0 2px var(--ew-select); }
 .ew-tok.ew-special { opacity: 0.45; font-style: italic; }
+/* Paint chunks: every box with its own clip or opacity is a chunk of its own, and a hover's paint, pre-paint and
+   layerization cost grows with their number (thousands in a 1,000-token explorer). So in the explorer a token clips
+   its text (ellipsis) only when it may be too long (.ew-tok-clip: lib/virtual_tokens.js, lib/panels.js setToken),
+   and dimming is a colour with alpha, not opacity. */
+.ew-root.ew-view-explorer .ew-tok:not(.ew-tok-clip) { overflow: visible; }
+.ew-view-explorer .ew-ws:not(.ew-ws-ctl) { opacity: 1; color: color-mix(in srgb, currentColor 45%, transparent); }
+.ew-view-explorer .ew-tok.ew-dim, .ew-view-explorer .ew-tok.ew-special { opacity: 1; color: color-mix(in srgb, currentColor 45%, transparent); }
+.ew-view-explorer .ew-tok-prompt.ew-dim, .ew-view-explorer .ew-tok-prompt.ew-special { border-bottom-color: color-mix(in srgb, var(--ew-border) 45%, transparent); }
+.ew-view-explorer .ew-tok-gen.ew-dim, .ew-view-explorer .ew-tok-gen.ew-special { border-bottom-color: color-mix(in srgb, var(--ew-accent) 45%, transparent); }
 .ew-turn-mark { flex: none; width: 68px; margin-right: 4px; font-family: system-ui, sans-serif; font-size: 10px; text-transform: uppercase;
   letter-spacing: 0.04em; color: var(--ew-muted); border-left: 3px solid var(--ew-border); padding-left: 4px; }
 .ew-turn-mark[data-turn-role="system"] { border-left-color: #999999; }
@@ -709,7 +812,9 @@ var EXPLORER_STYLE_ID = "ew-style-explorer-v1", EXPLORER_CSS = `
 .ew-ex-key { color: var(--ew-muted); white-space: nowrap; }
 .ew-ex-val { font-variant-numeric: tabular-nums; text-align: right; }
 .ew-ex-track { display: block; height: 6px; background: var(--ew-bg2); border-radius: 1px; overflow: hidden; }
-.ew-ex-bar { display: block; height: 100%; background: var(--ew-bar); }
+/* a bar paints its first --ew-frac of the track (lib/panels.js setBar): a hover repaints it and lays nothing out */
+.ew-ex-bar { display: block; height: 100%;
+  background: linear-gradient(to right, var(--ew-fill, var(--ew-bar)) var(--ew-frac, 0%), transparent var(--ew-frac, 0%)); }
 .ew-ex-table { display: grid; gap: 1px 6px; align-items: center; }
 .ew-ex-layer { color: var(--ew-muted); white-space: nowrap; font-size: 11px; }
 .ew-ex-colhead { font-size: 10px; color: var(--ew-muted); }
@@ -861,6 +966,10 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-factor-label { min-width: 6em; font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 14em; }
 .ew-factor-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; flex: none; }
 .ew-spark-line { stroke: var(--ew-accent); stroke-width: 1.5; }
+.ew-tok.ew-tok-special { opacity: 0.45; }
+.ew-tok.ew-turn-start { box-shadow: inset 3px 0 0 var(--ew-turn, var(--ew-muted)); padding-left: 5px; }
+.ew-turn-system { --ew-turn: #999999; } .ew-turn-user { --ew-turn: #0072b2; } .ew-turn-assistant { --ew-turn: #d55e00; }
+.ew-tokens .ew-tok[data-turn-role]::before { content: attr(data-turn-role) ": "; font-size: 10px; color: var(--ew-turn); font-weight: 600; }
 .ew-charts { display: flex; flex-wrap: wrap; gap: 12px 24px; }
 .ew-chart-title { font-size: 12px; font-weight: 600; margin: 6px 0 2px; }
 .ew-chart-axis { stroke: var(--ew-muted); stroke-width: 1; }
@@ -1404,8 +1513,8 @@ function mountView(model, el, spec) {
   };
 }
 function tokenTraits(model) {
-  let tokens = get(model, "tokens", []), raw = get(model, "raw_tokens", []), nInput = Number(get(model, "n_input_tokens", tokens.length));
-  return { tokens, raw, nInput };
+  let tokens = get(model, "tokens", []), raw = get(model, "raw_tokens", []), nInput = Number(get(model, "n_input_tokens", tokens.length)), field = get(model, "special", null), special = field && field.shape && field.shape[0] === tokens.length ? decodeArray(field, "special").data : null, marks = chatMarks(get(model, "turns", []), special, tokens.length);
+  return { tokens, raw, nInput, marks };
 }
 
 // src/explorer.js
@@ -1448,6 +1557,23 @@ function readData(model, N) {
     attention: fit(d.attentionKeys, [null, N, null]) && d.attentionValues.size === d.attentionKeys.size
   }, d;
 }
+function sameShape(a, b) {
+  if (a.nodeType !== b.nodeType || a.nodeName !== b.nodeName || a.childNodes.length !== b.childNodes.length) return !1;
+  for (let i = 0; i < a.childNodes.length; i++) if (!sameShape(a.childNodes[i], b.childNodes[i])) return !1;
+  return !0;
+}
+function copyInto(a, b) {
+  if (a.nodeType === 3) {
+    a.data !== b.data && (a.data = b.data);
+    return;
+  }
+  for (let { name, value } of Array.from(b.attributes)) a.getAttribute(name) !== value && a.setAttribute(name, value);
+  for (let { name } of Array.from(a.attributes)) b.hasAttribute(name) || a.removeAttribute(name);
+  for (let i = 0; i < a.childNodes.length; i++) copyInto(a.childNodes[i], b.childNodes[i]);
+}
+function morph(a, b) {
+  return sameShape(a, b) ? (copyInto(a, b), !0) : !1;
+}
 function build(ctx) {
   let { model, body, tooltip, root } = ctx;
   injectExplorerStyles(root);
@@ -1458,7 +1584,7 @@ function build(ctx) {
   readMethod(), d.method = () => methodIdx;
   let panels = [], sal = d.has.saliency ? saliencyPanel(d, (m) => commit(model, "method", m)) : null;
   sal && panels.push(sal), d.has.lens && panels.push(lensPanel(d)), d.has.predictions && panels.push(predictionsPanel(d)), d.has.watch && panels.push(watchPanel(d)), d.has.factors && panels.push(factorsPanel(d)), d.has.attention && panels.push(attentionPanel(d));
-  let timings = {}, preview = -1, shown = selected(), scale = null, salRow = -1, roleAt = (i) => (turns.find((t) => i >= t.start && i < t.stop) || {}).role || "", explained = new Set(sal ? Array.from(d.targets) : []), row = createVirtualRow({
+  let timings = {}, now = () => typeof performance < "u" ? performance.now() : 0, preview = -1, shown = selected(), scale = null, salRow = -1, roleAt = (i) => (turns.find((t) => i >= t.start && i < t.stop) || {}).role || "", explained = new Set(sal ? Array.from(d.targets) : []), row = createVirtualRow({
     tokens,
     rawTokens: raw,
     nInput,
@@ -1467,11 +1593,15 @@ function build(ctx) {
     label: `${unit}s: hover to preview, click or arrow keys to select`,
     classOf: (i) => [i === shown ? "ew-active" : "", explained.has(i) ? "ew-target" : "", salRow >= 0 && d.causal && i > shown ? "ew-dim" : ""].join(" "),
     colorOf: (i) => salRow >= 0 && (!d.causal || i < shown) ? scale(sal.value(salRow, i)) : null,
+    // (the tooltip is placed before the panels are written: placing it reads layout, which after the panels'
+    // writes would lay out the whole page synchronously, then again in the frame)
     onPreview(i, how, ev) {
-      preview = i, show(i >= 0 ? i : selected()), i < 0 ? tooltip.hide() : tooltip.show(tipRows(i), ev || row.spanOf(i) || row.el);
+      preview = i;
+      let t = now();
+      i < 0 ? tooltip.hide() : tooltip.show(tipRows(i), ev || row.spanOf(i) || row.el), timings.tooltip = now() - t, show(i >= 0 ? i : selected());
     },
     onSelect(i, how) {
-      preview = how === "mouse" ? i : -1, select(i, how), how === "key" && tooltip.show(tipRows(i), row.spanOf(i) || row.el);
+      preview = how === "mouse" ? i : -1, select(i, how === "key");
     },
     onFocus() {
       let k = selected();
@@ -1505,20 +1635,27 @@ function build(ctx) {
       }
       scale = lo < 0 ? divergingScale(Math.max(-lo, hi)) : sequentialScale(0, hi > 0 ? hi : 1);
     }
-    let now = () => typeof performance < "u" ? performance.now() : 0, t = now();
+    let t = now();
     for (let p of panels) {
       p.show(k, scale);
-      let t2 = now();
-      timings[p.el.dataset.panel] = t2 - t, t = t2;
+      let t22 = now();
+      timings[p.el.dataset.panel] = t22 - t, t = t22;
     }
-    if (row.restyle(), timings.row = now() - t, scale) ctx.setLegend(legend(scale, { label: `attribution (${d.methods[methodIdx]}) → ${name(k)}` }));
+    row.restyle();
+    let t2 = now();
+    if (timings.row = t2 - t, scale) setLegend(legend(scale, { label: `attribution (${d.methods[methodIdx]}) → ${name(k)}` }));
     else {
-      let roles = [...new Set(turns.map((t2) => t2.role))], cats = roles.map((r) => ({ label: r, rgb: ROLE_RGB[r] || CATEGORICAL[7] })), what = sal ? `${name(k)} is not explained (explained ${unit}s are underlined)` : `${name(k)} shown`;
-      ctx.setLegend(legend(null, { label: roles.length ? `${what}; turns:` : what, categories: cats }));
+      let roles = [...new Set(turns.map((t3) => t3.role))], cats = roles.map((r) => ({ label: r, rgb: ROLE_RGB[r] || CATEGORICAL[7] })), what = sal ? `${name(k)} is not explained (explained ${unit}s are underlined)` : `${name(k)} shown`;
+      setLegend(legend(null, { label: roles.length ? `${what}; turns:` : what, categories: cats }));
     }
+    timings.legend = now() - t2;
   }
-  function select(i, how) {
-    row.setActive(i), row.reveal(i), show(i), selected() !== i && commit(model, "selected_token", i);
+  let shownLegend = null;
+  function setLegend(node) {
+    shownLegend && shownLegend.isConnected && morph(shownLegend, node) || (ctx.setLegend(node), shownLegend = node);
+  }
+  function select(i, tip) {
+    row.setActive(i), row.reveal(i), tip && tooltip.show(tipRows(i), row.spanOf(i) || row.el), show(i), selected() !== i && commit(model, "selected_token", i);
   }
   return row.setActive(shown), row.reveal(shown), show(shown), root.ewExplorer = { get shown() {
     return shown;

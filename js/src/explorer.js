@@ -49,6 +49,28 @@ export function readData(model, N) {
   return d;
 }
 
+/** Do a and b have the same tree (node types, tags, child counts)? */
+function sameShape(a, b) {
+  if (a.nodeType !== b.nodeType || a.nodeName !== b.nodeName || a.childNodes.length !== b.childNodes.length) return false;
+  for (let i = 0; i < a.childNodes.length; i++) if (!sameShape(a.childNodes[i], b.childNodes[i])) return false;
+  return true;
+}
+function copyInto(a, b) {
+  if (a.nodeType === 3) {
+    if (a.data !== b.data) a.data = b.data;
+    return;
+  }
+  for (const { name, value } of Array.from(b.attributes)) if (a.getAttribute(name) !== value) a.setAttribute(name, value);
+  for (const { name } of Array.from(a.attributes)) if (!b.hasAttribute(name)) a.removeAttribute(name);
+  for (let i = 0; i < a.childNodes.length; i++) copyInto(a.childNodes[i], b.childNodes[i]);
+}
+/** Copy b's attributes and text into a when they have the same tree (true), else leave a as it is (false). */
+function morph(a, b) {
+  if (!sameShape(a, b)) return false;
+  copyInto(a, b);
+  return true;
+}
+
 function build(ctx) {
   const { model, body, tooltip, root } = ctx;
   injectExplorerStyles(root);
@@ -81,7 +103,8 @@ function build(ctx) {
   if (d.has.factors) panels.push(factorsPanel(d));
   if (d.has.attention) panels.push(attentionPanel(d));
 
-  const timings = {}; // ms of the last show(), per panel and for the row (benchmarks/bench_explorer.py reads them)
+  const timings = {}; // ms of the last hover: tooltip, each panel, row, legend (benchmarks/bench_explorer.py reads them)
+  const now = () => (typeof performance !== "undefined" ? performance.now() : 0);
   let preview = -1;
   let shown = selected();
   let scale = null; // the saliency scale of the shown token (null: it is not explained)
@@ -98,16 +121,19 @@ function build(ctx) {
     label: `${unit}s: hover to preview, click or arrow keys to select`,
     classOf: (i) => [i === shown ? "ew-active" : "", explained.has(i) ? "ew-target" : "", salRow >= 0 && d.causal && i > shown ? "ew-dim" : ""].join(" "),
     colorOf: (i) => (salRow >= 0 && (!d.causal || i < shown) ? scale(sal.value(salRow, i)) : null),
+    // (the tooltip is placed before the panels are written: placing it reads layout, which after the panels'
+    // writes would lay out the whole page synchronously, then again in the frame)
     onPreview(i, how, ev) {
       preview = i;
-      show(i >= 0 ? i : selected());
+      const t = now();
       if (i < 0) tooltip.hide();
       else tooltip.show(tipRows(i), ev || row.spanOf(i) || row.el);
+      timings.tooltip = now() - t;
+      show(i >= 0 ? i : selected());
     },
     onSelect(i, how) {
       preview = how === "mouse" ? i : -1;
-      select(i, how);
-      if (how === "key") tooltip.show(tipRows(i), row.spanOf(i) || row.el);
+      select(i, how === "key");
     },
     onFocus() {
       const k = selected();
@@ -156,7 +182,6 @@ function build(ctx) {
       }
       scale = lo < 0 ? divergingScale(Math.max(-lo, hi)) : sequentialScale(0, hi > 0 ? hi : 1);
     }
-    const now = () => (typeof performance !== "undefined" ? performance.now() : 0);
     let t = now();
     for (const p of panels) {
       p.show(k, scale);
@@ -165,19 +190,32 @@ function build(ctx) {
       t = t2;
     }
     row.restyle();
-    timings.row = now() - t;
-    if (scale) ctx.setLegend(legend(scale, { label: `attribution (${d.methods[methodIdx]}) \u2192 ${name(k)}` }));
+    const t2 = now();
+    timings.row = t2 - t;
+    if (scale) setLegend(legend(scale, { label: `attribution (${d.methods[methodIdx]}) \u2192 ${name(k)}` }));
     else {
       const roles = [...new Set(turns.map((t) => t.role))];
       const cats = roles.map((r) => ({ label: r, rgb: ROLE_RGB[r] || CATEGORICAL[7] }));
       const what = sal ? `${name(k)} is not explained (explained ${unit}s are underlined)` : `${name(k)} shown`;
-      ctx.setLegend(legend(null, { label: roles.length ? `${what}; turns:` : what, categories: cats }));
+      setLegend(legend(null, { label: roles.length ? `${what}; turns:` : what, categories: cats }));
+    }
+    timings.legend = now() - t2;
+  }
+
+  // The legend changes its words and numbers on a hover, rarely its elements: a new legend of the same shape is
+  // copied into the one shown (text and attributes), so the page below the panels is not laid out anew.
+  let shownLegend = null;
+  function setLegend(node) {
+    if (!(shownLegend && shownLegend.isConnected && morph(shownLegend, node))) {
+      ctx.setLegend(node);
+      shownLegend = node;
     }
   }
 
-  function select(i, how) {
+  function select(i, tip) {
     row.setActive(i);
     row.reveal(i);
+    if (tip) tooltip.show(tipRows(i), row.spanOf(i) || row.el);
     show(i);
     if (selected() !== i) commit(model, "selected_token", i);
   }

@@ -13,6 +13,15 @@ export const EXPLORER_CSS = `
 .ew-vrow .ew-tok { flex: none; cursor: pointer; }
 .ew-vrow .ew-tok[aria-selected="true"] { box-shadow: 0 0 0 2px var(--ew-select); }
 .ew-tok.ew-special { opacity: 0.45; font-style: italic; }
+/* Paint chunks: every box with its own clip or opacity is a chunk of its own, and a hover's paint, pre-paint and
+   layerization cost grows with their number (thousands in a 1,000-token explorer). So in the explorer a token clips
+   its text (ellipsis) only when it may be too long (.ew-tok-clip: lib/virtual_tokens.js, lib/panels.js setToken),
+   and dimming is a colour with alpha, not opacity. */
+.ew-root.ew-view-explorer .ew-tok:not(.ew-tok-clip) { overflow: visible; }
+.ew-view-explorer .ew-ws:not(.ew-ws-ctl) { opacity: 1; color: color-mix(in srgb, currentColor 45%, transparent); }
+.ew-view-explorer .ew-tok.ew-dim, .ew-view-explorer .ew-tok.ew-special { opacity: 1; color: color-mix(in srgb, currentColor 45%, transparent); }
+.ew-view-explorer .ew-tok-prompt.ew-dim, .ew-view-explorer .ew-tok-prompt.ew-special { border-bottom-color: color-mix(in srgb, var(--ew-border) 45%, transparent); }
+.ew-view-explorer .ew-tok-gen.ew-dim, .ew-view-explorer .ew-tok-gen.ew-special { border-bottom-color: color-mix(in srgb, var(--ew-accent) 45%, transparent); }
 .ew-turn-mark { flex: none; width: 68px; margin-right: 4px; font-family: system-ui, sans-serif; font-size: 10px; text-transform: uppercase;
   letter-spacing: 0.04em; color: var(--ew-muted); border-left: 3px solid var(--ew-border); padding-left: 4px; }
 .ew-turn-mark[data-turn-role="system"] { border-left-color: #999999; }
@@ -32,7 +41,9 @@ export const EXPLORER_CSS = `
 .ew-ex-key { color: var(--ew-muted); white-space: nowrap; }
 .ew-ex-val { font-variant-numeric: tabular-nums; text-align: right; }
 .ew-ex-track { display: block; height: 6px; background: var(--ew-bg2); border-radius: 1px; overflow: hidden; }
-.ew-ex-bar { display: block; height: 100%; background: var(--ew-bar); }
+/* a bar paints its first --ew-frac of the track (lib/panels.js setBar): a hover repaints it and lays nothing out */
+.ew-ex-bar { display: block; height: 100%;
+  background: linear-gradient(to right, var(--ew-fill, var(--ew-bar)) var(--ew-frac, 0%), transparent var(--ew-frac, 0%)); }
 .ew-ex-table { display: grid; gap: 1px 6px; align-items: center; }
 .ew-ex-layer { color: var(--ew-muted); white-space: nowrap; font-size: 11px; }
 .ew-ex-colhead { font-size: 10px; color: var(--ew-muted); }

@@ -5,7 +5,7 @@ import { rankScale, formatRank, css, textColorFor, formatNumber } from "./colors
 import { METRIC_INFO, valueText } from "./metrics.js";
 import { fillToken } from "./tokens.js";
 import { ordinal } from "./axis.js";
-import { panelFrame, named, note, bar } from "./panels.js";
+import { panelFrame, named, note, bar, setBar, setText, setToken } from "./panels.js";
 
 const cell = (className = "ew-ex-cell") => {
   const c = document.createElement("span");
@@ -18,13 +18,19 @@ const label = (text) => {
   s.textContent = text;
   return s;
 };
-/** Colour a rank cell (and its text) on the log scale; data-value holds the rank. */
+/** Colour a rank cell (and its text) on the log scale; data-value holds the rank. Only what changed is written. */
 const paintRank = (c, rank, scale) => {
+  const value = String(rank);
+  if (c.dataset.value === value) return;
   const rgb = scale(rank);
-  c.style.backgroundColor = css(rgb);
-  c.style.color = textColorFor(rgb);
-  c.dataset.value = String(rank);
-  c.textContent = formatRank(rank);
+  const bg = css(rgb);
+  if (c.__ewBg !== bg) {
+    c.__ewBg = bg;
+    c.style.backgroundColor = bg;
+    c.style.color = textColorFor(rgb);
+  }
+  c.dataset.value = value;
+  setText(c, formatRank(rank));
 };
 
 /**
@@ -54,11 +60,13 @@ export function lensPanel(d) {
     cells.push(row);
   }
   const found = note("");
+  const last = note("");
   f.legendScale = scale;
   f.show = (k) => {
     if (k >= P) {
       f.heading(["Lens after ", ...named(d, k)]);
-      f.fill([note(`${d.unit} ${k} is the last: there is no next ${d.unit} to rank.`)]);
+      setText(last, `${d.unit} ${k} is the last: there is no next ${d.unit} to rank.`);
+      f.fill([last]);
       return;
     }
     f.heading(["Lens after ", ...named(d, k), ": rank of the next, ", { token: d.tokens[k + 1] }]);
@@ -66,14 +74,17 @@ export function lensPanel(d) {
       paintRank(cells[l][0], d.ranks.data[l * P + k], scale);
       extra.forEach((m, j) => {
         const v = d.metrics[m].data[l * P + k];
-        cells[l][j + 1].dataset.value = String(v);
-        cells[l][j + 1].textContent = valueText(m, v);
+        const c = cells[l][j + 1];
+        if (c.dataset.value !== String(v)) {
+          c.dataset.value = String(v);
+          setText(c, valueText(m, v));
+        }
       });
     }
     if (d.firstLayer) {
       const first = d.firstLayer[k];
-      found.textContent = first >= 0 ? `found at layer ${d.layerLabels[first] || first}: the top prediction from there on` : "never the top prediction";
-      found.dataset.value = String(first);
+      setText(found, first >= 0 ? `found at layer ${d.layerLabels[first] || first}: the top prediction from there on` : "never the top prediction");
+      if (found.dataset.value !== String(first)) found.dataset.value = String(first);
     }
     f.fill([table, d.firstLayer ? found : null]);
   };
@@ -133,13 +144,16 @@ export function predictionsPanel(d) {
         const c = chips[l * K + j];
         const word = d.vocab[vi] != null ? String(d.vocab[vi]) : `#${vi}`;
         if (c.chip.dataset.token !== word) {
-          fillToken(c.t, word);
+          setToken(c.t, word);
           c.chip.dataset.token = word;
+          c.chip.setAttribute("aria-label", `${d.layerLabels[l] || l}, ${ordinal(j + 1)} prediction: ${JSON.stringify(word)}`);
         }
-        c.chip.dataset.value = String(p);
-        c.fill.style.width = `${Math.max(0, Math.min(100, 100 * p)).toFixed(1)}%`;
-        c.pct.textContent = `${formatNumber(p * 100, 3)}%`;
-        c.chip.setAttribute("aria-label", `${d.layerLabels[l] || l}, ${ordinal(j + 1)} prediction: ${JSON.stringify(word)}`);
+        const value = String(p);
+        if (c.chip.dataset.value !== value) {
+          c.chip.dataset.value = value;
+          setBar(c.fill, p);
+          setText(c.pct, `${formatNumber(p * 100, 3)}%`);
+        }
       }
     }
     f.fill([table]);
@@ -178,10 +192,11 @@ export function watchPanel(d) {
       cells.push(c);
     }
   }
+  const hint = note("rank in each layer's prediction of the next token (1 = top)");
   f.show = (k) => {
     f.heading(["Watched tokens after ", ...named(d, k)]);
     for (let l = 0; l < L; l++) for (let w = 0; w < W; w++) paintRank(cells[l * W + w], d.watchRanks.data[(l * N + k) * W + w], scale);
-    f.fill([table, note("rank in each layer's prediction of the next token (1 = top)")]);
+    f.fill([table, hint]);
   };
   return f;
 }

@@ -81,6 +81,7 @@ export function createVirtualRow(opts) {
 
   let layout = null;
   let width = 0;
+  let widths = null; // px per token, from the last relayout (near MAX_W: it may not fit, its text clips: ew-tok-clip)
   const lines = new Map(); // line -> element
   const spans = new Map(); // token -> span
   let active = -1;
@@ -111,7 +112,7 @@ export function createVirtualRow(opts) {
   const relayout = () => {
     width = el.clientWidth || 0;
     const measure = measurer();
-    const widths = new Float32Array(n);
+    widths = new Float32Array(n);
     for (let i = 0; i < n; i++) widths[i] = tokenWidth(tokens[i], measure);
     const ends = (i) => /\n$/.test(String(tokens[i - 1] == null ? "" : tokens[i - 1]));
     layout = packLines(widths, Math.max(120, (width || 800) - 8), (i) => turnAt.has(i) || ends(i),
@@ -144,7 +145,7 @@ export function createVirtualRow(opts) {
   const style = (s, i) => {
     const rgb = opts.colorOf ? opts.colorOf(i) : null;
     const cls = `ew-tok ${i < nInput ? "ew-tok-prompt" : "ew-tok-gen"}` + (special && special[i] ? " ew-special" : "") +
-      (roleOf[i] ? ` ew-turn-${roleOf[i]}` : "") + (opts.classOf ? ` ${opts.classOf(i)}` : "") + (rgb ? " ew-colored" : "");
+      (roleOf[i] ? ` ew-turn-${roleOf[i]}` : "") + (opts.classOf ? ` ${opts.classOf(i)}` : "") + (rgb ? " ew-colored" : "") + (widths && widths[i] >= MAX_W - 24 ? " ew-tok-clip" : "");
     if (s.className !== cls) s.className = cls;
     const bg = rgb ? css(rgb) : "";
     if (s.__ewBg !== bg) {
