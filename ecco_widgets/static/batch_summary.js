@@ -89,7 +89,7 @@ function niceMax(max, min = 0) {
   return 10 * p;
 }
 function barChart(values, opts) {
-  let n = values.length, barW = Math.max(4, Math.min(18, Math.floor(360 / Math.max(1, n)))), h = opts.height || 110, padL = 44, padB = 30, w = padL + n * barW + 8, finite = values.filter((v) => Number.isFinite(v)), top = opts.yMax != null ? opts.yMax : niceMax(finite.length ? Math.max(...finite) : 0), fmt = opts.format || ((v) => String(v)), wrap = document.createElement("div");
+  let n = values.length, every = Math.max(1, Math.ceil(n / 12)), longest = every === 1 ? Math.max(0, ...opts.labels.slice(0, n).map((l) => String(l).length)) : 0, barW = Math.max(4, Math.min(18, Math.floor(360 / Math.max(1, n))), Math.min(40, 6 * longest + 4)), h = opts.height || 110, padL = 44, padB = 30, w = padL + n * barW + 8, finite = values.filter((v) => Number.isFinite(v)), top = opts.yMax != null ? opts.yMax : niceMax(finite.length ? Math.max(...finite) : 0), fmt = opts.format || ((v) => String(v)), wrap = document.createElement("div");
   wrap.className = "ew-chart", wrap.dataset.chart = opts.name;
   let heading = document.createElement("div");
   heading.className = "ew-chart-title", heading.textContent = opts.title, wrap.appendChild(heading);
@@ -103,12 +103,12 @@ function barChart(values, opts) {
     let t = svgEl("text", { x: 4, y: 10, class: "ew-chart-tick" });
     t.textContent = opts.yLabel, svg.appendChild(t);
   }
-  let every = Math.max(1, Math.ceil(n / 12)), bars = [], hits = [];
+  let bars = [], hits = [];
   for (let i = 0; i < n; i++) {
     let v = values[i], bh = Number.isFinite(v) ? Math.max(v > 0 ? 1 : 0, (h - 4) * Math.min(v, top) / top) : 0, x = padL + i * barW + 1, rect = svgEl("rect", { x, y: h - bh, width: barW - 2, height: bh, class: "ew-chart-bar" });
     rect.style.fill = opts.color || "var(--ew-accent, #0072b2)", rect.dataset.bar = String(i), svg.appendChild(rect), bars.push(rect);
     let hit = svgEl("rect", { x: x - 1, y: 4, width: barW, height: h - 4, fill: "transparent", class: "ew-chart-hit" });
-    if (hit.dataset.index = String(i), hit.setAttribute("tabindex", i === 0 ? "0" : "-1"), hit.setAttribute("aria-label", `${opts.labels[i]}: ${Number.isFinite(v) ? fmt(v) : "none"}`), hits.push(hit), svg.appendChild(hit), i % every === 0 || i === n - 1) {
+    if (hit.dataset.index = String(i), hit.setAttribute("tabindex", i === 0 ? "0" : "-1"), hit.setAttribute("aria-label", `${opts.labels[i]}: ${Number.isFinite(v) ? fmt(v) : "none"}`), hits.push(hit), svg.appendChild(hit), i % every === 0 && n - 1 - i >= every || i === n - 1) {
       let t = svgEl("text", { x: x + (barW - 2) / 2, y: h + 12, "text-anchor": "middle", class: "ew-chart-tick" });
       t.textContent = opts.labels[i], svg.appendChild(t);
     }

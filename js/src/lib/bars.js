@@ -25,7 +25,10 @@ export function niceMax(max, min = 0) {
  */
 export function barChart(values, opts) {
   const n = values.length;
-  const barW = Math.max(4, Math.min(18, Math.floor(360 / Math.max(1, n))));
+  const every = Math.max(1, Math.ceil(n / 12)); // every few bars labelled
+  // with every bar labelled, bars at least as wide as their longest label (~6 px a character at 10 px)
+  const longest = every === 1 ? Math.max(0, ...opts.labels.slice(0, n).map((l) => String(l).length)) : 0;
+  const barW = Math.max(4, Math.min(18, Math.floor(360 / Math.max(1, n))), Math.min(40, 6 * longest + 4));
   const h = opts.height || 110;
   const padL = 44;
   const padB = 30;
@@ -56,7 +59,6 @@ export function barChart(values, opts) {
     t.textContent = opts.yLabel;
     svg.appendChild(t);
   }
-  const every = Math.max(1, Math.ceil(n / 12));
   const bars = [];
   const hits = [];
   for (let i = 0; i < n; i++) {
@@ -75,7 +77,7 @@ export function barChart(values, opts) {
     hit.setAttribute("aria-label", `${opts.labels[i]}: ${Number.isFinite(v) ? fmt(v) : "none"}`);
     hits.push(hit);
     svg.appendChild(hit);
-    if (i % every === 0 || i === n - 1) {
+    if ((i % every === 0 && n - 1 - i >= every) || i === n - 1) { // (none so close to the last that they overlap)
       const t = svgEl("text", { x: x + (barW - 2) / 2, y: h + 12, "text-anchor": "middle", class: "ew-chart-tick" });
       t.textContent = opts.labels[i];
       svg.appendChild(t);
