@@ -16,10 +16,9 @@ from typing import Sequence
 
 from tqdm.auto import tqdm
 
-from .batch.cli import add_batch_parser, run_batch
+from .batch.cli import ATTRIBUTION_CHOICES, add_batch_parser, parse_methods, run_batch
 from .errors import EccoWidgetsError
 
-ATTRIBUTION_CHOICES = ("ig", "grad_x_input", "saliency", "occlusion", "sig")
 METRICS = ("rank", "prob", "kl", "entropy")
 
 
@@ -152,10 +151,7 @@ def render(args: argparse.Namespace) -> Path:
 
     hf_logging.disable_progress_bar()  # one progress bar of our own on stderr
 
-    methods = [m.strip() for m in args.attribution.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in ATTRIBUTION_CHOICES]
-    if unknown:
-        raise EccoWidgetsError(f"Unknown attribution method(s) {unknown}; choose from {', '.join(ATTRIBUTION_CHOICES)}.")
+    methods = parse_methods(args.attribution)
     check_writable(args.out)
     tuned = _tuned_lens(args.lens)
     if tuned is not None and args.lens_points != "blocks":

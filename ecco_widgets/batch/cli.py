@@ -21,6 +21,19 @@ from ..errors import EccoWidgetsError, InputError
 ATTRIBUTION_CHOICES = ("ig", "grad_x_input", "saliency", "occlusion", "sig")
 
 
+def parse_methods(text: str) -> list[str]:
+    """--attribution: "ig, grad_x_input" -> ["ig", "grad_x_input"]; InputError naming the unknown ones.
+
+    >>> parse_methods("ig, grad_x_input")
+    ['ig', 'grad_x_input']
+    """
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in ATTRIBUTION_CHOICES]
+    if unknown:
+        raise InputError(f"Unknown attribution method(s) {unknown}; choose from {', '.join(ATTRIBUTION_CHOICES)}.")
+    return methods
+
+
 def parse_layers(text: str | None) -> bool | list[int]:
     """--activations: None -> False (none), "all" -> True, "0,3,-1" -> [0, 3, -1]."""
     if text is None:
@@ -83,10 +96,7 @@ def _run(args: argparse.Namespace) -> int:
     from .inputs import read_prompts
     from .runner import batch
 
-    methods = [m.strip() for m in args.attribution.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in ATTRIBUTION_CHOICES]
-    if unknown:
-        raise InputError(f"Unknown attribution method(s) {unknown}; choose from {', '.join(ATTRIBUTION_CHOICES)}.")
+    methods = parse_methods(args.attribution)
     layers = parse_layers(args.activations)
     prompts = read_prompts(args.input, args.field)  # before the model: a bad file fails fast
     process = current_process()

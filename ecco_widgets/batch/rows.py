@@ -19,15 +19,14 @@ per-method groups), ``fields`` (JSON of the rest), and the scalars of :data:`SCA
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 from typing import Any
 
 import numpy as np
 
 from ..errors import EccoWidgetsError
 from ..results import Output
+from ..results.storage import join_result, split_result
 
-GROUPS = ("attributions_raw", "convergence_deltas")  # {method: array} fields
 # per-prompt scalars, read without the arrays by BatchResults.frame(): name -> pyarrow type name
 SCALAR_COLUMNS = {
     "prompt_index": "int64", "text": "string", "error": "string", "seconds": "float64", "rank": "int32",
@@ -88,20 +87,10 @@ def output_row(out: Output, prompt_index: int, text: str, seconds: float, rank: 
     """The row of one analysed prompt (see the module docstring for its columns)."""
     row: dict[str, Any] = {"prompt_index": int(prompt_index), "text": text, "error": None, "seconds": float(seconds),
                            "rank": int(rank)}
-    rest: dict[str, Any] = {}
-    for f in fields(out):
-        value = getattr(out, f.name)
-        if f.name.startswith("_") or value is None:
-            continue
-        if isinstance(value, np.ndarray):
-            _put(row, f.name, value)
-        elif f.name in GROUPS:
-            for method, array in value.items():
-                _put(row, f"{f.name}/{method}", np.asarray(array))
-        elif f.name == "vocab_text":
-            rest[f.name] = {str(k): v for k, v in value.items()}
-        else:
-            rest[f.name] = value
+    rest, arrays = split_result(out)  # the parts Output.save writes, so a row holds what a saved file holds
+    for name, array in arrays.items():
+        row[name] = array.reshape(-1)
+        row[f"{name}.shape"] = [int(s) for s in array.shape]
     row["fields"] = json.dumps(rest, ensure_ascii=False)
     row.update(_scalars(out))
     return row
@@ -117,32 +106,9 @@ def row_output(row: dict[str, Any]) -> Output:
     """The Output stored in ``row`` (an error row raises ValueError with its error)."""
     if row.get("error"):
         raise ValueError(f"prompt {row.get('prompt_index')} failed: {row['error']}")
-    kwargs: dict[str, Any] = json.loads(row["fields"])
-    kwargs["vocab_text"] = {int(k): v for k, v in kwargs.get("vocab_text", {}).items()}
-    known = {f.name for f in fields(Output)}
-    for group in GROUPS:
-        kwargs[group] = {}
-    for name, value in row.items():
-        if name.endswith(".shape") or value is None:
-            continue
-        group, _, method = name.partition("/")
-        if f"{name}.shape" not in row or group not in known:
-            continue
-        array = _get(row, name)
-        if method:
-            kwargs[group][method] = array
-        else:
-            kwargs[name] = array
-    return Output(**{k: v for k, v in kwargs.items() if k in known})
-
-
-def _put(row: dict[str, Any], name: str, array: np.ndarray) -> None:
-    row[name] = array.reshape(-1)
-    row[f"{name}.shape"] = [int(s) for s in array.shape]
-
-
-def _get(row: dict[str, Any], name: str) -> np.ndarray:
-    return np.asarray(row[name]).reshape(row[f"{name}.shape"])
+    arrays = {name: np.asarray(value).reshape(row[f"{name}.shape"]) for name, value in row.items()
+              if value is not None and f"{name}.shape" in row and row[f"{name}.shape"] is not None}
+    return join_result(Output, json.loads(row["fields"]), arrays)
 
 
 def _scalars(out: Output) -> dict[str, Any]:

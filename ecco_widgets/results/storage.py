@@ -41,7 +41,19 @@ def save_result(out: Any, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_suffix(path.suffix + ".npz")
-    meta: dict[str, Any] = {"format": FORMAT, "kind": kind}
+    fields_meta, arrays = split_result(out)
+    meta: dict[str, Any] = {"format": FORMAT, "kind": kind, **fields_meta}
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+    return path
+
+
+def split_result(out: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A result dataclass as (JSON-able fields, arrays): array fields by name, the {method: array} groups as
+    ``group/method``, vocab_text with string keys; private and None fields left out. :func:`join_result` inverts it
+    (the .npz file here and a batch run's Parquet row both store these two parts)."""
+    meta: dict[str, Any] = {}
     arrays: dict[str, np.ndarray] = {}
     for f in fields(out):
         value = getattr(out, f.name)
@@ -56,10 +68,27 @@ def save_result(out: Any, path: str | Path) -> Path:
             meta[f.name] = {str(k): v for k, v in value.items()}
         else:
             meta[f.name] = value
-    arrays["__meta__"] = np.array(json.dumps(meta))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **arrays)
-    return path
+    return meta, arrays
+
+
+def join_result(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
+    """The ``cls`` instance of :func:`split_result`'s two parts (names ``cls`` does not have are ignored)."""
+    known = {f.name for f in fields(cls)}
+    kwargs: dict[str, Any] = {k: v for k, v in meta.items() if k in known}
+    if "vocab_text" in known:
+        kwargs["vocab_text"] = {int(k): v for k, v in meta.get("vocab_text", {}).items()}
+    for group in _ARRAY_GROUPS:
+        if group in known:
+            kwargs[group] = {}
+    for key, array in arrays.items():
+        group, _, method = key.partition("/")
+        if group not in known:
+            continue
+        if method:
+            kwargs[group][method] = array
+        else:
+            kwargs[key] = array
+    return cls(**kwargs)
 
 
 def read_result(path: str | Path, kinds: dict[str, type]) -> Any:
@@ -93,23 +122,7 @@ def _build(path: Path, meta: dict[str, Any], data: Any, kinds: dict[str, type]) 
     if kind not in kinds:
         raise InputError(f"{path} has format {fmt!r} (kind {kind!r}); this version reads {FORMAT!r} and "
                          f"{', '.join(map(repr, _OLD_FORMATS))}.")
-    cls = kinds[kind]
-    known = {f.name for f in fields(cls)}
-    kwargs: dict[str, Any] = {k: v for k, v in meta.items() if k in known}
-    if "vocab_text" in known:
-        kwargs["vocab_text"] = {int(k): v for k, v in meta.get("vocab_text", {}).items()}
-    for group in _ARRAY_GROUPS:
-        if group in known:
-            kwargs[group] = {}
-    for key in data.files:
-        group, _, method = key.partition("/")
-        if key == "__meta__" or group not in known:
-            continue
-        if method:
-            kwargs[group][method] = data[key].copy()
-        else:
-            kwargs[key] = data[key].copy()
-    return cls(**kwargs)
+    return join_result(kinds[kind], meta, {key: data[key].copy() for key in data.files if key != "__meta__"})
 
 
 def _check_declared_sizes(path: Path) -> None:
