@@ -5,7 +5,7 @@ In Debian's chromium (Playwright, headless, offline), for an explorer with every
 2 watched tokens, 8 factors, 8 top neurons, attention rows of 9 heads + their mean, saliency of 2 methods):
 - render: ``performance.now()`` around ``render()``, and to the next frame (layout and paint included);
 - hover: real mouse moves onto a different token each time, from the input event's timestamp: to the panels' DOM
-  update (a MutationObserver on the lens panel's heading), to the next animation frame callback requested there
+  update (a MutationObserver on the first panel's heading), to the next animation frame callback requested there
   ("next frame"), and to a task posted from that callback, which runs once that frame's style, layout and paint are
   done on the main thread ("frame drawn"; rasterising and compositing, on other threads, are not counted). Chromium
   dispatches mouse events at the start of a frame, so the hover's own frame may already have been rendered when that
@@ -20,7 +20,13 @@ In Debian's chromium (Playwright, headless, offline), for an explorer with every
 ``--baseline OLD.js`` measures an earlier build of the explorer bundle too, interleaved with the current one in the
 same browser (rounds alternate), so that a before / after comparison shares the machine's load.
 
-Run: ``python benchmarks/bench_explorer.py [--runs 5] [--hovers 60] [--sizes 1000,8000] [--baseline OLD.js]``
+``--floor`` measures, interleaved in the same way, two pages that are not the explorer but share its host and its
+instruments: a row of as many plain token spans as the explorer keeps in the DOM and a heading, where a hover
+(a) outlines the hovered span and rewrites the heading (the least a page can do for a hover), or (b) also recolours
+every span before the hovered one (what input saliency alone must change). They tell what this browser on this
+machine needs for any hover, so that the explorer's figures can be read as a ratio to that floor.
+
+Run: ``python benchmarks/bench_explorer.py [--runs 5] [--hovers 60] [--sizes 1000,8000] [--baseline OLD.js] [--floor]``
 """
 
 from __future__ import annotations
@@ -97,19 +103,38 @@ for (const t of ["pointerover", "pointermove", "mouseover", "mousemove"])
   window.addEventListener(t, (ev) => {
     if (pending == null && ev.timeStamp > consumed) { pending = ev.timeStamp; seen = performance.now(); }
   }, { capture: true });
-const heading = el.querySelector('[data-panel="lens"] .ew-panel-title');
+const heading = el.querySelector('[data-panel] .ew-panel-title'); // the first panel's (the saliency panel's)
 new MutationObserver(() => {
   if (pending == null) return;
   const start = pending, s2 = seen; pending = null; consumed = start;
   const now = performance.now();
   // the next frame's start (its animation callbacks), and the end of that frame's rendering on the main thread
   // (style, layout, paint: a task posted from the callback runs after them)
-  requestAnimationFrame(() => {
+  const drawnAfterFrame = (cb) => requestAnimationFrame(() => {
     const f = performance.now(), ch = new MessageChannel();
-    ch.port1.onmessage = () => window.__lat.push([now - start, f - start, now - s2, performance.now() - start]);
+    ch.port1.onmessage = () => cb(f, performance.now());
     ch.port2.postMessage(0);
   });
+  const ex = el.querySelector(".ew-root").ewExplorer;
+  drawnAfterFrame((f, drawn) => {
+    // then every panel written (the explorer writes some in later frames) and that frame drawn; and the longest
+    // interval between two frames from the event to then (a frame that took longer than 16.7 ms shows here)
+    Promise.resolve(ex && ex.settled ? ex.settled() : null).then(() => drawnAfterFrame((f2, all) => {
+      const mine = frames.filter(([t]) => t >= start - 17 && t <= f2).map(([, ms]) => ms);
+      window.__lat.push([now - start, f - start, now - s2, drawn - start, all - start, Math.max(0, ...mine), mine]);
+    }));
+  });
 }).observe(heading, { childList: true, subtree: true, characterData: true });
+// every frame: its start and its main-thread time (from its start through its input handlers, animation callbacks,
+// style, layout and paint, to a task posted from its animation callback)
+const frames = [];
+const tick = (t) => {
+  const ch = new MessageChannel();
+  ch.port1.onmessage = () => { frames.push([t, performance.now() - t]); if (frames.length > 4000) frames.splice(0, 2000); };
+  ch.port2.postMessage(0);
+  requestAnimationFrame(tick);
+};
+requestAnimationFrame(tick);
 // Chromium's own measure (Event Timing API): from a mouseover's timestamp to the next frame presented after its
 // handlers, in 8 ms steps; only events of 16 ms or more are reported (the others were faster)
 window.__events = [];
@@ -118,6 +143,46 @@ new PerformanceObserver((list) => {
 }).observe({ type: "event", durationThreshold: 16 });
 document.body.dataset.ewReady = "1";
 """
+
+
+# The floor pages (--floor): a module with the explorer bundle's interface, drawing SPANS plain token spans (as many
+# as the virtualised row keeps) and the heading the instruments watch; RECOLOUR: whether a hover recolours the
+# spans before the hovered one (saliency's share of a hover) or only outlines the hovered span.
+_FLOOR = r"""
+export default { render({ model, el }) {
+  const root = document.createElement("div"); root.className = "ew-root"; root.ewExplorer = { timings: {} };
+  const row = document.createElement("div"); row.className = "ew-vrow";
+  row.style.cssText = "height: 520px; overflow: auto; display: flex; flex-wrap: wrap; gap: 2px; align-content: flex-start;"
+    + "font: 13px monospace; border: 1px solid #ccc; padding: 2px 4px";
+  const spans = [];
+  for (let i = 0; i < SPANS; i++) {
+    const s = document.createElement("span"); s.dataset.tokenIndex = String(i); s.textContent = " tok" + i;
+    s.style.cssText = "padding: 0 2px; border-radius: 2px; cursor: pointer"; spans.push(s); row.appendChild(s);
+  }
+  const panel = document.createElement("div"); panel.dataset.panel = "lens";
+  const heading = document.createElement("div"); heading.className = "ew-panel-title"; heading.textContent = "token 0";
+  panel.appendChild(heading); root.append(row, panel); el.appendChild(root);
+  let last = null;
+  row.addEventListener("mouseover", (ev) => {
+    const s = ev.target.closest("[data-token-index]"); if (!s || s === last) return;
+    const k = Number(s.dataset.tokenIndex);
+    if (last) last.style.boxShadow = "";
+    s.style.boxShadow = "0 0 0 2px #e69f00"; last = s;
+    if (RECOLOUR) for (let j = 0; j < spans.length; j++) {
+      const v = j < k ? ((j * 2654435761 + k * 40503) % 1000) / 1000 : 0;
+      spans[j].style.background = j < k ? `rgb(255, ${Math.round(255 - 200 * v)}, ${Math.round(255 - 220 * v)})` : "";
+    }
+    heading.textContent = "token " + k;
+  });
+} };
+"""
+
+
+def _floor_bundle(work: pathlib.Path, spans: int, recolour: bool) -> str:
+    path = work / f"floor-{spans}-{int(recolour)}.js"
+    path.write_text(_FLOOR.replace("SPANS", str(spans)).replace("RECOLOUR", "true" if recolour else "false"),
+                    encoding="utf-8")
+    return str(path)
 
 
 def _host_html(view, bundle: str | None = None) -> str:
@@ -166,12 +231,21 @@ def _measure(page, cdp, host: pathlib.Path, runs: int, hovers: int) -> dict:
     page.wait_for_timeout(300)  # the last entries of the Event Timing API
     lat = page.evaluate("() => window.__lat")
     events = page.evaluate("() => window.__events")
-    dom, paint, handler, drawn = ([x[i] for x in lat] for i in range(4))
+    dom, paint, handler, drawn, settled, longest, per_frame = ([x[i] for x in lat] for i in range(7))
     slow = [e[0] for e in events] + [0.0] * max(0, len(order) - len(events))  # 0: under 16 ms (not reported)
     return {"render": render, "frame": frame, "dom": dom, "paint": paint, "handler": handler, "drawn": drawn,
+            "settled": settled, "longest": longest, "per_frame": per_frame,
             "event": slow,
             "chromium": {m: 1000 * (after[m] - before[m]) / len(order) for m in _METRICS},
             "parts": page.evaluate("() => document.querySelector('.ew-root').ewExplorer.timings"), "in_dom": b["tokens_in_dom"]}
+
+
+def _tokens_in_dom(page, work: pathlib.Path, view) -> int:
+    host = work / "probe.html"
+    host.write_text(_host_html(view), encoding="utf-8")
+    page.goto(host.as_uri())
+    page.wait_for_function("() => document.body.dataset.ewReady === '1'", timeout=60_000)
+    return int(page.evaluate("() => window.__bench.tokens_in_dom"))
 
 
 def _report(n: int, name: str, r: dict, payload: int) -> None:
@@ -186,6 +260,16 @@ def _report(n: int, name: str, r: dict, payload: int) -> None:
     drawn = r["drawn"]
     print(f"   hover -> frame drawn  median {med(drawn):7.2f} ms   p95 {_pct(drawn, 0.95):.2f} ms   (its style, layout, "
           "paint done)")
+    st, lg = r["settled"], r["longest"]
+    print(f"   hover -> all panels   median {med(st):7.2f} ms   p95 {_pct(st, 0.95):.2f} ms   (every panel written, "
+          "that frame drawn)")
+    print(f"   longest frame         median {med(lg):7.2f} ms   p95 {_pct(lg, 0.95):.2f} ms   (main-thread time of the "
+          f"longest frame from the hover to all panels drawn; {sum(x > 16.7 for x in lg)} of {len(lg)} hovers had a "
+          "frame over 16.7 ms)")
+    n_frames = statistics.median(len(f) for f in r["per_frame"])
+    cols = [[f[i] for f in r["per_frame"] if len(f) > i] for i in range(int(n_frames))]
+    print("   frame by frame        median " + ", ".join(f"{med(c):.1f}" for c in cols if c)
+          + " ms   (main-thread time of each frame from the hover's to the one that draws the last panel)")
     ev = r["event"]
     slow = [x for x in ev if x >= 16]
     print(f"   Event Timing API      {len(slow)} of {len(ev)} hovers took 16 ms or more to the next presented frame"
@@ -198,7 +282,8 @@ def _report(n: int, name: str, r: dict, payload: int) -> None:
     print(f"   token elements in the DOM: {r['in_dom']:,} of {n:,};  offline page: {payload / 1e6:.1f} MB")
 
 
-def run(sizes: list[int], runs: int, hovers: int, baseline: str | None = None, rounds: int = 1) -> None:
+def run(sizes: list[int], runs: int, hovers: int, baseline: str | None = None, rounds: int = 1,
+        floor: bool = False) -> None:
     from playwright.sync_api import sync_playwright
 
     chromium = chromium_executable()
@@ -206,7 +291,7 @@ def run(sizes: list[int], runs: int, hovers: int, baseline: str | None = None, r
         print("chromium not found: no timings (apt-get install -y chromium)")
         return
     work = pathlib.Path(tempfile.mkdtemp(prefix="ew-bench-explorer-"))
-    variants = [("", None)] if baseline is None else [(" (baseline)", baseline), (" (current)", None)]
+    variants = ([(" (current)", None)] if floor else [("", None)]) if baseline is None else [(" (baseline)", baseline), (" (current)", None)]
     try:
         with sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(str(work / "profile"), executable_path=chromium, headless=True,
@@ -218,6 +303,11 @@ def run(sizes: list[int], runs: int, hovers: int, baseline: str | None = None, r
             cdp.send("Performance.enable")
             for n in sizes:
                 view = make_explorer(n)
+                if floor:  # as many spans as the explorer keeps in the DOM (measured on its first render)
+                    spans = _tokens_in_dom(page, work, view)
+                    variants = [v for v in variants if not v[0].startswith(" (floor")] + [
+                        (f" (floor a: {spans} spans, outline + heading)", _floor_bundle(work, spans, False)),
+                        (f" (floor b: {spans} spans recoloured + heading)", _floor_bundle(work, spans, True))]
                 hosts = []
                 for v, (_, bundle) in enumerate(variants):
                     hosts.append(work / f"host{v}.html")
@@ -228,7 +318,7 @@ def run(sizes: list[int], runs: int, hovers: int, baseline: str | None = None, r
                         results[v].append(_measure(page, cdp, host, runs, hovers))
                 payload = len(view.to_html().encode())
                 for (name, _), rs in zip(variants, results):
-                    merged = {k: [x for r in rs for x in r[k]] for k in ("render", "frame", "dom", "paint", "handler", "drawn", "event")}
+                    merged = {k: [x for r in rs for x in r[k]] for k in ("render", "frame", "dom", "paint", "handler", "drawn", "settled", "longest", "per_frame", "event")}
                     merged["chromium"] = {m: statistics.median(r["chromium"][m] for r in rs) for m in _METRICS}
                     merged["parts"], merged["in_dom"] = rs[-1]["parts"], rs[-1]["in_dom"]
                     _report(n, name, merged, payload)
@@ -248,10 +338,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sizes", default="1000,8000", help="token counts, comma-separated")
     ap.add_argument("--baseline", default=None, help="an earlier explorer bundle, measured interleaved with the current one")
     ap.add_argument("--rounds", type=int, default=1, help="measurements per variant (alternating with --baseline)")
+    ap.add_argument("--floor", action="store_true", help="also measure the two floor pages (see the module's text)")
     args = ap.parse_args(argv)
     t = time.perf_counter()
     print("== chromium (headless, software rendering) ==")
-    run([int(s) for s in args.sizes.split(",")], args.runs, args.hovers, args.baseline, args.rounds)
+    run([int(s) for s in args.sizes.split(",")], args.runs, args.hovers, args.baseline, args.rounds, args.floor)
     print(f"(benchmark took {time.perf_counter() - t:.1f} s)")
 
 

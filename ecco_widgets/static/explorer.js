@@ -1357,6 +1357,7 @@ function viewToSvg(root) {
   return walk(svg, root), new XMLSerializer().serializeToString(svg);
 }
 function prepare(root) {
+  typeof root.ewFlush == "function" && root.ewFlush();
   let prev = [root.style.width, root.style.maxWidth, root.style.display];
   return root.style.width = "max-content", root.style.maxWidth = "none", root.classList.add("ew-figure"), () => {
     [root.style.width, root.style.maxWidth, root.style.display] = prev, root.classList.remove("ew-figure");
@@ -1598,7 +1599,7 @@ function build(ctx) {
     onPreview(i, how, ev) {
       preview = i;
       let t = now();
-      i < 0 ? tooltip.hide() : tooltip.show(tipRows(i), ev || row.spanOf(i) || row.el), timings.tooltip = now() - t, show(i >= 0 ? i : selected());
+      i < 0 ? tooltip.hide() : tooltip.show(tipRows(i), ev || row.spanOf(i) || row.el), timings.tooltip = now() - t, show(i >= 0 ? i : selected(), !0);
     },
     onSelect(i, how) {
       preview = how === "mouse" ? i : -1, select(i, how === "key");
@@ -1626,7 +1627,36 @@ function build(ctx) {
     let role = roleAt(i);
     return role && lines.push(["turn", role]), special && special[i] && lines.push("chat-template special token"), explained.has(i) && lines.push("explained: its saliency is in the saliency panel"), lines;
   }
-  function show(k) {
+  let LATER = [["lens"], ["predictions"], ["watch", "factors", "attention"]], raf = typeof requestAnimationFrame == "function" ? requestAnimationFrame : null, generation = 0, pendingStages = [], waiters = [], settle = () => {
+    pendingStages = [];
+    let w = waiters;
+    waiters = [];
+    for (let f of w) f();
+  };
+  function runStage(stage, k, sc) {
+    let t = now();
+    for (let p of stage) {
+      p.show(k, sc);
+      let t2 = now();
+      timings[p.el.dataset.panel] = t2 - t, t = t2;
+    }
+  }
+  function flush() {
+    let stages = pendingStages, gen = ++generation;
+    for (let [stage, k, sc] of stages) gen === generation && runStage(stage, k, sc);
+    settle();
+  }
+  function schedule(stages) {
+    let gen = ++generation;
+    pendingStages = stages;
+    let step = () => {
+      if (gen !== generation) return;
+      let next = pendingStages.shift();
+      next && runStage(...next), pendingStages.length ? raf(step) : settle();
+    };
+    raf(() => gen === generation ? raf(step) : null);
+  }
+  function show(k, preview2 = !1) {
     if (shown = k, salRow = sal ? sal.row(k) : -1, scale = null, salRow >= 0) {
       let lo = 0, hi = 0;
       for (let p = 0; p < (d.causal ? k : N); p++) {
@@ -1635,12 +1665,9 @@ function build(ctx) {
       }
       scale = lo < 0 ? divergingScale(Math.max(-lo, hi)) : sequentialScale(0, hi > 0 ? hi : 1);
     }
+    let later = preview2 && raf ? LATER.map((names) => panels.filter((p) => names.includes(p.el.dataset.panel))).filter((g) => g.length) : [], deferred = new Set(later.flat());
+    ++generation, runStage(panels.filter((p) => !deferred.has(p)), k, scale), later.length ? schedule(later.map((g) => [g, k, scale])) : settle();
     let t = now();
-    for (let p of panels) {
-      p.show(k, scale);
-      let t22 = now();
-      timings[p.el.dataset.panel] = t22 - t, t = t22;
-    }
     row.restyle();
     let t2 = now();
     if (timings.row = t2 - t, scale) setLegend(legend(scale, { label: `attribution (${d.methods[methodIdx]}) → ${name(k)}` }));
@@ -1657,10 +1684,23 @@ function build(ctx) {
   function select(i, tip) {
     row.setActive(i), row.reveal(i), tip && tooltip.show(tipRows(i), row.spanOf(i) || row.el), show(i), selected() !== i && commit(model, "selected_token", i);
   }
-  return row.setActive(shown), row.reveal(shown), show(shown), root.ewExplorer = { get shown() {
-    return shown;
-  }, rendered: () => row.rendered(), reveal: (i) => row.reveal(i), panels: () => panels.map((p) => p.el.dataset.panel), timings }, {
-    destroy: () => row.destroy(),
+  return row.setActive(shown), row.reveal(shown), show(shown), root.ewExplorer = {
+    get shown() {
+      return shown;
+    },
+    rendered: () => row.rendered(),
+    reveal: (i) => row.reveal(i),
+    panels: () => panels.map((p) => p.el.dataset.panel),
+    timings,
+    get pending() {
+      return pendingStages.length > 0;
+    },
+    settled: () => pendingStages.length ? new Promise((r) => waiters.push(r)) : Promise.resolve(),
+    flush
+  }, root.ewFlush = flush, {
+    destroy: () => {
+      ++generation, settle(), row.destroy();
+    },
     onTrait: {
       selected_token: () => {
         let k = selected();

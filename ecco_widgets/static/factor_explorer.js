@@ -915,6 +915,7 @@ function viewToSvg(root) {
   return walk(svg, root), new XMLSerializer().serializeToString(svg);
 }
 function prepare(root) {
+  typeof root.ewFlush == "function" && root.ewFlush();
   let prev = [root.style.width, root.style.maxWidth, root.style.display];
   return root.style.width = "max-content", root.style.maxWidth = "none", root.classList.add("ew-figure"), () => {
     [root.style.width, root.style.maxWidth, root.style.display] = prev, root.classList.remove("ew-figure");

@@ -1,5 +1,6 @@
 // Explorer: one token row drives every panel the output has. Hovering a token previews it (every panel follows, and
-// goes back to the selection on leave); click, arrow keys (Up / Down: a line), PageUp / PageDown, Home / End and
+// goes back to the selection on leave; the row and its saliency in the hover's frame, the other panels in the next
+// three frames, so that no frame is long); click, arrow keys (Up / Down: a line), PageUp / PageDown, Home / End and
 // Enter select it and write `selected_token` back; a `selected_token` set from Python moves the selection.
 // For the shown token k: saliency row of target k, lens column k (after token k), layer predictions and watched ranks
 // after token k, factor values and top neurons at token k, the attention row of query k. Panels whose arrays are
@@ -129,7 +130,7 @@ function build(ctx) {
       if (i < 0) tooltip.hide();
       else tooltip.show(tipRows(i), ev || row.spanOf(i) || row.el);
       timings.tooltip = now() - t;
-      show(i >= 0 ? i : selected());
+      show(i >= 0 ? i : selected(), true);
     },
     onSelect(i, how) {
       preview = how === "mouse" ? i : -1;
@@ -168,7 +169,51 @@ function build(ctx) {
     return lines;
   }
 
-  function show(k) {
+  // A hover previews token k over a few frames, so that no frame has more to do than fits in it
+  // (benchmarks/bench_explorer.py, "longest frame"): the token row, its saliency colours, the saliency panel and the
+  // legend in the hover's own frame; then each group of LATER in a frame of its own. A newer hover (or a selection,
+  // which writes every panel at once) drops the rest.
+  const LATER = [["lens"], ["predictions"], ["watch", "factors", "attention"]];
+  const raf = typeof requestAnimationFrame === "function" ? requestAnimationFrame : null;
+  let generation = 0;
+  let pendingStages = [];
+  let waiters = [];
+  const settle = () => {
+    pendingStages = [];
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  function runStage(stage, k, sc) {
+    let t = now();
+    for (const p of stage) {
+      p.show(k, sc);
+      const t2 = now();
+      timings[p.el.dataset.panel] = t2 - t;
+      t = t2;
+    }
+  }
+  function flush() {
+    const stages = pendingStages;
+    const gen = ++generation;
+    for (const [stage, k, sc] of stages) if (gen === generation) runStage(stage, k, sc);
+    settle();
+  }
+  function schedule(stages) {
+    const gen = ++generation;
+    pendingStages = stages;
+    const step = () => {
+      if (gen !== generation) return;
+      const next = pendingStages.shift();
+      if (next) runStage(...next);
+      if (pendingStages.length) raf(step);
+      else settle();
+    };
+    // a frame requested from an input handler is the one that handler runs in: ask for the one after it
+    raf(() => (gen === generation ? raf(step) : null));
+  }
+
+  function show(k, preview = false) {
     shown = k;
     salRow = sal ? sal.row(k) : -1;
     scale = null;
@@ -182,13 +227,13 @@ function build(ctx) {
       }
       scale = lo < 0 ? divergingScale(Math.max(-lo, hi)) : sequentialScale(0, hi > 0 ? hi : 1);
     }
+    const later = preview && raf ? LATER.map((names) => panels.filter((p) => names.includes(p.el.dataset.panel))).filter((g) => g.length) : [];
+    const deferred = new Set(later.flat());
+    ++generation; // drops what an earlier hover left to do
+    runStage(panels.filter((p) => !deferred.has(p)), k, scale);
+    if (later.length) schedule(later.map((g) => [g, k, scale]));
+    else settle();
     let t = now();
-    for (const p of panels) {
-      p.show(k, scale);
-      const t2 = now();
-      timings[p.el.dataset.panel] = t2 - t;
-      t = t2;
-    }
     row.restyle();
     const t2 = now();
     timings.row = t2 - t;
@@ -224,10 +269,23 @@ function build(ctx) {
   row.reveal(shown);
   show(shown);
   // a hook for scripts and tests: the shown token and the rendered window
-  root.ewExplorer = { get shown() { return shown; }, rendered: () => row.rendered(), reveal: (i) => row.reveal(i), panels: () => panels.map((p) => p.el.dataset.panel), timings };
+  // (pending: a hover's later panels are still to be written; settled(): a Promise resolved once they are;
+  // flush(): write them now, as a figure does before it is drawn)
+  root.ewExplorer = {
+    get shown() { return shown; }, rendered: () => row.rendered(), reveal: (i) => row.reveal(i),
+    panels: () => panels.map((p) => p.el.dataset.panel), timings,
+    get pending() { return pendingStages.length > 0; },
+    settled: () => (pendingStages.length ? new Promise((r) => waiters.push(r)) : Promise.resolve()),
+    flush,
+  };
+  root.ewFlush = flush;
 
   return {
-    destroy: () => row.destroy(),
+    destroy: () => {
+      ++generation;
+      settle();
+      row.destroy();
+    },
     onTrait: {
       selected_token: () => {
         const k = selected();

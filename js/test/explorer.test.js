@@ -57,15 +57,21 @@ test("8,000 tokens: only the lines in view are in the DOM; End selects the last 
   m.cleanup();
 });
 
-test("hover previews every panel without writing back; leaving returns to the selection; click selects", () => {
+test("hover previews every panel without writing back; leaving returns to the selection; click selects", async () => {
   const n = 12;
   const m = mount({ ...lensState(n), selected_token: 2 });
   assert.ok(heading(m, "lens").includes("token 2"));
   fire(w, span(m, 5), "mouseover");
+  // the lens panel is written in a later frame than the hover's
+  assert.ok(m.root.ewExplorer.pending);
+  assert.ok(heading(m, "lens").includes("token 2"));
+  await m.root.ewExplorer.settled();
+  assert.ok(!m.root.ewExplorer.pending);
   assert.ok(heading(m, "lens").includes("token 5"));
   assert.equal(m.model.saves(), 0);
   assert.ok(span(m, 5).classList.contains("ew-active"));
   fire(w, m.root.querySelector(".ew-vrow"), "mouseleave");
+  m.root.ewExplorer.flush();
   assert.ok(heading(m, "lens").includes("token 2"));
   fire(w, span(m, 7), "click");
   assert.deepEqual(m.model.sets("selected_token"), [7]);
@@ -74,6 +80,7 @@ test("hover previews every panel without writing back; leaving returns to the se
   // Python moves the selection: the view follows
   m.model.set("selected_token", 3);
   fire(w, m.root.querySelector(".ew-vrow"), "mouseleave");
+  m.root.ewExplorer.flush();
   assert.ok(heading(m, "lens").includes("token 3"));
   assert.equal(span(m, 3).getAttribute("aria-selected"), "true");
   // the lens column of token 3: data-value = ranks[l, 3]
@@ -122,6 +129,7 @@ test("panels only for the arrays given, in order; headings name the shown token"
   assert.equal(Number(items[0].querySelector(".ew-ex-val").dataset.value), Math.fround(3 / n));
   // the last token has no next token to rank
   fire(w, span(full, n - 1), "mouseover");
+  full.root.ewExplorer.flush();
   assert.match(full.root.querySelector('[data-panel="lens"]').textContent, /is the last/);
 });
 
@@ -140,5 +148,6 @@ test("turns start a line behind a role badge; special tokens are dimmed; word pi
   fire(w, span(m, 5), "mouseover");
   const tip = m.root.querySelector(".ew-tooltip").textContent;
   assert.ok(tip.includes("word 5") && tip.includes("2 pieces") && tip.includes("assistant"), tip);
+  m.root.ewExplorer.flush();
   assert.ok(heading(m, "lens").includes("word 5"));
 });

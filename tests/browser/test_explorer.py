@@ -37,8 +37,12 @@ _PANELS = """() => Object.fromEntries([...document.querySelectorAll('[data-panel
 }]))"""
 
 
+_SETTLED = "() => [...document.querySelectorAll('.ew-root')].every(r => !r.ewExplorer || !r.ewExplorer.pending)"
+
+
 def check_panels(page, k: int, out, nmf) -> None:
-    """Every panel names token k and shows the output's values there."""
+    """Every panel names token k and shows the output's values there (once a hover's later frames are drawn)."""
+    page.wait_for_function(_SETTLED, timeout=5000)
     got = page.evaluate(_PANELS)
     assert sorted(got) == sorted(["saliency", "lens", "predictions", "watch", "factors", "attention"])
     for name, panel in got.items():
@@ -111,6 +115,61 @@ def test_select_by_mouse_updates_every_panel(case, probe, tmp_path):
     page.select_option('[data-panel="saliency"] select.ew-method', "saliency")
     assert page.evaluate("() => window.__ewModels[0].get('method')") == "saliency"
     assert "(saliency)" in page.text_content('[data-panel="saliency"] .ew-panel-title')
+    probe.assert_clean()
+
+
+_HEADINGS = """() => Object.fromEntries([...document.querySelectorAll('[data-panel]')].map(p =>
+  [p.dataset.panel, p.querySelector('.ew-panel-title').textContent]))"""
+
+
+def test_hover_spreads_the_panels_over_frames_and_a_newer_hover_wins(case, probe, tmp_path):
+    """A hover writes the saliency panel in its own handler and the others in the next frames; a second hover before
+    they are written drops the first one's rest (no panel is left on a stale token); a figure writes what is pending
+    before it is drawn; a click writes every panel at once."""
+    out, nmf, view = case
+    probe.open_export(view, tmp_path / "explorer.html")
+    page = probe.page
+    a, b = out.n_input_tokens + 1, 4
+    state = page.evaluate("""([a, b]) => {
+      const root = document.querySelector('.ew-root'), over = (k) => root.querySelector(`.ew-vrow [data-token-index="${k}"]`)
+        .dispatchEvent(new MouseEvent('mouseover', { bubbles: true }));
+      const heads = () => Object.fromEntries([...root.querySelectorAll('[data-panel]')].map(p =>
+        [p.dataset.panel, p.querySelector('.ew-panel-title').textContent]));
+      over(a);
+      const afterA = { pending: root.ewExplorer.pending, heads: heads() };
+      over(b);
+      return { afterA, afterB: { pending: root.ewExplorer.pending, heads: heads() } };
+    }""", [a, b])
+    for when, k in (("afterA", a), ("afterB", b)):
+        heads = state[when]["heads"]
+        assert state[when]["pending"], when
+        assert f"token {k} " in heads["saliency"], (when, heads)
+        assert f"token {k} " not in heads["predictions"], (when, heads)  # written in a later frame
+    page.wait_for_function(_SETTLED, timeout=5000)
+    assert all(f"token {b} " in h for h in page.evaluate(_HEADINGS).values())
+    check_panels(page, b, out, nmf)
+    # a figure flushes what a hover left for later frames
+    flushed = page.evaluate("""(k) => {
+      const root = document.querySelector('.ew-root');
+      root.querySelector(`.ew-vrow [data-token-index="${k}"]`).dispatchEvent(new MouseEvent('mouseover', { bubbles: true }));
+      const before = root.ewExplorer.pending;
+      const svg = root.ewFigure.svg();
+      return { before, after: root.ewExplorer.pending, svg: svg.length > 0, heads: Object.fromEntries(
+        [...root.querySelectorAll('[data-panel]')].map(p => [p.dataset.panel, p.querySelector('.ew-panel-title').textContent])) };
+    }""", a)
+    assert (flushed["before"], flushed["after"], flushed["svg"]) == (True, False, True)
+    assert all(f"token {a} " in h for h in flushed["heads"].values()), flushed["heads"]
+    # a click (a selection) writes every panel in its own handler
+    page.mouse.move(1, 1)
+    page.wait_for_function(_SETTLED, timeout=5000)
+    clicked = page.evaluate("""(k) => {
+      const root = document.querySelector('.ew-root');
+      root.querySelector(`.ew-vrow [data-token-index="${k}"]`).click();
+      return { pending: root.ewExplorer.pending, heads: Object.fromEntries([...root.querySelectorAll('[data-panel]')]
+        .map(p => [p.dataset.panel, p.querySelector('.ew-panel-title').textContent])) };
+    }""", b + 1)
+    assert not clicked["pending"]
+    assert all(f"token {b + 1} " in h for h in clicked["heads"].values()), clicked
     probe.assert_clean()
 
 

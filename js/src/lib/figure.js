@@ -202,6 +202,7 @@ export function viewToSvg(root) {
  * state. Returns a function that restores the previous layout.
  */
 export function prepare(root) {
+  if (typeof root.ewFlush === "function") root.ewFlush(); // a view with drawing still to do (the explorer) does it now
   const prev = [root.style.width, root.style.maxWidth, root.style.display];
   root.style.width = "max-content";
   root.style.maxWidth = "none";
