@@ -75,18 +75,21 @@ function decodeArray(field, name = "array") {
 }
 
 // src/lib/colors.js
-var hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)], VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"].map(hex), CIVIDIS = ["#00224e", "#123570", "#3b496c", "#575d6d", "#707173", "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#fee838"].map(hex), DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#f7f7f7", "#fdb863", "#e08214", "#b35806"].map(hex), NEUTRAL = DIVERGING[3], CATEGORICAL = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#999999"].map(hex), clamp01 = (t) => t > 1 ? 1 : t < 0 ? 0 : t;
+var hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)], VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"].map(hex), CIVIDIS = ["#00224e", "#123570", "#3b496c", "#575d6d", "#707173", "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#fee838"].map(hex), INFERNO = ["#000004", "#1b0c41", "#4a0c6b", "#781c6d", "#a52c60", "#cf4446", "#ed6925", "#fb9b06", "#f7d13d", "#fcffa4"].map(hex), DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#f7f7f7", "#fdb863", "#e08214", "#b35806"].map(hex), DIVERGING_DARK = ["#92c5de", "#4393c3", "#2a4d69", "#34373d", "#7a4b12", "#e08214", "#fdb863"].map(hex), NEUTRAL = DIVERGING[3], CATEGORICAL = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#999999"].map(hex), clamp01 = (t) => t > 1 ? 1 : t < 0 ? 0 : t;
 function interp(stops, t) {
   t !== t && (t = 0), t = clamp01(t);
   let x = t * (stops.length - 1), i = Math.min(stops.length - 2, Math.floor(x)), f = x - i, a = stops[i], b = stops[i + 1];
   return [Math.round(a[0] + (b[0] - a[0]) * f), Math.round(a[1] + (b[1] - a[1]) * f), Math.round(a[2] + (b[2] - a[2]) * f)];
 }
-var viridis = (t) => interp(VIRIDIS, t);
-function sequentialScale(min, max, ramp = viridis) {
-  let span = max - min || 1, f = (v) => ramp((v - min) / span);
-  return f.kind = "sequential", f.domain = [min, max], f.ramp = ramp, f;
-}
+var viridis = (t) => interp(VIRIDIS, t), inferno = (t) => interp(INFERNO, t);
 var strongWord = (theme) => theme === "dark" ? "brightest" : "darkest";
+function strengthScale(min, max, theme = "light") {
+  let span = max - min || 1, dark = theme === "dark", ramp = (u) => {
+    let x = clamp01(u === u ? u : 0);
+    return inferno(dark ? 0.1 + 0.9 * x : 1 - 0.9 * x);
+  }, f = (v) => ramp((v - min) / span);
+  return f.kind = "sequential", f.domain = [min, max], f.ramp = ramp, f.theme = theme === "dark" ? "dark" : "light", f.strongHigh = !0, f;
+}
 var css = (rgb) => `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
 function luminance(rgb) {
   let lin = (c) => {
@@ -138,7 +141,7 @@ function legend(scale, opts = {}) {
   } else
     bar.style.background = gradientCss(scale.ramp, 0, 1);
   lo.textContent = fmt(d0), hi.textContent = fmt(d1), el.appendChild(lo), el.appendChild(bar), el.appendChild(hi);
-  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})` : scale.kind === "diverging" ? " (centred on 0)" : "";
+  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})` : scale.kind === "diverging" ? " (centred on 0)" : scale.strongHigh ? ` (the largest ${strongWord(scale.theme)})` : "";
   return el.setAttribute("aria-label", `${opts.label || "colour scale"}${extra}: ${fmt(d0)} to ${fmt(d1)}`), el;
 }
 
@@ -1000,7 +1003,7 @@ function headMaxOf(data, h, T, first = 0) {
   for (let q = 0; q < T; q++) for (let k = first; k < T; k++) data[o + q * T + k] > m && (m = data[o + q * T + k]);
   return m;
 }
-function headImage(data, h, T, R, headMax, skipFirst = !1) {
+function headImage(data, h, T, R, headMax, skipFirst = !1, ramp = viridis) {
   let px = new Uint8ClampedArray(R * R * 4), base = h * T * T, m = headMax > 0 ? headMax : 1;
   for (let y = 0; y < R; y++) {
     let q0 = Math.floor(y * T / R), q1 = Math.max(q0 + 1, Math.floor((y + 1) * T / R));
@@ -1015,7 +1018,7 @@ function headImage(data, h, T, R, headMax, skipFirst = !1) {
         let o = base + q * T;
         for (let k = k0; k < k1; k++) data[o + k] > v && (v = data[o + k]);
       }
-      let rgb = viridis(Math.min(1, v / m));
+      let rgb = ramp(Math.min(1, v / m));
       px[i] = rgb[0], px[i + 1] = rgb[1], px[i + 2] = rgb[2], px[i + 3] = 255;
     }
   }
@@ -1079,7 +1082,7 @@ function build(ctx) {
     let c2 = cv.getContext && cv.getContext("2d"), draw = () => {
       if (!(c2 && typeof c2.createImageData == "function")) return;
       let img = c2.createImageData(R, R);
-      img.data.set(headImage(att.data, h, T, R, headMax[h], skip)), c2.putImageData(img, 0, 0);
+      img.data.set(headImage(att.data, h, T, R, headMax[h], skip, strengthScale(0, 1, ctx.theme).ramp)), c2.putImageData(img, 0, 0);
     };
     draw(), redraws.push(draw);
     let mark = document.createElement("div");
@@ -1130,7 +1133,7 @@ function build(ctx) {
   function paint() {
     let q = query(), m = 0;
     if (q >= 0) for (let k = skip ? 1 : 0; k < T; k++) m = Math.max(m, weight(q, k));
-    let scale = sequentialScale(0, m > 0 ? m : 1);
+    let scale = strengthScale(0, m > 0 ? m : 1, ctx.theme);
     for (let i = 0; i < tokens.length; i++) {
       row.spans[i].classList.toggle("ew-active", i === q), row.spans[i].classList.toggle("ew-excluded", skip && i === 0);
       let wv = q >= 0 && i < T ? weight(q, i) : 0;
@@ -1141,7 +1144,7 @@ function build(ctx) {
     });
     let sel = selected();
     row.spans.forEach((s, i) => s.classList.toggle("ew-selected", i === sel));
-    let lg = legend(q >= 0 ? scale : sequentialScale(0, 1), {
+    let lg = legend(q >= 0 ? scale : strengthScale(0, 1, ctx.theme), {
       label: q >= 0 ? `attention from token ${q} (${activeHead >= 0 ? labels[activeHead] : "mean over heads"})` : "attention weight (heatmaps: per-head max)",
       note: skip ? "first token set aside" : void 0
     });

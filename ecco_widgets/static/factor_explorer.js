@@ -75,23 +75,29 @@ function decodeArray(field, name = "array") {
 }
 
 // src/lib/colors.js
-var hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)], VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"].map(hex), CIVIDIS = ["#00224e", "#123570", "#3b496c", "#575d6d", "#707173", "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#fee838"].map(hex), DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#f7f7f7", "#fdb863", "#e08214", "#b35806"].map(hex), NEUTRAL = DIVERGING[3], CATEGORICAL = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#999999"].map(hex), clamp01 = (t) => t > 1 ? 1 : t < 0 ? 0 : t;
+var hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)], VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"].map(hex), CIVIDIS = ["#00224e", "#123570", "#3b496c", "#575d6d", "#707173", "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#fee838"].map(hex), INFERNO = ["#000004", "#1b0c41", "#4a0c6b", "#781c6d", "#a52c60", "#cf4446", "#ed6925", "#fb9b06", "#f7d13d", "#fcffa4"].map(hex), DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#f7f7f7", "#fdb863", "#e08214", "#b35806"].map(hex), DIVERGING_DARK = ["#92c5de", "#4393c3", "#2a4d69", "#34373d", "#7a4b12", "#e08214", "#fdb863"].map(hex), NEUTRAL = DIVERGING[3], CATEGORICAL = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#999999"].map(hex), clamp01 = (t) => t > 1 ? 1 : t < 0 ? 0 : t;
 function interp(stops, t) {
   t !== t && (t = 0), t = clamp01(t);
   let x = t * (stops.length - 1), i = Math.min(stops.length - 2, Math.floor(x)), f = x - i, a = stops[i], b = stops[i + 1];
   return [Math.round(a[0] + (b[0] - a[0]) * f), Math.round(a[1] + (b[1] - a[1]) * f), Math.round(a[2] + (b[2] - a[2]) * f)];
 }
-var viridis = (t) => interp(VIRIDIS, t);
-var diverging = (t) => interp(DIVERGING, clamp01((t + 1) / 2));
-function sequentialScale(min, max, ramp = viridis) {
-  let span = max - min || 1, f = (v) => ramp((v - min) / span);
-  return f.kind = "sequential", f.domain = [min, max], f.ramp = ramp, f;
-}
-function divergingScale(maxAbs) {
-  let m = maxAbs > 0 ? maxAbs : 1, f = (v) => diverging(v / m);
-  return f.kind = "diverging", f.domain = [-m, m], f.ramp = diverging, f;
+var inferno = (t) => interp(INFERNO, t);
+var diverging = (t) => interp(DIVERGING, clamp01((t + 1) / 2)), divergingDark = (t) => interp(DIVERGING_DARK, clamp01((t + 1) / 2));
+function divergingScale(maxAbs, theme = "light") {
+  let m = maxAbs > 0 ? maxAbs : 1, ramp = theme === "dark" ? divergingDark : diverging, f = (v) => ramp(v / m);
+  return f.kind = "diverging", f.domain = [-m, m], f.ramp = ramp, f.theme = theme === "dark" ? "dark" : "light", f;
 }
 var strongWord = (theme) => theme === "dark" ? "brightest" : "darkest";
+function strengthScale(min, max, theme = "light") {
+  let span = max - min || 1, dark = theme === "dark", ramp = (u) => {
+    let x = clamp01(u === u ? u : 0);
+    return inferno(dark ? 0.1 + 0.9 * x : 1 - 0.9 * x);
+  }, f = (v) => ramp((v - min) / span);
+  return f.kind = "sequential", f.domain = [min, max], f.ramp = ramp, f.theme = theme === "dark" ? "dark" : "light", f.strongHigh = !0, f;
+}
+function attributionScale(lo, hi, theme = "light") {
+  return lo < 0 ? divergingScale(Math.max(-lo, hi), theme) : strengthScale(0, hi > 0 ? hi : 1, theme);
+}
 var css = (rgb) => `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
 function luminance(rgb) {
   let lin = (c) => {
@@ -167,7 +173,7 @@ function legend(scale, opts = {}) {
   } else
     bar.style.background = gradientCss(scale.ramp, 0, 1);
   lo.textContent = fmt(d0), hi.textContent = fmt(d1), el.appendChild(lo), el.appendChild(bar), el.appendChild(hi);
-  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})` : scale.kind === "diverging" ? " (centred on 0)" : "";
+  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})` : scale.kind === "diverging" ? " (centred on 0)" : scale.strongHigh ? ` (the largest ${strongWord(scale.theme)})` : "";
   return el.setAttribute("aria-label", `${opts.label || "colour scale"}${extra}: ${fmt(d0)} to ${fmt(d1)}`), el;
 }
 
@@ -1087,7 +1093,7 @@ function build(ctx) {
     let lo = 1 / 0, hi = -1 / 0, d = rowData(c);
     for (let i = 0; i < d.length; i++)
       d[i] < lo && (lo = d[i]), d[i] > hi && (hi = d[i]);
-    scales.push(lo < 0 ? divergingScale(Math.max(-lo, hi)) : sequentialScale(0, hi > 0 ? hi : 1));
+    scales.push(attributionScale(lo, hi, ctx.theme));
   }
   let swatch = (c) => CATEGORICAL[c % CATEGORICAL.length], excluded = new Set(get(model, "excluded_tokens", []).map(Number)), peak = scales.map((sc) => Math.max(Math.abs(sc.domain[0]), Math.abs(sc.domain[1])) || 1), list = document.createElement("div");
   list.className = "ew-factor-list", list.setAttribute("role", "listbox"), list.setAttribute("aria-label", "factors");

@@ -75,7 +75,7 @@ function decodeArray(field, name = "array") {
 }
 
 // src/lib/colors.js
-var hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)], VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"].map(hex), CIVIDIS = ["#00224e", "#123570", "#3b496c", "#575d6d", "#707173", "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#fee838"].map(hex), DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#f7f7f7", "#fdb863", "#e08214", "#b35806"].map(hex), NEUTRAL = DIVERGING[3], CATEGORICAL = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#999999"].map(hex);
+var hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)], VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"].map(hex), CIVIDIS = ["#00224e", "#123570", "#3b496c", "#575d6d", "#707173", "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#fee838"].map(hex), INFERNO = ["#000004", "#1b0c41", "#4a0c6b", "#781c6d", "#a52c60", "#cf4446", "#ed6925", "#fb9b06", "#f7d13d", "#fcffa4"].map(hex), DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#f7f7f7", "#fdb863", "#e08214", "#b35806"].map(hex), DIVERGING_DARK = ["#92c5de", "#4393c3", "#2a4d69", "#34373d", "#7a4b12", "#e08214", "#fdb863"].map(hex), NEUTRAL = DIVERGING[3], CATEGORICAL = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#999999"].map(hex);
 var strongWord = (theme) => theme === "dark" ? "brightest" : "darkest";
 var css = (rgb) => `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
 function luminance(rgb) {
@@ -124,7 +124,7 @@ function legend(scale, opts = {}) {
   } else
     bar.style.background = gradientCss(scale.ramp, 0, 1);
   lo.textContent = fmt(d0), hi.textContent = fmt(d1), el.appendChild(lo), el.appendChild(bar), el.appendChild(hi);
-  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})` : scale.kind === "diverging" ? " (centred on 0)" : "";
+  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})` : scale.kind === "diverging" ? " (centred on 0)" : scale.strongHigh ? ` (the largest ${strongWord(scale.theme)})` : "";
   return el.setAttribute("aria-label", `${opts.label || "colour scale"}${extra}: ${fmt(d0)} to ${fmt(d1)}`), el;
 }
 

@@ -75,16 +75,16 @@ function decodeArray(field, name = "array") {
 }
 
 // src/lib/colors.js
-var hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)], VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"].map(hex), CIVIDIS = ["#00224e", "#123570", "#3b496c", "#575d6d", "#707173", "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#fee838"].map(hex), DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#f7f7f7", "#fdb863", "#e08214", "#b35806"].map(hex), NEUTRAL = DIVERGING[3], CATEGORICAL = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#999999"].map(hex), clamp01 = (t) => t > 1 ? 1 : t < 0 ? 0 : t;
+var hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)], VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"].map(hex), CIVIDIS = ["#00224e", "#123570", "#3b496c", "#575d6d", "#707173", "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#fee838"].map(hex), INFERNO = ["#000004", "#1b0c41", "#4a0c6b", "#781c6d", "#a52c60", "#cf4446", "#ed6925", "#fb9b06", "#f7d13d", "#fcffa4"].map(hex), DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#f7f7f7", "#fdb863", "#e08214", "#b35806"].map(hex), DIVERGING_DARK = ["#92c5de", "#4393c3", "#2a4d69", "#34373d", "#7a4b12", "#e08214", "#fdb863"].map(hex), NEUTRAL = DIVERGING[3], CATEGORICAL = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#999999"].map(hex), clamp01 = (t) => t > 1 ? 1 : t < 0 ? 0 : t;
 function interp(stops, t) {
   t !== t && (t = 0), t = clamp01(t);
   let x = t * (stops.length - 1), i = Math.min(stops.length - 2, Math.floor(x)), f = x - i, a = stops[i], b = stops[i + 1];
   return [Math.round(a[0] + (b[0] - a[0]) * f), Math.round(a[1] + (b[1] - a[1]) * f), Math.round(a[2] + (b[2] - a[2]) * f)];
 }
-var diverging = (t) => interp(DIVERGING, clamp01((t + 1) / 2));
-function divergingScale(maxAbs) {
-  let m = maxAbs > 0 ? maxAbs : 1, f = (v) => diverging(v / m);
-  return f.kind = "diverging", f.domain = [-m, m], f.ramp = diverging, f;
+var diverging = (t) => interp(DIVERGING, clamp01((t + 1) / 2)), divergingDark = (t) => interp(DIVERGING_DARK, clamp01((t + 1) / 2));
+function divergingScale(maxAbs, theme = "light") {
+  let m = maxAbs > 0 ? maxAbs : 1, ramp = theme === "dark" ? divergingDark : diverging, f = (v) => ramp(v / m);
+  return f.kind = "diverging", f.domain = [-m, m], f.ramp = ramp, f.theme = theme === "dark" ? "dark" : "light", f;
 }
 var strongWord = (theme) => theme === "dark" ? "brightest" : "darkest";
 var css = (rgb) => `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
@@ -162,7 +162,7 @@ function legend(scale, opts = {}) {
   } else
     bar.style.background = gradientCss(scale.ramp, 0, 1);
   lo.textContent = fmt(d0), hi.textContent = fmt(d1), el.appendChild(lo), el.appendChild(bar), el.appendChild(hi);
-  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})` : scale.kind === "diverging" ? " (centred on 0)" : "";
+  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})` : scale.kind === "diverging" ? " (centred on 0)" : scale.strongHigh ? ` (the largest ${strongWord(scale.theme)})` : "";
   return el.setAttribute("aria-label", `${opts.label || "colour scale"}${extra}: ${fmt(d0)} to ${fmt(d1)}`), el;
 }
 
@@ -1201,16 +1201,23 @@ function hint(parent, text) {
 }
 
 // src/neuron_heatmap.js
-function scaleLimit(data, T, first = 0) {
-  let m = 0;
-  for (let i = 0; i < data.length; i++) i % T >= first && (m = Math.max(m, Math.abs(data[i])));
-  return m;
+function scaleLimit(data, T, first = 0, percentile = null) {
+  if (percentile == null) {
+    let m = 0;
+    for (let i = 0; i < data.length; i++) i % T >= first && (m = Math.max(m, Math.abs(data[i])));
+    return m;
+  }
+  let abs = [];
+  for (let i = 0; i < data.length; i++) i % T >= first && abs.push(Math.abs(data[i]));
+  if (!abs.length) return 0;
+  let sorted = Float64Array.from(abs).sort();
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(percentile / 100 * sorted.length) - 1))];
 }
 function build(ctx) {
   let { model, body, tooltip } = ctx, { tokens, raw, nInput, marks } = tokenTraits(model), a = decodeArray(model.get("activations"), "activations");
   if (a.empty || a.shape.length !== 2)
     return hint(body, "No activations to show."), {};
-  let [Nn, T] = a.shape, given = get(model, "neuron_labels", []), labels = Array.from({ length: Nn }, (_, i) => given[i] != null ? String(given[i]) : `neuron ${i}`), excludeFirst = !!get(model, "exclude_first", !0) && T > 1, limit = scaleLimit(a.data, T, excludeFirst ? 1 : 0), full = scaleLimit(a.data, T, 0), scale = divergingScale(limit), m = scale.domain[1], val = (n, t) => a.data[n * T + t], clamp = (v) => Math.max(-m, Math.min(m, v)), mode = gridMode(Nn, T), cellW = mode === "dom" ? 34 : 10, cellH = mode === "dom" ? 20 : 12, tok = (i) => tokens[i] != null ? String(tokens[i]) : "", clipped = (v) => Math.abs(v) > m, axis = tokenAxis(Array.from({ length: T }, (_, i) => tok(i)), raw, cellW, {
+  let [Nn, T] = a.shape, given = get(model, "neuron_labels", []), labels = Array.from({ length: Nn }, (_, i) => given[i] != null ? String(given[i]) : `neuron ${i}`), excludeFirst = !!get(model, "exclude_first", !0) && T > 1, pct = get(model, "clip_percentile", null), percentile = typeof pct == "number" && pct >= 50 && pct <= 100 ? pct : null, limit = scaleLimit(a.data, T, excludeFirst ? 1 : 0, percentile), full = scaleLimit(a.data, T, 0), scale = divergingScale(limit, ctx.theme), m = scale.domain[1], val = (n, t) => a.data[n * T + t], clamp = (v) => Math.max(-m, Math.min(m, v)), mode = gridMode(Nn, T), cellW = mode === "dom" ? 34 : 10, cellH = mode === "dom" ? 20 : 12, tok = (i) => tokens[i] != null ? String(tokens[i]) : "", clipped = (v) => Math.abs(v) > m, axis = tokenAxis(Array.from({ length: T }, (_, i) => tok(i)), raw, cellW, {
     side: "top",
     vertical: !0,
     kindOf: (i) => (i < nInput ? "ew-input" : "ew-output") + marks.classOf(i)
@@ -1265,9 +1272,12 @@ function build(ctx) {
     centre(), typeof requestAnimationFrame == "function" && requestAnimationFrame(centre);
   }
   let notes = [];
-  excludeFirst && notes.push(`first token ${JSON.stringify(tok(0))} set aside from the scale`), full > m && notes.push(`values beyond ±${formatNumber(m)} (up to ${formatNumber(full)}) drawn at the ends`);
+  excludeFirst && notes.push(`first token ${JSON.stringify(tok(0))} set aside from the scale`);
+  let beyond = 0;
+  for (let i = 0; i < a.data.length; i++) Math.abs(a.data[i]) > m && beyond++;
+  percentile != null && notes.push(`scale clipped at the ${formatNumber(percentile)}th percentile of |activation|`), full > m && notes.push(`${beyond} of ${a.data.length} cells beyond ±${formatNumber(m)} (up to ${formatNumber(full)}) drawn at the ends`);
   let lg = legend(scale, { label: "activation", note: notes.join("; ") || void 0 });
-  if (notes.length) {
+  if (lg.dataset.limit = String(m), lg.dataset.beyond = String(beyond), notes.length) {
     let n = document.createElement("span");
     n.className = "ew-legend-note", n.textContent = notes.join("; "), lg.appendChild(n);
   }
@@ -1281,7 +1291,7 @@ function build(ctx) {
 function render({ model, el }) {
   return mountView(model, el, {
     name: "neuron_heatmap",
-    traits: ["tokens", "raw_tokens", "n_input_tokens", "activations", "neuron_labels", "exclude_first", "focus_token"],
+    traits: ["tokens", "raw_tokens", "n_input_tokens", "activations", "neuron_labels", "exclude_first", "focus_token", "clip_percentile"],
     localTraits: ["selected_neuron"],
     build
   });

@@ -86,16 +86,16 @@ function at(arr, ...idx) {
 }
 
 // src/lib/colors.js
-var hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)], VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"].map(hex), CIVIDIS = ["#00224e", "#123570", "#3b496c", "#575d6d", "#707173", "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#fee838"].map(hex), DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#f7f7f7", "#fdb863", "#e08214", "#b35806"].map(hex), NEUTRAL = DIVERGING[3], CATEGORICAL = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#999999"].map(hex), clamp01 = (t) => t > 1 ? 1 : t < 0 ? 0 : t;
+var hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)], VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"].map(hex), CIVIDIS = ["#00224e", "#123570", "#3b496c", "#575d6d", "#707173", "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#fee838"].map(hex), INFERNO = ["#000004", "#1b0c41", "#4a0c6b", "#781c6d", "#a52c60", "#cf4446", "#ed6925", "#fb9b06", "#f7d13d", "#fcffa4"].map(hex), DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#f7f7f7", "#fdb863", "#e08214", "#b35806"].map(hex), DIVERGING_DARK = ["#92c5de", "#4393c3", "#2a4d69", "#34373d", "#7a4b12", "#e08214", "#fdb863"].map(hex), NEUTRAL = DIVERGING[3], CATEGORICAL = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#999999"].map(hex), clamp01 = (t) => t > 1 ? 1 : t < 0 ? 0 : t;
 function interp(stops, t) {
   t !== t && (t = 0), t = clamp01(t);
   let x = t * (stops.length - 1), i = Math.min(stops.length - 2, Math.floor(x)), f = x - i, a = stops[i], b = stops[i + 1];
   return [Math.round(a[0] + (b[0] - a[0]) * f), Math.round(a[1] + (b[1] - a[1]) * f), Math.round(a[2] + (b[2] - a[2]) * f)];
 }
-var diverging = (t) => interp(DIVERGING, clamp01((t + 1) / 2));
-function divergingScale(maxAbs2) {
-  let m = maxAbs2 > 0 ? maxAbs2 : 1, f = (v) => diverging(v / m);
-  return f.kind = "diverging", f.domain = [-m, m], f.ramp = diverging, f;
+var diverging = (t) => interp(DIVERGING, clamp01((t + 1) / 2)), divergingDark = (t) => interp(DIVERGING_DARK, clamp01((t + 1) / 2));
+function divergingScale(maxAbs2, theme = "light") {
+  let m = maxAbs2 > 0 ? maxAbs2 : 1, ramp = theme === "dark" ? divergingDark : diverging, f = (v) => ramp(v / m);
+  return f.kind = "diverging", f.domain = [-m, m], f.ramp = ramp, f.theme = theme === "dark" ? "dark" : "light", f;
 }
 var strongWord = (theme) => theme === "dark" ? "brightest" : "darkest";
 var css = (rgb) => `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
@@ -173,7 +173,7 @@ function legend(scale, opts = {}) {
   } else
     bar.style.background = gradientCss(scale.ramp, 0, 1);
   lo.textContent = fmt(d0), hi.textContent = fmt(d1), el.appendChild(lo), el.appendChild(bar), el.appendChild(hi);
-  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})` : scale.kind === "diverging" ? " (centred on 0)" : "";
+  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})` : scale.kind === "diverging" ? " (centred on 0)" : scale.strongHigh ? ` (the largest ${strongWord(scale.theme)})` : "";
   return el.setAttribute("aria-label", `${opts.label || "colour scale"}${extra}: ${fmt(d0)} to ${fmt(d1)}`), el;
 }
 
@@ -1229,7 +1229,7 @@ function build(ctx) {
     let p = document.createElement("div");
     return p.className = "ew-hint", p.textContent = "No effects to show.", body.appendChild(p), {};
   }
-  let [L, P] = effect.shape, attr = decodeArray(model.get("attribution_effect"), "attribution_effect"), hasAttr = !attr.empty && attr.shape[0] === L && attr.shape[1] === P, method = get(model, "effect_method", "exact"), arrays = { [method]: effect, ...hasAttr ? { attribution: attr } : {} }, topIdx = decodeArray(model.get("topk_index"), "topk_index"), topProb = decodeArray(model.get("topk_probs"), "topk_probs"), refIdx = decodeArray(model.get("reference_topk_index"), "reference_topk_index"), refProb = decodeArray(model.get("reference_topk_probs"), "reference_topk_probs"), vocab = get(model, "topk_vocab", []), hasTop = !topIdx.empty && topIdx.shape[0] === L && topIdx.shape[1] === P, K = hasTop ? topIdx.shape[2] : 0, word = (vi) => vocab[vi] != null ? String(vocab[vi]) : `#${vi}`, labels = Array.from({ length: L }, (_, i) => String(get(model, "layer_labels", [])[i] ?? i)), answer = String(get(model, "answer", "")), foil = String(get(model, "foil", "")), points = String(get(model, "points", "resid")), differs = (p) => clean[p] !== corrupted[p] || cleanRaw[p] !== corruptedRaw[p], shown = arrays[get(model, "shown", method)] ? get(model, "shown", method) : method, scales = {}, scaleOf = (m) => scales[m] || (scales[m] = divergingScale(maxAbs(arrays[m].data))), valueAt = (m, l, p) => arrays[m].data[l * P + p], mode = gridMode(L, P), cellW = mode === "dom" ? 44 : 14, cellH = mode === "dom" ? 22 : 14, wrap = document.createElement("div");
+  let [L, P] = effect.shape, attr = decodeArray(model.get("attribution_effect"), "attribution_effect"), hasAttr = !attr.empty && attr.shape[0] === L && attr.shape[1] === P, method = get(model, "effect_method", "exact"), arrays = { [method]: effect, ...hasAttr ? { attribution: attr } : {} }, topIdx = decodeArray(model.get("topk_index"), "topk_index"), topProb = decodeArray(model.get("topk_probs"), "topk_probs"), refIdx = decodeArray(model.get("reference_topk_index"), "reference_topk_index"), refProb = decodeArray(model.get("reference_topk_probs"), "reference_topk_probs"), vocab = get(model, "topk_vocab", []), hasTop = !topIdx.empty && topIdx.shape[0] === L && topIdx.shape[1] === P, K = hasTop ? topIdx.shape[2] : 0, word = (vi) => vocab[vi] != null ? String(vocab[vi]) : `#${vi}`, labels = Array.from({ length: L }, (_, i) => String(get(model, "layer_labels", [])[i] ?? i)), answer = String(get(model, "answer", "")), foil = String(get(model, "foil", "")), points = String(get(model, "points", "resid")), differs = (p) => clean[p] !== corrupted[p] || cleanRaw[p] !== corruptedRaw[p], shown = arrays[get(model, "shown", method)] ? get(model, "shown", method) : method, scales = {}, scaleOf = (m) => scales[m] || (scales[m] = divergingScale(maxAbs(arrays[m].data), ctx.theme)), valueAt = (m, l, p) => arrays[m].data[l * P + p], mode = gridMode(L, P), cellW = mode === "dom" ? 44 : 14, cellH = mode === "dom" ? 22 : 14, wrap = document.createElement("div");
   wrap.className = "ew-scroll";
   let g = document.createElement("div");
   g.style.cssText = "display:grid;grid-template-columns:max-content max-content;width:max-content;align-items:stretch";

@@ -86,23 +86,29 @@ function at(arr, ...idx) {
 }
 
 // src/lib/colors.js
-var hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)], VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"].map(hex), CIVIDIS = ["#00224e", "#123570", "#3b496c", "#575d6d", "#707173", "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#fee838"].map(hex), DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#f7f7f7", "#fdb863", "#e08214", "#b35806"].map(hex), NEUTRAL = DIVERGING[3], CATEGORICAL = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#999999"].map(hex), clamp01 = (t) => t > 1 ? 1 : t < 0 ? 0 : t;
+var hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)], VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"].map(hex), CIVIDIS = ["#00224e", "#123570", "#3b496c", "#575d6d", "#707173", "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#fee838"].map(hex), INFERNO = ["#000004", "#1b0c41", "#4a0c6b", "#781c6d", "#a52c60", "#cf4446", "#ed6925", "#fb9b06", "#f7d13d", "#fcffa4"].map(hex), DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#f7f7f7", "#fdb863", "#e08214", "#b35806"].map(hex), DIVERGING_DARK = ["#92c5de", "#4393c3", "#2a4d69", "#34373d", "#7a4b12", "#e08214", "#fdb863"].map(hex), NEUTRAL = DIVERGING[3], CATEGORICAL = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#999999"].map(hex), clamp01 = (t) => t > 1 ? 1 : t < 0 ? 0 : t;
 function interp(stops, t) {
   t !== t && (t = 0), t = clamp01(t);
   let x = t * (stops.length - 1), i = Math.min(stops.length - 2, Math.floor(x)), f = x - i, a = stops[i], b = stops[i + 1];
   return [Math.round(a[0] + (b[0] - a[0]) * f), Math.round(a[1] + (b[1] - a[1]) * f), Math.round(a[2] + (b[2] - a[2]) * f)];
 }
-var viridis = (t) => interp(VIRIDIS, t);
-var diverging = (t) => interp(DIVERGING, clamp01((t + 1) / 2));
-function sequentialScale(min, max, ramp = viridis) {
-  let span = max - min || 1, f = (v) => ramp((v - min) / span);
-  return f.kind = "sequential", f.domain = [min, max], f.ramp = ramp, f;
-}
-function divergingScale(maxAbs) {
-  let m = maxAbs > 0 ? maxAbs : 1, f = (v) => diverging(v / m);
-  return f.kind = "diverging", f.domain = [-m, m], f.ramp = diverging, f;
+var inferno = (t) => interp(INFERNO, t);
+var diverging = (t) => interp(DIVERGING, clamp01((t + 1) / 2)), divergingDark = (t) => interp(DIVERGING_DARK, clamp01((t + 1) / 2));
+function divergingScale(maxAbs, theme = "light") {
+  let m = maxAbs > 0 ? maxAbs : 1, ramp = theme === "dark" ? divergingDark : diverging, f = (v) => ramp(v / m);
+  return f.kind = "diverging", f.domain = [-m, m], f.ramp = ramp, f.theme = theme === "dark" ? "dark" : "light", f;
 }
 var strongWord = (theme) => theme === "dark" ? "brightest" : "darkest";
+function strengthScale(min, max, theme = "light") {
+  let span = max - min || 1, dark = theme === "dark", ramp = (u) => {
+    let x = clamp01(u === u ? u : 0);
+    return inferno(dark ? 0.1 + 0.9 * x : 1 - 0.9 * x);
+  }, f = (v) => ramp((v - min) / span);
+  return f.kind = "sequential", f.domain = [min, max], f.ramp = ramp, f.theme = theme === "dark" ? "dark" : "light", f.strongHigh = !0, f;
+}
+function attributionScale(lo, hi, theme = "light") {
+  return lo < 0 ? divergingScale(Math.max(-lo, hi), theme) : strengthScale(0, hi > 0 ? hi : 1, theme);
+}
 var css = (rgb) => `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
 function luminance(rgb) {
   let lin = (c) => {
@@ -181,7 +187,7 @@ function legend(scale, opts = {}) {
   } else
     bar.style.background = gradientCss(scale.ramp, 0, 1);
   lo.textContent = fmt(d0), hi.textContent = fmt(d1), el.appendChild(lo), el.appendChild(bar), el.appendChild(hi);
-  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})` : scale.kind === "diverging" ? " (centred on 0)" : "";
+  let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})` : scale.kind === "diverging" ? " (centred on 0)" : scale.strongHigh ? ` (the largest ${strongWord(scale.theme)})` : "";
   return el.setAttribute("aria-label", `${opts.label || "colour scale"}${extra}: ${fmt(d0)} to ${fmt(d1)}`), el;
 }
 
@@ -1295,7 +1301,7 @@ function build(ctx) {
     return hint(body, "Nothing to compare."), {};
   let col = { a: (k) => at(al, k, 0), b: (k) => at(al, k, 1) }, differsArr = decodeArray(model.get("differs"), "differs"), differs = (k) => !differsArr.empty && differsArr.data[k] !== 0, rankA = decodeArray(model.get("ranks_a"), "ranks_a"), rankB = decodeArray(model.get("ranks_b"), "ranks_b"), diff = decodeArray(model.get("rank_diff"), "rank_diff"), L = diff.empty || diff.shape.length !== 2 ? 0 : diff.shape[0], labels = Array.from({ length: L }, (_, i) => String(get(model, "layer_labels", [])[i] ?? i)), tokenAt = (side, k) => col[side](k) >= 0 ? tokens[side][col[side](k)] : GAP, hasCell = (l, k) => at(rankA, l, k) > 0 && at(rankB, l, k) > 0, maxAbs = 0;
   for (let l = 0; l < L; l++) for (let k = 0; k < K; k++) hasCell(l, k) && (maxAbs = Math.max(maxAbs, Math.abs(at(diff, l, k))));
-  let scale = divergingScale(maxAbs || 1), nDiff = Array.from({ length: K }, (_, k) => differs(k)).filter(Boolean).length, summary = document.createElement("span");
+  let scale = divergingScale(maxAbs || 1, ctx.theme), nDiff = Array.from({ length: K }, (_, k) => differs(k)).filter(Boolean).length, summary = document.createElement("span");
   summary.className = "ew-pp-summary", summary.textContent = `${K} aligned ${unit}s, ${nDiff} differ`, summary.style.marginRight = "12px", controls.appendChild(summary);
   let mode = gridMode(Math.max(L, 1), K), cellW = mode === "dom" ? 52 : 14, cellH = mode === "dom" ? 22 : 14, vertical = mode === "canvas", wrap = document.createElement("div");
   wrap.className = "ew-scroll";
@@ -1402,7 +1408,7 @@ function build(ctx) {
       if (values[side] = r < 0 ? null : Array.from({ length: N }, (_, p) => attr[side].data[(methodIdx * T + r) * N + p]), values[side]) for (let p = 0; p < col[side](k); p++)
         hi = Math.max(hi, values[side][p]), lo = Math.min(lo, values[side][p]);
     }
-    let sc = lo < 0 ? divergingScale(Math.max(-lo, hi)) : sequentialScale(0, hi > 0 ? hi : 1);
+    let sc = attributionScale(lo, hi, ctx.theme);
     for (let side of ["a", "b"]) {
       let t = col[side](k);
       heads[side].textContent = values[side] ? `${side.toUpperCase()}: attribution → ${unit} ${t} ${JSON.stringify(tokens[side][t])} (${methods[methodIdx]})` : `${side.toUpperCase()}: ${t < 0 ? "no token in this column" : `${unit} ${t} is not explained`}`, shownValue[side] = values[side] ? values[side].map((v, p) => p < t ? v : null) : null, tokenRows[side].spans.forEach((s, p) => {

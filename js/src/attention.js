@@ -3,7 +3,7 @@
 // exclude_first (default on, a checkbox in the view): attention to the first token (the attention sink) is left out
 // of every colour scale: its column is grey in the heatmaps, it is hatched in the token row, and the legend says so.
 import { decodeArray } from "./lib/arrays.js";
-import { viridis, sequentialScale, legend, formatNumber } from "./lib/colors.js";
+import { viridis, strengthScale, legend, formatNumber } from "./lib/colors.js";
 import { createTokenRow, piecesRow } from "./lib/tokens.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
 
@@ -22,9 +22,9 @@ export function headMaxOf(data, h, T, first = 0) {
 /**
  * Max-pool a T x T attention matrix of head h into an R x R Uint8ClampedArray RGBA image, scaled by headMax (values
  * above it drawn at the top of the scale). skipFirst: key 0 is left out of the pooling; pixels that cover key 0
- * alone are grey.
+ * alone are grey. ramp(u): the colour of u = weight / headMax in [0, 1] (the view passes its theme's strength ramp).
  */
-export function headImage(data, h, T, R, headMax, skipFirst = false) {
+export function headImage(data, h, T, R, headMax, skipFirst = false, ramp = viridis) {
   const px = new Uint8ClampedArray(R * R * 4);
   const base = h * T * T;
   const m = headMax > 0 ? headMax : 1;
@@ -47,7 +47,7 @@ export function headImage(data, h, T, R, headMax, skipFirst = false) {
         const o = base + q * T;
         for (let k = k0; k < k1; k++) if (data[o + k] > v) v = data[o + k];
       }
-      const rgb = viridis(Math.min(1, v / m));
+      const rgb = ramp(Math.min(1, v / m));
       px[i] = rgb[0];
       px[i + 1] = rgb[1];
       px[i + 2] = rgb[2];
@@ -178,7 +178,7 @@ function build(ctx) {
     const draw = () => {
       if (!(c2 && typeof c2.createImageData === "function")) return;
       const img = c2.createImageData(R, R);
-      img.data.set(headImage(att.data, h, T, R, headMax[h], skip));
+      img.data.set(headImage(att.data, h, T, R, headMax[h], skip, strengthScale(0, 1, ctx.theme).ramp));
       c2.putImageData(img, 0, 0);
     };
     draw();
@@ -259,7 +259,7 @@ function build(ctx) {
     const q = query();
     let m = 0;
     if (q >= 0) for (let k = skip ? 1 : 0; k < T; k++) m = Math.max(m, weight(q, k));
-    const scale = sequentialScale(0, m > 0 ? m : 1);
+    const scale = strengthScale(0, m > 0 ? m : 1, ctx.theme);
     for (let i = 0; i < tokens.length; i++) {
       row.spans[i].classList.toggle("ew-active", i === q);
       row.spans[i].classList.toggle("ew-excluded", skip && i === 0);
@@ -274,7 +274,7 @@ function build(ctx) {
     });
     const sel = selected();
     row.spans.forEach((s, i) => s.classList.toggle("ew-selected", i === sel));
-    const lg = legend(q >= 0 ? scale : sequentialScale(0, 1), {
+    const lg = legend(q >= 0 ? scale : strengthScale(0, 1, ctx.theme), {
       label: q >= 0 ? `attention from token ${q} (${activeHead >= 0 ? labels[activeHead] : "mean over heads"})` : "attention weight (heatmaps: per-head max)",
       note: skip ? "first token set aside" : undefined,
     });

@@ -6,7 +6,7 @@
 // after token k, factor values and top neurons at token k, the attention row of query k. Panels whose arrays are
 // empty are left out. The token row is virtualised (lib/virtual_tokens.js): only the lines in view are in the DOM.
 import { decodeArray } from "./lib/arrays.js";
-import { divergingScale, sequentialScale, legend, CATEGORICAL } from "./lib/colors.js";
+import { attributionScale, legend, CATEGORICAL } from "./lib/colors.js";
 import { createVirtualRow } from "./lib/virtual_tokens.js";
 import { saliencyPanel, factorsPanel, attentionPanel } from "./lib/panels.js";
 import { lensPanel, predictionsPanel, watchPanel } from "./lib/lens_panels.js";
@@ -225,7 +225,7 @@ function build(ctx) {
         if (v < lo) lo = v;
         if (v > hi) hi = v;
       }
-      scale = lo < 0 ? divergingScale(Math.max(-lo, hi)) : sequentialScale(0, hi > 0 ? hi : 1);
+      scale = attributionScale(lo, hi, ctx.theme);
     }
     const later = preview && raf ? LATER.map((names) => panels.filter((p) => names.includes(p.el.dataset.panel))).filter((g) => g.length) : [];
     const deferred = new Set(later.flat());

@@ -5,7 +5,7 @@
 // with up to three factors in proportion. excluded_tokens (e.g. the attention sink left out of the NMF) are hatched
 // and named in the legend.
 import { decodeArray } from "./lib/arrays.js";
-import { CATEGORICAL, sequentialScale, divergingScale, legend, formatNumber, formatCompact, css } from "./lib/colors.js";
+import { CATEGORICAL, attributionScale, legend, formatNumber, formatCompact, css } from "./lib/colors.js";
 import { createTokenRow, piecesRow } from "./lib/tokens.js";
 import { sparkline } from "./lib/sparkline.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
@@ -30,7 +30,7 @@ function build(ctx) {
       if (d[i] < lo) lo = d[i];
       if (d[i] > hi) hi = d[i];
     }
-    scales.push(lo < 0 ? divergingScale(Math.max(-lo, hi)) : sequentialScale(0, hi > 0 ? hi : 1));
+    scales.push(attributionScale(lo, hi, ctx.theme));
   }
   const swatch = (c) => CATEGORICAL[c % CATEGORICAL.length];
   const excluded = new Set(get(model, "excluded_tokens", []).map(Number));

@@ -1,6 +1,7 @@
 // NeuronHeatmap: neurons x tokens, diverging scale centred on 0, every column labelled with its token (in the same
 // scroller as the grid, so labels and columns line up). exclude_first: the first token (the attention sink) is left
-// out of the scale; values beyond the scale are drawn at its ends and the legend says so. focus_token: a column
+// out of the scale; clip_percentile: the limit is that percentile of |v| (not the largest); values beyond the scale
+// are drawn at its ends and the legend says how many. focus_token: a column
 // scrolled into view and outlined. Hover shows the value; click / Enter selects a neuron.
 import { decodeArray } from "./lib/arrays.js";
 import { divergingScale, legend, formatNumber, formatCompact } from "./lib/colors.js";
@@ -9,11 +10,22 @@ import { rowLabels, tokenAxis } from "./lib/axis.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
 import { piecesRow } from "./lib/tokens.js";
 
-/** Largest |v| over columns from `first` on of a row-major (n x T) array: the scale's limit. */
-export function scaleLimit(data, T, first = 0) {
-  let m = 0;
-  for (let i = 0; i < data.length; i++) if (i % T >= first) m = Math.max(m, Math.abs(data[i]));
-  return m;
+/**
+ * The scale's limit over columns from `first` on of a row-major (n x T) array: the largest |v|, or with `percentile`
+ * (50..100) the smallest |v| that at least that share of them do not exceed (numpy's "inverted_cdf" percentile).
+ * @example scaleLimit(Float32Array.of(1, -4, 2, 3), 2, 0, 50) // 2
+ */
+export function scaleLimit(data, T, first = 0, percentile = null) {
+  if (percentile == null) {
+    let m = 0;
+    for (let i = 0; i < data.length; i++) if (i % T >= first) m = Math.max(m, Math.abs(data[i]));
+    return m;
+  }
+  const abs = [];
+  for (let i = 0; i < data.length; i++) if (i % T >= first) abs.push(Math.abs(data[i]));
+  if (!abs.length) return 0;
+  const sorted = Float64Array.from(abs).sort();
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((percentile / 100) * sorted.length) - 1))];
 }
 
 function build(ctx) {
@@ -28,9 +40,11 @@ function build(ctx) {
   const given = get(model, "neuron_labels", []);
   const labels = Array.from({ length: Nn }, (_, i) => (given[i] != null ? String(given[i]) : `neuron ${i}`));
   const excludeFirst = Boolean(get(model, "exclude_first", true)) && T > 1;
-  const limit = scaleLimit(a.data, T, excludeFirst ? 1 : 0);
+  const pct = get(model, "clip_percentile", null);
+  const percentile = typeof pct === "number" && pct >= 50 && pct <= 100 ? pct : null;
+  const limit = scaleLimit(a.data, T, excludeFirst ? 1 : 0, percentile);
   const full = scaleLimit(a.data, T, 0);
-  const scale = divergingScale(limit);
+  const scale = divergingScale(limit, ctx.theme);
   const m = scale.domain[1];
   const val = (n, t) => a.data[n * T + t];
   const clamp = (v) => Math.max(-m, Math.min(m, v));
@@ -129,8 +143,13 @@ function build(ctx) {
   }
   const notes = [];
   if (excludeFirst) notes.push(`first token ${JSON.stringify(tok(0))} set aside from the scale`);
-  if (full > m) notes.push(`values beyond \u00b1${formatNumber(m)} (up to ${formatNumber(full)}) drawn at the ends`);
+  let beyond = 0;
+  for (let i = 0; i < a.data.length; i++) if (Math.abs(a.data[i]) > m) beyond++;
+  if (percentile != null) notes.push(`scale clipped at the ${formatNumber(percentile)}th percentile of |activation|`);
+  if (full > m) notes.push(`${beyond} of ${a.data.length} cells beyond \u00b1${formatNumber(m)} (up to ${formatNumber(full)}) drawn at the ends`);
   const lg = legend(scale, { label: "activation", note: notes.join("; ") || undefined });
+  lg.dataset.limit = String(m);
+  lg.dataset.beyond = String(beyond);
   if (notes.length) {
     const n = document.createElement("span");
     n.className = "ew-legend-note";
@@ -151,7 +170,7 @@ function build(ctx) {
 export function render({ model, el }) {
   return mountView(model, el, {
     name: "neuron_heatmap",
-    traits: ["tokens", "raw_tokens", "n_input_tokens", "activations", "neuron_labels", "exclude_first", "focus_token"],
+    traits: ["tokens", "raw_tokens", "n_input_tokens", "activations", "neuron_labels", "exclude_first", "focus_token", "clip_percentile"],
     localTraits: ["selected_neuron"],
     build,
   });

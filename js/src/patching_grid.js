@@ -116,7 +116,7 @@ function build(ctx) {
   const differs = (p) => clean[p] !== corrupted[p] || cleanRaw[p] !== corruptedRaw[p];
   let shown = arrays[get(model, "shown", method)] ? get(model, "shown", method) : method;
   const scales = {};
-  const scaleOf = (m) => scales[m] || (scales[m] = divergingScale(maxAbs(arrays[m].data)));
+  const scaleOf = (m) => scales[m] || (scales[m] = divergingScale(maxAbs(arrays[m].data), ctx.theme));
   const valueAt = (m, l, p) => arrays[m].data[l * P + p];
   const mode = gridMode(L, P);
   const cellW = mode === "dom" ? 44 : 14;

@@ -5,7 +5,7 @@
 // commits `selected` (an aligned column): the saliency of that column's output token in A and in B, side by side,
 // on one scale.
 import { decodeArray, at } from "./lib/arrays.js";
-import { divergingScale, sequentialScale, legend, formatNumber, formatCompact, formatRank } from "./lib/colors.js";
+import { divergingScale, attributionScale, legend, formatNumber, formatCompact, formatRank } from "./lib/colors.js";
 import { createGrid, gridMode } from "./lib/grid.js";
 import { tokenAxis, rowLabels, layerName, axisTitle } from "./lib/axis.js";
 import { mountView, commit, get, hint } from "./lib/model.js";
@@ -36,7 +36,7 @@ function build(ctx) {
   const hasCell = (l, k) => at(rankA, l, k) > 0 && at(rankB, l, k) > 0;
   let maxAbs = 0;
   for (let l = 0; l < L; l++) for (let k = 0; k < K; k++) if (hasCell(l, k)) maxAbs = Math.max(maxAbs, Math.abs(at(diff, l, k)));
-  const scale = divergingScale(maxAbs || 1);
+  const scale = divergingScale(maxAbs || 1, ctx.theme);
   const nDiff = Array.from({ length: K }, (_, k) => differs(k)).filter(Boolean).length;
 
   const summary = document.createElement("span");
@@ -215,7 +215,7 @@ function build(ctx) {
         lo = Math.min(lo, values[side][p]);
       }
     }
-    const sc = lo < 0 ? divergingScale(Math.max(-lo, hi)) : sequentialScale(0, hi > 0 ? hi : 1);
+    const sc = attributionScale(lo, hi, ctx.theme);
     for (const side of ["a", "b"]) {
       const t = col[side](k);
       heads[side].textContent = values[side] ? `${side.toUpperCase()}: attribution \u2192 ${unit} ${t} ${JSON.stringify(tokens[side][t])} (${methods[methodIdx]})` : `${side.toUpperCase()}: ${t < 0 ? "no token in this column" : `${unit} ${t} is not explained`}`;

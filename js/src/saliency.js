@@ -6,7 +6,7 @@
 // completeness error; the tooltip of a target shows it and targets above COMPLETENESS_TOLERANCE are marked.
 // baselines (optional, one string per method, "" = none): shown next to the method and in the tooltip.
 import { decodeArray } from "./lib/arrays.js";
-import { divergingScale, sequentialScale, legend, formatNumber, formatCompact, css } from "./lib/colors.js";
+import { attributionScale, legend, formatNumber, formatCompact, css } from "./lib/colors.js";
 import { createTokenRow, piecesRow } from "./lib/tokens.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
 
@@ -96,7 +96,7 @@ function build(ctx) {
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
-    return lo < 0 ? divergingScale(Math.max(-lo, hi)) : sequentialScale(0, hi > 0 ? hi : 1);
+    return attributionScale(lo, hi, ctx.theme);
   };
 
   let activeTarget = -1; // token position

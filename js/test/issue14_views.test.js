@@ -161,3 +161,29 @@ test("layer_predictions: a chip's label names its place as an ordinal ('3rd pred
   assert.ok(labels.some((l) => l.includes("3rd prediction")), labels.join(" | "));
   assert.ok(!labels.some((l) => /top \d/.test(l)));
 });
+
+test("neuron_heatmap: scaleLimit with a percentile is numpy's inverted_cdf percentile of |v| over the scale's columns", async () => {
+  const { scaleLimit } = await import("../src/neuron_heatmap.js");
+  // 2 rows x 3 columns; first = 1 leaves column 0 out: |v| over columns 1, 2 = [1, 2, 3, 10] (sorted)
+  const d = Float32Array.of(100, 1, -10, 50, 2, -3);
+  assert.equal(scaleLimit(d, 3, 1), 10);
+  assert.equal(scaleLimit(d, 3, 1, 50), 2); // ceil(0.5 * 4) - 1 = index 1
+  assert.equal(scaleLimit(d, 3, 1, 75), 3);
+  assert.equal(scaleLimit(d, 3, 1, 100), 10);
+  assert.equal(scaleLimit(d, 3, 0, 50), 3); // [1, 2, 3, 10, 50, 100]
+});
+
+test("colour scales: the strong end is the darkest on light and the brightest on dark; dark diverging centre", async () => {
+  const { strengthScale, attributionScale, divergingScale, luminance } = await import("../src/lib/colors.js");
+  for (const theme of ["light", "dark"]) {
+    const s = strengthScale(0, 2, theme);
+    const [lo, hi] = [luminance(s(0)), luminance(s(2))];
+    assert.ok(theme === "light" ? hi < lo : hi > lo, `${theme}: ${lo} -> ${hi}`);
+    assert.equal(attributionScale(0, 2, theme)(2).join(), s(2).join());
+    assert.equal(attributionScale(-1, 2, theme).kind, "diverging");
+  }
+  const dark = divergingScale(1, "dark");
+  assert.ok(luminance(dark(0)) < 0.05, "the centre is near a dark background");
+  assert.ok(luminance(dark(1)) > 0.4 && luminance(dark(-1)) > 0.4, "both ends bright");
+  assert.ok(luminance(divergingScale(1)(0)) > 0.9, "light: the centre near white");
+});

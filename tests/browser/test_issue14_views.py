@@ -113,3 +113,96 @@ def test_layer_predictions_for_30_layers_is_compact(probe, tmp_path, k):
     shown = page.eval_on_selector_all(".ew-lp-line", "ls => ls.filter(l => l.getBoundingClientRect().height > 0).length")
     assert shown == 8
     probe.assert_clean()
+
+
+def test_heatmap_clip_percentile_sets_the_limit_and_counts_the_cells_beyond(probe, tmp_path):
+    """Point 3: a few outliers away from token 0 (the sink) no longer set the scale when clip_percentile is given: the
+    limit is numpy's percentile of |v| over tokens 1.., the cells beyond are drawn at the ends and counted."""
+    rng = np.random.default_rng(1)
+    acts = rng.normal(0, 2, size=(5, 106)).astype(np.float32)
+    acts[0, 0] = 190.0
+    acts[1, 30], acts[2, 60], acts[3, 75] = 80.0, -70.0, 60.0  # outliers inside the scale's columns
+    tokens = [f" w{i}" for i in range(106)]
+    views = [NeuronHeatmap(tokens=tokens, activations=acts, clip_percentile=99, title="clipped"),
+             NeuronHeatmap(tokens=tokens, activations=acts, title="plain")]
+    probe.open_export(views, tmp_path / "clip.html")
+    page = probe.page
+    limit = float(np.percentile(np.abs(acts[:, 1:]), 99, method="inverted_cdf"))
+    assert limit < 10  # the outliers are above the 99th percentile
+    for v, expected in (("#ew-view-0", limit), ("#ew-view-1", float(np.abs(acts[:, 1:]).max()))):
+        lg = page.locator(f"{v} .ew-legend")
+        assert float(lg.get_attribute("data-limit")) == pytest.approx(expected, rel=1e-6)
+        assert int(lg.get_attribute("data-beyond")) == int((np.abs(acts) > np.float32(expected)).sum())
+    text = page.text_content("#ew-view-0 .ew-legend")
+    beyond = int((np.abs(acts) > np.float32(limit)).sum())
+    assert "99th percentile" in text and f"{beyond} of {acts.size} cells beyond" in text, text
+    # every cell beyond the limit is drawn at the end of its sign: the same colour as the largest (smallest) one
+    colour = lambda r, c: page.evaluate(  # noqa: E731
+        "([r, c]) => getComputedStyle(document.querySelector(`#ew-view-0 .ew-cell[data-r=\"${r}\"][data-c=\"${c}\"]`)).backgroundColor",
+        [r, c])
+    pos = [(int(r), int(c)) for r, c in zip(*np.nonzero(acts > limit))]
+    neg = [(int(r), int(c)) for r, c in zip(*np.nonzero(acts < -limit))]
+    assert len({colour(*rc) for rc in pos}) == 1 and len({colour(*rc) for rc in neg}) == 1
+    assert colour(*pos[0]) != colour(*neg[0])
+    probe.assert_clean()
+
+
+def test_heatmap_clip_percentile_checked_before_any_drawing():
+    from ecco_widgets.errors import InputError
+
+    for bad in (30, 101, float("nan")):
+        with pytest.raises(InputError, match="clip_percentile must be a percentile from 50 to 100"):
+            NeuronHeatmap(tokens=["a", "b"], activations=np.ones((1, 2)), clip_percentile=bad)
+
+
+def _lum(rgb) -> float:
+    lin = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(a, b) -> float:
+    hi, lo = sorted([_lum(a), _lum(b)], reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+_RGB = "(s) => getComputedStyle(document.querySelector(s)).backgroundColor.match(/[\\d.]+/g).slice(0, 3).map(Number)"
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_saliency_attention_and_heatmap_extremes_stand_out_on_both_themes(theme, probe, tmp_path):
+    """Point 8 for the other scales: the strongest input of a saliency row, the strongest key of an attention row and
+    both ends of the heatmap's diverging scale have WCAG contrast >= 3 against the view's background, in light and
+    dark; the legends say which end is the strongest."""
+    from ecco_widgets.views import SaliencyView
+
+    tokens = [" The", " keys", " to", " the", " cabinet", " are", " on", " the"]
+    attr = np.full((3, 8), 0.01)
+    attr[:, 1] = 1.0  # " keys" the strongest input of every target
+    sal = SaliencyView(tokens=tokens, targets=[5, 6, 7], attributions={"ig": attr}, n_input_tokens=5, theme=theme)
+    att = np.full((1, 8, 8), 0.02)
+    att[0, 6, 2] = 0.9  # query 6 attends to " to"
+    att = np.tril(att)
+    attention = AttentionView(tokens=tokens, attention=att, exclude_first=False, theme=theme)
+    acts = np.zeros((2, 8), dtype=np.float32)
+    acts[0, 3], acts[1, 4] = 5.0, -5.0
+    heat = NeuronHeatmap(tokens=tokens, activations=acts, exclude_first=False, theme=theme)
+    probe.open_export([sal, attention, heat], tmp_path / "themes.html")
+    page = probe.page
+    tok = lambda v, i: f'{v} .ew-body .ew-tokens .ew-tok[data-index="{i}"]'  # noqa: E731
+    checks = [("saliency", "#ew-view-0", tok("#ew-view-0", 1)),  # after hovering target 6
+              ("attention", "#ew-view-1", tok("#ew-view-1", 2)),  # after hovering query 6
+              ("heatmap +", "#ew-view-2", '#ew-view-2 .ew-cell[data-r="0"][data-c="3"]'),
+              ("heatmap -", "#ew-view-2", '#ew-view-2 .ew-cell[data-r="1"][data-c="4"]')]
+    for name, v, cell in checks:
+        if not name.startswith("heatmap"):
+            page.hover(tok(v, 6))
+        bg = page.evaluate(_RGB, f"{v} .ew-root")
+        got = page.evaluate(_RGB, cell)
+        assert _contrast(got, bg) >= 3, (theme, name, got, bg)
+        assert page.locator(f"{v} .ew-root").get_attribute("data-ew-theme") == theme
+    page.hover(tok("#ew-view-0", 6))
+    strong = "brightest" if theme == "dark" else "darkest"
+    assert f"the largest {strong}" in page.locator("#ew-view-0 .ew-legend").get_attribute("aria-label")
+    # the heatmap's centre (0) stays near the background in both themes: the extremes are what stands out
+    assert _contrast(page.evaluate(_RGB, '#ew-view-2 .ew-cell[data-r="0"][data-c="0"]'), page.evaluate(_RGB, "#ew-view-2 .ew-root")) < 1.5
+    probe.assert_clean()

@@ -8,8 +8,13 @@ const hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), pa
 export const VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"].map(hex);
 // matplotlib cividis sampled at 0, 1/9, ..., 1
 export const CIVIDIS = ["#00224e", "#123570", "#3b496c", "#575d6d", "#707173", "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#fee838"].map(hex);
+// matplotlib inferno sampled at 0, 0.1, ..., 1 (0 near-black, 1 pale yellow)
+export const INFERNO = ["#000004", "#1b0c41", "#4a0c6b", "#781c6d", "#a52c60", "#cf4446", "#ed6925", "#fb9b06", "#f7d13d", "#fcffa4"].map(hex);
 // blue (negative) -> neutral -> orange (positive)
 export const DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#f7f7f7", "#fdb863", "#e08214", "#b35806"].map(hex);
+// the same on a dark background: the neutral centre near the background, the extremes bright (WCAG contrast >= 9
+// against #1b1d21, where DIVERGING's ends are 2.9 and 3.5 and its white centre glares at 15.8)
+export const DIVERGING_DARK = ["#92c5de", "#4393c3", "#2a4d69", "#34373d", "#7a4b12", "#e08214", "#fdb863"].map(hex);
 export const NEUTRAL = DIVERGING[3];
 // Okabe-Ito qualitative palette (colour-blind safe), without black.
 export const CATEGORICAL = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#999999"].map(hex);
@@ -29,10 +34,14 @@ function interp(stops, t) {
 
 /** Viridis at t in [0, 1] (0 = dark purple, 1 = yellow). */
 export const viridis = (t) => interp(VIRIDIS, t);
+/** Inferno at t in [0, 1] (0 = near-black, 1 = pale yellow). */
+export const inferno = (t) => interp(INFERNO, t);
 /** Cividis at t in [0, 1] (0 = dark blue, 1 = yellow). */
 export const cividis = (t) => interp(CIVIDIS, t);
 /** Diverging at t in [-1, 1]; 0 is the neutral centre. */
 export const diverging = (t) => interp(DIVERGING, (clamp01((t + 1) / 2)));
+/** Diverging for a dark background at t in [-1, 1]. */
+export const divergingDark = (t) => interp(DIVERGING_DARK, (clamp01((t + 1) / 2)));
 
 /** A sequential scale mapping [min, max] -> viridis. */
 export function sequentialScale(min, max, ramp = viridis) {
@@ -44,13 +53,19 @@ export function sequentialScale(min, max, ramp = viridis) {
   return f;
 }
 
-/** A diverging scale centred on 0, symmetric with limit max|v|. */
-export function divergingScale(maxAbs) {
+/**
+ * A diverging scale centred on 0, symmetric with limit max|v|; on a dark theme its centre is near the background and
+ * its ends are bright (DIVERGING_DARK), so that the extremes stand out on both.
+ * @example divergingScale(2, "dark")(-2) // [146, 197, 222]
+ */
+export function divergingScale(maxAbs, theme = "light") {
   const m = maxAbs > 0 ? maxAbs : 1;
-  const f = (v) => diverging(v / m);
+  const ramp = theme === "dark" ? divergingDark : diverging;
+  const f = (v) => ramp(v / m);
   f.kind = "diverging";
   f.domain = [-m, m];
-  f.ramp = diverging;
+  f.ramp = ramp;
+  f.theme = theme === "dark" ? "dark" : "light";
   return f;
 }
 
@@ -67,6 +82,37 @@ export function themeRamp(ramp, theme = "light") {
 
 /** How the strong end of a themed scale looks, for legends: "darkest" (light theme) or "brightest" (dark). */
 export const strongWord = (theme) => (theme === "dark" ? "brightest" : "darkest");
+
+/**
+ * A scale of magnitudes (attention weights, attributions >= 0) whose largest value is the strong end of the theme
+ * and whose smallest recedes into the background (most weights and attributions are small): inferno, from its pale
+ * yellow end (0) to dark purple (the largest) on a light background, from dark purple to pale yellow on a dark one.
+ * @example strengthScale(0, 1, "light")(1) // [27, 12, 65]: the largest value darkest
+ */
+export function strengthScale(min, max, theme = "light") {
+  const span = max - min || 1;
+  const dark = theme === "dark";
+  // u = 0 the smallest value, 1 the largest; inferno(0.1), not its near-black end, is the dark extreme
+  const ramp = (u) => {
+    const x = clamp01(u === u ? u : 0);
+    return inferno(dark ? 0.1 + 0.9 * x : 1 - 0.9 * x);
+  };
+  const f = (v) => ramp((v - min) / span);
+  f.kind = "sequential";
+  f.domain = [min, max];
+  f.ramp = ramp;
+  f.theme = theme === "dark" ? "dark" : "light";
+  f.strongHigh = true;
+  return f;
+}
+
+/**
+ * The scale of one row of attributions: diverging (centred on 0) when any value in [lo, hi] is negative, else a
+ * strength scale from 0 to hi; both keep their extremes visible on the theme's background.
+ */
+export function attributionScale(lo, hi, theme = "light") {
+  return lo < 0 ? divergingScale(Math.max(-lo, hi), theme) : strengthScale(0, hi > 0 ? hi : 1, theme);
+}
 
 /** Log-rank scale: rank 1 is the darkest colour (light theme) or the brightest (dark theme), maxRank the other end. */
 export function rankScale(maxRank, theme = "light") {
@@ -226,7 +272,8 @@ export function legend(scale, opts = {}) {
   el.appendChild(lo);
   el.appendChild(bar);
   el.appendChild(hi);
-  const extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})` : scale.kind === "diverging" ? " (centred on 0)" : "";
+  const extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})`
+    : scale.kind === "diverging" ? " (centred on 0)" : scale.strongHigh ? ` (the largest ${strongWord(scale.theme)})` : "";
   el.setAttribute("aria-label", `${opts.label || "colour scale"}${extra}: ${fmt(d0)} to ${fmt(d1)}`);
   return el;
 }
