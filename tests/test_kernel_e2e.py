@@ -43,7 +43,15 @@ g = RankGrid(
     topk_vocab=[" a", " b", " c"], topk_index=np.tile(np.arange(3), (3, 5, 1)), topk_probs=np.full((3, 5, 3), 0.2),
     title="e2e grid",
 )
-g"""
+from IPython.display import display
+from ecco_widgets.views import SaliencyView
+display(g)
+# a SaliencyView's "detailed" style once went out as a synced `style` string, which ipywidgets' front end took for a
+# style model: an uncaught "Cannot read properties of undefined (reading 'then')" on every display
+s = SaliencyView(tokens=["The", " cat", " sat", " on", " the", " mat"], targets=[4, 5],
+                 attributions={"ig": np.linspace(0, 1, 12).reshape(2, 6)}, n_input_tokens=4, style="detailed",
+                 title="e2e saliency")
+s"""
 CELL_PRINT = 'print("SELECTED", g.selected_cell, "METRIC", g.metric)'
 CELL_SET = "g.selected_cell = [2, 4]"
 
@@ -266,6 +274,8 @@ def _drive(url: str, token: str, work: pathlib.Path, attempted: list[str], path:
             root.wait_for(timeout=60_000)
             assert "e2e grid" in root.inner_text()
             assert root.locator(".ew-cell").count() == 3 * 5
+            # the SaliencyView beside it renders its detailed style (synced as saliency_style)
+            out.locator('.ew-root[data-ew-view="saliency"] .ew-sal-detailed').first.wait_for(timeout=60_000)
 
             art = pathlib.Path(__file__).parent / "artifacts"
             art.mkdir(exist_ok=True)

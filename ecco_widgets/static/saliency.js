@@ -1031,7 +1031,7 @@ function hint(parent, text) {
 // src/saliency.js
 var COMPLETENESS_TOLERANCE = 0.01, percent = (e) => `${(100 * e).toFixed(e < 0.1 ? 2 : 1)} %`;
 function build(ctx) {
-  let { model, body, controls, tooltip } = ctx, { tokens, raw, nInput, marks } = tokenTraits(model), N = tokens.length, targetsArr = decodeArray(model.get("targets"), "targets"), attr = decodeArray(model.get("attributions"), "attributions"), methods = get(model, "methods", []).map(String), baselines = get(model, "baselines", []).map(String), baselineOf = () => baselines[methodIdx] || "", style = get(model, "style", "minimal") === "detailed" ? "detailed" : "minimal", causal = get(model, "causal", !0) !== !1, unit = get(model, "unit", "token") === "word" ? "word" : "token", inputsEnd = (t) => causal ? t : N, explains = (p, t) => p < inputsEnd(t);
+  let { model, body, controls, tooltip } = ctx, { tokens, raw, nInput, marks } = tokenTraits(model), N = tokens.length, targetsArr = decodeArray(model.get("targets"), "targets"), attr = decodeArray(model.get("attributions"), "attributions"), methods = get(model, "methods", []).map(String), baselines = get(model, "baselines", []).map(String), baselineOf = () => baselines[methodIdx] || "", style = get(model, "saliency_style", "minimal") === "detailed" ? "detailed" : "minimal", causal = get(model, "causal", !0) !== !1, unit = get(model, "unit", "token") === "word" ? "word" : "token", inputsEnd = (t) => causal ? t : N, explains = (p, t) => p < inputsEnd(t);
   body.classList.toggle("ew-sal-detailed", style === "detailed");
   let targets = Array.from(targetsArr.data), ok = !attr.empty && attr.shape.length === 3 && attr.shape[1] === targets.length, M = ok ? attr.shape[0] : 0, NT = ok ? attr.shape[2] : 0, rowOfPos = /* @__PURE__ */ new Map();
   targets.forEach((t, i) => rowOfPos.set(t, i));
@@ -1173,7 +1173,7 @@ function render({ model, el }) {
       "targets",
       "methods",
       "attributions",
-      "style",
+      "saliency_style",
       "causal",
       "completeness_error",
       "baselines",

@@ -198,7 +198,8 @@ class EccoView(anywidget.AnyWidget):
         """Set several traits at once and re-validate the whole view."""
         with self.hold_trait_notifications():
             for k, v in values.items():
-                if not self.has_trait(k):
+                alias = isinstance(getattr(type(self), k, None), property)  # e.g. SaliencyView.style
+                if not (self.has_trait(k) or alias):
                     raise ViewValueError(f"{type(self).__name__} has no trait {k!r}")
                 setattr(self, k, v)
             self._check()

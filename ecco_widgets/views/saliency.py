@@ -108,7 +108,10 @@ class SaliencyView(TokenView):
     methods = traitlets.List(traitlets.Unicode()).tag(sync=True)
     attributions = Array(ndim=3).tag(sync=True, **array_serialization)
     method = traitlets.Unicode("").tag(sync=True)
-    style = traitlets.Unicode("minimal").tag(sync=True)
+    # Synced as `saliency_style`, not `style`: ipywidgets' front end (DOMWidgetView.setStyle) takes a DOMWidget's
+    # `style` attribute for a StyleModel and calls create_view on it; a string there throws an uncaught
+    # "Cannot read properties of undefined (reading 'then')" in JupyterLab / Notebook 7. `style` stays the Python name.
+    saliency_style = traitlets.Unicode("minimal").tag(sync=True)
     selected_token = traitlets.Int(-1).tag(sync=True)
     causal = traitlets.Bool(True).tag(sync=True)
     # (n_methods, n_targets) relative completeness error; NaN for a method without one; (0, 0) when none is given
@@ -163,7 +166,7 @@ class SaliencyView(TokenView):
             methods=names,
             attributions=attr,
             method=method,
-            style=style,
+            saliency_style=style,
             selected_token=selected_token,
             causal=causal,
             completeness_error=_completeness_rows(completeness_error, names, tg.size),
@@ -178,9 +181,18 @@ class SaliencyView(TokenView):
             raise ViewValueError(f"method: unknown method {value!r}; available: {list(self.methods)}")
         return value
 
-    @traitlets.validate("style")
+    @traitlets.validate("saliency_style")
     def _valid_style(self, proposal: Any) -> str:
         return check_choice(proposal["value"], _STYLES, "style")
+
+    @property
+    def style(self) -> str:
+        """"minimal" or "detailed" (synced to the front end as ``saliency_style``)."""
+        return self.saliency_style
+
+    @style.setter
+    def style(self, value: str) -> None:
+        self.saliency_style = value
 
     def _check(self) -> None:
         self._check_tokens()

@@ -23,7 +23,7 @@ function build(ctx) {
   const methods = get(model, "methods", []).map(String);
   const baselines = get(model, "baselines", []).map(String);
   const baselineOf = () => baselines[methodIdx] || "";
-  const style = get(model, "style", "minimal") === "detailed" ? "detailed" : "minimal";
+  const style = get(model, "saliency_style", "minimal") === "detailed" ? "detailed" : "minimal";
   const causal = get(model, "causal", true) !== false;
   // unit "word": tokens are words, each value the sum over the word's pieces (raw_tokens lists them)
   const unit = get(model, "unit", "token") === "word" ? "word" : "token";
@@ -247,7 +247,7 @@ function build(ctx) {
 export function render({ model, el }) {
   return mountView(model, el, {
     name: "saliency",
-    traits: ["tokens", "raw_tokens", "n_input_tokens", "targets", "methods", "attributions", "style", "causal",
+    traits: ["tokens", "raw_tokens", "n_input_tokens", "targets", "methods", "attributions", "saliency_style", "causal",
       "completeness_error", "baselines", "unit"],
     localTraits: ["selected_token", "method"],
     build,

@@ -71,7 +71,7 @@ test("saliency detailed: small attributions are compact under the token", () => 
   const el = document.createElement("div");
   document.body.appendChild(el);
   saliency.render({
-    model: fakeModel({ tokens, raw_tokens: tokens, n_input_tokens: 2, title: "", theme: "light", targets: arr([2], "uint8", [1]), methods: ["m"], method: "m", attributions: arr([0.0045, -0.00012, 0], "float32", [1, 1, 3]), style: "detailed", selected_token: -1 }),
+    model: fakeModel({ tokens, raw_tokens: tokens, n_input_tokens: 2, title: "", theme: "light", targets: arr([2], "uint8", [1]), methods: ["m"], method: "m", attributions: arr([0.0045, -0.00012, 0], "float32", [1, 1, 3]), saliency_style: "detailed", selected_token: -1 }),
     el,
   });
   const vals = [...el.querySelectorAll(".ew-bar-val")].map((v) => v.textContent);

@@ -125,7 +125,7 @@ export function viewStates(tokens) {
     saliency: {
       tokens, raw_tokens: raw, n_input_tokens: 3, title: "", theme: "light",
       targets: arr(targets, "int32", [2]), methods: ["a", "b"], method: "a",
-      attributions: arr(attributions, "float32", [2, 2, n]), style: "detailed", selected_token: -1,
+      attributions: arr(attributions, "float32", [2, 2, n]), saliency_style: "detailed", selected_token: -1,
     },
     rank_grid: {
       tokens, raw_tokens: raw, n_input_tokens: 3, title: "", theme: "dark", layer_labels: ["l0", "l1", "l2"],

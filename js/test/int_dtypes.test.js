@@ -115,7 +115,7 @@ for (const dtype of INT_DTYPES) {
       for (const t of targets) for (let p = 0; p < 5; p++) attr.push(p < t ? (p + 1) / 10 : 0);
       const m = mount(saliency, {
         tokens, raw_tokens: tokens, n_input_tokens: 3, title: "", theme: "light", targets: field(targets, dtype, [2], form),
-        methods: ["ig"], method: "ig", attributions: f32(attr, [1, 2, 5]), style: "detailed", selected_token: -1,
+        methods: ["ig"], method: "ig", attributions: f32(attr, [1, 2, 5]), saliency_style: "detailed", selected_token: -1,
       });
       const spans = [...m.root.querySelectorAll(".ew-tokens > .ew-tok")];
       assert.deepEqual(spans.map((s) => s.classList.contains("ew-target")), [false, false, false, true, true]);

@@ -168,7 +168,7 @@ test("saliency: hover a target colours the inputs before it; click/Enter commit 
 
 test("saliency minimal style has no bars; single method has no select", () => {
   const s = viewStates(TOKENS).saliency;
-  const m = mount(saliency, { ...s, style: "minimal", methods: ["a"], attributions: arr(new Array(2 * 6).fill(0.5), "float32", [1, 2, 6]) });
+  const m = mount(saliency, { ...s, saliency_style: "minimal", methods: ["a"], attributions: arr(new Array(2 * 6).fill(0.5), "float32", [1, 2, 6]) });
   assert.equal(m.root.querySelectorAll(".ew-bar").length, 0);
   assert.equal(m.root.querySelector("select"), null);
   assert.match(m.root.querySelector(".ew-controls").textContent, /method: a/);
