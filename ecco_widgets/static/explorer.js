@@ -1648,8 +1648,8 @@ function build(ctx) {
     }
   }
   function flush() {
-    let stages = pendingStages, gen = ++generation;
-    for (let [stage, k, sc] of stages) gen === generation && runStage(stage, k, sc);
+    ++generation;
+    for (let [stage, k, sc] of pendingStages) runStage(stage, k, sc);
     settle();
   }
   function schedule(stages) {

@@ -194,9 +194,8 @@ function build(ctx) {
     }
   }
   function flush() {
-    const stages = pendingStages;
-    const gen = ++generation;
-    for (const [stage, k, sc] of stages) if (gen === generation) runStage(stage, k, sc);
+    ++generation; // the frames already requested find nothing left to do
+    for (const [stage, k, sc] of pendingStages) runStage(stage, k, sc);
     settle();
   }
   function schedule(stages) {
