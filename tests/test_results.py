@@ -99,14 +99,16 @@ def test_files_of_the_old_formats_still_load():
     np.testing.assert_array_equal(old.ranks, fresh.ranks)
     np.testing.assert_allclose(old.attributions("grad_x_input"), fresh.attributions("grad_x_input"), rtol=1e-5,
                                atol=1e-8)
-    np.testing.assert_allclose(old.activations, fresh.activations, rtol=1e-6)
+    # (the files were written on another CPU: float32 kernels differ in the last bits across CPUs, e.g. 5e-9 on
+    # activations of 1e-3 between AMD EPYC and Intel Xeon, so these use the attributions' tolerance)
+    np.testing.assert_allclose(old.activations, fresh.activations, rtol=1e-5, atol=1e-8)
     assert old.tokens == fresh.tokens and old.attribution_settings["methods"] == ["grad_x_input"]
     s2s = ew.load(DATA / "seq2seq_v1.npz")
     fresh = _bart().analyze_ids([0, 5, 6, 2], [2, 0, 7, 8], attribution=("grad_x_input",), activations=True,
                                 progress=False)
     assert type(s2s) is ew.Seq2SeqOutput and s2s.source_ids.tolist() == [0, 5, 6, 2]
     np.testing.assert_array_equal(s2s.ranks, fresh.ranks)
-    np.testing.assert_allclose(s2s.encoder_activations, fresh.encoder_activations, rtol=1e-6)
+    np.testing.assert_allclose(s2s.encoder_activations, fresh.encoder_activations, rtol=1e-5, atol=1e-8)
     assert ew.load_seq2seq(DATA / "seq2seq_v1.npz").n_encoder_layers == 1
 
 
