@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import EccoWidgetsError, InputError
 
-ATTRIBUTION_CHOICES = ("ig", "grad_x_input", "saliency", "occlusion", "sig")
+ATTRIBUTION_CHOICES = ("ig", "grad_x_input", "saliency", "occlusion", "sig", "dig")
 
 
 def parse_methods(text: str) -> list[str]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis.attribution import PATH_METHODS
 from ..errors import EccoWidgetsError
 from ..results import Output
 from ..results.storage import join_result, split_result
@@ -49,7 +50,7 @@ def expected_columns(settings: dict[str, Any], pa: Any) -> dict[str, Any]:
         arrays["targets"] = pa.int64()
     for method in methods:
         arrays[f"attributions_raw/{method}"] = pa.float32()
-        if method in ("ig", "sig"):
+        if method in PATH_METHODS:
             arrays[f"convergence_deltas/{method}"] = pa.float32()
             arrays[f"completeness_max/{method}"] = None  # a scalar (float64)
     columns: dict[str, Any] = {}

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..adapter import ModelSpec, ResolvedSpec, discover_spec
+from ..analysis.attribution.discretized import Vocabulary, vocabulary_of
 from ..analysis.attribution import EmbeddedInput, attribute, check_methods, check_n_steps, check_positions, \
     check_target, decoded_scalar
 from ..analysis.lens import logit_lens
@@ -65,6 +66,10 @@ class CausalFunction:
 
     def hidden(self, xs: list[torch.Tensor]) -> torch.Tensor:
         return forward_until(self.spec.blocks[-1], self.spec.model, inputs_embeds=xs[0], use_cache=False)[:, self.rows]
+
+    def vocabularies(self) -> list[Vocabulary]:
+        """Every word's embedding (what discretized IG walks through)."""
+        return [vocabulary_of(self.spec.embedding, self.token_ids)]
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
         return decoded_scalar(self.spec.decode, h, self.token_ids, self.target, self.foil_ids, self.vocab_size)
@@ -150,6 +155,8 @@ class LanguageModel(ModelBase):
             raise InputError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}; to analyse the "
                              "prompt alone use lm.analyze(prompt).")
         self.check_length(len(ids) + max_new_tokens, f"The prompt plus max_new_tokens={max_new_tokens}")
+        if options.get("attribution"):  # before generating; analyze_ids checks the rest
+            check_methods(options["attribution"])
         tokenizer = self._require_tokenizer()
         kwargs = dict(generation_kwargs or {})
         kwargs.setdefault("pad_token_id", tokenizer.pad_token_id if tokenizer.pad_token_id is not None
@@ -222,6 +229,8 @@ class LanguageModel(ModelBase):
             target_positions = self._target_positions(targets, n, n_input)
             foil_ids = self.foil_ids(contrast, np.asarray(ids), target_positions)
             keep_mask(keep, ids, set())  # checked here; applied in compute_attributions
+            if "dig" in methods:
+                vocabulary_of(self.spec.embedding, torch.tensor([ids[:1]], device=self.device))
             if not (isinstance(baseline, str) and baseline in ("zero", "mean")):
                 baseline_embeddings(baseline, self.spec.embedding, torch.tensor([ids[:1]], device=self.device),
                                     self.tokenizer, self.model.config)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..analysis.attribution.discretized import Vocabulary, vocabulary_of
 from ..analysis.attribution import EmbeddedInput, attribute, check_methods, check_n_steps, check_target, \
     scalar_of_logits
 from ..errors import InputError, UnsupportedModelError
@@ -45,11 +46,16 @@ class ClassifierFunction:
         with torch.inference_mode():
             embeddings = clf.model.get_input_embeddings()(input_ids).clone()
         self.inputs = [EmbeddedInput(embeddings, n_columns=int(input_ids.shape[-1]))]
+        self.input_ids = input_ids
         self.label = torch.tensor([label], device=input_ids.device)
         self.target = "logit" if clf.regression else target
 
     def hidden(self, xs: list[torch.Tensor]) -> torch.Tensor:
         return self.clf.label_logits(xs[0])[:, None]  # (b, 1, n_labels): one target
+
+    def vocabularies(self) -> list[Vocabulary]:
+        """Every word's embedding (what discretized IG walks through)."""
+        return [vocabulary_of(self.clf.model.get_input_embeddings(), self.input_ids)]
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
         return scalar_of_logits(h, self.label, self.target, multi_label=self.clf.multi_label)

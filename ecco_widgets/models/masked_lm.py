@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ..adapter import ModelSpec, ResolvedSpec, discover_spec, find_mlm_head
+from ..analysis.attribution.discretized import Vocabulary, vocabulary_of
 from ..analysis.attribution import EmbeddedInput, attribute, check_methods, check_n_steps, check_target, \
     decoded_scalar
 from ..analysis.lens import logit_lens
@@ -61,6 +62,10 @@ class MaskedFunction:
 
     def hidden(self, xs: list[torch.Tensor]) -> torch.Tensor:
         return forward_until(self.spec.blocks[-1], self.spec.model, inputs_embeds=xs[0])[:, self.rows]
+
+    def vocabularies(self) -> list[Vocabulary]:
+        """Every word's embedding (what discretized IG walks through)."""
+        return [vocabulary_of(self.spec.embedding, self.token_ids)]
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
         return decoded_scalar(self.spec.decode, h, self.token_ids, self.target, vocab_size=self.vocab_size)

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from ..adapter import Seq2SeqSpec, check_seq2seq_model, discover_seq2seq
+from ..analysis.attribution.discretized import Vocabulary, vocabulary_of
 from ..analysis.attribution import EmbeddedInput, attribute, check_methods, check_target, decoded_scalar
 from ..analysis.lens import logit_lens
 from ..capture import capture_seq2seq, forward_until
@@ -64,6 +65,7 @@ class Seq2SeqFunction:
         self.inputs = [EmbeddedInput(enc, n_columns=int(source_ids.shape[-1])),
                        EmbeddedInput(dec, n_columns=int(decoder_ids.shape[-1]), causal_from=self.positions)]
         self.rows = self.positions - 1
+        self.source_ids, self.decoder_ids = source_ids, decoder_ids
         self.token_ids = decoder_ids[0, self.positions]
         self.foil_ids = None if foil_ids is None else torch.as_tensor(foil_ids, dtype=torch.long, device=device)
         self.target = target
@@ -73,6 +75,11 @@ class Seq2SeqFunction:
         h = forward_until(self.spec.decoder.blocks[-1], self.spec.model, inputs_embeds=xs[0],
                           decoder_inputs_embeds=xs[1], use_cache=False)
         return h[:, self.rows]
+
+    def vocabularies(self) -> list[Vocabulary]:
+        """Every word's embedding, for the source and for the decoder (what discretized IG walks through)."""
+        return [vocabulary_of(self.spec.encoder_embedding, self.source_ids),
+                vocabulary_of(self.spec.decoder_embedding, self.decoder_ids)]
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
         return decoded_scalar(self.spec.decoder.decode, h, self.token_ids, self.target, self.foil_ids,

@@ -254,8 +254,8 @@ class Output:
         """
         self._require_attribution(method)
         if method not in self.convergence_deltas:
-            raise NotAvailableError(f"{method!r} has no convergence delta (integrated gradients and sequential "
-                                    "integrated gradients have one).")
+            raise NotAvailableError(f"{method!r} has no convergence delta (integrated gradients and its sequential "
+                                    "and discretized forms have one).")
         deltas = self.convergence_deltas[method]
         if not relative:
             return deltas
@@ -290,7 +290,7 @@ class Output:
             return {}
         kept = self.attribution_settings.get("kept_positions") or []
         text = str(baseline) + (f", positions {', '.join(map(str, kept))} kept" if kept else "")
-        return {m: text for m in methods if m in ("ig", "sig", "occlusion")}
+        return {m: text for m in methods if m in ("ig", "sig", "dig", "occlusion")}
 
     def _saliency_tokens(self) -> dict[str, Any]:
         """The token row of the saliency view and where the explained tokens sit in it."""

@@ -28,11 +28,11 @@ from .checks import check_methods, check_n_steps, check_positions, check_target
 from .completeness import check_completeness, relative_completeness_error
 from .engine import AttributionJob, AttributionResult, EmbeddedInput, ExplainedFunction, frozen_model
 from . import methods as methods_module
-from .methods import DEFAULT_N_STEPS, IG_METHOD, METHODS, QUADRATURES, Method
+from .methods import DEFAULT_N_STEPS, IG_METHOD, METHODS, PATH_METHODS, QUADRATURES, Method
 from .targets import TARGETS, decoded_scalar, scalar_of_logits
 
 __all__ = [
-    "AGGREGATES", "DEFAULT_N_STEPS", "IG_METHOD", "METHODS", "QUADRATURES", "TARGETS", "AttributionJob", "AttributionResult",
+    "AGGREGATES", "DEFAULT_N_STEPS", "IG_METHOD", "METHODS", "PATH_METHODS", "QUADRATURES", "TARGETS", "AttributionJob", "AttributionResult",
     "EmbeddedInput", "ExplainedFunction", "Method", "aggregate_attributions", "attribute", "check_completeness",
     "check_methods", "check_n_steps", "check_positions", "check_target", "decoded_scalar", "frozen_model",
     "relative_completeness_error", "scalar_of_logits",
@@ -69,10 +69,11 @@ def attribute(function: ExplainedFunction, model: torch.nn.Module, methods: Sequ
         "raw": {m: METHODS[m].meaning for m in methods},
         "checkpointed": job.checkpointed,
     }
-    if {"ig", "sig"} & set(methods):
+    if set(PATH_METHODS) & set(methods):
         described["n_steps"] = n_steps
         described["ig_method"] = methods_module.IG_METHOD
-    for method in ("ig", "sig"):
+    described.update(getattr(job, "dig_settings", {}))
+    for method in PATH_METHODS:
         if method in methods:
             described.update(check_completeness(deltas[method], getattr(job, f"{method}_change"), positions,
                                                 method))

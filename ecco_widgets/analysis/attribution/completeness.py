@@ -24,7 +24,8 @@ def relative_completeness_error(deltas: np.ndarray, change: np.ndarray) -> np.nd
     return deltas / np.maximum(np.abs(np.asarray(change, dtype=np.float64)), 1e-12)
 
 
-_NAMES = {"ig": "Integrated gradients", "sig": "Sequential integrated gradients"}
+_NAMES = {"ig": "Integrated gradients", "sig": "Sequential integrated gradients",
+          "dig": "Discretized integrated gradients"}
 
 
 def check_completeness(deltas: np.ndarray, change: np.ndarray, positions: np.ndarray | None = None,
@@ -54,7 +55,7 @@ def check_completeness(deltas: np.ndarray, change: np.ndarray, positions: np.nda
             "rows do not add up to f(input) - f(baseline). A larger n_steps helps; on RMSNorm models (such as "
             "SmolLM2) with the zero baseline, keep the first token at its input (keep='first' or 'special', the "
             "causal-LM default), or f changes over many decades of alpha next to the baseline and no practical "
-            "n_steps converges. Per-token errors: out.convergence_delta('ig', relative=True).",
+            f"n_steps converges. Per-token errors: out.convergence_delta({method!r}, relative=True).",
             CompletenessWarning, stacklevel=4,
         )
     return {f"{method}_change": [float(c) for c in change], "completeness_tolerance": COMPLETENESS_TOLERANCE}

@@ -188,14 +188,60 @@ class AttributionJob:
 
         One forward per batch of path points, then one batched vector-Jacobian product per chunk of targets.
         """
+        alpha_all = torch.tensor(alphas, device=self.device)
+        weight_all = torch.tensor(weights, dtype=torch.float32, device=self.device)
+
+        def points(start: int, stop: int) -> list[torch.Tensor]:
+            return self.scaled(alpha_all[start:stop], requires_grad=True, only=only)
+
+        def combine(which: int, grads: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+            return torch.einsum("k,tkld->tld", weight_all[start:stop], grads.float())
+
+        return self._integrate(len(alphas), points, combine)
+
+    def line_integral(self, points: list[torch.Tensor], steps: list[torch.Tensor]) -> list[torch.Tensor]:
+        """sum_k grad f_t(points[k]) * steps[k] (elementwise) per target: a path integral along any path, given as K
+        points (one (K, L_i, d) tensor per input) and the displacement each point stands for (same shapes; e.g. a
+        quadrature weight times the segment's direction). Returns one float32 (T, L_i, d) per input.
+
+        >>> import torch
+        >>> class Square:   # f = sum of x^2; along the straight path from 0 the integral is x^2 per entry
+        ...     n_layers, inputs = 1, [EmbeddedInput(torch.tensor([[[1.0, 3.0]]]), n_columns=1)]
+        ...     def hidden(self, xs): return xs[0]
+        ...     def head(self, h): return (h ** 2).sum(-1)
+        >>> x = torch.tensor([[1.0, 3.0]])
+        >>> alphas, weights = [0.2113248654, 0.7886751346], [0.5, 0.5]   # 2-point Gauss-Legendre on [0, 1]
+        >>> pts = [torch.stack([a * x for a in alphas])]
+        >>> steps = [torch.stack([w * x for w in weights])]
+        >>> [round(v, 4) for v in AttributionJob(Square()).line_integral(pts, steps)[0][0, 0].tolist()]
+        [1.0, 9.0]
+        """
+        n_points = int(points[0].shape[0])
+        if len(points) != len(self.inputs) or len(steps) != len(self.inputs) or any(
+                tuple(p.shape) != (n_points, i.length, self.d_model) or tuple(q.shape) != tuple(p.shape)
+                for p, q, i in zip(points, steps, self.inputs)):
+            raise InputError("line_integral needs one (K, L, d) tensor of points and one of steps per input, "
+                             "with the same K for every input.")
+
+        def at(start: int, stop: int) -> list[torch.Tensor]:
+            return [p[start:stop].to(i.embeddings.dtype).requires_grad_(True) for p, i in zip(points, self.inputs)]
+
+        def combine(which: int, grads: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+            return torch.einsum("kld,tkld->tld", steps[which][start:stop].float(), grads.float())
+
+        return self._integrate(n_points, at, combine)
+
+    def _integrate(self, n_points: int, points, combine) -> list[torch.Tensor]:
+        """The batched loop behind path_gradients and line_integral: ``points(start, stop)`` gives the inputs at
+        path points start..stop (each (b, L_i, d), requiring grad); ``combine(input, grads, start, stop)`` turns
+        their gradients (n_chunk_targets, b, L_i, d) into a (n_chunk_targets, L_i, d) contribution."""
         totals: list[torch.Tensor] | None = None
-        per_batch = max(1, min(len(alphas), self.sequences_per_forward))
-        for start in range(0, len(alphas), per_batch):
-            alpha = torch.tensor(alphas[start:start + per_batch], device=self.device)
-            weight = torch.tensor(weights[start:start + per_batch], dtype=torch.float32, device=self.device)
-            b = len(alpha)
+        per_batch = max(1, min(n_points, self.sequences_per_forward))
+        for start in range(0, n_points, per_batch):
+            stop = min(n_points, start + per_batch)
+            b = stop - start
             with torch.enable_grad():
-                xs = self.scaled(alpha, requires_grad=True, only=only)
+                xs = points(start, stop)
                 with checkpointed(self.blocks if self.checkpointed else []):
                     h = self.function.hidden(xs)  # (b, T, w)
                 h_rows = h.detach().requires_grad_(True)
@@ -209,9 +255,9 @@ class AttributionJob:
                     idx = torch.arange(t0, min(n_targets, t0 + per_chunk), device=self.device)
                     seeds = h.new_zeros(len(idx), *h.shape)
                     seeds[torch.arange(len(idx)), :, idx] = grad_rows[:, idx].transpose(0, 1).to(h.dtype)
-                    last = start + b >= len(alphas) and t0 + len(idx) >= n_targets
-                    for total, grads in zip(totals, self._vjp(h, xs, seeds, retain=not last)):
-                        total[idx] += torch.einsum("k,tkld->tld", weight, grads.float())
+                    last = stop >= n_points and t0 + len(idx) >= n_targets
+                    for which, (total, grads) in enumerate(zip(totals, self._vjp(h, xs, seeds, retain=not last))):
+                        total[idx] += combine(which, grads, start, stop)
                     self.bar.update(1)
                 del h, xs
         assert totals is not None
@@ -276,7 +322,7 @@ class AttributionJob:
         """Progress-bar updates the methods will make."""
         per_chunk = max(1, min(n_targets, self.backward_tokens // self.tokens))
         units = math.ceil(n_targets / per_chunk) if {"grad_x_input", "saliency"} & set(methods) else 0
-        if "ig" in methods:
+        for method in {"ig", "dig"} & set(methods):  # dig: n_steps evaluations of the same kind
             steps = max(1, min(n_steps, self.sequences_per_forward))
             per = max(1, min(n_targets, self.backward_tokens // (steps * self.tokens)))
             units += math.ceil(n_steps / steps) * math.ceil(n_targets / per) + 1
