@@ -5,6 +5,8 @@ forwards."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -181,3 +183,19 @@ def test_dig_on_the_other_model_kinds_adds_up_to_the_change_of_direct_forwards()
             change = float(f(xe, xd) - f(torch.zeros_like(xe), torch.zeros_like(xd)))
             total = float(out.attributions_raw["dig"][i].sum())
             assert total == pytest.approx(change, rel=0.02, abs=1e-6)
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma"])
+def test_dig_on_a_bf16_model_with_a_scaled_embedding(family):
+    """bf16 weights (Gemma also multiplies its embeddings by sqrt(d) in bf16): the vocabulary is recognised and
+    the rows are finite."""
+    model = build(family).to(torch.bfloat16)
+    lm = ew.from_pretrained(model)
+    vocab = vocabulary_of(lm.spec.embedding, torch.tensor(IDS))
+    emb = lm.spec.embedding(torch.tensor([IDS])).float()
+    assert torch.allclose(vocab.weight[IDS].float() * vocab.scale, emb[0], rtol=3e-2, atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ew.CompletenessWarning)  # bf16 rows are coarse; finiteness is the point
+        out = lm.analyze_ids(IDS, n_input_tokens=6, attribution=("dig",), n_steps=16, progress=False)
+    assert np.isfinite(out.attributions_raw["dig"]).all() and np.isfinite(out.convergence_delta("dig")).all()
+

@@ -62,7 +62,8 @@ def vocabulary_of(embedding: torch.nn.Module, sample_ids: torch.Tensor) -> Vocab
         raise InputError("Discretized IG needs the token embedding to be a lookup table of the vocabulary; this "
                          f"model's embedding module is not ({type(error).__name__}: {error}). Use 'ig' instead.") from error
     scale = float((out * rows).sum() / (rows * rows).sum().clamp_min(1e-30))
-    if out.shape != rows.shape or not torch.allclose(out, scale * rows, rtol=1e-3, atol=1e-6):
+    rtol = max(1e-3, 4 * torch.finfo(weight.dtype).eps) if weight.dtype.is_floating_point else 1e-3  # bf16: 3e-2
+    if out.shape != rows.shape or not torch.allclose(out, scale * rows, rtol=rtol, atol=1e-6):
         raise InputError("Discretized IG needs the token embedding to be a lookup (times a constant); this model's "
                          "embedding module computes something else. Use 'ig' instead.")
     return Vocabulary(weight.detach(), scale)
