@@ -171,7 +171,13 @@ def test_compare_lenses_aligns_the_lenses_of_one_text(demo_lm):
     text = "The keys to the cabinet are on the table"
     lens = random_lens(demo_lm.spec.n_layers, 576, seed=6, scale=0.01)
     lens.config["unembed_hash"] = ew.analysis.tuned_lens_files.unembedding_hash(demo_lm.spec.unembedding.weight)
-    view = ew.compare_lenses(demo_lm, text, lenses={"logit": None, "tuned": lens}, metric="kl")
+    calls = []
+    hook = demo_lm.spec.blocks[0].register_forward_hook(lambda *args: calls.append(1))
+    try:
+        view = ew.compare_lenses(demo_lm, text, lenses={"logit": None, "tuned": lens}, metric="kl")
+    finally:
+        hook.remove()
+    assert len(calls) == 1  # one hooked forward decoded through both lenses
     plain, tuned = demo_lm.analyze(text), demo_lm.analyze(text, lens=lens)
     assert view.lens_names == ["logit", "tuned"] and view.metric == "kl"
     np.testing.assert_array_equal(view.ranks, np.stack([plain.ranks, tuned.ranks]))

@@ -242,17 +242,8 @@ class LanguageModel(ModelBase):
             with self.attention_mode(attention):
                 captured = capture(self.spec, input_ids, activation_layers=layers, activation_dtype=activation_dtype,
                                    attention=attention, progress=progress, sublayers=sublayers)
-            next_ids = torch.tensor(ids[1:] + [0], device=captured.hidden.device)
-            decoded = logit_lens(self.spec.decode, captured.hidden[1:], next_ids, k=lens_topk,
-                                 final_logits=captured.logits, progress=progress,
-                                 transform=None if tuned is None else tuned.translate)
-            labels = [f"{i}.{part}" for i in range(self.spec.n_layers) for part in ("attn", "mlp")] if sublayers \
-                else []
-            out = self.output_of(ids, n_input, captured, layers, decoded, n - 1, keep_hidden_states,
-                                 layer_labels=labels, lens="logit" if tuned is None else tuned.name,
-                                 lens_points=lens_points)
-            if tuned is not None:
-                out.attach(self, lens=tuned)
+            out = self.lens_output(ids, n_input, captured, layers, tuned, lens_topk, lens_points, keep_hidden_states,
+                                   progress)
             del captured
             if attribution:
                 result = compute_attributions(self.spec, input_ids, target_positions, methods, target=target,
@@ -265,6 +256,23 @@ class LanguageModel(ModelBase):
         return out
 
     # ----- helpers -----
+    def lens_output(self, ids: list[int], n_input: int, captured: Any, layers: list[int], tuned: Any,
+                    lens_topk: int, lens_points: str, keep_hidden_states: bool, progress: bool | None) -> Output:
+        """The Output of one capture decoded through one lens (tuned: a checked TunedLens, None for the logit lens);
+        compare_lenses decodes one capture through several."""
+        next_ids = torch.tensor(ids[1:] + [0], device=captured.hidden.device)
+        decoded = logit_lens(self.spec.decode, captured.hidden[1:], next_ids, k=lens_topk,
+                             final_logits=captured.logits, progress=progress,
+                             transform=None if tuned is None else tuned.translate)
+        labels = [f"{i}.{part}" for i in range(self.spec.n_layers) for part in ("attn", "mlp")] \
+            if lens_points == "sublayers" else []
+        out = self.output_of(ids, n_input, captured, layers, decoded, len(ids) - 1, keep_hidden_states,
+                             layer_labels=labels, lens="logit" if tuned is None else tuned.name,
+                             lens_points=lens_points)
+        if tuned is not None:
+            out.attach(self, lens=tuned)
+        return out
+
     def check_lens(self, lens: Any, lens_points: str) -> Any:
         """The tuned lens to decode through (None for the logit lens), checked against this model before any work."""
         if lens_points not in ("blocks", "sublayers"):

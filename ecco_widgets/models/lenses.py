@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
+from ..capture import capture
 from ..errors import InputError
+from ..results import Output
 from ..results.lens_comparison import lens_comparison
 from .causal_lm import LanguageModel
 
@@ -38,9 +42,23 @@ def compare_lenses(lm: LanguageModel, text: str, lenses: dict[str, Any] | None =
         raise InputError(f"compare_lenses computes only the lens; drop {', '.join(sorted(bad))} (use lm.analyze "
                          "for the other analyses).")
     analysis = {k: options.pop(k) for k in ANALYSIS_OPTIONS if k in options}
-    points = analysis.get("lens_points", "blocks")
-    for lens in lenses.values():  # every lens checked before the first forward pass
-        lm.check_lens(lens, points)
-    outputs = {name: lm.analyze(text, lens=lens, keep_hidden_states=False, **analysis)
-               for name, lens in lenses.items()}
-    return lens_comparison(outputs, metric=metric, **options)
+    return lens_comparison(lens_outputs(lm, text, lenses, **analysis), metric=metric, **options)
+
+
+def lens_outputs(lm: LanguageModel, text: str, lenses: dict[str, Any], lens_topk: int = 10,
+                 lens_points: str = "blocks", progress: bool | None = None) -> dict[str, Output]:
+    """{name: Output} of ``text`` decoded through each lens, from ONE hooked forward pass: each the same as
+    ``lm.analyze(text, lens=lens, keep_hidden_states=False)``. Every lens is checked before the forward pass."""
+    tuned = {name: lm.check_lens(lens, lens_points) for name, lens in lenses.items()}
+    lm.check_options(lens_topk, "float32", lm.vocab_size)
+    ids = lm.encode(text)
+    lm.check_length(len(ids), "The text")
+    ids = lm.check_ids(ids)
+    sublayers = lens_points == "sublayers"
+    d_model = int(lm.spec.embedding.weight.shape[-1]) if hasattr(lm.spec.embedding, "weight") else 1
+    lm.check_memory(lm.spec.n_layers * (2 if sublayers else 1), len(ids), d_model, False)
+    with lm.lock:
+        captured = capture(lm.spec, torch.tensor([ids], device=lm.device), activation_layers=[],
+                           activation_dtype="float32", attention=False, progress=progress, sublayers=sublayers)
+        return {name: lm.lens_output(ids, len(ids), captured, [], lens, lens_topk, lens_points, False, progress)
+                for name, lens in tuned.items()}
