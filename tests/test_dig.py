@@ -199,3 +199,17 @@ def test_dig_on_a_bf16_model_with_a_scaled_embedding(family):
         out = lm.analyze_ids(IDS, n_input_tokens=6, attribution=("dig",), n_steps=16, progress=False)
     assert np.isfinite(out.attributions_raw["dig"]).all() and np.isfinite(out.convergence_delta("dig")).all()
 
+
+
+@pytest.mark.parametrize("n_steps, anchors", [(10, 1), (3, 0), (96, 23)])
+def test_dig_spends_exactly_n_steps_evaluations(n_steps, anchors):
+    lm = ew.from_pretrained(build("gpt2"))
+    calls = []
+    hook = lm.spec.blocks[0].register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    try:
+        res = compute_attributions(lm.spec, torch.tensor([IDS]), POSITIONS, ["dig"], n_steps=n_steps, keep="first",
+                                   progress=False)
+    finally:
+        hook.remove()
+    assert res.settings["dig_evaluations"] == n_steps and res.settings["dig_anchors"] == anchors
+    assert sum(calls) == n_steps + 2  # the path points, then f(x) and f(start) in one batch

@@ -114,15 +114,29 @@ def monotonic_paths(start: torch.Tensor, ref: torch.Tensor, vocab: Vocabulary, n
     return path
 
 
-def polyline_rule(path: torch.Tensor, nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gauss-Legendre on each segment of the polyline path (S + 1, L, d): points and steps, each (S * nodes, L, d),
-    such that sum_k grad f(points[k]) * steps[k] approximates the path integral (segment by segment)."""
-    if nodes < 1:
-        raise InputError(f"nodes must be at least 1; got {nodes}.")
-    x, w = np.polynomial.legendre.leggauss(nodes)
-    alphas = torch.tensor(0.5 * (1 + x), dtype=path.dtype, device=path.device)
-    weights = torch.tensor(0.5 * w, dtype=path.dtype, device=path.device)
-    begin, segment = path[:-1], path[1:] - path[:-1]  # (S, L, d)
-    points = begin[:, None] + alphas[None, :, None, None] * segment[:, None]
-    steps = weights[None, :, None, None] * segment[:, None]
-    return points.flatten(0, 1), steps.flatten(0, 1)
+def segment_nodes(n_steps: int, per_segment: int) -> list[int]:
+    """Gauss-Legendre nodes per segment for exactly n_steps evaluations, about per_segment each (n_steps //
+    per_segment segments, at least one; the remainder one more on the first ones).
+
+    >>> segment_nodes(96, 4), segment_nodes(10, 4), segment_nodes(3, 4)
+    ([4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4], [5, 5], [3])
+    """
+    n_segments = max(1, n_steps // per_segment)
+    return [n_steps // n_segments + (s < n_steps % n_segments) for s in range(n_segments)]
+
+
+def polyline_rule(path: torch.Tensor, nodes: int | list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gauss-Legendre on each segment of the polyline path (S + 1, L, d), ``nodes`` points on every segment (or a
+    count per segment): points and steps, each (total nodes, L, d), such that sum_k grad f(points[k]) * steps[k]
+    approximates the path integral (segment by segment)."""
+    counts = [nodes] * (len(path) - 1) if isinstance(nodes, int) else list(nodes)
+    if len(counts) != len(path) - 1 or min(counts) < 1:
+        raise InputError(f"nodes must be at least 1 on each of the {len(path) - 1} segments; got {nodes}.")
+    points, steps = [], []
+    for begin, end, count in zip(path[:-1], path[1:], counts):
+        x, w = np.polynomial.legendre.leggauss(count)
+        alphas = torch.tensor(0.5 * (1 + x), dtype=path.dtype, device=path.device)[:, None, None]
+        weights = torch.tensor(0.5 * w, dtype=path.dtype, device=path.device)[:, None, None]
+        points.append(begin + alphas * (end - begin))
+        steps.append(weights * (end - begin))
+    return torch.cat(points), torch.cat(steps)

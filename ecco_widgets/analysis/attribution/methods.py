@@ -69,16 +69,21 @@ def riemann_trapezoid(n_steps: int) -> tuple[list[float], list[float]]:
 QUADRATURES = {"gausslegendre": gauss_legendre, "riemann_trapezoid": riemann_trapezoid}
 
 
+def _with_completeness(job: AttributionJob, method: str, attributions: list[torch.Tensor]):
+    """(raw, deltas) of a path method whose rows should sum to f(x) - f(start); keeps job.<method>_change."""
+    ends = job.values([torch.cat([item.embeddings, item.start]) for item in job.inputs])  # f(x), f(start): (2, T)
+    job.bar.update(1)
+    change = ends[0] - ends[1]
+    setattr(job, f"{method}_change", change.cpu().numpy())
+    deltas = sum(a.sum(dim=(1, 2)) for a in attributions) - change
+    return job.to_numpy(attributions), deltas.cpu().numpy().astype(np.float32)
+
+
 def integrated_gradients(job: AttributionJob, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     alphas, weights = QUADRATURES[IG_METHOD](n_steps)
     paths = job.path_gradients(alphas, weights)
     attributions = [path * item.delta[0].float() for path, item in zip(paths, job.inputs)]  # (x - start) * grad
-    ends = job.values([torch.cat([item.embeddings, item.start]) for item in job.inputs])  # f(x), f(start): (2, T)
-    job.bar.update(1)
-    change = ends[0] - ends[1]
-    job.ig_change = change.cpu().numpy()
-    deltas = sum(a.sum(dim=(1, 2)) for a in attributions) - change
-    return job.to_numpy(attributions), deltas.cpu().numpy().astype(np.float32)
+    return _with_completeness(job, "ig", attributions)
 
 
 def grad_x_input(job: AttributionJob, n_steps: int) -> tuple[np.ndarray, None]:
@@ -117,16 +122,16 @@ def sequential_integrated_gradients(job: AttributionJob, n_steps: int) -> tuple[
 
 def discretized_integrated_gradients(job: AttributionJob, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Discretized IG (Sanyal & Ren 2021, :mod:`.discretized`): each token's path runs from its baseline through
-    monotonised embeddings of neighbouring words; the polyline is integrated with DIG_DEFAULTS["nodes"]
-    Gauss-Legendre points per segment, n_steps gradient evaluations in all. Rows sum to f(x) - f(start) up to
-    deltas["dig"]."""
-    from .discretized import DIG_DEFAULTS, monotonic_paths, polyline_rule
+    monotonised embeddings of neighbouring words; the polyline is integrated with about DIG_DEFAULTS["nodes"]
+    Gauss-Legendre points per segment, exactly n_steps gradient evaluations in all (:func:`.segment_nodes`). Rows
+    sum to f(x) - f(start) up to deltas["dig"]."""
+    from .discretized import DIG_DEFAULTS, monotonic_paths, polyline_rule, segment_nodes
 
     vocabularies = getattr(job.function, "vocabularies", None)
     if vocabularies is None:
         raise InputError("This model kind gives no token vocabulary, which discretized IG walks through; use 'ig'.")
-    nodes = int(DIG_DEFAULTS["nodes"])
-    n_anchors = max(1, n_steps // nodes - 1)
+    nodes = segment_nodes(n_steps, int(DIG_DEFAULTS["nodes"]))
+    n_anchors = len(nodes) - 1
     points, steps = [], []
     for item, vocab in zip(job.inputs, vocabularies()):
         path = monotonic_paths(item.embeddings[0], item.start[0], vocab, n_anchors, int(DIG_DEFAULTS["neighbours"]),
@@ -134,16 +139,10 @@ def discretized_integrated_gradients(job: AttributionJob, n_steps: int) -> tuple
         p, q = polyline_rule(path, nodes)
         points.append(p)
         steps.append(q)
-    totals = job.line_integral(points, steps)
-    ends = job.values([torch.cat([item.embeddings, item.start]) for item in job.inputs])  # f(x), f(start): (2, T)
-    job.bar.update(1)
-    change = ends[0] - ends[1]
-    job.dig_change = change.cpu().numpy()
     job.dig_settings = {"dig_anchors": n_anchors, "dig_nodes_per_segment": nodes,
                         "dig_neighbours": int(DIG_DEFAULTS["neighbours"]), "dig_strategy": DIG_DEFAULTS["strategy"],
                         "dig_evaluations": int(points[0].shape[0])}
-    deltas = sum(t.sum(dim=(1, 2)) for t in totals) - change
-    return job.to_numpy(totals), deltas.cpu().numpy().astype(np.float32)
+    return _with_completeness(job, "dig", job.line_integral(points, steps))
 
 
 @dataclass(frozen=True)
