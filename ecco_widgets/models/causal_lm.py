@@ -234,8 +234,7 @@ class LanguageModel(ModelBase):
             if not (isinstance(baseline, str) and baseline in ("zero", "mean")):
                 baseline_embeddings(baseline, self.spec.embedding, torch.tensor([ids[:1]], device=self.device),
                                     self.tokenizer, self.model.config)
-        d_model = int(self.spec.embedding.weight.shape[-1]) if hasattr(self.spec.embedding, "weight") else 1
-        self.check_memory(self.spec.n_layers * (2 if sublayers else 1), n, d_model, attention)
+        self.check_capture_memory(n, sublayers, attention)
 
         input_ids = torch.tensor([ids], device=self.device)
         with self.lock:
@@ -256,6 +255,11 @@ class LanguageModel(ModelBase):
         return out
 
     # ----- helpers -----
+    def check_capture_memory(self, n_tokens: int, sublayers: bool, attention: bool) -> None:
+        """check_memory for one hooked forward over n_tokens (two lens rows per block with sublayers)."""
+        d_model = int(self.spec.embedding.weight.shape[-1]) if hasattr(self.spec.embedding, "weight") else 1
+        self.check_memory(self.spec.n_layers * (2 if sublayers else 1), n_tokens, d_model, attention)
+
     def lens_output(self, ids: list[int], n_input: int, captured: Any, layers: list[int], tuned: Any,
                     lens_topk: int, lens_points: str, keep_hidden_states: bool, progress: bool | None) -> Output:
         """The Output of one capture decoded through one lens (tuned: a checked TunedLens, None for the logit lens);

@@ -55,8 +55,7 @@ def lens_outputs(lm: LanguageModel, text: str, lenses: dict[str, Any], lens_topk
     lm.check_length(len(ids), "The text")
     ids = lm.check_ids(ids)
     sublayers = lens_points == "sublayers"
-    d_model = int(lm.spec.embedding.weight.shape[-1]) if hasattr(lm.spec.embedding, "weight") else 1
-    lm.check_memory(lm.spec.n_layers * (2 if sublayers else 1), len(ids), d_model, False)
+    lm.check_capture_memory(len(ids), sublayers, attention=False)
     with lm.lock:
         captured = capture(lm.spec, torch.tensor([ids], device=lm.device), activation_layers=[],
                            activation_dtype="float32", attention=False, progress=progress, sublayers=sublayers)
