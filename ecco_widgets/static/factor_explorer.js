@@ -630,29 +630,39 @@ function parseColor(s) {
   let m = /^#([0-9a-f]{3})$/.exec(s);
   return m ? [...m[1]].map((h) => parseInt(h + h, 16)) : (m = /^#([0-9a-f]{6})([0-9a-f]{2})?$/.exec(s), m ? [0, 2, 4].map((i) => parseInt(m[1].slice(i, i + 2), 16)) : (m = /^rgba?\(\s*([\d.]+)[\s,]+([\d.]+)[\s,]+([\d.]+)/.exec(s), m ? [Number(m[1]), Number(m[2]), Number(m[3])] : null));
 }
-function hostTheme(el) {
-  if (typeof document > "u") return null;
-  let body = document.body;
-  if (body && body.dataset && body.dataset.jpThemeLight !== void 0)
-    return body.dataset.jpThemeLight === "false" ? "dark" : "light";
-  if (body && body.classList) {
-    if (body.classList.contains("vscode-dark") || body.classList.contains("vscode-high-contrast")) return "dark";
-    if (body.classList.contains("vscode-light")) return "light";
-  }
-  try {
-    let target = el && el.isConnected ? el : document.documentElement, v = getComputedStyle(target).getPropertyValue("--jp-layout-color0"), rgb = parseColor(v);
-    if (rgb) return luminance(rgb) < 0.4 ? "dark" : "light";
-  } catch {
-  }
-  return null;
-}
-function hasJupyterVars(el) {
+var lightness = (value) => {
+  let rgb = parseColor(value);
+  return rgb ? luminance(rgb) < 0.4 ? "dark" : "light" : null;
+};
+function cssVar(el, name) {
   try {
     let target = el && el.isConnected ? el : document.documentElement;
-    return !!getComputedStyle(target).getPropertyValue("--jp-layout-color0").trim();
+    return getComputedStyle(target).getPropertyValue(name).trim();
   } catch {
-    return !1;
+    return "";
   }
+}
+function hostTheme(el) {
+  if (typeof document > "u") return null;
+  let body = document.body, html = document.documentElement;
+  if (body && body.dataset && body.dataset.jpThemeLight !== void 0)
+    return body.dataset.jpThemeLight === "false" ? "dark" : "light";
+  let kind = body && body.dataset ? body.dataset.vscodeThemeKind : void 0;
+  if (kind) return /light/.test(kind) ? "light" : "dark";
+  if (body && body.classList) {
+    if (body.classList.contains("vscode-high-contrast-light") || body.classList.contains("vscode-light")) return "light";
+    if (body.classList.contains("vscode-dark") || body.classList.contains("vscode-high-contrast")) return "dark";
+  }
+  let vscode = lightness(cssVar(el, "--vscode-editor-background"));
+  if (vscode) return vscode;
+  let colab = html && html.getAttribute && html.getAttribute("theme");
+  if (colab === "dark" || colab === "light") return colab;
+  for (let node of [html, body])
+    if (node && node.classList && (node.classList.contains("dark") || node.classList.contains("dark-theme"))) return "dark";
+  return lightness(cssVar(el, "--jp-layout-color0"));
+}
+function hasJupyterVars(el) {
+  return typeof document > "u" || !document.body || document.body.dataset.jpThemeLight === void 0 ? !1 : !!cssVar(el, "--jp-layout-color0");
 }
 function prefersDark() {
   try {
@@ -679,7 +689,7 @@ function applyTheme(root, setting, onResolved) {
     }
     if (typeof MutationObserver < "u" && document.body) {
       let mo = new MutationObserver(update);
-      mo.observe(document.body, { attributes: !0, attributeFilter: ["data-jp-theme-light", "class"] }), cleanups.push(() => mo.disconnect());
+      mo.observe(document.body, { attributes: !0, attributeFilter: ["data-jp-theme-light", "class", "data-vscode-theme-kind", "style"] }), mo.observe(document.documentElement, { attributes: !0, attributeFilter: ["theme", "class", "style"] }), cleanups.push(() => mo.disconnect());
     }
     if (typeof requestAnimationFrame == "function") {
       let id = requestAnimationFrame(update);
@@ -1062,8 +1072,10 @@ function mountView(model, el, spec) {
       }
     };
     typeof queueMicrotask == "function" ? queueMicrotask(run) : Promise.resolve().then(run);
-  };
-  build2(), built = !0;
+  }, waiting = awaitArrays(model, [...spec.traits || [], "special"], body, () => {
+    build2(), built = !0;
+  });
+  waiting || (build2(), built = !0);
   let offs = [];
   offs.push(onChange(model, spec.traits || [], rebuild)), offs.push(onChange(model, ["title"], setTitle)), offs.push(onChange(model, ["theme"], setTheme));
   let handled = /* @__PURE__ */ new Set();
@@ -1074,7 +1086,7 @@ function mountView(model, el, spec) {
       })
     ));
   return () => {
-    root.removeEventListener("keydown", onKey), offs.forEach((f) => f()), themeCleanup(), current && current.destroy && current.destroy(), root.remove();
+    waiting && waiting(), root.removeEventListener("keydown", onKey), offs.forEach((f) => f()), themeCleanup(), current && current.destroy && current.destroy(), root.remove();
   };
 }
 function tokenTraits(model) {
@@ -1084,6 +1096,29 @@ function tokenTraits(model) {
 function hint(parent, text) {
   let p = document.createElement("div");
   return p.className = "ew-hint", p.textContent = text, parent.appendChild(p), p;
+}
+function lostArray(v) {
+  return !v || typeof v != "object" || Array.isArray(v) || typeof v.dtype != "string" || !Array.isArray(v.shape) || v.view != null || v.base64 != null || v.buffer != null || v.data != null ? !1 : v.shape.every((d) => Number(d) > 0);
+}
+function lostArrays(model, names) {
+  return names.filter((n) => lostArray(model.get(n)));
+}
+var RESEND_TIMEOUT_MS = 15e3;
+function awaitArrays(model, names, body, ready) {
+  if (!lostArrays(model, names).length) return null;
+  let note = hint(body, "Loading the view's data from the kernel…");
+  note.dataset.ewWaiting = "1";
+  let done = !1, check = () => {
+    done || lostArrays(model, names).length || (finish(), note.remove(), ready());
+  }, timer = setTimeout(() => {
+    done || (finish(), note.textContent = "", showError(body, new Error(
+      `this notebook host dropped the view's arrays (${lostArrays(model, names).join(", ")}) and the kernel did not resend them: run the cell again, or save the view with ew.save_html and open that page`
+    )));
+  }, RESEND_TIMEOUT_MS), offs = onChange(model, names, check);
+  function finish() {
+    done = !0, clearTimeout(timer), offs();
+  }
+  return model.send({ type: "ew:resend" }), finish;
 }
 
 // src/factor_explorer.js

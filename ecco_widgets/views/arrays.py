@@ -145,10 +145,13 @@ def array_to_json(value: Any, widget: Any = None) -> dict[str, Any] | None:
     """Serialize an array for the widget comm: ``{"view": memoryview, "dtype", "shape"}``.
 
     ipywidgets moves the memoryview into a binary buffer; the JS side receives a
-    ``DataView``.  ``None`` stays ``None``.
+    ``DataView``.  ``None`` stays ``None``.  A view whose host loses buffers (``widget._ew_wire == "base64"``,
+    ``views/hosts.py``) gets :func:`array_to_base64`'s form instead.
     """
     if value is None:
         return None
+    if getattr(widget, "_ew_wire", None) == "base64":
+        return array_to_base64(value)
     arr = normalize_array(value)
     # memoryview of the raw bytes (format "B") so every consumer sees plain bytes.
     return {

@@ -170,9 +170,16 @@ export function mountView(model, el, spec) {
     else Promise.resolve().then(run);
   };
 
-  // First build: errors propagate so the host (and the offline export) can report them.
-  build();
-  built = true;
+  // First build: errors propagate so the host (and the offline export) can report them. A host that dropped the
+  // binary buffers of the initial state (Colab's widget manager) first gets them resent by the kernel.
+  const waiting = awaitArrays(model, [...(spec.traits || []), "special"], body, () => {
+    build();
+    built = true;
+  });
+  if (!waiting) {
+    build();
+    built = true;
+  }
 
   const offs = [];
   offs.push(onChange(model, spec.traits || [], rebuild));
@@ -190,6 +197,7 @@ export function mountView(model, el, spec) {
   }
 
   return () => {
+    if (waiting) waiting();
     root.removeEventListener("keydown", onKey);
     offs.forEach((f) => f());
     themeCleanup();
@@ -216,4 +224,55 @@ export function hint(parent, text) {
   p.textContent = text;
   parent.appendChild(p);
   return p;
+}
+
+/** True when `v` is an array field ({dtype, shape}) with elements whose data never arrived (no view / base64). */
+function lostArray(v) {
+  if (!v || typeof v !== "object" || Array.isArray(v) || typeof v.dtype !== "string" || !Array.isArray(v.shape)) return false;
+  if (v.view != null || v.base64 != null || v.buffer != null || v.data != null) return false;
+  return v.shape.every((d) => Number(d) > 0);
+}
+
+/** Names of the traits among `names` whose arrays came without their binary data. */
+export function lostArrays(model, names) {
+  return names.filter((n) => lostArray(model.get(n)));
+}
+
+/** How long a view waits for the kernel to resend arrays a host dropped before it says so. */
+export const RESEND_TIMEOUT_MS = 15000;
+
+/**
+ * Colab's widget manager drops the binary buffers of a widget's initial state (its commChannelOpened never passes
+ * them on): the arrays arrive as {dtype, shape} without data. Then ask the kernel once for the whole state
+ * ({type: "ew:resend"}; Python answers with its whole state in one update, arrays as base64 JSON, so that no buffer
+ * is needed), show a hint meanwhile, and call `ready` when the arrays are there. Returns null when nothing is missing, else a cancel
+ * function.
+ */
+export function awaitArrays(model, names, body, ready) {
+  if (!lostArrays(model, names).length) return null;
+  const note = hint(body, "Loading the view's data from the kernel\u2026");
+  note.dataset.ewWaiting = "1";
+  let done = false;
+  const check = () => {
+    if (done || lostArrays(model, names).length) return;
+    finish();
+    note.remove();
+    ready();
+  };
+  const timer = setTimeout(() => {
+    if (done) return;
+    finish();
+    note.textContent = "";
+    showError(body, new Error(
+      `this notebook host dropped the view's arrays (${lostArrays(model, names).join(", ")}) and the kernel did not ` +
+        "resend them: run the cell again, or save the view with ew.save_html and open that page"));
+  }, RESEND_TIMEOUT_MS);
+  const offs = onChange(model, names, check);
+  function finish() {
+    done = true;
+    clearTimeout(timer);
+    offs();
+  }
+  model.send({ type: "ew:resend" });
+  return finish;
 }

@@ -1,5 +1,5 @@
-// Light / dark / auto. "auto" follows Jupyter's --jp-* variables (or data-jp-theme-light on <body>)
-// when present, else the browser's prefers-color-scheme.
+// Light / dark / auto. "auto" follows what the notebook host signals (hostTheme: JupyterLab, VS Code, Colab, marimo,
+// Jupyter's --jp-* variables), else the browser's prefers-color-scheme.
 import { luminance } from "./colors.js";
 
 /** Parse "#rgb", "#rrggbb", "rgb(a)(...)", "white", "black" into [r,g,b] or null. */
@@ -17,35 +17,59 @@ export function parseColor(s) {
   return null;
 }
 
-/** "light" | "dark" if the page is a Jupyter (or VS Code) page with a known theme, else null. */
+const lightness = (value) => {
+  const rgb = parseColor(value);
+  return rgb ? (luminance(rgb) < 0.4 ? "dark" : "light") : null;
+};
+
+function cssVar(el, name) {
+  try {
+    const target = el && el.isConnected ? el : document.documentElement;
+    return getComputedStyle(target).getPropertyValue(name).trim();
+  } catch (_) {
+    return "";
+  }
+}
+
+/**
+ * The theme a notebook host signals, in this order, or null (then the browser's prefers-color-scheme decides):
+ * 1. JupyterLab / Notebook 7: body[data-jp-theme-light];
+ * 2. VS Code: body[data-vscode-theme-kind], its body classes (vscode-light, vscode-dark, vscode-high-contrast,
+ *    vscode-high-contrast-light), then its --vscode-editor-background;
+ * 3. Colab: html[theme=dark|light] (its output frames);
+ * 4. marimo: the dark / dark-theme class on html or body (the app sets it when its theme is dark);
+ * 5. any other page with Jupyter's --jp-layout-color0 (classic front ends that load Jupyter's theme).
+ */
 export function hostTheme(el) {
   if (typeof document === "undefined") return null;
   const body = document.body;
+  const html = document.documentElement;
   if (body && body.dataset && body.dataset.jpThemeLight !== undefined) {
     return body.dataset.jpThemeLight === "false" ? "dark" : "light";
   }
+  const kind = body && body.dataset ? body.dataset.vscodeThemeKind : undefined;
+  if (kind) return /light/.test(kind) ? "light" : "dark";
   if (body && body.classList) {
+    if (body.classList.contains("vscode-high-contrast-light") || body.classList.contains("vscode-light")) return "light";
     if (body.classList.contains("vscode-dark") || body.classList.contains("vscode-high-contrast")) return "dark";
-    if (body.classList.contains("vscode-light")) return "light";
   }
-  try {
-    const target = el && el.isConnected ? el : document.documentElement;
-    const v = getComputedStyle(target).getPropertyValue("--jp-layout-color0");
-    const rgb = parseColor(v);
-    if (rgb) return luminance(rgb) < 0.4 ? "dark" : "light";
-  } catch (_) {
-    /* no computed styles */
+  const vscode = lightness(cssVar(el, "--vscode-editor-background"));
+  if (vscode) return vscode;
+  const colab = html && html.getAttribute && html.getAttribute("theme");
+  if (colab === "dark" || colab === "light") return colab;
+  for (const node of [html, body]) {
+    if (node && node.classList && (node.classList.contains("dark") || node.classList.contains("dark-theme"))) return "dark";
   }
-  return null;
+  return lightness(cssVar(el, "--jp-layout-color0"));
 }
 
+/**
+ * Whether the view takes its colours from Jupyter's --jp-* variables: only in JupyterLab / Notebook 7, whose body
+ * says which theme those variables are (elsewhere they may be a widget manager's light defaults, as in Colab).
+ */
 export function hasJupyterVars(el) {
-  try {
-    const target = el && el.isConnected ? el : document.documentElement;
-    return !!getComputedStyle(target).getPropertyValue("--jp-layout-color0").trim();
-  } catch (_) {
-    return false;
-  }
+  if (typeof document === "undefined" || !document.body || document.body.dataset.jpThemeLight === undefined) return false;
+  return !!cssVar(el, "--jp-layout-color0");
 }
 
 function prefersDark() {
@@ -91,8 +115,10 @@ export function applyTheme(root, setting, onResolved) {
       /* ignore */
     }
     if (typeof MutationObserver !== "undefined" && document.body) {
+      // the signals hostTheme reads: a host switching its theme changes one of these attributes
       const mo = new MutationObserver(update);
-      mo.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "class"] });
+      mo.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "class", "data-vscode-theme-kind", "style"] });
+      mo.observe(document.documentElement, { attributes: true, attributeFilter: ["theme", "class", "style"] });
       cleanups.push(() => mo.disconnect());
     }
     // the element may only get its Jupyter variables once attached
