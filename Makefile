@@ -29,7 +29,20 @@ $(TEST_STAMP): $(STAMP)
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	touch $@
 
-setup-test: $(TEST_STAMP)
+# Colab's kernel side: ipywidgets 7.7.1 (and Colab's ipykernel) in an environment of its own, with ecco_widgets
+# installed after them: the install must leave 7.7.1 in place (checked). Its kernel runs under JupyterLab 4 and feeds
+# the Colab-manager page in the browser tests.
+IPYW7 := .venv-ipyw7
+IPYW7_STAMP := $(IPYW7)/.ecco-installed
+$(IPYW7_STAMP): pyproject.toml
+	test -x $(IPYW7)/bin/python || $(PYTHON) -m venv $(IPYW7)
+	$(IPYW7)/bin/pip install -q torch==2.13.0
+	$(IPYW7)/bin/pip install -q ipywidgets==7.7.1 ipykernel==6.17.1
+	$(IPYW7)/bin/pip install -q -e .
+	$(IPYW7)/bin/python -c "import ipywidgets, sys; v = ipywidgets.__version__; sys.exit(0 if v == '7.7.1' else 'installing ecco_widgets changed ipywidgets 7.7.1 to ' + v)"
+	touch $@
+
+setup-test: $(TEST_STAMP) $(IPYW7_STAMP)
 
 $(NODE_STAMP): js/package.json js/package-lock.json
 	cd js && npm ci --no-audit --no-fund --loglevel=error
@@ -54,7 +67,7 @@ test-js: $(NODE_STAMP)
 	fi
 	cd js && npm test
 
-test-py: $(TEST_STAMP)
+test-py: $(TEST_STAMP) $(IPYW7_STAMP)
 	$(PY) -m pytest --doctest-modules ecco_widgets tools tests
 
 test: setup-test test-js test-py
@@ -69,4 +82,4 @@ bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) js/node_modules tests/artifacts
+	rm -rf $(VENV) $(IPYW7) js/node_modules tests/artifacts

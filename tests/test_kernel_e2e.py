@@ -131,9 +131,10 @@ def test_rank_grid_click_syncs_to_kernel(frontend):
            _drive(url, token, work, attempted, path, frontend))
 
 
-def _serve(frontend: str, notebook: dict, drive) -> None:
+def _serve(frontend: str, notebook: dict, drive, kernel_python: pathlib.Path | None = None) -> None:
     """Serve ``notebook`` as e2e.ipynb with a fresh ``frontend`` server (its own config, no network), run
-    ``drive(url, token, work, attempted, path)`` in a thread, then stop the server and its kernel."""
+    ``drive(url, token, work, attempted, path)`` in a thread, then stop the server and its kernel.
+    ``kernel_python``: the notebook's kernel runs under that interpreter (kernelspec ``KERNEL_OTHER``)."""
     module, app, path = FRONTENDS[frontend]
     if not _has_module(module):
         if os.environ.get("CI"):
@@ -153,6 +154,13 @@ def _serve(frontend: str, notebook: dict, drive) -> None:
         IPYTHONDIR=str(work / "ipython"),
         JUPYTER_PLATFORM_DIRS="1",
     )
+    if kernel_python is not None:
+        spec = work / "jupyter" / "kernels" / KERNEL_OTHER
+        spec.mkdir(parents=True)
+        (spec / "kernel.json").write_text(json.dumps({
+            "argv": [str(kernel_python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": KERNEL_OTHER_NAME, "language": "python"}))
+        env["JUPYTER_PATH"] = str(work / "jupyter")
     cmd = [
         sys.executable, "-m", module,
         "--no-browser",
@@ -276,6 +284,8 @@ def _drive(url: str, token: str, work: pathlib.Path, attempted: list[str], path:
             assert root.locator(".ew-cell").count() == 3 * 5
             # the SaliencyView beside it renders its detailed style (synced as saliency_style)
             out.locator('.ew-root[data-ew-view="saliency"] .ew-sal-detailed').first.wait_for(timeout=60_000)
+            # the widget, not the kernel-free copy of the view that the display data also carries
+            assert out.locator("iframe.ew-saved-view").count() == 0
 
             art = pathlib.Path(__file__).parent / "artifacts"
             art.mkdir(exist_ok=True)
@@ -436,6 +446,95 @@ def _drive_explorer(url: str, token: str, work: pathlib.Path, attempted: list[st
             art = pathlib.Path(__file__).parent / "artifacts"
             art.mkdir(exist_ok=True)
             page.screenshot(path=str(art / "kernel_e2e_explorer_failure.png"))
+            raise
+        finally:
+            ctx.close()
+
+
+# --------------------------------------------------------------------------- every view, ipywidgets 8 and 7.7.1
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+KERNEL_OTHER = "ecco-kernel-under-test"
+KERNEL_OTHER_NAME = "Kernel under test"
+KERNEL_PYTHONS = {"ipywidgets8": ROOT / ".venv" / "bin" / "python",
+                  "ipywidgets7.7.1": ROOT / ".venv-ipyw7" / "bin" / "python"}
+ALL_VIEWS_CELL = f"""\
+import sys
+sys.path.insert(0, {str(ROOT / "tests")!r})
+import ipywidgets
+from IPython.display import display
+from browser._data import ALL_CLASSES, build
+print("IPYWIDGETS", ipywidgets.__version__)
+for cls in ALL_CLASSES:
+    display(build(cls, title=cls.__name__))"""
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="chromium is not installed")
+@pytest.mark.parametrize("kernel", list(KERNEL_PYTHONS))
+def test_every_view_in_lab(kernel):
+    """JupyterLab 4 (whose manager speaks both widget protocols) with a kernel of ipywidgets 8 or of Colab's 7.7.1:
+    every view of the registry renders as a widget (not its kernel-free HTML copy) and answers a hover."""
+    python = KERNEL_PYTHONS[kernel]
+    if not python.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{python} is missing (`make setup-test` creates it)")
+        pytest.skip(f"{python} is missing (`make setup-test` creates it)")
+    nb = _notebook()
+    nb["cells"] = [dict(nb["cells"][0], source=ALL_VIEWS_CELL)]
+    nb["metadata"]["kernelspec"] = {"display_name": KERNEL_OTHER_NAME, "language": "python", "name": KERNEL_OTHER}
+    _serve("lab", nb, lambda url, token, work, attempted, path: _drive_all_views(url, token, work, path, kernel),
+           kernel_python=python)
+
+
+def _drive_all_views(url: str, token: str, work: pathlib.Path, path: str, kernel: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from browser._data import ALL_CLASSES
+    from browser.test_interactions import SPECS
+
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(str(work / "profile"), executable_path=CHROMIUM, headless=True,
+                                                   args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+        outside: list[str] = []
+        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith((url, "data:", "blob:"))
+                   else (outside.append(r.request.url), r.abort("blockedbyclient")))
+        page_errors: list[str] = []
+        page.on("pageerror", lambda exc: page_errors.append(str(exc)[:500]))
+        try:
+            page.goto(f"{url}{path}?token={token}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell .jp-InputArea-editor", timeout=60_000)
+            page.get_by_text(f"{KERNEL_OTHER_NAME} | Idle").wait_for(timeout=90_000)
+            page.wait_for_timeout(500)
+            _run_cell(page, 0)
+            out = page.locator(".jp-Notebook .jp-Cell").nth(0).locator(".jp-OutputArea")
+            page.wait_for_function("(n) => document.querySelectorAll('.jp-OutputArea-output .ew-root').length >= n",
+                                   arg=len(ALL_CLASSES), timeout=120_000)
+            version = "7.7.1" if kernel == "ipywidgets7.7.1" else "8."
+            assert f"IPYWIDGETS {version}" in out.inner_text()
+            assert out.locator("iframe.ew-saved-view").count() == 0, "Lab showed the kernel-free copy"
+            for i, cls in enumerate(ALL_CLASSES):
+                root = out.locator(f'.ew-root[data-ew-view="{cls._bundle}"]').first
+                assert root.locator(".ew-error").count() == 0, root.inner_text()
+                assert cls.__name__ in root.inner_text()
+                page.mouse.move(0, 0)
+                target = root.locator(SPECS[cls].hover).first
+                target.scroll_into_view_if_needed()
+                target.hover()
+                root.locator(".ew-tooltip:not([hidden])").first.wait_for(timeout=10_000)
+                assert root.locator(".ew-tooltip:not([hidden])").first.inner_text().strip()
+            art = ROOT / "tests" / "artifacts"
+            art.mkdir(exist_ok=True)
+            page.screenshot(path=str(art / f"kernel_e2e_all_views_{kernel}.png"))
+            ours = [e for e in page_errors if re.search(r"blob:|anywidget|jupyter-widgets|ecco|reading 'then'", e)]
+            assert not ours, ours
+            assert not outside, outside
+        except Exception:
+            art = ROOT / "tests" / "artifacts"
+            art.mkdir(exist_ok=True)
+            page.screenshot(path=str(art / f"kernel_e2e_all_views_{kernel}_failure.png"))
             raise
         finally:
             ctx.close()
