@@ -254,9 +254,12 @@ function packLines(widths, width, breakBefore = () => !1, extra = () => 0) {
   }
   return starts.push(n), { starts: Int32Array.from(starts), lineOf };
 }
-var rowIds = 0;
+function rowPrefix() {
+  let c = typeof crypto < "u" ? crypto : null;
+  return `ew-vrow-${c && typeof c.randomUUID == "function" ? c.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`}`;
+}
 function createVirtualRow(opts) {
-  let tokens = opts.tokens || [], raw = opts.rawTokens || [], n = tokens.length, nInput = opts.nInput == null ? n : opts.nInput, special = opts.special || null, maxLines = opts.maxLines || 12, prefix = `ew-vrow-${++rowIds}`, turnAt = /* @__PURE__ */ new Map(), roleOf = new Array(n).fill("");
+  let tokens = opts.tokens || [], raw = opts.rawTokens || [], n = tokens.length, nInput = opts.nInput == null ? n : opts.nInput, special = opts.special || null, maxLines = opts.maxLines || 12, prefix = rowPrefix(), turnAt = /* @__PURE__ */ new Map(), roleOf = new Array(n).fill("");
   for (let t of opts.turns || []) {
     turnAt.set(t.start, t.role);
     for (let i = t.start; i < t.stop && i < n; i++) roleOf[i] = t.role;
@@ -1430,7 +1433,7 @@ function installKeyGuard() {
   typeof window > "u" || window.__ewKeyGuard || (window.__ewKeyGuard = !0, window.addEventListener(
     "keydown",
     (ev) => {
-      let t = ev.target;
+      let t = typeof ev.composedPath == "function" && ev.composedPath().length ? ev.composedPath()[0] : ev.target;
       !t || typeof t.closest != "function" || !isViewKey(ev) || !t.closest(".ew-root") || t.hasAttribute("data-lm-suppress-shortcuts") || (t.setAttribute("data-lm-suppress-shortcuts", ""), setTimeout(() => t.removeAttribute("data-lm-suppress-shortcuts"), 0));
     },
     !0

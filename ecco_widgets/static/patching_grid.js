@@ -1096,7 +1096,7 @@ function installKeyGuard() {
   typeof window > "u" || window.__ewKeyGuard || (window.__ewKeyGuard = !0, window.addEventListener(
     "keydown",
     (ev) => {
-      let t = ev.target;
+      let t = typeof ev.composedPath == "function" && ev.composedPath().length ? ev.composedPath()[0] : ev.target;
       !t || typeof t.closest != "function" || !isViewKey(ev) || !t.closest(".ew-root") || t.hasAttribute("data-lm-suppress-shortcuts") || (t.setAttribute("data-lm-suppress-shortcuts", ""), setTimeout(() => t.removeAttribute("data-lm-suppress-shortcuts"), 0));
     },
     !0

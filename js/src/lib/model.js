@@ -27,7 +27,8 @@ export function installKeyGuard() {
   window.addEventListener(
     "keydown",
     (ev) => {
-      const t = ev.target;
+      // the element itself, also inside a shadow root (marimo renders each view in one; ev.target is its host here)
+      const t = typeof ev.composedPath === "function" && ev.composedPath().length ? ev.composedPath()[0] : ev.target;
       if (!t || typeof t.closest !== "function" || !isViewKey(ev) || !t.closest(".ew-root")) return;
       if (t.hasAttribute("data-lm-suppress-shortcuts")) return;
       t.setAttribute("data-lm-suppress-shortcuts", "");

@@ -47,7 +47,16 @@ export function packLines(widths, width, breakBefore = () => false, extra = () =
   return { starts: Int32Array.from(starts), lineOf };
 }
 
-let rowIds = 0;
+/**
+ * A document-unique prefix for a row's element ids, with no module-level counter: a bundle's module is evaluated once
+ * and shared by every view of that bundle (marimo, anywidget's module cache), and each bundle carries its own copy
+ * of this file, so a counter would repeat ids between two bundles' rows on one page.
+ */
+function rowPrefix() {
+  const c = typeof crypto !== "undefined" ? crypto : null;
+  const id = c && typeof c.randomUUID === "function" ? c.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+  return `ew-vrow-${id}`;
+}
 
 /**
  * opts: {tokens, rawTokens, nInput, special (0/1 per token or null), turns [{role, start, stop}], label,
@@ -62,7 +71,7 @@ export function createVirtualRow(opts) {
   const nInput = opts.nInput == null ? n : opts.nInput;
   const special = opts.special || null;
   const maxLines = opts.maxLines || 12;
-  const prefix = `ew-vrow-${++rowIds}`;
+  const prefix = rowPrefix();
   const turnAt = new Map();
   const roleOf = new Array(n).fill("");
   for (const t of opts.turns || []) {
