@@ -34,6 +34,7 @@ KERNEL_NAME = "ecco-widgets-notebook-test"
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ECCO_WIDGETS_OFFLINE": "1",
                "TOKENIZERS_PARALLELISM": "false"}
 MAX_TEXT_OUTPUT = 20_000  # characters of text output per cell: walkthroughs keep their outputs short
+EXECUTED: dict = {}  # notebook name -> the executed notebook (for the saved-notebook test below)
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +99,7 @@ def test_notebook_runs(path, kernel_env, monkeypatch):
     start = time.perf_counter()
     client.execute()  # raises CellExecutionError on the first failing cell
     elapsed = time.perf_counter() - start
+    EXECUTED[path.name] = nbformat.from_dict(json.loads(nbformat.writes(nb)))
     _record_time(path.name, elapsed)
     print(f"{path.name}: {elapsed:.0f} s")
 
@@ -118,3 +120,103 @@ def test_notebook_runs(path, kernel_env, monkeypatch):
         if cell.cell_type == "code":
             size = sum(len(_text_of(o)) for o in cell.outputs)
             assert size <= MAX_TEXT_OUTPUT, f"{path.name} cell {i} prints {size} characters; keep outputs short"
+
+
+# --------------------------------------------------------------------------- a saved notebook without a kernel
+
+#: what the kernel-free copies may add to a saved notebook, per displayed view (measured on notebook 01: README)
+MAX_FALLBACK_BYTES_PER_VIEW = 400_000
+
+
+def test_saved_notebook_shows_interactive_views_without_kernel(kernel_env, monkeypatch, tmp_path):
+    """Notebook 01 saved with its outputs and no widget state (what JupyterLab, Notebook 7, VS Code and Colab save by
+    default), converted by ``jupyter nbconvert --to html`` and opened in Chromium with the network blocked: every view
+    shows in its kernel-free copy (the offline page in an iframe) and answers a hover."""
+    import subprocess
+
+    from tools.chromium import CHROMIUM_ARGS, chromium_executable
+
+    name = "01_quickstart.ipynb"
+    if name not in EXECUTED:
+        test_notebook_runs(NOTEBOOK_DIR / name, kernel_env, monkeypatch)
+    nb = EXECUTED[name]
+    nb.metadata.pop("widgets", None)
+    saved = tmp_path / name
+    nbformat.write(nb, saved)
+    views = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if WIDGET_VIEW in o.get("data", {})]
+    assert views and all("text/html" in o["data"] for o in views)
+    # the size the copies add: the same notebook without them
+    for o in views:
+        o["data"].pop("text/html")
+    without = len(nbformat.writes(nb).encode())
+    with_copies = saved.stat().st_size
+    added = with_copies - without
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "saved_notebook_size.json").write_text(json.dumps(
+        {"notebook": name, "views": len(views), "bytes_without_copies": without, "bytes_with_copies": with_copies}))
+    print(f"{name}: {len(views)} views; saved {without} bytes without the kernel-free copies, {with_copies} with")
+    assert added <= MAX_FALLBACK_BYTES_PER_VIEW * len(views), added
+
+    subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", str(saved)], check=True, capture_output=True)
+    page_path = saved.with_suffix(".html")
+    chromium = chromium_executable()
+    if chromium is None:
+        pytest.fail("chromium is not installed (make setup-test installs it)")
+    found: dict = {}
+
+    def drive():
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            from_views, errors = [], []
+
+            def route(r):
+                if r.request.url.startswith(("file:", "data:", "blob:", "about:")):
+                    return r.continue_()
+                if r.request.frame != page.main_frame:
+                    from_views.append(r.request.url)  # nbconvert's own page may ask for require.js; a view may not
+                return r.abort("blockedbyclient")
+
+            page.route("**/*", route)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(page_path.as_uri())
+            frames = page.locator("iframe.ew-saved-view")
+            found["iframes"] = frames.count()
+            found["views"] = []
+            for i in range(frames.count()):
+                frame = page.frame_locator("iframe.ew-saved-view").nth(i)
+                root = frame.locator(".ew-root").first
+                root.wait_for(timeout=20_000)
+                found["views"].append((root.get_attribute("data-ew-view"), frame.locator(".ew-error").count()))
+            grid = page.frame_locator("iframe.ew-saved-view").nth(0)
+            grid.locator('.ew-cell[data-r="2"][data-c="3"]').hover()
+            grid.locator(".ew-tooltip").first.wait_for(state="visible", timeout=10_000)
+            found["tooltip"] = grid.locator(".ew-tooltip").first.inner_text()
+            found["height"] = frames.nth(0).bounding_box()["height"]
+            page.screenshot(path=str(ARTIFACTS / "nbconvert_01_quickstart.png"), full_page=True)
+            found["from_views"], found["errors"] = from_views, errors
+            browser.close()
+
+    import threading
+
+    failures: list = []
+    thread = threading.Thread(target=lambda: _capture(drive, failures))
+    thread.start()
+    thread.join(timeout=180)
+    if failures:
+        raise failures[0]
+    assert found["iframes"] == len(views), found
+    assert [v for v, _ in found["views"]] == ["rank_grid", "saliency", "factor_explorer"], found["views"]
+    assert all(errors == 0 for _, errors in found["views"]), found["views"]
+    assert found["tooltip"].strip() and found["height"] > 150, found
+    assert not found["from_views"], found["from_views"]
+    assert not found["errors"], found["errors"]
+
+
+def _capture(fn, failures: list) -> None:
+    try:
+        fn()
+    except BaseException as exc:  # noqa: BLE001 - re-raised by the caller
+        failures.append(exc)

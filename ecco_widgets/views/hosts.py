@@ -74,9 +74,9 @@ def html_fallback_enabled() -> bool:
 
 
 # Sizes the iframe to its page once loaded, and again when the page grows (a same-origin srcdoc document).
-_RESIZE = ("var f=this,d=f.contentDocument;if(!d)return;var s=function(){f.style.height="
-           "(d.documentElement.scrollHeight+4)+'px'};s();"
-           "if(window.ResizeObserver)new ResizeObserver(s).observe(d.body)")
+_RESIZE = ("var f=this,d=f.contentDocument;if(!d||!d.body)return;var s=function(){var b=d.body,c=getComputedStyle(b);"
+           "f.style.height=Math.ceil(b.getBoundingClientRect().height+parseFloat(c.marginTop)+parseFloat(c.marginBottom)+4)"
+           "+'px'};s();if(window.ResizeObserver)new ResizeObserver(s).observe(d.body)")
 
 
 def html_fallback(view: Any) -> str:
@@ -90,4 +90,4 @@ def html_fallback(view: Any) -> str:
         return (f"<p><i>ecco_widgets {html.escape(name)}: {size / 1e6:.1f} MB is too large to keep in the saved "
                 "notebook; use ew.save_html for a page of its own.</i></p>")
     return (f'<iframe class="ew-saved-view" title="{html.escape(name)}" srcdoc="{html.escape(page, quote=True)}" '
-            f'style="width:100%;height:360px;border:0" onload="{html.escape(_RESIZE, quote=True)}"></iframe>')
+            f'style="width:100%;height:160px;border:0" onload="{html.escape(_RESIZE, quote=True)}"></iframe>')
