@@ -25,6 +25,7 @@ from .results import ClassifierOutput, MaskedLMOutput, NMFResult, Output, Patchi
 from .views import (AttentionView, Explorer, FactorExplorer, LayerPredictions, LensComparison, NeuronHeatmap,
                     PatchingGrid, PromptPairView, RankGrid, RankWatch, SaliencyView)
 from .views.export import save_html, to_html
+from .views.hosts import set_html_fallback
 
 __version__ = "0.1.0"
 
@@ -41,4 +42,5 @@ __all__ = [
     "BatchResults", "batch", "load_batch",
     "patching", "PatchingResult", "PatchingGrid",
     "compare", "PromptPair", "PromptPairView",
+    "set_html_fallback",
 ]

