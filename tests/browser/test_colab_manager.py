@@ -68,8 +68,8 @@ class Bridge:
 
 def _manager_or_skip() -> pathlib.Path:
     if not MANAGER.is_file():
-        pytest.skip(f"Colab's widget manager is not built here ({MANAGER}): build googlecolab/colab-cdn-widget-manager "
-                    "with its own npm scripts and point ECCO_WIDGETS_COLAB_MANAGER at its dist/manager.dev.js")
+        pytest.skip(f"Colab's widget manager (googlecolab/colab-cdn-widget-manager, dist/manager.dev.js) is not at "
+                    f"{MANAGER}; set ECCO_WIDGETS_COLAB_MANAGER to where it is")
     return MANAGER
 
 
