@@ -30,7 +30,7 @@ import traitlets
 from .arrays import Array, ViewValueError, array_serialization, array_to_base64, as_float_array, as_int_array
 from .bundles import STATIC_DIR, bundle_path, read_bundle
 from .export import save_html, to_html
-from .hosts import BASE64, BINARY, html_fallback, html_fallback_enabled, initial_wire
+from .hosts import HostDisplay
 
 __all__ = [
     "STATIC_DIR", "EccoView", "RowSpec", "RowsView", "TokenView", "ViewValueError", "bundle_path", "check_choice",
@@ -147,7 +147,7 @@ def check_choice(value: Any, choices: Sequence[str], name: str) -> str:
 # --------------------------------------------------------------------------- base view
 
 
-class EccoView(anywidget.AnyWidget):
+class EccoView(HostDisplay, anywidget.AnyWidget):
     """Base class of every view.
 
     Subclasses set ``_bundle`` (the name of ``ecco_widgets/static/<bundle>.js``), declare their synced traits
@@ -155,8 +155,6 @@ class EccoView(anywidget.AnyWidget):
     """
 
     _bundle: str = ""
-    #: how this view's arrays travel: binary buffers, or base64 JSON where a host loses buffers (views/hosts.py)
-    _ew_wire: str = BINARY
 
     title = traitlets.Unicode("").tag(sync=True)
     theme = traitlets.Unicode("auto").tag(sync=True)
@@ -169,17 +167,7 @@ class EccoView(anywidget.AnyWidget):
         # `_esm` is the bundle's source, read per instance so a bundle rebuilt after import is picked up.
         self._esm = read_bundle(self._bundle)
         check_choice(kwargs.get("theme", "auto"), _THEMES, "theme")
-        self._ew_wire = initial_wire()  # before the comm opens with the initial state
         super().__init__(**kwargs)
-        self.on_msg(_resend_state)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        """The widget, plus its offline page as ``text/html`` for readers of the saved notebook without a kernel."""
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is None or not html_fallback_enabled():
-            return bundle
-        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        return {**data, "text/html": html_fallback(self)}, metadata
 
     @classmethod
     def esm_path(cls) -> pathlib.Path:
@@ -261,18 +249,6 @@ class EccoView(anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._repr_summary()})"
-
-
-def _resend_state(view: EccoView, content: Any, buffers: Any) -> None:
-    """Answer a front end that lost the initial state's binary buffers (Colab's widget manager drops them).
-
-    The view's JS sends ``{"type": "ew:resend"}`` when its arrays came without data; the whole state goes out
-    again as an ``update`` message with the arrays as base64 JSON, and so do the view's later updates
-    (``views/hosts.py``; ``docs/view_contract.md``, "Hosts").
-    """
-    if isinstance(content, dict) and content.get("type") == "ew:resend":
-        view._ew_wire = BASE64  # this host lost buffers once: no more buffers for this view
-        view.send_state()
 
 
 def _plain(value: Any) -> Any:

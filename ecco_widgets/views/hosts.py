@@ -30,7 +30,7 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["BINARY", "BASE64", "FALLBACK_MAX_BYTES", "html_fallback", "html_fallback_enabled", "in_colab",
+__all__ = ["BINARY", "BASE64", "FALLBACK_MAX_BYTES", "HostDisplay", "html_fallback", "html_fallback_enabled", "in_colab",
            "initial_wire", "set_html_fallback"]
 
 BINARY = "binary"
@@ -91,3 +91,35 @@ def html_fallback(view: Any) -> str:
                 "notebook; use ew.save_html for a page of its own.</i></p>")
     return (f'<iframe class="ew-saved-view" title="{html.escape(name)}" srcdoc="{html.escape(page, quote=True)}" '
             f'style="width:100%;height:160px;border:0" onload="{html.escape(_RESIZE, quote=True)}"></iframe>')
+
+
+class HostDisplay:
+    """Mixed into every view (``EccoView``): the arrays' wire form, the answer to a resend request, the display data.
+
+    A view starts on :func:`initial_wire`. Its JS sends ``{"type": "ew:resend"}`` when its arrays came without data;
+    the view then switches to base64 (no more buffers for it: that host lost them once) and sends its whole state
+    again in one ``update`` (``docs/view_contract.md``, "Hosts").
+    """
+
+    #: how this view's arrays travel: binary buffers, or base64 JSON where a host loses buffers
+    _ew_wire: str = BINARY
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._ew_wire = initial_wire()  # before the comm opens with the initial state
+        super().__init__(**kwargs)
+        self.on_msg(_resend_state)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget, plus its offline page as ``text/html`` for readers of the saved notebook without a kernel."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None or not html_fallback_enabled():
+            return bundle
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        return {**data, "text/html": html_fallback(self)}, metadata
+
+
+def _resend_state(view: Any, content: Any, buffers: Any) -> None:
+    """Answer a front end that lost the initial state's binary buffers (Colab's widget manager drops them)."""
+    if isinstance(content, dict) and content.get("type") == "ew:resend":
+        view._ew_wire = BASE64
+        view.send_state()

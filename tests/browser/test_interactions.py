@@ -123,12 +123,14 @@ def test_keyboard_focus_shows_value(cls, probe, tmp_path):
     assert first, "Tab never focused an element that shows a tooltip"
     focused = page.evaluate("() => document.activeElement && document.activeElement.closest('.ew-root') !== null")
     assert focused
-    before_el = page.evaluate("() => document.activeElement.outerHTML.slice(0, 200)")
+    focus = ("() => document.activeElement.outerHTML.slice(0, 200) + ' ' + "
+             "(document.activeElement.getAttribute('aria-activedescendant') || '')")
+    before_el = page.evaluate(focus)
     page.keyboard.press("ArrowRight")
     page.wait_for_function(f"(prev) => ({_TOOLTIP})() !== prev", arg=first)
     second = page.evaluate(_TOOLTIP)
     assert second and second != first
-    after_el = page.evaluate("() => document.activeElement.outerHTML.slice(0, 200)")
+    after_el = page.evaluate(focus)
     assert before_el != after_el or cls is RankGrid  # (canvas grids keep focus on the canvas)
     probe.screenshot(f"focus_{cls.__name__}")
     probe.assert_clean()
