@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, NonFiniteError
 from .tuned_lens_files import default_config, read_lens, unembedding_hash, write_lens
 
 
@@ -40,6 +40,13 @@ class TunedLens:
                              f"{tuple(weights.shape)} and {tuple(biases.shape)}.")
         self.weights = weights.detach().float().cpu()
         self.biases = biases.detach().float().cpu()
+        for name, values in (("weights", self.weights), ("biases", self.biases)):
+            if not torch.isfinite(values).all():
+                layers = sorted({int(i) for i in torch.nonzero(~torch.isfinite(values))[:, 0].tolist()})
+                raise NonFiniteError(f"The tuned lens's {name} hold NaN or infinite values (translators {layers[:8]}"
+                                     f"{' ...' if len(layers) > 8 else ''}{', ' + source if source else ''}); every "
+                                     "cell it translated would be meaningless. Refit it (ew.TunedLens.fit) or load "
+                                     "another file.")
         self.config = {**default_config(self.n_layers, self.d_model), **(config or {})}
         self.source = source
         self.history: dict[str, list[float]] = {}  # training loss per step (fit only)

@@ -69,9 +69,12 @@ def read_lens(path_or_id: str | Path) -> tuple[torch.Tensor, torch.Tensor, dict[
                          f"{CONFIG_FILE} and {PARAMS_FILE}, as TunedLens.save and the tuned-lens package write).")
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
-        state = torch.load(params_path, map_location="cpu", weights_only=True)
-    except (ValueError, RuntimeError, OSError, EOFError) as error:
-        raise InputError(f"Could not read the tuned lens in {folder}: {type(error).__name__}: {error}") from None
+    except (ValueError, OSError) as error:
+        raise InputError(f"Could not read {config_path}: {type(error).__name__}: {error}") from None
+    if not isinstance(config, dict):
+        raise InputError(f"{config_path} holds a JSON {type(config).__name__}; a tuned-lens config is a JSON object "
+                         "(num_hidden_layers, d_model, lens_type, ...).")
+    state = _tensors_only(params_path)
     lens_type = config.get("lens_type", LENS_TYPE)
     if lens_type != LENS_TYPE:
         raise InputError(f"{folder} holds a {lens_type!r} lens; only {LENS_TYPE!r} lenses are supported.")
@@ -86,7 +89,26 @@ def read_lens(path_or_id: str | Path) -> tuple[torch.Tensor, torch.Tensor, dict[
     except KeyError as error:
         raise InputError(f"{params_path} has no entry {error} for the {n_layers} translators its {CONFIG_FILE} "
                          "names.") from None
+    except (RuntimeError, TypeError) as error:  # ragged shapes, or entries that are not tensors
+        shapes = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__ for k, v in state.items()}
+        raise InputError(f"{params_path}: the translators' weights must all be (d, d) tensors and their biases (d,) "
+                         f"tensors of one d; found {dict(list(shapes.items())[:6])}.") from None
     return weights, biases, {**config, "lens_type": lens_type}, folder
+
+
+def _tensors_only(params_path: Path) -> Any:
+    """The state dict in ``params_path``, read with ``weights_only=True``: a file that holds anything but tensors and
+    plain containers (a pickle that would run code, objects of other classes) is refused, never unpickled."""
+    import pickle
+
+    try:
+        return torch.load(params_path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise InputError(f"Refused to read {params_path}: it holds more than tensors (pickled objects or code). "
+                         "ecco_widgets reads lens files as data only (torch.load with weights_only=True) and never "
+                         "runs what a file contains. Save the lens again from its tensors (TunedLens.save).") from None
+    except (ValueError, RuntimeError, OSError, EOFError) as error:
+        raise InputError(f"Could not read {params_path}: {type(error).__name__}: {error}") from None
 
 
 def _download(model_id: str) -> Path:
