@@ -76,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="integration points of integrated gradients (default: the library's, 96 for causal LMs)")
     render.add_argument("--activations", action="store_true",
                         help="capture MLP activations and add an NMF factor explorer")
-    render.add_argument("--factors", type=_count(1), default=8, metavar="K",
-                        help="NMF factors with --activations (8; at most the number of tokens)")
+    render.add_argument("--factors", type=_count(1), default=None, metavar="K",
+                        help="NMF factors with --activations (default 8, or as many as a short text allows, said in "
+                             "the view's title; an explicit K the text cannot give is an error)")
     render.add_argument("--watch", default="", metavar="TOKENS",
                         help="comma-separated single tokens whose rank at --position is shown per layer, "
                              "e.g. ' is, are' (a leading space is kept: ' is' and ' are')")
@@ -161,6 +162,8 @@ def render(args: argparse.Namespace) -> Path:
         bar.set_postfix_str(steps[0])
         lm = demo_model() if args.model is None else from_pretrained(args.model)
         bar.update()
+        watch = _watch_tokens(args.watch)
+        _check_before_analysis(lm, args, watch)
         bar.set_postfix_str(steps[1])
         options = dict(attribution=tuple(methods), activations=args.activations, lens_topk=max(10, args.topk),
                        n_steps=args.ig_steps, lens_points=args.lens_points)
@@ -172,8 +175,12 @@ def render(args: argparse.Namespace) -> Path:
             out = lm.analyze(args.prompt, **options)
         bar.update()
         bar.set_postfix_str(steps[2])
-        views = [out.rankings(metric=args.metric, title="Rank of the next token at every layer (logit lens)")]
-        if tuned is not None:
+        views = [out.rankings(metric=args.metric, title="Rank of the next token at every layer (logit lens)")] \
+            if out.n_tokens > 1 else []
+        if out.n_tokens == 1:
+            print(f"ecco-widgets: {args.prompt!r} is one token: there is no next token to rank, so the page has no "
+                  "rank grid (its layer predictions show what each layer expects next).", file=sys.stderr)
+        if tuned is not None and out.n_tokens > 1:
             through = lm.analyze_ids(list(out.token_ids), n_input_tokens=out.n_input_tokens, lens=tuned,
                                      lens_topk=max(10, args.topk))
             views = [through.rankings(metric=args.metric, title="Rank of the next token at every layer (tuned lens)"),
@@ -183,15 +190,14 @@ def render(args: argparse.Namespace) -> Path:
         where = "the last prompt token" if args.position is None else "--position"
         views.append(out.layer_predictions(position=p, topk=args.topk,
                                            title=f"What each layer predicts after {_after(out, p)} ({where})"))
-        watch = _watch_tokens(args.watch)
         if watch:
             views.append(out.rankings_watch(watch, position=p,
                                             title=f"Ranks of the watched tokens after {_after(out, p)} ({where})"))
         if methods:
             views.append(out.primary_attributions(title="Input saliency: hover a generated token"))
-        nmf = out.run_nmf(n_components=args.factors) if args.activations else None
+        nmf, factors_note = _factors(out, args.factors) if args.activations else (None, "")
         if nmf is not None:
-            views.append(nmf.explore(title="Neuron activation factors (NMF)"))
+            views.append(nmf.explore(title=f"Neuron activation factors (NMF){factors_note}"))
         # first: the explorer, every panel linked to one selected token (at first the one the views above are after)
         views.insert(0, out.explore(watch=watch or None, nmf=nmf, topk=args.topk, selected_token=p,
                                     title=f"Explorer: hover or select a token (at first {_after(out, p)})"))
@@ -200,6 +206,40 @@ def render(args: argparse.Namespace) -> Path:
         path = save_html(views, args.out, title=args.title or args.prompt)
         bar.update()
     return path
+
+
+DEFAULT_FACTORS = 8
+
+
+def _check_before_analysis(lm, args: argparse.Namespace, watch: list[str]) -> None:
+    """--position, --watch and an explicit --factors against the prompt, before any forward pass (EccoWidgetsError).
+
+    The text will have at most (prompt tokens + --generate) tokens; generation may stop earlier, which the views
+    check again afterwards.
+    """
+    for token in watch:
+        lm.single_token_id(token)  # InputError naming the pieces of a watched string that is not one token
+    n_prompt = len(lm.encode(args.prompt)) if isinstance(args.prompt, str) and args.prompt.strip() else 0
+    if not n_prompt:
+        return  # the analysis says the prompt is empty
+    most = n_prompt + max(args.generate, 0)
+    if args.position is not None:
+        view_position(args.position, most, n_prompt)
+    if args.activations and args.factors is not None and args.factors > max(most - 1, 1):
+        raise EccoWidgetsError(f"--factors {args.factors} is more than this text can give: NMF factorises at most "
+                               f"one factor per token after the first, and the text has at most {most} tokens "
+                               f"({n_prompt} of prompt + --generate {args.generate}). Use --factors "
+                               f"{max(most - 1, 1)} or fewer, or leave it out to take what the text allows.")
+
+
+def _factors(out, asked: int | None):
+    """(NMFResult, a note for the view's title): ``asked`` factors, or by default 8 or as many as the text allows."""
+    used = out.n_tokens - 1 if out.n_tokens > 1 else 1  # the first token is left out of the factorisation
+    if asked is not None:
+        return out.run_nmf(n_components=asked), ""
+    k = min(DEFAULT_FACTORS, used)
+    note = "" if k == DEFAULT_FACTORS else f": {k} factors, the most these {out.n_tokens} tokens allow"
+    return out.run_nmf(n_components=k), note
 
 
 def main(argv: Sequence[str] | None = None) -> int:

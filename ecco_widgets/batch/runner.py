@@ -45,6 +45,11 @@ def batch(lm: Any, prompts: Sequence[Any], out: str | Path, generate: int = 0, a
     """
     options = _check_options(lm, generate, attribution, activations, n_steps, lens_topk, keep_hidden_states,
                              flush_every)
+    if isinstance(prompts, (str, bytes)):
+        raise InputError(f"prompts is one {type(prompts).__name__} ({prompts[:40]!r}), which would run one prompt per "
+                         "character: pass a list of prompts, e.g. ew.batch(lm, [text], out).")
+    if isinstance(prompts, dict):
+        raise InputError("prompts is a dict, which would run its keys: pass a list of prompts (e.g. list(d.values())).")
     texts = list(prompts)
     if not texts:
         raise InputError("No prompts to analyse: pass a non-empty list.")

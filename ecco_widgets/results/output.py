@@ -189,6 +189,9 @@ class Output:
         """
         from ..views import RankGrid
 
+        if self.n_tokens < 2:
+            raise NotAvailableError(f"{self.tokens!r} is one token: there is no next token to rank, so there is no "
+                                    "rank grid. out.layer_predictions(position=0) shows what each layer expects next.")
         metrics = {"prob": self.target_probs, "kl": self.kl_to_final, "entropy": self.entropy}
         if metric not in ("rank", *metrics):
             raise InputError(f"metric must be one of 'rank', 'prob', 'kl', 'entropy', got {metric!r}.")
