@@ -156,3 +156,64 @@ def test_one_token_prompt_renders_what_exists(two_layer_folder, tmp_path, capsys
     out = demo_lm.analyze("Hello")
     with pytest.raises(ew.NotAvailableError, match=r"one token: there is no next token to rank"):
         out.rankings()
+
+
+# --------------------------------------------------------------------------- saved results (item 12, and save("r"))
+
+
+@pytest.fixture(scope="module")
+def saved(gpt2, tmp_path_factory):
+    out = gpt2.analyze_ids([5, 17, 33, 8, 61, 25], lens_topk=3, activations=True, attribution=("grad_x_input",),
+                           n_input_tokens=4)
+    return out, out.save(tmp_path_factory.mktemp("saved") / "out.npz")
+
+
+def _edit(path, tmp_path, meta_edit=None, arrays_edit=None):
+    """A copy of the saved file with its JSON fields and / or arrays changed, as a user editing it would."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays.pop("__meta__")))
+    text = (meta_edit(meta) if meta_edit else None) or json.dumps(meta)  # an edit may return the JSON text itself
+    if arrays_edit:
+        arrays_edit(arrays)
+    out = tmp_path / "edited.npz"
+    np.savez(out, __meta__=np.array(text), **arrays)
+    return out
+
+
+def test_load_finds_the_file_that_save_wrote(saved, tmp_path):
+    out, _ = saved
+    written = out.save(tmp_path / "r")
+    assert written.name == "r.npz"
+    back = ew.load(tmp_path / "r")
+    np.testing.assert_array_equal(back.ranks, out.ranks)
+
+
+def _deep(meta):
+    """The JSON text with a list nested 100,000 deep (json.dumps itself cannot write it)."""
+    return json.dumps(meta)[:-1] + ', "turns": ' + "[" * 100_000 + "]" * 100_000 + "}"
+
+
+EDITS = {
+    "deep JSON": (_deep, None, r"not a readable ecco_widgets result \(RecursionError"),
+    "tokens: 5": (lambda m: m.update(tokens=5), None, r"tokens must be a list of strings, not int"),
+    "n_input_tokens past the end": (lambda m: m.update(n_input_tokens=99), None, r"n_input_tokens=99 for 6 tokens"),
+    "NaN ranks": (None, lambda a: a.update(ranks=np.where(a["ranks"] > 0, np.nan, 0)), r"ranks must be integers"),
+    "zero rank": (None, lambda a: a.update(ranks=a["ranks"] * 0), r"ranks must be integers from 1"),
+    "probs of another shape": (None, lambda a: a.update(target_probs=a["target_probs"][:, :2]),
+                               r"target_probs of shape \(\d+, 2\)"),
+    "NaN KL": (None, lambda a: a.update(kl_to_final=a["kl_to_final"] * np.nan), r"kl_to_final holds NaN"),
+    "top-k of another length": (None, lambda a: a.update(topk_ids=a["topk_ids"][:, :3]), r"topk_ids of shape"),
+    "activations of another length": (None, lambda a: a.update(activations=a["activations"][:, :2]),
+                                      r"activations of shape"),
+    "targets outside": (None, lambda a: a.update(targets=a["targets"] + 10), r"targets \[\d+, \d+\] outside"),
+}
+
+
+@pytest.mark.parametrize("name", list(EDITS))
+def test_an_edited_file_is_refused_on_load_not_later_in_a_view(saved, tmp_path, name):
+    meta_edit, arrays_edit, message = EDITS[name]
+    _, path = saved
+    edited = _edit(path, tmp_path, meta_edit, arrays_edit)
+    with pytest.raises(ew.InputError, match=message):
+        ew.load(edited)

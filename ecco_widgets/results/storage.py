@@ -98,6 +98,8 @@ def read_result(path: str | Path, kinds: dict[str, type]) -> Any:
     sizes are checked before anything is expanded.
     """
     path = Path(path)
+    if not path.exists() and path.suffix != ".npz" and path.with_suffix(path.suffix + ".npz").exists():
+        path = path.with_suffix(path.suffix + ".npz")  # out.save("r") wrote r.npz
     if not path.exists():
         raise InputError(f"No saved output at {path}; write one with out.save({str(path)!r}).")
     try:
@@ -107,12 +109,14 @@ def read_result(path: str | Path, kinds: dict[str, type]) -> Any:
                 raise InputError(f"{path} is not a file written by Output.save.")
             meta = json.loads(str(data["__meta__"]))
             out = _build(path, meta, data, kinds)
+        _check_consistent(path, out)
     except InputError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise InputError(f"{path} is not a readable ecco_widgets result ({type(error).__name__}: {error}). It may "
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, TypeError, AttributeError,
+            RecursionError) as error:  # (RecursionError: JSON nested thousands deep)
+        message = str(error)[:300]
+        raise InputError(f"{path} is not a readable ecco_widgets result ({type(error).__name__}: {message}). It may "
                          "be truncated or modified: save it again with out.save(path).") from None
-    _check_consistent(path, out)
     return out
 
 
@@ -157,16 +161,53 @@ def _check_consistent(path: Path, out: Any) -> None:
     if hasattr(out, "consistency_problems"):
         _report(path, out.consistency_problems())
         return
+    problems = _token_problems(out)
+    if problems:  # the rest is measured against the tokens
+        _report(path, problems)
     n = len(out.token_ids)
-    problems = []
-    if len(out.tokens) != n or len(out.raw_tokens) != n:
-        problems.append(f"{len(out.tokens)} tokens for {n} token ids")
-    if out.ranks.ndim != 2 or out.ranks.shape[1] not in (0, n - 1, n):
-        problems.append(f"ranks of shape {out.ranks.shape} for {n} tokens")
+    ranks = np.asarray(out.ranks)
+    if ranks.ndim != 2 or ranks.shape[1] not in (0, n - 1, n):
+        problems.append(f"ranks of shape {ranks.shape} for {n} tokens")
+    elif ranks.size and (ranks.dtype.kind not in "iu" or ranks.min() < 1):
+        problems.append(f"ranks must be integers from 1 (dtype {ranks.dtype}, smallest {ranks.min()})")
+    for name in ("target_probs", "entropy", "kl_to_final"):
+        values = getattr(out, name, None)
+        if values is not None and np.asarray(values).shape != ranks.shape:
+            problems.append(f"{name} of shape {np.asarray(values).shape}, ranks {ranks.shape}")
+        elif values is not None and not np.isfinite(values).all():
+            problems.append(f"{name} holds NaN or infinite values")
+    for name, lead in (("topk_ids", (ranks.shape[0], n)), ("topk_probs", (ranks.shape[0], n)),
+                       ("hidden_states", (ranks.shape[0] + 1, n)), ("activations", (None, n))):
+        values = getattr(out, name, None)
+        if values is not None and np.asarray(values).size and (
+                np.asarray(values).ndim != 3 or any(w is not None and w != s for w, s in zip(lead, values.shape))):
+            problems.append(f"{name} of shape {np.asarray(values).shape} for {ranks.shape[0]} layers and {n} tokens")
+    targets = None if out.targets is None else np.asarray(out.targets)
+    if targets is not None and targets.size and (targets.min() < 0 or targets.max() >= n):
+        problems.append(f"targets {targets.tolist()[:6]} outside the {n} tokens")
+    columns = n + int(getattr(out, "n_source", 0))  # an encoder-decoder's attributions cover its source first
+    if getattr(out, "unit", "token") == "word" and getattr(out, "piece_starts", None) is not None:
+        columns = int(out.piece_starts[-1])  # a word-level output keeps its attributions over the pieces
     for method, raw in out.attributions_raw.items():
-        if out.targets is None or raw.ndim != 3 or raw.shape[0] != len(out.targets):
-            problems.append(f"attributions {method!r} of shape {raw.shape} for targets {out.targets}")
+        if targets is None or raw.ndim != 3 or raw.shape[:2] != (len(targets), columns):
+            problems.append(f"attributions {method!r} of shape {raw.shape} for targets {out.targets} and {columns} "
+                            "tokens")
     _report(path, problems)
+
+
+def _token_problems(out: Any) -> list[str]:
+    """What is wrong with a loaded output's tokens: their types, their count, the prompt's length."""
+    n = len(out.token_ids)
+    for name in ("tokens", "raw_tokens"):
+        values = getattr(out, name)
+        if not isinstance(values, list) or not all(isinstance(t, str) for t in values):
+            return [f"{name} must be a list of strings, not {type(values).__name__}"]
+    if len(out.tokens) != n or len(out.raw_tokens) != n:
+        return [f"{len(out.tokens)} tokens for {n} token ids"]
+    n_input = out.n_input_tokens
+    if isinstance(n_input, bool) or not isinstance(n_input, (int, np.integer)) or not 0 <= n_input <= n:
+        return [f"n_input_tokens={n_input!r} for {n} tokens"]
+    return []
 
 
 def _report(path: Path, problems: list[str]) -> None:
