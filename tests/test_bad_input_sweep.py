@@ -217,3 +217,34 @@ def test_an_edited_file_is_refused_on_load_not_later_in_a_view(saved, tmp_path, 
     edited = _edit(path, tmp_path, meta_edit, arrays_edit)
     with pytest.raises(ew.InputError, match=message):
         ew.load(edited)
+
+
+# --------------------------------------------------------------------------- generation options (item 14)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(do_sample="yes"), r"do_sample must be True or False, got 'yes'"),
+    (dict(generation_kwargs={"max_new_tokens": 50}), r"generation_kwargs repeats what generate sets itself: "
+                                                     r"max_new_tokens \(give max_new_tokens=\)"),
+    (dict(generation_kwargs={"do_sample": True}), r"repeats what generate sets itself: do_sample"),
+    (dict(generation_kwargs={"num_return_sequences": 3}), r"num_return_sequences=3: one sequence is analysed"),
+    (dict(generation_kwargs="greedy"), r"generation_kwargs must be a dict"),
+    (dict(generation_kwargs={"temperature": "hot", "do_sample_": 1}), r"transformers' generate\(\) refused"),
+])
+def test_generation_options_are_checked(demo_lm, kwargs, message):
+    with pytest.raises(ew.InputError, match=message):
+        demo_lm.generate("The cat", max_new_tokens=2, **kwargs)
+
+
+def test_chat_options_and_template_errors(demo_lm):
+    with pytest.raises(ew.InputError, match=r"generation_kwargs repeats what generate sets itself: max_new_tokens"):
+        demo_lm.chat([{"role": "user", "content": "Hi"}], max_new_tokens=2, generation_kwargs={"max_new_tokens": 9})
+    tokenizer = demo_lm.tokenizer
+    saved = tokenizer.chat_template
+    tokenizer.chat_template = "{{ raise_exception('Conversation roles must alternate user/assistant') }}"
+    try:
+        with pytest.raises(ew.InputError, match=r"chat template refused these messages: TemplateError: "
+                                                r"Conversation roles must alternate"):
+            demo_lm.chat([{"role": "user", "content": "Hi"}], max_new_tokens=2)
+    finally:
+        tokenizer.chat_template = saved

@@ -22,6 +22,7 @@ from ..analysis.attribution import EmbeddedInput, attribute, check_methods, chec
     check_target, decoded_scalar
 from ..analysis.lens import logit_lens
 from ..capture import capture, forward_until
+from .generation import check_generation_options, generate_ids, pad_id
 from ..errors import InputError, UnsupportedModelError
 from ..memory import check_activation_memory
 from ..results import Output
@@ -157,15 +158,8 @@ class LanguageModel(ModelBase):
         self.check_length(len(ids) + max_new_tokens, f"The prompt plus max_new_tokens={max_new_tokens}")
         if options.get("attribution"):  # before generating; analyze_ids checks the rest
             check_methods(options["attribution"])
-        tokenizer = self._require_tokenizer()
-        kwargs = dict(generation_kwargs or {})
-        kwargs.setdefault("pad_token_id", tokenizer.pad_token_id if tokenizer.pad_token_id is not None
-                          else tokenizer.eos_token_id)
-        input_ids = torch.tensor([ids], device=self.device)
-        with self.lock, torch.inference_mode():
-            generated = self.model.generate(input_ids, attention_mask=torch.ones_like(input_ids),
-                                            max_new_tokens=max_new_tokens, do_sample=do_sample, **kwargs)
-        all_ids = [int(i) for i in generated[0]]
+        kwargs = check_generation_options(do_sample, generation_kwargs)
+        all_ids = generate_ids(self, ids, max_new_tokens, do_sample, kwargs, pad_id(self._require_tokenizer()))
         options.setdefault("targets", slice(len(ids), None))
         return self.analyze_ids(all_ids, n_input_tokens=len(ids), **options)
 

@@ -18,9 +18,9 @@ import inspect
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 from ..analysis.attribution import check_methods
+from .generation import check_generation_options, generate_ids, pad_id
 from ..errors import InputError
 
 ROLES = ("system", "user", "assistant")
@@ -67,7 +67,14 @@ def render(tokenizer: Any, messages: list[dict[str, str]], generate: bool) -> tu
                          "to a Jinja template.")
 
     def text_of(upto: int, prompt: bool) -> str:
-        return tokenizer.apply_chat_template(messages[:upto], tokenize=False, add_generation_prompt=prompt)
+        try:
+            return tokenizer.apply_chat_template(messages[:upto], tokenize=False, add_generation_prompt=prompt)
+        except Exception as error:  # jinja2's TemplateError (a template's own raise_exception), or a broken template
+            if type(error).__module__.split(".")[0] not in ("jinja2", "transformers"):
+                raise
+            raise InputError(f"The tokenizer's chat template refused these messages: {type(error).__name__}: "
+                             f"{error}. Check the roles and their order (some templates want user and assistant "
+                             "turns to alternate, or no system message).") from None
 
     full = text_of(len(messages), generate)
     ends = [text_of(k + 1, False) for k in range(len(messages))]
@@ -141,6 +148,7 @@ def chat(lm: Any, messages: Any, max_new_tokens: int | None = None, do_sample: b
     if not answer and max_new_tokens:
         raise InputError("The transcript ends with an assistant message, so there is nothing to answer: drop "
                          "max_new_tokens to analyse it as it is, or end with a user message to get an answer.")
+    generation_kwargs = check_generation_options(do_sample, generation_kwargs)
     try:  # every option checked before any work (a misspelt option would otherwise surface after the answer)
         inspect.signature(lm.analyze_ids).bind([0], **options)
     except TypeError as error:
@@ -154,7 +162,7 @@ def chat(lm: Any, messages: Any, max_new_tokens: int | None = None, do_sample: b
     if answer:
         if not turns or turns[-1]["role"] != "assistant" or turns[-1]["stop"] != n_input:
             turns.append({"role": "assistant", "start": n_input, "stop": n_input})  # no generation prompt
-        ids = _generate(lm, ids, max_new_tokens, do_sample, generation_kwargs or {})
+        ids = generate_ids(lm, ids, max_new_tokens, do_sample, generation_kwargs, pad_id(tokenizer))
         turns[-1]["stop"] = len(ids)
         options.setdefault("targets", slice(n_input, None))  # the answer
     else:  # the last assistant message's content onwards
@@ -165,16 +173,3 @@ def chat(lm: Any, messages: Any, max_new_tokens: int | None = None, do_sample: b
     out.turns = turns
     out.special_mask = np.array([i in special for i in ids], dtype=bool)
     return out
-
-
-def _generate(lm: Any, ids: list[int], max_new_tokens: int, do_sample: bool, kwargs: dict) -> list[int]:
-    """``ids`` followed by the model's answer (greedy unless do_sample), stopping at the end-of-turn token."""
-    tokenizer = lm.tokenizer
-    kwargs = dict(kwargs)
-    kwargs.setdefault("pad_token_id", tokenizer.pad_token_id if tokenizer.pad_token_id is not None
-                      else tokenizer.eos_token_id)
-    input_ids = torch.tensor([ids], device=lm.device)
-    with lm.lock, torch.inference_mode():
-        generated = lm.model.generate(input_ids, attention_mask=torch.ones_like(input_ids),
-                                      max_new_tokens=max_new_tokens, do_sample=do_sample, **kwargs)
-    return [int(i) for i in generated[0]]

@@ -38,6 +38,7 @@ from ..analysis.attribution.discretized import Vocabulary, vocabulary_of
 from ..analysis.attribution import EmbeddedInput, attribute, check_methods, check_target, decoded_scalar
 from ..analysis.lens import logit_lens
 from ..capture import capture_seq2seq, forward_until
+from .generation import check_generation_options, generate_ids
 from ..errors import InputError, UnsupportedModelError
 from ..memory import check_activation_memory
 from ..results.seq2seq import STACKS, Seq2SeqOutput
@@ -160,17 +161,11 @@ class Seq2SeqLanguageModel(ModelBase):
                 or max_new_tokens < 1:
             raise InputError(f"max_new_tokens must be 1 or more, got {max_new_tokens!r}.")
         self.check_length(1 + int(max_new_tokens), f"The decoder sequence (start token + max_new_tokens={max_new_tokens})")
-        kwargs = dict(generation_kwargs or {})
+        kwargs = check_generation_options(do_sample, generation_kwargs)
         kwargs.setdefault("decoder_start_token_id", self.decoder_start_token_id)
         pad = getattr(self.tokenizer, "pad_token_id", None) if self.tokenizer is not None else None
         pad = pad if pad is not None else getattr(self.model.config, "pad_token_id", None)
-        if pad is not None:
-            kwargs.setdefault("pad_token_id", pad)
-        input_ids = torch.tensor([src], device=self.device)
-        with self.lock, torch.inference_mode():
-            generated = self.model.generate(input_ids, attention_mask=torch.ones_like(input_ids),
-                                            max_new_tokens=int(max_new_tokens), do_sample=do_sample, **kwargs)
-        return self.analyze_ids(src, [int(i) for i in generated[0]], **options)
+        return self.analyze_ids(src, generate_ids(self, src, max_new_tokens, do_sample, kwargs, pad), **options)
 
     def analyze_ids(
         self,
