@@ -49,6 +49,14 @@ def check_writable(path: Path) -> Path:
         raise EccoWidgetsError(f"Cannot create the folder of --out {path}: {error.strerror}.") from None
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise EccoWidgetsError(f"Cannot write --out {path}: permission denied. Choose another path.")
+    existed = path.exists()
+    try:  # the only sure test (root passes os.access everywhere; /proc, read-only mounts): open it for writing
+        with open(path, "ab"):
+            pass
+    except OSError as error:
+        raise EccoWidgetsError(f"Cannot write --out {path}: {error.strerror or error}. Choose another path.") from None
+    if not existed:
+        path.unlink()
     return path
 
 

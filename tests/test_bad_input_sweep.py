@@ -248,3 +248,46 @@ def test_chat_options_and_template_errors(demo_lm):
             demo_lm.chat([{"role": "user", "content": "Hi"}], max_new_tokens=2)
     finally:
         tokenizer.chat_template = saved
+
+
+# --------------------------------------------------------------------------- export and figures (item 15)
+
+
+@pytest.mark.parametrize("scale", [0, -2, 1000, "2", True])
+def test_save_png_scale_is_checked_before_the_browser(scale, tmp_path, monkeypatch):
+    from ecco_widgets.views import figure
+
+    monkeypatch.setattr(figure, "chromium_executable", lambda: pytest.fail("the browser was started"))
+    grid = ew.RankGrid(tokens=["a", "b", "c"], ranks=np.array([[3, 1]]))
+    with pytest.raises(ValueError, match=r"scale must be a number from 0\.25 to 8"):
+        grid.save_png(tmp_path / "x.png", scale=scale)
+
+
+def test_figures_without_chromium_say_what_is_missing(tmp_path, monkeypatch):
+    from ecco_widgets.views import figure
+
+    monkeypatch.setattr(figure, "chromium_executable", lambda: None)
+    grid = ew.RankGrid(tokens=["a", "b", "c"], ranks=np.array([[3, 1]]))
+    with pytest.raises(ew.NotAvailableError, match=r"Chromium, which is not installed here"):
+        grid.save_svg(tmp_path / "x.svg")
+
+
+def test_save_html_to_a_folder_or_an_unwritable_place(tmp_path):
+    grid = ew.RankGrid(tokens=["a", "b", "c"], ranks=np.array([[3, 1]]))
+    with pytest.raises(ValueError, match=r"is a folder; give a file name such as"):
+        ew.save_html(grid, tmp_path)
+    with pytest.raises(ValueError, match=r"save_html: cannot write /proc/ecco\.html"):
+        ew.save_html(grid, "/proc/ecco.html")
+
+
+def test_render_out_into_an_unwritable_place_fails_before_loading(capsys):
+    from ecco_widgets import cli
+
+    assert cli.main(["render", "--prompt", "Hi", "--model", "/nonexistent", "--out", "/proc/page.html"]) == 2
+    err = capsys.readouterr().err
+    assert "Cannot write --out /proc/page.html" in err
+
+
+def test_explorer_of_something_that_is_not_an_output():
+    with pytest.raises(ValueError, match=r"Explorer\(out\) takes the output of lm.analyze .* got a str"):
+        ew.Explorer("x")

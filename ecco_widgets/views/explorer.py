@@ -101,6 +101,9 @@ class Explorer(TokenView):
 
     def __init__(self, out: Any = None, /, **options: Any) -> None:
         if out is not None:
+            if not (hasattr(out, "token_ids") and hasattr(out, "ranks")):
+                raise ViewValueError(f"Explorer(out) takes the output of lm.analyze / lm.generate / lm.chat (or the "
+                                     f"arrays as keywords), got a {type(out).__name__}.")
             if not _READERS:
                 raise ViewValueError("Explorer(out) needs ecco_widgets.results (import ecco_widgets first)")
             options = _READERS[0](out, **options)

@@ -30,6 +30,7 @@ import re
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from .arrays import ViewValueError
 from .bundles import bundle_path, read_bundle
 
 __all__ = ["save_html", "to_html", "json_for_script"]
@@ -155,8 +156,12 @@ def save_html(
     ``view_or_list`` is a view or a list of views (shown one after the other).
     """
     out = pathlib.Path(path)
+    if out.is_dir():
+        raise ViewValueError(f"save_html: {out} is a folder; give a file name such as {out / 'page.html'}.")
     text = to_html(view_or_list, title=title)
-    if out.parent and not out.parent.exists():
+    try:
         out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+        out.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise ViewValueError(f"save_html: cannot write {out}: {error.strerror or error}. Choose another path.") from None
     return out

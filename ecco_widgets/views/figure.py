@@ -22,6 +22,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import NotAvailableError
+from .arrays import ViewValueError
 from .export import save_html
 
 __all__ = ["CHROMIUM_ARGS", "chromium_executable", "figure_theme", "render_png", "render_svg"]
@@ -86,15 +88,24 @@ def _in_thread(fn: Callable[[], Any]) -> Any:
     return out[0]
 
 
+#: save_png's pixels per CSS pixel: a 1,000x figure of a 1,280-pixel view would be 1.6 gigapixels wide
+MIN_SCALE, MAX_SCALE = 0.25, 8
+
+
 def _with_page(view: Any, theme: str | None, scale: float, fn: Callable[[Any, Any], Any]) -> Any:
     """Open the view's offline page in headless Chromium, lay the view out whole and call ``fn(page, root)``."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not MIN_SCALE <= scale <= MAX_SCALE:
+        raise ViewValueError(f"scale must be a number from {MIN_SCALE} to {MAX_SCALE} (pixels per CSS pixel), got "
+                             f"{scale!r}.")
     exe = chromium_executable()
     if exe is None:
-        raise RuntimeError("save_svg / save_png need Chromium (apt-get install -y chromium)")
+        raise NotAvailableError("save_svg / save_png draw the view in Chromium, which is not installed here "
+                                "(Debian: apt-get install -y chromium); ew.save_html needs no browser.")
     try:
         from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        raise RuntimeError("save_svg / save_png need playwright (pip install 'ecco_widgets[test]')") from exc
+    except ImportError:
+        raise NotAvailableError("save_svg / save_png need playwright (pip install playwright); ew.save_html needs "
+                                "no browser.") from None
     page_theme = figure_theme(view.theme, theme)
 
     def run() -> Any:
