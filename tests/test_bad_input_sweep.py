@@ -291,3 +291,48 @@ def test_render_out_into_an_unwritable_place_fails_before_loading(capsys):
 def test_explorer_of_something_that_is_not_an_output():
     with pytest.raises(ValueError, match=r"Explorer\(out\) takes the output of lm.analyze .* got a str"):
         ew.Explorer("x")
+
+
+# --------------------------------------------------------------------------- silently accepted or changed
+
+
+@pytest.mark.parametrize("ids, message", [
+    ([1.7, 2, 3], r"token ids must be integers, got \[1\.7\]"),
+    (["5", 6, 7], r"token ids must be integers, got \['5'\]"),
+    ([True, 2, 3], r"token ids must be integers, got \[True\]"),
+    ("123", r"token ids must be a list of integers, got a str"),
+])
+def test_token_ids_are_integers(gpt2, ids, message):
+    with pytest.raises(ew.InputError, match=message):
+        gpt2.analyze_ids(ids)
+
+
+@pytest.mark.parametrize("prompt, message", [
+    (None, r"The prompt must be a string, got NoneType"),
+    (b"The cat", r"The prompt must be a string, got bytes \(decode it first"),
+    (["The cat", "A dog"], r"The prompt must be a string, got list \(for several, use ew.batch"),
+    ("   ", r"The prompt is empty"),
+])
+def test_a_prompt_that_is_not_a_string_is_named(demo_lm, prompt, message):
+    with pytest.raises(ew.InputError, match=message):
+        demo_lm.generate(prompt, max_new_tokens=1)
+
+
+def test_contrast_without_attribution_is_refused(gpt2):
+    with pytest.raises(ew.InputError, match=r"contrast only shapes attributions, and none were asked for"):
+        gpt2.analyze_ids([5, 17, 33], contrast=7)
+
+
+@pytest.mark.parametrize("path", ["/no/such/model", "./no-such-model", "~/no-such-model", "a/b/c"])
+def test_a_missing_local_path_is_not_reported_as_a_hub_id(path):
+    with pytest.raises(ew.ModelLoadError, match=r"No model folder at .*: it does not exist") as info:
+        ew.from_pretrained(path)
+    assert "hub id)" not in str(info.value)
+
+
+def test_from_pretrained_says_it_switched_the_model_to_eval_mode():
+    model = build("gpt2")
+    model.train()
+    with pytest.warns(UserWarning, match=r"put the model in eval mode \(dropout off\)"):
+        ew.from_pretrained(model)
+    assert not model.training

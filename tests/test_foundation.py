@@ -102,7 +102,8 @@ def test_target_positions_are_checked(toy_lm):
 
 
 def test_unknown_model_id_says_how_to_work_offline(tmp_path):
-    with pytest.raises(ew.ModelLoadError, match="pass the folder"):
+    # a path that does not exist is reported as a missing folder, not sent to the hub as an id (issue 31)
+    with pytest.raises(ew.ModelLoadError, match=r"No model folder at .*no-such-model: it does not exist"):
         ew.from_pretrained(str(tmp_path / "no-such-model"))
     with pytest.raises(ew.ModelLoadError, match="Hub is unreachable"):
         ew.from_pretrained("nobody-here/definitely-not-a-model-xyz")

@@ -35,9 +35,20 @@ _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vo
 
 # ----- the one loader -----
 def resolve_source(name: str | Path) -> tuple[str, bool]:
-    """(what transformers should load, whether it is a local folder) for a hub id or a folder path."""
+    """(what transformers should load, whether it is a local folder) for a hub id or a folder path.
+
+    A name that can only be a path (a Path, or a str starting with / ./ ../ ~ or with more than one /) and names no
+    folder is a ModelLoadError here: it is not sent to the hub as an id.
+    """
     folder = Path(name).expanduser()
-    return (str(folder), True) if folder.is_dir() else (str(name), False)
+    if folder.is_dir():
+        return str(folder), True
+    text = str(name)
+    if isinstance(name, Path) or text.startswith(("/", "./", "../", "~")) or text.count("/") > 1:
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise ModelLoadError(f"No model folder at {text}: it {what}. Give the folder that save_pretrained wrote "
+                             "(config.json and the weights), or a hub id such as 'gpt2'.")
+    return text, False
 
 
 def _cannot_load(name: str, is_folder: bool, error: Exception) -> ModelLoadError:
@@ -111,6 +122,11 @@ def prepare(model: nn.Module, device: str | torch.device | None) -> nn.Module:
                                     "id, a local folder, or e.g. AutoModelForCausalLM.from_pretrained(...).")
     if device is not None and getattr(model, "hf_device_map", None) is None:
         model = model.to(device)
+    if model.training:
+        import warnings
+
+        warnings.warn("ecco_widgets put the model in eval mode (dropout off), so that analyses are deterministic; "
+                      "call model.train() before training it again.", UserWarning, stacklevel=3)
     return model.eval()
 
 
@@ -191,7 +207,12 @@ class ModelBase:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` as the model sees it (with the tokenizer's special tokens, e.g. BOS or [CLS])."""
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str):
+            hint = {bytes: " (decode it first: text.decode('utf-8'))", list: " (for several, use ew.batch(lm, texts, "
+                    "out), or one call per text)", tuple: " (for several, use ew.batch(lm, texts, out))"}
+            raise InputError(f"The {self.text_name} must be a string, got {type(text).__name__}"
+                             f"{hint.get(type(text), '')}.")
+        if not text.strip():
             raise InputError(f"The {self.text_name} is empty: give some text, e.g. "
                              "lm.analyze('The keys to the cabinet are').")
         return [int(i) for i in self._require_tokenizer()(text)["input_ids"]]
@@ -276,6 +297,13 @@ class ModelBase:
 
     def check_ids(self, token_ids: Sequence[int], what: str = "The text") -> list[int]:
         """Token ids as ints, non-empty, inside the vocabulary and the context window; InputError otherwise."""
+        if isinstance(token_ids, (str, bytes)):
+            raise InputError(f"{what}: token ids must be a list of integers, got a {type(token_ids).__name__}; for "
+                             "text use lm.analyze(text).")
+        wrong = [i for i in token_ids if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer))]
+        if wrong:
+            raise InputError(f"{what}: token ids must be integers, got {wrong[:5]!r} (a float or a string would be "
+                             "truncated or parsed into another token).")
         ids = [int(i) for i in token_ids]
         if not ids:
             raise InputError(f"{what} has no tokens; give a non-empty text.")

@@ -216,6 +216,9 @@ class LanguageModel(ModelBase):
         layers = self.activation_layers(activations, self.spec.n_layers)
         if layers:
             check_activation_memory(self.spec, layers, n, np.dtype(activation_dtype))
+        if not attribution and contrast is not None:
+            raise InputError("contrast only shapes attributions, and none were asked for: pass attribution=('ig',) "
+                             "(or another method), or drop contrast.")
         if attribution:  # every argument checked before the forward pass
             methods = check_methods(attribution)
             check_target(target)
