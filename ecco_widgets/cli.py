@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from .batch.cli import ATTRIBUTION_CHOICES, add_batch_parser, parse_methods, run_batch
 from .errors import EccoWidgetsError
+from .writable import check_writable
 
 METRICS = ("rank", "prob", "kl", "entropy")
 
@@ -33,31 +34,6 @@ def _count(minimum: int):
             raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
         return value
     return parse
-
-
-def check_writable(path: Path) -> Path:
-    """The page's path, checked before any analysis: not a folder, and its folder exists (or can be made) and is
-    writable. EccoWidgetsError with the reason otherwise."""
-    import os
-
-    if path.is_dir():
-        raise EccoWidgetsError(f"--out {path} is a folder; give a file name such as {path / 'page.html'}.")
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise EccoWidgetsError(f"Cannot create the folder of --out {path}: {error.strerror}.") from None
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise EccoWidgetsError(f"Cannot write --out {path}: permission denied. Choose another path.")
-    existed = path.exists()
-    try:  # the only sure test (root passes os.access everywhere; /proc, read-only mounts): open it for writing
-        with open(path, "ab"):
-            pass
-    except OSError as error:
-        raise EccoWidgetsError(f"Cannot write --out {path}: {error.strerror or error}. Choose another path.") from None
-    if not existed:
-        path.unlink()
-    return path
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -336,3 +336,106 @@ def test_from_pretrained_says_it_switched_the_model_to_eval_mode():
     with pytest.warns(UserWarning, match=r"put the model in eval mode \(dropout off\)"):
         ew.from_pretrained(model)
     assert not model.training
+
+
+# --------------------------------------------------------------------------- batch folders (items 3, 7, 8, 10, 11)
+
+
+@pytest.fixture(scope="module")
+def batch_lm(two_layer_folder):
+    return ew.from_pretrained(str(two_layer_folder))
+
+
+BATCH_PROMPTS = ["The cat sat", "A dog ran", "Hello there"]
+
+
+def test_resume_with_another_dtype_or_replaced_weights_is_refused(two_layer_folder, tmp_path):
+    """Item 3: a resume keyed on the path string took other weights and another dtype."""
+    out = tmp_path / "run"
+    ew.batch(ew.from_pretrained(str(two_layer_folder)), BATCH_PROMPTS[:1], out, progress=False)
+    with pytest.raises(ew.InputError, match=r"holds another batch run \(model_fingerprint"):
+        ew.batch(ew.from_pretrained(str(two_layer_folder), dtype=torch.bfloat16), BATCH_PROMPTS[:1], out,
+                 progress=False)
+    other = ew.from_pretrained(str(two_layer_folder))
+    with torch.no_grad():
+        other.model.model.layers[1].mlp.down_proj.weight.add_(0.01)  # the folder's weights, changed in place
+    with pytest.raises(ew.InputError, match=r"model_fingerprint"):
+        ew.batch(other, BATCH_PROMPTS[:1], out, progress=False)
+
+
+def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(batch_lm, tmp_path):
+    """Item 7: two runs into one folder both wrote every row."""
+    import socket
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    out.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / "_ecco_batch.lock").write_text(json.dumps({"pid": sleeper.pid, "host": socket.gethostname()}))
+        with pytest.raises(ew.InputError, match=rf"Another batch run \(pid {sleeper.pid} on .*\) is writing"):
+            ew.batch(batch_lm, BATCH_PROMPTS, out, progress=False)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    results = ew.batch(batch_lm, BATCH_PROMPTS, out, progress=False)  # its process is gone: the lock is stale
+    assert len(results) == 3 and not (out / "_ecco_batch.lock").exists()
+
+
+def _foreign_part(folder):
+    import pandas as pd
+
+    pd.DataFrame({"prompt_index": [0], "text": ["not ours"]}).to_parquet(folder / "part-r00000-999999-ffff.parquet")
+
+
+def test_a_foreign_or_damaged_part_is_named_not_mixed_in(batch_lm, tmp_path):
+    """Items 8 and 11: a foreign part-*.parquet replaced real rows; damaged files gave raw pyarrow errors."""
+    out = tmp_path / "run"
+    ew.batch(batch_lm, BATCH_PROMPTS, out, progress=False)
+    _foreign_part(out)
+    with pytest.raises(ew.InputError, match=r"part-r00000-999999-ffff\.parquet was not written by the batch run"):
+        ew.load_batch(out)
+    with pytest.raises(ew.InputError, match=r"was not written by the batch run"):  # nor resumed into
+        ew.batch(batch_lm, BATCH_PROMPTS, out, progress=False)
+    (out / "part-r00000-999999-ffff.parquet").unlink()
+    part = sorted(out.glob("part-*.parquet"))[0]
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])  # truncated
+    with pytest.raises(ew.InputError, match=r"part-.*\.parquet is damaged"):
+        ew.load_batch(out)
+    (out / "_ecco_batch.json").write_text("{not json")
+    with pytest.raises(ew.InputError, match=r"_ecco_batch\.json is damaged"):
+        ew.load_batch(out)
+    with pytest.raises(ew.InputError, match=r"_ecco_batch\.json is damaged"):
+        ew.batch(batch_lm, BATCH_PROMPTS, out, progress=False)
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("prompts.jsonl", b'{"text": "caf\xe9"}\n', r"is not UTF-8 text \(byte \d+"),
+    ("prompts.json", b"\xff\xfe[1]", r"is not UTF-8 text"),
+    ("prompts.parquet", b"PAR1 this is not parquet PAR1", r"could not be read as \.parquet \(Arrow"),
+])
+def test_batch_inputs_that_are_not_what_they_say(tmp_path, capsys, name, content, message):
+    """Item 10: binary / non-UTF-8 files and corrupt Parquet ended in UnicodeDecodeError / ArrowInvalid."""
+    from ecco_widgets import cli
+
+    source = tmp_path / name
+    source.write_bytes(content)
+    assert cli.main(["batch", "--input", str(source), "--out", str(tmp_path / "out")]) == 2
+    import re
+
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_batch_out_and_summary_are_checked_before_the_model(tmp_path, capsys, monkeypatch):
+    """Item 10: a read-only --out failed after the model loaded, an unwritable --summary after the whole run."""
+    from ecco_widgets import cli, models
+
+    monkeypatch.setattr(models, "demo_model", lambda **k: pytest.fail("the model loaded"))
+    source = tmp_path / "prompts.jsonl"
+    source.write_text(json.dumps({"text": "The cat"}) + "\n")
+    assert cli.main(["batch", "--input", str(source), "--out", "/proc/ecco-run"]) == 2
+    assert "Cannot write into --out /proc/ecco-run" in capsys.readouterr().err
+    assert cli.main(["batch", "--input", str(source), "--out", str(tmp_path / "out"), "--summary",
+                     "/proc/summary.html"]) == 2
+    assert "Cannot write --summary /proc/summary.html" in capsys.readouterr().err

@@ -95,10 +95,14 @@ def _run(args: argparse.Namespace) -> int:
     from .distributed import current_process
     from .inputs import read_prompts
     from .runner import batch
+    from ..writable import check_writable, check_writable_folder
 
     methods = parse_methods(args.attribution)
     layers = parse_layers(args.activations)
     prompts = read_prompts(args.input, args.field)  # before the model: a bad file fails fast
+    check_writable_folder(args.out, "--out")  # and where the run writes (not after the model loaded, or the run)
+    if args.summary is not None:
+        check_writable(args.summary, "--summary")
     process = current_process()
     hf_logging.disable_progress_bar()
     try:

@@ -28,17 +28,24 @@ def read_prompts(source: str | Path, field: str = "text") -> list[Any]:
     if not path.exists():
         raise InputError(f"--input {path} does not exist; give a .jsonl / .json / .parquet file or a dataset folder "
                          "saved with datasets' save_to_disk.")
-    if path.is_dir():
-        records = _dataset_folder(path)
-    elif path.suffix == ".jsonl":
-        records = _json_lines(path)
-    elif path.suffix == ".json":
-        records = _json_list(path)
-    elif path.suffix == ".parquet":
-        records = _parquet(path)
-    else:
+    readers = {".jsonl": _json_lines, ".json": _json_list, ".parquet": _parquet}
+    if not path.is_dir() and path.suffix not in readers:
         raise InputError(f"--input {path}: unknown kind of file {path.suffix!r}; use .jsonl, .json, .parquet or a "
                          "dataset folder.")
+    read = _dataset_folder if path.is_dir() else readers[path.suffix]
+    try:
+        records = read(path)
+    except UnicodeDecodeError as error:
+        raise InputError(f"--input {path} is not UTF-8 text (byte {error.start}: {error.reason}); JSON and JSON Lines "
+                         "files must be UTF-8.") from None
+    except InputError:
+        raise
+    except Exception as error:  # pyarrow's ArrowInvalid / ArrowIOError, OSError: a damaged or foreign file
+        if not (type(error).__module__.startswith("pyarrow") or isinstance(error, (OSError, ValueError, KeyError))):
+            raise
+        raise InputError(f"--input {path} could not be read as {'a dataset folder' if path.is_dir() else path.suffix}"
+                         f" ({type(error).__name__}: {str(error)[:200]}). Is it damaged, or another kind of file?") \
+            from None
     if not records:
         raise InputError(f"--input {path} holds no prompts.")
     return [_field(record, field, path, i) for i, record in enumerate(records)]

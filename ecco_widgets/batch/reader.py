@@ -14,7 +14,6 @@ as a pandas DataFrame, the dataset summaries as a view.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,7 +23,7 @@ from ..errors import InputError, NotAvailableError
 from ..results import Output
 from .inputs import _pyarrow
 from .rows import SCALAR_COLUMNS, row_output
-from .store import MANIFEST
+from .store import MANIFEST, part_indices, read_manifest
 
 
 class BatchResults:
@@ -37,14 +36,13 @@ class BatchResults:
         if not manifest.exists():
             raise InputError(f"{self.path} holds no batch run (no {MANIFEST}); write one with ew.batch or "
                              "`ecco-widgets batch`.")
-        self.manifest: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8"))
+        self.manifest: dict[str, Any] = read_manifest(manifest)
         _pyarrow()
-        import pyarrow.parquet as pq
 
         self._where: dict[int, tuple[Path, int]] = {}
         self.duplicates: list[int] = []
         for part in sorted(self.path.glob("part-*.parquet")):
-            for group, index in enumerate(pq.read_table(part, columns=["prompt_index"]).column(0).to_pylist()):
+            for group, index in enumerate(part_indices(part, self.manifest)):
                 if index in self._where:
                     self.duplicates.append(index)
                 else:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -55,10 +56,18 @@ def batch(lm: Any, prompts: Sequence[Any], out: str | Path, generate: int = 0, a
         raise InputError("No prompts to analyse: pass a non-empty list.")
     process = process or current_process()
     folder = RunFolder(out)
+    with folder.lock() if process.rank == 0 else contextlib.nullcontext():  # one run writes into a folder at a time
+        return _run(lm, texts, folder, options, process, progress)
+
+
+def _run(lm: Any, texts: list[Any], folder: RunFolder, options: dict[str, Any], process: Process,
+         progress: bool | None) -> BatchResults:
+    flush_every = options["flush_every"]
     settings = {k: v for k, v in options.items() if k != "flush_every"}
     fingerprint = hashlib.sha256(json.dumps([t if isinstance(t, str) else repr(t) for t in texts],
                                             ensure_ascii=False).encode()).hexdigest()
-    manifest = {"model": lm.name, "settings": settings, "n_prompts": len(texts), "prompts_sha256": fingerprint}
+    manifest = {"model": lm.name, "model_fingerprint": model_fingerprint(lm.model), "settings": settings,
+                "n_prompts": len(texts), "prompts_sha256": fingerprint}
     folder.check_manifest(manifest, write=process.rank == 0)
     process.barrier()  # the manifest exists; every process reads the same parts before any writes
     if process.rank == 0:
@@ -123,3 +132,30 @@ def _check_options(lm: Any, generate: Any, attribution: Sequence[str], activatio
     return {"generate": generate, "attribution": methods, "n_steps": steps, "lens_topk": lens_topk,
             "activations": layers if layers else False, "keep_hidden_states": bool(keep_hidden_states),
             "flush_every": flush_every}
+
+
+def model_fingerprint(model: Any) -> str:
+    """What determines a run's numbers, hashed: the model's config, its dtype and every parameter's name, shape,
+    dtype and a strided sample of its values (up to 4,096 each). A folder of weights replaced in place, or another
+    --dtype, gives another fingerprint, so a resume into the old run's folder is refused.
+
+    >>> import torch
+    >>> a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    >>> model_fingerprint(a) == model_fingerprint(a), model_fingerprint(a) == model_fingerprint(b)
+    (True, False)
+    """
+    import torch
+
+    digest = hashlib.sha256()
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "to_json_string"):
+        digest.update(config.to_json_string(use_diff=False).encode())
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            digest.update(f"{name}:{tuple(param.shape)}:{param.dtype}".encode())
+            if param.device.type == "meta" or not param.numel():
+                continue
+            flat = param.detach().reshape(-1)
+            step = max(1, flat.numel() // 4096)
+            digest.update(flat[::step].float().cpu().numpy().tobytes())
+    return digest.hexdigest()

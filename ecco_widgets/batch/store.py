@@ -8,7 +8,8 @@ the model name, the settings and the prompts' fingerprint; a run with other sett
 >>> import tempfile
 >>> folder = RunFolder(tempfile.mkdtemp())
 >>> folder.check_manifest({"model": "m", "settings": {"generate": 0}, "n_prompts": 2, "prompts_sha256": "ab"})
->>> _ = folder.write_part([{"prompt_index": 1, "text": "x", "error": "empty prompt", "seconds": 0.0, "rank": 0}], rank=0)
+>>> row = {"prompt_index": 1, "text": "x", "error": "empty prompt", "seconds": 0.0, "rank": 0}
+>>> _ = folder.write_part([row], rank=0, metadata={"model": "m", "settings": {"generate": 0}})
 >>> sorted(folder.done_indices())
 [1]
 """
@@ -26,6 +27,7 @@ from .inputs import _pyarrow
 from .rows import SCALAR_COLUMNS, expected_columns
 
 MANIFEST = "_ecco_batch.json"  # a leading "_": Parquet readers (pyarrow, pandas) skip it
+LOCK = "_ecco_batch.lock"  # the pid and host of the run writing into the folder
 FORMAT = "ecco_widgets.Batch/1"
 
 
@@ -43,7 +45,7 @@ class RunFolder:
     def manifest(self) -> dict[str, Any] | None:
         """The manifest of the run in this folder, or None."""
         path = self.path / MANIFEST
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        return read_manifest(path) if path.exists() else None
 
     def check_manifest(self, manifest: dict[str, Any], write: bool = True) -> None:
         """Refuse a folder holding another run (other model, settings or prompts); else write ``manifest`` when
@@ -51,8 +53,8 @@ class RunFolder:
         manifest = {"format": FORMAT, **manifest}
         existing = self.manifest()
         if existing is not None:
-            different = [k for k in ("format", "model", "settings", "n_prompts", "prompts_sha256")
-                         if existing.get(k) != manifest.get(k)]
+            different = [k for k in ("format", "model", "model_fingerprint", "settings", "n_prompts",
+                                     "prompts_sha256") if existing.get(k) != manifest.get(k)]
             if different:
                 detail = "; ".join(f"{k}: folder has {existing.get(k)!r}, this run {manifest.get(k)!r}"
                                    for k in different)
@@ -77,12 +79,17 @@ class RunFolder:
     def done_indices(self) -> set[int]:
         """The prompt indices already written (from the part files' prompt_index columns alone)."""
         _pyarrow()
-        import pyarrow.parquet as pq
-
         done: set[int] = set()
+        manifest = self.manifest()
         for part in self.part_files():
-            done.update(pq.read_table(part, columns=["prompt_index"]).column(0).to_pylist())
+            done.update(part_indices(part, manifest))
         return done
+
+    # ----- one writer at a time -----
+    def lock(self) -> "RunLock":
+        """The folder's writer lock (a context manager): a second run into the folder while this one writes is
+        refused; a lock left by a process that no longer runs is taken over."""
+        return RunLock(self.path / LOCK)
 
     def write_part(self, rows: Sequence[dict[str, Any]], rank: int, metadata: dict[str, Any] | None = None,
                    settings: dict[str, Any] | None = None) -> Path:
@@ -107,3 +114,89 @@ class RunFolder:
         pq.write_table(table, tmp, row_group_size=1)
         os.replace(tmp, self.path / name)
         return self.path / name
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest at ``path``; a damaged one is an InputError that names it."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as error:
+        raise InputError(f"{path} is damaged ({type(error).__name__}: {str(error)[:120]}); the folder's run cannot be "
+                         "read or resumed. Start again in a new --out folder.") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise InputError(f"{path} is not an ecco_widgets batch manifest (format {FORMAT!r}).")
+    return manifest
+
+
+def part_indices(part: Path, manifest: dict[str, Any] | None) -> list[int]:
+    """The prompt indices of one part file, after checking that the part is whole and was written by the run of
+    ``manifest`` (its schema metadata names the same format, model and settings): a damaged or foreign file is an
+    InputError that names it, never rows mixed into the results."""
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(part)
+        meta = json.loads((schema.metadata or {}).get(b"ecco_widgets", b"null"))
+        indices = pq.read_table(part, columns=["prompt_index"]).column(0).to_pylist()
+    except Exception as error:  # pyarrow's ArrowInvalid (truncated, bit-flipped), OSError, JSON
+        raise InputError(f"{part} is damaged ({type(error).__name__}: {str(error)[:120]}). Move it out of the "
+                         "folder (its prompts are run again on resume).") from None
+    ours = isinstance(meta, dict) and meta.get("format") == FORMAT and (manifest is None or all(
+        meta.get(k) == manifest.get(k) for k in ("model", "settings")))
+    if not ours or not all(isinstance(i, int) for i in indices):
+        raise InputError(f"{part} was not written by the batch run of this folder (its metadata names another "
+                         "run, or none). Move it out of the folder: its rows would replace the run's own.")
+    return indices
+
+
+class RunLock:
+    """``_ecco_batch.lock``: created exclusively, holding the writer's pid and host; removed when the run ends."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.mine = False
+
+    def __enter__(self) -> "RunLock":
+        import socket
+
+        me = {"pid": os.getpid(), "host": socket.gethostname()}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                owner = self._owner()
+                if owner is not None and _alive(owner, me["host"]):
+                    raise InputError(f"Another batch run (pid {owner.get('pid')} on {owner.get('host')}) is writing "
+                                     f"into {self.path.parent}; wait for it to finish, or choose another --out "
+                                     "folder.") from None
+                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as handle:
+                json.dump(me, handle)
+            self.mine = True
+            return self
+        raise InputError(f"Could not take the lock {self.path}: another run keeps taking it.")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.mine:
+            self.path.unlink(missing_ok=True)
+
+    def _owner(self) -> dict[str, Any] | None:
+        try:
+            owner = json.loads(self.path.read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            return None
+        return owner if isinstance(owner, dict) else None
+
+
+def _alive(owner: dict[str, Any], host: str) -> bool:
+    """Whether the lock's owner still runs (a process on another host is taken to run)."""
+    if owner.get("host") != host:
+        return True
+    try:
+        os.kill(int(owner.get("pid", -1)), 0)
+    except (ProcessLookupError, ValueError, OverflowError):
+        return False
+    except PermissionError:
+        return True
+    return True
