@@ -439,3 +439,25 @@ def test_batch_out_and_summary_are_checked_before_the_model(tmp_path, capsys, mo
     assert cli.main(["batch", "--input", str(source), "--out", str(tmp_path / "out"), "--summary",
                      "/proc/summary.html"]) == 2
     assert "Cannot write --summary /proc/summary.html" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- unbounded patching (item 17)
+
+
+def test_exact_patching_of_a_long_pair_is_refused_with_its_cost(gpt2):
+    """Item 17: a 2,000-token pair meant 60,000 patched runs and only memory was checked."""
+    clean = [5 + (i % 300) for i in range(100)]
+    corrupted = list(clean)
+    corrupted[3] = 7
+    calls, handle = [], gpt2.model.register_forward_pre_hook(lambda *a: calls.append(1))
+    try:
+        with pytest.raises(ew.InputError, match=r"is \d[\d,]* patched runs \(\d+ layers x 100 positions\), about .* "
+                                                r"the bound is max_runs=50\. .*method='attribution'"):
+            ew.patching(gpt2, clean, corrupted, 11, 12, max_runs=50, progress=False)
+    finally:
+        handle.remove()
+    assert len(calls) == 1  # the clean run, whose time gives the estimate; no patched run
+    estimate = ew.patching(gpt2, clean, corrupted, 11, 12, method="attribution", max_runs=50, progress=False)
+    assert estimate.effect.shape[1] == 100  # the way out it names runs
+    with pytest.raises(ew.InputError, match=r"max_runs must be a positive integer or None"):
+        ew.patching(gpt2, clean, corrupted, 11, 12, max_runs=0)

@@ -16,6 +16,8 @@ agreement.
 
 from __future__ import annotations
 
+import time
+
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,16 @@ POINTS = ("resid", "attn", "mlp")
 METHODS = ("exact", "attribution", "both")
 #: Activations of one batch of patched runs stay below this (estimated before each forward).
 PATCH_BUDGET_BYTES = 128 * 2**20
+#: Exact patching refuses more (layer, position) runs than this unless asked (``max_runs=``).
+MAX_RUNS = 5_000
+
+
+def _duration(seconds: float) -> str:
+    """'40 s', '12 min', '3.1 h'."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
+        f"{seconds / 3600:.1f} h"
+
+
 #: Most patched runs in one forward.
 MAX_BATCH = 256
 
@@ -198,7 +210,7 @@ class _Runner:
 def patching(lm: LanguageModel, clean: str | PromptPair, corrupted: str | None = None, answer: str | int | None = None,
              foil: str | int | None = None,
              points: str = "resid", method: str = "exact", topk: int = 10, batch_size: int | None = None,
-             progress: bool | None = None) -> PatchingResult:
+             progress: bool | None = None, max_runs: int | None = MAX_RUNS) -> PatchingResult:
     """Activation patching of ``clean`` into ``corrupted`` at every (layer, position) of ``points``.
 
     clean / corrupted: prompts (text or token ids), or ``clean`` = a prompt pair from ``ew.compare(out_a, out_b)``
@@ -208,8 +220,13 @@ def patching(lm: LanguageModel, clean: str | PromptPair, corrupted: str | None =
     difference answer - foil after the last position, normalised to 0 (corrupted run) .. 1 (clean run).
     points: "resid" | "attn" | "mlp". method: "exact" (a forward per patch, batched: up to ``batch_size`` patches a
     forward, chosen from memory by default), "attribution" (the gradient estimate), "both" (also their agreement).
-    topk: how many of each patched run's predictions to keep. Returns a PatchingResult (``.grid()`` shows it).
+    topk: how many of each patched run's predictions to keep. max_runs: "exact" and "both" make one patched run per
+    (layer, position); more than this many are refused with the time they would take (None: no bound).
+    Returns a PatchingResult (``.grid()`` shows it).
     """
+    if max_runs is not None and (isinstance(max_runs, bool) or not isinstance(max_runs, (int, np.integer))
+                                 or max_runs < 1):
+        raise InputError(f"max_runs must be a positive integer or None (no bound), got {max_runs!r}.")
     clean_ids, corrupted_ids, answer_id, foil_id = check_inputs(lm, clean, corrupted, answer, foil, points, method,
                                                                 topk, batch_size)
     modules = point_modules(lm.spec, points)
@@ -221,7 +238,16 @@ def patching(lm: LanguageModel, clean: str | PromptPair, corrupted: str | None =
     device = lm.device
     clean_t, corrupted_t = (torch.tensor([i], device=device) for i in (clean_ids, corrupted_ids))
     with lm.lock:
+        started = time.perf_counter()
         clean_values, clean_logits = runner.record(clean_t)
+        runs = n_layers * n
+        if method != "attribution" and max_runs is not None and runs > max_runs:
+            seconds = runs * (time.perf_counter() - started)
+            raise InputError(f"Exact patching of this pair is {runs:,} patched runs ({n_layers} layers x {n} "
+                             f"positions), about {_duration(seconds)} here (one run of it took "
+                             f"{time.perf_counter() - started:.2g} s); the bound is max_runs={max_runs:,}. Estimate "
+                             "every cell at once with method='attribution' (one forward and one backward) and patch "
+                             "a shorter pair exactly, or pass max_runs=None to run them all.")
         require(clean_values.numel() * clean_values.element_size(), "Keeping the clean run's activations",
                 "Use a shorter prompt pair.", device)
         ld_clean = float(logit_difference(clean_logits, answer_id, foil_id))
