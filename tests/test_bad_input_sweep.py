@@ -461,3 +461,25 @@ def test_exact_patching_of_a_long_pair_is_refused_with_its_cost(gpt2):
     assert estimate.effect.shape[1] == 100  # the way out it names runs
     with pytest.raises(ew.InputError, match=r"max_runs must be a positive integer or None"):
         ew.patching(gpt2, clean, corrupted, 11, 12, max_runs=0)
+
+
+# --------------------------------------------------------------------------- compare (item 6)
+
+
+def test_compare_refuses_two_models_of_one_class_and_tokenizers_that_differ():
+    """Item 6: outputs of two different models of one class, or of tokenizers whose ids do not correspond, were
+    compared, and their differences reported as prompt differences."""
+    first, second = build("gpt2"), build("gpt2")
+    with torch.no_grad():
+        second.transformer.h[0].mlp.c_fc.weight.add_(0.05)
+    a = ew.from_pretrained(first).analyze_ids([5, 17, 33, 8])
+    b = ew.from_pretrained(second).analyze_ids([5, 17, 40, 8])
+    assert a.model_name == b.model_name  # the class name: the old check could not tell them apart
+    with pytest.raises(ew.InputError, match=r"different models \(both .*, but with other weights"):
+        ew.compare(a, b)
+    same = ew.from_pretrained(first).analyze_ids([5, 17, 40, 8])  # another wrapper over the same model: fine
+    assert ew.compare(a, same).differs.sum() == 1
+    shifted = ew.from_pretrained(first).analyze_ids([5, 18, 33, 8])
+    shifted.raw_tokens = list(a.raw_tokens)  # another tokenizer: the same pieces under other ids
+    with pytest.raises(ew.InputError, match=r"different tokenizers \('.*' is token id 17 in one and 18"):
+        ew.compare(a, shifted)

@@ -233,6 +233,15 @@ class ModelBase:
             )
         return int(ids[0])
 
+    @property
+    def fingerprint(self) -> str:
+        """The model's fingerprint (models/fingerprint.py), computed once per wrapper."""
+        if getattr(self, "_fingerprint", None) is None:
+            from .fingerprint import model_fingerprint
+
+            self._fingerprint = model_fingerprint(self.model)
+        return self._fingerprint
+
     def display(self, ids: Sequence[int]) -> tuple[list[str], list[str]]:
         """(display text, raw pieces) of token ids; the ids themselves as text without a tokenizer."""
         if self.tokenizer is None:
@@ -261,7 +270,7 @@ class ModelBase:
         out = output_class(
             token_ids=np.asarray(ids, dtype=np.int64), tokens=tokens, raw_tokens=raw, n_input_tokens=n_input,
             hidden_states=to_numpy(captured.hidden) if keep_hidden_states else None,
-            model_name=self.name, **lens_fields, **fields,
+            model_name=self.name, model_fingerprint=self.fingerprint, **lens_fields, **fields,
         )
         if layers:
             out.activations = np.stack([captured.activations[layer] for layer in layers])

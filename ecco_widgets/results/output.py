@@ -65,6 +65,7 @@ class Output:
     attribution_settings: dict[str, Any] = field(default_factory=dict)
     attention_weights: np.ndarray | None = None
     model_name: str = ""
+    model_fingerprint: str = ""  # config, dtype and weights (models/fingerprint.py): "" in files saved before it
     layer_labels: list[str] = field(default_factory=list)
     lens: str = "logit"
     lens_points: str = "blocks"

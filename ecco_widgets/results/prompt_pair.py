@@ -177,6 +177,10 @@ def compare(out_a: Any, out_b: Any, aggregate: str = "l2_normalized") -> PromptP
         raise InputError(f"The two outputs were decoded differently (layers {len(out_a.layer_labels)} / "
                          f"{len(out_b.layer_labels)}, lens {out_a.lens!r} / {out_b.lens!r}); analyse both prompts "
                          "with the same model and options.")
+    prints = [getattr(out, "model_fingerprint", "") for out in (out_a, out_b)]
+    if all(prints) and prints[0] != prints[1]:
+        raise InputError(f"The two outputs come from different models (both {out_a.model_name or 'unnamed'}, but with "
+                         "other weights, config or dtype); compare two analyses of one model.")
     if out_a.unit != out_b.unit:
         raise InputError(f"One output is at unit {out_a.unit!r}, the other at {out_b.unit!r}: pass both as tokens, or "
                          "both through .by_word().")
@@ -187,6 +191,12 @@ def compare(out_a: Any, out_b: Any, aggregate: str = "l2_normalized") -> PromptP
             i, ra, rb = clash[0]
             raise InputError(f"The two outputs come from different tokenizers (token id {i} is {ra!r} in one and "
                              f"{rb!r} in the other); compare two analyses of one model and tokenizer.")
+        ids_of: dict[str, int] = dict(zip(out_a.raw_tokens, out_a.token_ids.tolist()))
+        moved = [(r, ids_of[r], i) for i, r in zip(out_b.token_ids.tolist(), out_b.raw_tokens) if ids_of.get(r, i) != i]
+        if moved:
+            r, ia, ib = moved[0]
+            raise InputError(f"The two outputs come from different tokenizers ({r!r} is token id {ia} in one and {ib} "
+                             "in the other); compare two analyses of one model and tokenizer.")
     methods = [m for m in out_a.attributions_raw if m in out_b.attributions_raw]
     if (out_a.attributions_raw or out_b.attributions_raw) and not methods:
         raise NotAvailableError(f"The outputs share no attribution method (A: {list(out_a.attributions_raw)}, B: "
