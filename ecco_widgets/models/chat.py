@@ -81,10 +81,17 @@ def render(tokenizer: Any, messages: list[dict[str, str]], generate: bool) -> tu
     turns: list[tuple[str, int, int]] = []
     start, cursor = 0, 0
     for k, (message, prefix) in enumerate(zip(messages, ends)):
-        at = full.find(message["content"], cursor)
+        grows = full.startswith(prefix)  # each message adds its turn after the ones before (most templates)
+        # the content's last mention in the text this message adds: its own, not an earlier one in a default
+        # system prompt ("... trained by Hugging Face" before a user's "Hugging Face")
+        at = full.rfind(message["content"], cursor, len(prefix)) if grows else full.find(message["content"], cursor)
+        if at < 0 and grows:  # a template that rewrites the content: the text the message adds is its turn
+            turns.append((message["role"], start, len(prefix)))
+            start = cursor = len(prefix)
+            continue
         if at < 0:
-            continue  # a template that rewrites the content: the message gets no turn
-        if not full.startswith(prefix):  # a template that re-renders earlier turns: the content alone
+            continue  # rewritten and re-rendered: nothing marks where this message is
+        if not grows:  # a template that re-renders earlier turns: the content alone
             turns.append((message["role"], at, at + len(message["content"])))
             cursor = at + len(message["content"])
             continue
