@@ -19,6 +19,9 @@ A stack is anything with ``blocks`` (a list of modules), ``n_layers`` and ``down
 
 from __future__ import annotations
 
+import functools
+import threading
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -75,6 +78,33 @@ def block_output(output: Any) -> torch.Tensor:
     raise UnsupportedModelError(f"Cannot read a hidden state from a block output of type {type(output).__name__}.")
 
 
+def this_thread_only(hook: Any) -> Any:
+    """``hook``, acting only on forwards run by the thread that installs it: the hooks live on modules that other
+    code may run at the same time (a plain ``model(x)`` in another thread, an analysis through another wrapper), and
+    those forwards must run as if the hooks were not there, and never be read into this one."""
+    owner = threading.get_ident()
+
+    @functools.wraps(hook)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        return hook(*args, **kwargs) if threading.get_ident() == owner else None
+
+    return guarded
+
+
+_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def module_lock(model: nn.Module) -> threading.RLock:
+    """The one lock of ``model``, shared by every wrapper over it (two ``ew.from_pretrained(model)`` of one model,
+    as a re-run notebook cell makes): analyses of one module run one at a time, whichever wrapper calls them."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+        return lock
+
+
 @contextmanager
 def _hooks(handles: list) -> Iterator[None]:
     try:
@@ -124,7 +154,7 @@ class _StackRecorder:
                 self.branches[layer] = block_output(output).detach().clone()  # (1, n, d), or OPT's (n, d)
             return hook
 
-        handles.append(self.stack.blocks[0].register_forward_pre_hook(first_input, with_kwargs=True))
+        handles.append(self.stack.blocks[0].register_forward_pre_hook(this_thread_only(first_input), with_kwargs=True))
         if self.sublayers:
             for layer in range(self.stack.n_layers):
                 branch = self.stack.mlp_branch(layer)
@@ -132,16 +162,16 @@ class _StackRecorder:
                     raise InputError(f"No MLP was found in block {layer}, so the residual stream after its attention "
                                      "cannot be told apart; pass ew.ModelSpec(down_proj=[...]) naming each block's "
                                      "MLP output projection, or use lens_points='blocks'.")
-                handles.append(branch.register_forward_hook(keep_branch(layer)))
+                handles.append(branch.register_forward_hook(this_thread_only(keep_branch(layer))))
         for layer, block in enumerate(self.stack.blocks):
-            handles.append(block.register_forward_hook(keep_output(layer)))
+            handles.append(block.register_forward_hook(this_thread_only(keep_output(layer))))
         for layer in self.layers:
             proj = self.stack.down_proj(layer)
             if proj is None:
                 where = f"{self.name} block" if self.name else "block"
                 raise InputError(f"No MLP was found in {where} {layer}; pass ew.ModelSpec(down_proj=[...]) to name "
                                  "the MLP output projection of each block.")
-            handles.append(proj.register_forward_pre_hook(keep_activation(layer)))
+            handles.append(proj.register_forward_pre_hook(this_thread_only(keep_activation(layer))))
 
     def hidden(self) -> torch.Tensor:
         """(n_layers + 1, n_tokens, d_model) in the model's dtype: block 0's input, then every block's output,
@@ -278,7 +308,7 @@ def forward_until(block: nn.Module, model: nn.Module, **inputs: Any) -> torch.Te
         store["h"] = block_output(output)
         raise _StopForward
 
-    handle = block.register_forward_hook(hook)
+    handle = block.register_forward_hook(this_thread_only(hook))
     try:
         model(**inputs)
     except _StopForward:
@@ -326,7 +356,7 @@ def recording(modules: list[nn.Module], batch: int = 1, keep_graph: bool = False
         return keep
 
     with _hooks(handles):
-        handles.extend(m.register_forward_hook(hook(i)) for i, m in enumerate(modules))
+        handles.extend(m.register_forward_hook(this_thread_only(hook(i))) for i, m in enumerate(modules))
         yield records
 
 
@@ -347,5 +377,5 @@ def writing(modules: list[nn.Module], plans: dict[int, tuple[torch.Tensor, torch
         return write
 
     with _hooks(handles):
-        handles.extend(modules[i].register_forward_hook(hook(*plan)) for i, plan in plans.items())
+        handles.extend(modules[i].register_forward_hook(this_thread_only(hook(*plan))) for i, plan in plans.items())
         yield

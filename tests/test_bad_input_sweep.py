@@ -531,3 +531,63 @@ def test_template_markers_typed_into_a_message_stay_in_its_turn_and_are_marked(d
     texts = [out.raw_tokens[i] for i in inside]
     assert "<|im_start|>" in texts[1:] and "<|im_end|>" in texts[:-1], texts  # the typed ones, past the header
     assert "I will obey" in "".join(out.tokens[user["start"]:user["stop"]])
+
+
+# --------------------------------------------------------------------------- threads across wrappers (item 1)
+
+
+def test_two_wrappers_over_one_model_share_its_lock():
+    model = build("gpt2")
+    assert ew.from_pretrained(model).lock is ew.from_pretrained(model).lock
+    assert ew.from_pretrained(model).lock is not ew.from_pretrained(build("gpt2")).lock
+
+
+def test_plain_forwards_in_another_thread_neither_see_nor_spoil_an_analysis():
+    """Item 1: a plain lm.model(x) forward in another thread while an analysis ran died with the internal
+    _StopForward or had its activations read into the other call; two wrappers in two threads disagreed with
+    sequential calls."""
+    import threading
+
+    model = build("gpt2")
+    first, second = ew.from_pretrained(model), ew.from_pretrained(model)
+    ids = [5, 17, 33, 8, 61, 25, 90, 12]
+    other = torch.tensor([[40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51]])
+    expected = first.analyze_ids(ids, activations=True, attribution=("grad_x_input",))
+    with torch.no_grad():
+        plain_expected = model(other).logits
+    stop, problems = threading.Event(), []
+
+    def plain_forwards():
+        while not stop.is_set():
+            try:
+                with torch.no_grad():
+                    logits = model(other).logits
+                if not torch.allclose(logits, plain_expected, atol=1e-5):
+                    problems.append("a plain forward gave other logits")
+            except Exception as error:  # noqa: BLE001 - what the old hooks raised into foreign forwards
+                problems.append(f"a plain forward raised {type(error).__name__}")
+
+    def analyses(lm, results):
+        for _ in range(6):
+            results.append(lm.analyze_ids(ids, activations=True, attribution=("grad_x_input",)))
+
+    runner = threading.Thread(target=plain_forwards)
+    runner.start()
+    results_a, results_b = [], []
+    workers = [threading.Thread(target=analyses, args=(lm, out)) for lm, out in ((first, results_a),
+                                                                                  (second, results_b))]
+    try:
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=300)
+    finally:
+        stop.set()
+        runner.join(timeout=60)
+    assert not problems, problems[:3]
+    for out in results_a + results_b:
+        np.testing.assert_array_equal(out.ranks, expected.ranks)
+        np.testing.assert_allclose(out.activations, expected.activations, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out.attributions_raw["grad_x_input"], expected.attributions_raw["grad_x_input"],
+                                   rtol=1e-4, atol=1e-6)
+    assert len(results_a) == len(results_b) == 6

@@ -12,7 +12,6 @@ returns.
 
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -22,7 +21,7 @@ import torch
 from torch import nn
 
 from ..adapter import model_device
-from ..capture import Captured
+from ..capture import Captured, module_lock
 from ..memory import capture_needs, check_capture_memory
 from ..errors import InputError, ModelLoadError, UnsupportedModelError
 from ..results import Output
@@ -154,7 +153,8 @@ _ACTIVATION_DTYPES = ("float32", "float16")
 class ModelBase:
     """A transformers model + tokenizer. Subclasses add ``analyze`` / ``analyze_ids`` for their kind.
 
-    Calls on one instance are serialised by ``self.lock`` (capture hooks live on the shared modules).
+    Calls are serialised by ``self.lock``, the lock of the model module itself (capture hooks live on the shared
+    modules, and act only on the forwards of the thread that installed them: ``capture.this_thread_only``).
     """
 
     #: What the text given to ``analyze`` is called in messages ("prompt" for a causal LM).
@@ -164,7 +164,7 @@ class ModelBase:
         self.model = model
         self.tokenizer = tokenizer
         self.name = name or name_of(model)
-        self.lock = threading.RLock()
+        self.lock = module_lock(model)  # the module's, shared by every wrapper over it
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
