@@ -763,7 +763,7 @@ function watchPanel(d) {
   table.className = "ew-ex-table", table.style.gridTemplateColumns = `max-content${" 60px".repeat(W)}`, table.appendChild(label("layer")).classList.add("ew-ex-colhead");
   for (let w = 0; w < W; w++) {
     let h = document.createElement("span");
-    h.className = "ew-tok ew-ex-colhead", fillToken(h, d.watchTokens[w] || `#${w}`), table.appendChild(h);
+    h.className = "ew-tok ew-tok-clip ew-ex-colhead", fillToken(h, d.watchTokens[w] || `#${w}`), h.title = d.watchTokens[w] || `#${w}`, table.appendChild(h);
   }
   let cells = [];
   for (let l = 0; l < L; l++) {
@@ -827,6 +827,7 @@ var EXPLORER_STYLE_ID = "ew-style-explorer-v1", EXPLORER_CSS = `
 .ew-ex-table { display: grid; gap: 1px 6px; align-items: center; }
 .ew-ex-layer { color: var(--ew-muted); white-space: nowrap; font-size: 11px; }
 .ew-ex-colhead { font-size: 10px; color: var(--ew-muted); }
+.ew-ex-table .ew-tok.ew-ex-colhead { min-width: 0; max-width: 100%; }
 .ew-ex-cell { display: block; text-align: center; border-radius: 2px; font-variant-numeric: tabular-nums; line-height: 16px; font-size: 11px; }
 .ew-ex-num { font-variant-numeric: tabular-nums; font-size: 11px; text-align: right; }
 .ew-lp-chip .ew-ex-track { width: 28px; height: 5px; }

@@ -47,6 +47,7 @@ export const EXPLORER_CSS = `
 .ew-ex-table { display: grid; gap: 1px 6px; align-items: center; }
 .ew-ex-layer { color: var(--ew-muted); white-space: nowrap; font-size: 11px; }
 .ew-ex-colhead { font-size: 10px; color: var(--ew-muted); }
+.ew-ex-table .ew-tok.ew-ex-colhead { min-width: 0; max-width: 100%; }
 .ew-ex-cell { display: block; text-align: center; border-radius: 2px; font-variant-numeric: tabular-nums; line-height: 16px; font-size: 11px; }
 .ew-ex-num { font-variant-numeric: tabular-nums; font-size: 11px; text-align: right; }
 .ew-lp-chip .ew-ex-track { width: 28px; height: 5px; }

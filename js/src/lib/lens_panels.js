@@ -177,8 +177,9 @@ export function watchPanel(d) {
   table.appendChild(label("layer")).classList.add("ew-ex-colhead");
   for (let w = 0; w < W; w++) {
     const h = document.createElement("span");
-    h.className = "ew-tok ew-ex-colhead";
+    h.className = "ew-tok ew-tok-clip ew-ex-colhead"; // clipped to its column (explorer tokens overflow unless clipped)
     fillToken(h, d.watchTokens[w] || `#${w}`);
+    h.title = d.watchTokens[w] || `#${w}`; // a long token is cut to its column; the whole of it on hover
     table.appendChild(h);
   }
   const cells = [];
