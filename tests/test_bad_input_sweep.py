@@ -591,3 +591,26 @@ def test_plain_forwards_in_another_thread_neither_see_nor_spoil_an_analysis():
         np.testing.assert_allclose(out.attributions_raw["grad_x_input"], expected.attributions_raw["grad_x_input"],
                                    rtol=1e-4, atol=1e-6)
     assert len(results_a) == len(results_b) == 6
+
+
+def test_bit_flipped_parts_give_clear_errors_or_read_whole(batch_lm, tmp_path):
+    """Item 11: bit-flipped parts gave raw ArrowInvalid / OSError from load_batch, a row or the frame."""
+    out = tmp_path / "run"
+    ew.batch(batch_lm, BATCH_PROMPTS, out, progress=False)
+    part = sorted(out.glob("part-*.parquet"))[0]
+    original = part.read_bytes()
+    raised = []
+    for offset in range(8, len(original) - 8, max(1, len(original) // 40)):
+        damaged = bytearray(original)
+        damaged[offset] ^= 0xFF
+        part.write_bytes(bytes(damaged))
+        try:
+            results = ew.load_batch(out)
+            results.frame()
+            for index in results.indices():
+                results.row(index)
+        except ew.InputError as error:
+            raised.append(str(error))
+        except Exception as error:  # noqa: BLE001 - what this test is about
+            pytest.fail(f"byte {offset} flipped: a raw {type(error).__name__}: {error}")
+    assert raised and all("is damaged" in r or "was not written" in r for r in raised), raised[:3]

@@ -81,8 +81,12 @@ class BatchResults:
         import pyarrow.parquet as pq
 
         part, group = self._where[index]
-        table = pq.ParquetFile(part).read_row_group(group)
-        return {name: _value(table.column(name)) for name in table.column_names}
+        try:
+            table = pq.ParquetFile(part).read_row_group(group)
+            return {name: _value(table.column(name)) for name in table.column_names}
+        except Exception as error:  # pyarrow's ArrowInvalid / OSError on a part damaged after the run
+            raise InputError(f"{part} is damaged ({type(error).__name__}: {str(error)[:120]}); prompt {index}'s row "
+                             "cannot be read. Move the file out and run the batch again to redo its prompts.") from None
 
     def __getitem__(self, index: int) -> Output:
         """Prompt ``index`` as the Output that lm.analyze / lm.generate gave for it (NotAvailableError for a prompt
@@ -108,9 +112,13 @@ class BatchResults:
 
         tables = []
         for part in sorted({p for p, _ in self._where.values()}):
-            names = pq.read_schema(part).names
-            wanted = [n for n in names if n in SCALAR_COLUMNS or n.startswith("completeness_max/")]
-            tables.append(pq.read_table(part, columns=wanted))
+            try:
+                names = pq.read_schema(part).names
+                wanted = [n for n in names if n in SCALAR_COLUMNS or n.startswith("completeness_max/")]
+                tables.append(pq.read_table(part, columns=wanted))
+            except Exception as error:  # a part damaged after the run
+                raise InputError(f"{part} is damaged ({type(error).__name__}: {str(error)[:120]}). Move it out and "
+                                 "run the batch again to redo its prompts.") from None
         if not tables:
             import pandas as pd
 
