@@ -385,18 +385,25 @@ def test_explorer_selected_token_syncs_both_ways():
     _serve("lab", _explorer_notebook(), _drive_explorer)
 
 
+def _offline_page(ctx, url: str, outside: list[str]):
+    """A page of ``ctx`` that reaches only the server at ``url`` (other requests recorded in ``outside`` and aborted);
+    returns it with the list its uncaught errors go to."""
+    page = ctx.new_page()
+    page.set_default_timeout(30_000)
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith((url, "data:", "blob:"))
+               else (outside.append(r.request.url), r.abort("blockedbyclient")))
+    page_errors: list[str] = []
+    page.on("pageerror", lambda exc: page_errors.append(str(exc)[:500]))
+    return page, page_errors
+
+
 def _drive_explorer(url: str, token: str, work: pathlib.Path, attempted: list[str], path: str) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(str(work / "profile"), executable_path=CHROMIUM, headless=True,
                                                    args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
-        page = ctx.new_page()
-        page.set_default_timeout(30_000)
-        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith((url, "data:", "blob:"))
-                   else (attempted.append(r.request.url), r.abort("blockedbyclient")))
-        page_errors: list[str] = []
-        page.on("pageerror", lambda exc: page_errors.append(str(exc)[:500]))
+        page, page_errors = _offline_page(ctx, url, attempted)
         try:
             page.goto(f"{url}{path}?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell .jp-InputArea-editor", timeout=60_000)
@@ -496,13 +503,8 @@ def _drive_all_views(url: str, token: str, work: pathlib.Path, path: str, kernel
     with sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(str(work / "profile"), executable_path=CHROMIUM, headless=True,
                                                    args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
-        page = ctx.new_page()
-        page.set_default_timeout(30_000)
         outside: list[str] = []
-        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith((url, "data:", "blob:"))
-                   else (outside.append(r.request.url), r.abort("blockedbyclient")))
-        page_errors: list[str] = []
-        page.on("pageerror", lambda exc: page_errors.append(str(exc)[:500]))
+        page, page_errors = _offline_page(ctx, url, outside)
         try:
             page.goto(f"{url}{path}?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell .jp-InputArea-editor", timeout=60_000)
