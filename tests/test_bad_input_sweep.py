@@ -614,3 +614,24 @@ def test_bit_flipped_parts_give_clear_errors_or_read_whole(batch_lm, tmp_path):
         except Exception as error:  # noqa: BLE001 - what this test is about
             pytest.fail(f"byte {offset} flipped: a raw {type(error).__name__}: {error}")
     assert raised and all("is damaged" in r or "was not written" in r for r in raised), raised[:3]
+
+
+def test_patching_chosen_positions_equals_those_columns_of_every_position(gpt2, tmp_path):
+    """Item 17's way out: positions=[...] patches only those positions; each column equals that position's column of
+    the full run (itself checked against hooks written in tests/test_patching.py)."""
+    clean, corrupted = [5, 17, 33, 41, 9, 12], [5, 17, 80, 41, 9, 12]
+    full = ew.patching(gpt2, clean, corrupted, 11, 12, method="both", progress=False)
+    part = ew.patching(gpt2, clean, corrupted, 11, 12, method="both", positions=[2, -1], progress=False)
+    assert part.positions.tolist() == [2, 5] and part.effect.shape == (full.n_layers, 2)
+    for name in ("effect", "logit_diff", "attribution_effect", "topk_ids"):
+        np.testing.assert_allclose(getattr(part, name), getattr(full, name)[:, [2, 5]], rtol=1e-5, atol=1e-6)
+    assert part.cell_topk(1, 5) == full.cell_topk(1, 5)
+    with pytest.raises(ew.InputError, match=r"Position 3 was not patched"):
+        part.cell_topk(1, 3)
+    view = part.grid()
+    assert view.clean_tokens == [full.clean_tokens[2], full.clean_tokens[5]]
+    back = ew.load(part.save(tmp_path / "part"))
+    assert back.positions.tolist() == [2, 5]
+    for bad in ([7], [], [2, 2], "2"):
+        with pytest.raises(ew.InputError, match=r"positions"):
+            ew.patching(gpt2, clean, corrupted, 11, 12, positions=bad, progress=False)

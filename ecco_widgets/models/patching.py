@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -210,7 +210,8 @@ class _Runner:
 def patching(lm: LanguageModel, clean: str | PromptPair, corrupted: str | None = None, answer: str | int | None = None,
              foil: str | int | None = None,
              points: str = "resid", method: str = "exact", topk: int = 10, batch_size: int | None = None,
-             progress: bool | None = None, max_runs: int | None = MAX_RUNS) -> PatchingResult:
+             progress: bool | None = None, max_runs: int | None = MAX_RUNS,
+             positions: Sequence[int] | None = None) -> PatchingResult:
     """Activation patching of ``clean`` into ``corrupted`` at every (layer, position) of ``points``.
 
     clean / corrupted: prompts (text or token ids), or ``clean`` = a prompt pair from ``ew.compare(out_a, out_b)``
@@ -221,7 +222,9 @@ def patching(lm: LanguageModel, clean: str | PromptPair, corrupted: str | None =
     points: "resid" | "attn" | "mlp". method: "exact" (a forward per patch, batched: up to ``batch_size`` patches a
     forward, chosen from memory by default), "attribution" (the gradient estimate), "both" (also their agreement).
     topk: how many of each patched run's predictions to keep. max_runs: "exact" and "both" make one patched run per
-    (layer, position); more than this many are refused with the time they would take (None: no bound).
+    (layer, position); more than this many are refused with the time they would take (None: no bound). positions:
+    the token positions to patch (negative from the end; default every one): the result has one column per chosen
+    position (``result.positions``), e.g. ``positions=pair_positions_that_differ`` on a long pair.
     Returns a PatchingResult (``.grid()`` shows it).
     """
     if max_runs is not None and (isinstance(max_runs, bool) or not isinstance(max_runs, (int, np.integer))
@@ -231,6 +234,7 @@ def patching(lm: LanguageModel, clean: str | PromptPair, corrupted: str | None =
                                                                 topk, batch_size)
     modules = point_modules(lm.spec, points)
     n, n_layers = len(clean_ids), lm.spec.n_layers
+    chosen = _positions(positions, n)
     row = _row_bytes(lm, n)
     require(row, "One patched run", "Use a shorter prompt pair.", lm.device)
     rows = int(batch_size) if batch_size is not None else max(1, min(MAX_BATCH, PATCH_BUDGET_BYTES // row))
@@ -240,14 +244,15 @@ def patching(lm: LanguageModel, clean: str | PromptPair, corrupted: str | None =
     with lm.lock:
         started = time.perf_counter()
         clean_values, clean_logits = runner.record(clean_t)
-        runs = n_layers * n
+        runs = n_layers * len(chosen)
         if method != "attribution" and max_runs is not None and runs > max_runs:
             seconds = runs * (time.perf_counter() - started)
-            raise InputError(f"Exact patching of this pair is {runs:,} patched runs ({n_layers} layers x {n} "
-                             f"positions), about {_duration(seconds)} here (one run of it took "
+            raise InputError(f"Exact patching of this pair is {runs:,} patched runs ({n_layers} layers x "
+                             f"{len(chosen)} positions), about {_duration(seconds)} here (one run of it took "
                              f"{time.perf_counter() - started:.2g} s); the bound is max_runs={max_runs:,}. Estimate "
-                             "every cell at once with method='attribution' (one forward and one backward) and patch "
-                             "a shorter pair exactly, or pass max_runs=None to run them all.")
+                             "every cell at once with method='attribution' (one forward and one backward), then "
+                             "patch the positions that matter exactly with positions=[...], or pass max_runs=None "
+                             "to run them all.")
         require(clean_values.numel() * clean_values.element_size(), "Keeping the clean run's activations",
                 "Use a shorter prompt pair.", device)
         ld_clean = float(logit_difference(clean_logits, answer_id, foil_id))
@@ -269,9 +274,10 @@ def patching(lm: LanguageModel, clean: str | PromptPair, corrupted: str | None =
         ld_corrupted = float(logit_difference(corrupted_logits, answer_id, foil_id))
         if method != "exact":
             estimate = ((clean_values.float() - corrupted_values.float()) * grads.float()).sum(-1)
-            fields["attribution_effect"] = (estimate / (ld_clean - ld_corrupted)).to("cpu").numpy().astype(np.float32)
+            fields["attribution_effect"] = (estimate / (ld_clean - ld_corrupted)).to("cpu").numpy().astype(
+                np.float32)[:, chosen]
         if method in ("exact", "both"):
-            fields.update(_exact(runner, corrupted_t, clean_values, n_layers, n, rows, answer_id, foil_id, topk,
+            fields.update(_exact(runner, corrupted_t, clean_values, n_layers, chosen, rows, answer_id, foil_id, topk,
                                  progress, row))
             fields["effect"] = normalised_effect(fields["logit_diff"], ld_clean, ld_corrupted)
     clean_top, corrupted_top = topk_of(clean_logits, topk), topk_of(corrupted_logits, topk)
@@ -290,13 +296,33 @@ def patching(lm: LanguageModel, clean: str | PromptPair, corrupted: str | None =
         corrupted_raw_tokens=corrupted_raw, answer=str(answer), foil=str(foil), answer_id=answer_id, foil_id=foil_id,
         points=points, method=method, clean_logit_diff=ld_clean, corrupted_logit_diff=ld_corrupted,
         clean_topk_ids=clean_top[0], clean_topk_probs=clean_top[1], corrupted_topk_ids=corrupted_top[0],
-        corrupted_topk_probs=corrupted_top[1], vocab_text=lm.vocab_text(ids), model_name=lm.name, **fields)
+        corrupted_topk_probs=corrupted_top[1], vocab_text=lm.vocab_text(ids), model_name=lm.name,
+        positions=None if positions is None else np.asarray(chosen, np.int64), **fields)
 
 
-def _exact(runner: _Runner, corrupted: torch.Tensor, clean_values: torch.Tensor, n_layers: int, n: int, rows: int,
-           answer: int, foil: int, topk: int, progress: bool | None, row_bytes: int) -> dict[str, np.ndarray]:
-    """logit_diff, effect and the top-k of every patched run, ``rows`` patches a forward."""
-    cells = [(layer, p) for layer in range(n_layers) for p in range(n)]
+def _positions(positions: Any, n: int) -> list[int]:
+    """The chosen positions, ascending (every one of ``n`` for None); InputError for anything else."""
+    if positions is None:
+        return list(range(n))
+    if isinstance(positions, (str, bytes)) or not hasattr(positions, "__iter__"):
+        raise InputError(f"positions must be a list of token positions, got {positions!r}.")
+    chosen = list(positions)
+    wrong = [p for p in chosen if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, np.integer))
+             or not -n <= p < n]
+    if wrong or not chosen:
+        raise InputError(f"positions must be token positions of the pair (0..{n - 1}, or negative from the end), at "
+                         f"least one; got {chosen!r}.")
+    normalised = sorted({int(p) % n for p in chosen})
+    if len(normalised) != len(chosen):
+        raise InputError(f"positions {chosen!r} names a position twice.")
+    return normalised
+
+
+def _exact(runner: _Runner, corrupted: torch.Tensor, clean_values: torch.Tensor, n_layers: int, positions: list[int],
+           rows: int, answer: int, foil: int, topk: int, progress: bool | None, row_bytes: int) -> dict[str, np.ndarray]:
+    """logit_diff and the top-k of every patched run (layers x ``positions``), ``rows`` patches a forward."""
+    n = len(positions)
+    cells = [(layer, p) for layer in range(n_layers) for p in positions]
     diffs = np.zeros(len(cells), np.float32)
     ids = np.zeros((len(cells), topk), np.int32)
     probs = np.zeros((len(cells), topk), np.float32)

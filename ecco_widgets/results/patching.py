@@ -65,6 +65,8 @@ class PatchingResult:
     agreement: dict[str, float] = field(default_factory=dict)
     layer_labels: list[str] = field(default_factory=list)
     model_name: str = ""
+    #: the patched token positions, one column each (None: every position of the pair)
+    positions: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not self.layer_labels:
@@ -88,9 +90,14 @@ class PatchingResult:
         if self.topk_ids is None or not self.topk_ids.size:
             raise NotAvailableError("This result has no patched runs (method='attribution'); run "
                                     "ew.patching(..., method='exact' or 'both') for their top-k.")
-        if not (-self.n_layers <= layer < self.n_layers and -self.n_positions <= position < self.n_positions):
-            raise InputError(f"({layer}, {position}) is outside the grid ({self.n_layers} layers x "
-                             f"{self.n_positions} positions).")
+        n = len(self.clean_ids)
+        if not (-self.n_layers <= layer < self.n_layers and -n <= position < n):
+            raise InputError(f"({layer}, {position}) is outside the grid ({self.n_layers} layers x {n} positions).")
+        if self.positions is not None:  # a token position of the pair: its column
+            patched = [int(p) for p in self.positions]
+            if int(position) % n not in patched:
+                raise InputError(f"Position {position} was not patched; this result has positions {patched}.")
+            position = patched.index(int(position) % n)
         ids, probs = self.topk_ids[layer, position], self.topk_probs[layer, position]
         return [(self.vocab_text.get(int(i), str(int(i))), float(p)) for i, p in zip(ids, probs)]
 
@@ -100,8 +107,12 @@ class PatchingResult:
         if len(self.corrupted_ids) != n or len(self.clean_tokens) != n or len(self.corrupted_tokens) != n:
             problems.append(f"{n} clean and {len(self.corrupted_ids)} corrupted token ids, {len(self.clean_tokens)}"
                             f" / {len(self.corrupted_tokens)} tokens")
-        if self.effect.ndim != 2 or self.effect.shape[1] != n:
-            problems.append(f"effect of shape {self.effect.shape} for {n} positions")
+        columns = n if self.positions is None else len(self.positions)
+        if self.positions is not None and (not len(self.positions) or np.min(self.positions) < 0
+                                           or np.max(self.positions) >= n):
+            problems.append(f"positions {np.asarray(self.positions).tolist()[:6]} outside the {n} tokens")
+        if self.effect.ndim != 2 or self.effect.shape[1] != columns:
+            problems.append(f"effect of shape {self.effect.shape} for {columns} positions")
         for name in ("logit_diff", "attribution_effect"):
             value = getattr(self, name)
             if value is not None and value.shape != self.effect.shape:
@@ -135,9 +146,11 @@ class PatchingResult:
                 topk["reference_topk_probs"] = np.stack([self.clean_topk_probs, self.corrupted_topk_probs])
         exact = self.method != "attribution"
         view_options.setdefault("title", f"activation patching ({self.points}): {self.answer!r} vs {self.foil!r}")
+        cols = range(len(self.clean_tokens)) if self.positions is None else [int(p) for p in self.positions]
         return PatchingGrid(
-            clean_tokens=self.clean_tokens, corrupted_tokens=self.corrupted_tokens,
-            clean_raw_tokens=self.clean_raw_tokens, corrupted_raw_tokens=self.corrupted_raw_tokens,
+            clean_tokens=[self.clean_tokens[p] for p in cols], corrupted_tokens=[self.corrupted_tokens[p] for p in cols],
+            clean_raw_tokens=[self.clean_raw_tokens[p] for p in cols],
+            corrupted_raw_tokens=[self.corrupted_raw_tokens[p] for p in cols],
             effect=self.effect, effect_method="exact" if exact else "attribution",
             attribution_effect=self.attribution_effect if exact else None, agreement=dict(self.agreement),
             layer_labels=self.layer_labels, answer=self.answer, foil=self.foil, points=self.points,
