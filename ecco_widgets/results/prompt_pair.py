@@ -7,8 +7,8 @@ pieces of each word at word level), with gaps (-1) where one prompt has tokens t
 >>> from ecco_widgets.results import Output
 >>> a = Output(token_ids=np.array([1, 2, 3]), tokens=["The", " key", " is"], raw_tokens=["The", "Ġkey", "Ġis"],
 ...            n_input_tokens=3, ranks=np.array([[4, 1]], np.int32), model_name="m")
->>> b = Output(token_ids=np.array([1, 5, 6, 3]), tokens=["The", " key", "s", " is"],
-...            raw_tokens=["The", "Ġkey", "s", "Ġis"], n_input_tokens=4, ranks=np.array([[4, 2, 10]], np.int32),
+>>> b = Output(token_ids=np.array([1, 5, 6, 3]), tokens=["The", " ke", "ys", " is"],
+...            raw_tokens=["The", "Ġke", "ys", "Ġis"], n_input_tokens=4, ranks=np.array([[4, 2, 10]], np.int32),
 ...            model_name="m")
 >>> pair = compare(a, b)
 >>> pair.alignment.tolist(), pair.differs.tolist()
