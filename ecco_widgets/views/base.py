@@ -35,12 +35,10 @@ from .hosts import HostDisplay
 __all__ = [
     "STATIC_DIR", "EccoView", "RowSpec", "RowsView", "TokenView", "ViewValueError", "bundle_path", "check_choice",
     "check_index", "check_labels", "check_shape", "check_tokens", "check_topk", "read_bundle",
+    "topk_traits",
 ]
 
 _THEMES = ("auto", "light", "dark")
-
-
-
 
 # --------------------------------------------------------------------------- validation helpers
 
@@ -131,6 +129,12 @@ def check_topk(topk_vocab: Sequence[str] | None, topk_index: Any, topk_probs: An
     if probs.size and (probs.min() < 0 or probs.max() > 1.0 + 1e-4):
         raise ViewValueError("topk_probs: probabilities must be in [0, 1]")
     return {"topk_vocab": vocab, "topk_index": idx, "topk_probs": probs}
+
+
+def topk_traits(ndim: int) -> tuple[traitlets.TraitType, traitlets.TraitType, traitlets.TraitType]:
+    """The synced traits ``topk_vocab``, ``topk_index``, ``topk_probs`` (arrays of ``ndim`` dims) for check_topk."""
+    return (traitlets.List(traitlets.Unicode()).tag(sync=True), Array(ndim=ndim).tag(sync=True, **array_serialization),
+            Array(ndim=ndim).tag(sync=True, **array_serialization))
 
 
 def check_choice(value: Any, choices: Sequence[str], name: str) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import traitlets
 
-from .arrays import Array, ViewValueError, array_serialization
-from .base import EccoView, check_labels, check_topk
+from .arrays import ViewValueError
+from .base import EccoView, check_labels, check_topk, topk_traits
 
 
 class LayerPredictions(EccoView):
@@ -37,9 +37,7 @@ class LayerPredictions(EccoView):
     position = traitlets.Int(0).tag(sync=True)
     context_token = traitlets.Unicode("").tag(sync=True)
     layer_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    topk_vocab = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    topk_index = Array(ndim=2).tag(sync=True, **array_serialization)
-    topk_probs = Array(ndim=2).tag(sync=True, **array_serialization)
+    topk_vocab, topk_index, topk_probs = topk_traits(2)
     layers = traitlets.List(traitlets.Int()).tag(sync=True)
 
     def __init__(

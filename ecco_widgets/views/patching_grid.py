@@ -10,7 +10,7 @@ import numpy as np
 import traitlets
 
 from .arrays import Array, ViewValueError, array_serialization, as_float_array, as_int_array
-from .base import EccoView, check_choice, check_labels, check_tokens, check_topk
+from .base import EccoView, check_choice, check_labels, check_tokens, check_topk, topk_traits
 
 EFFECTS = ("exact", "attribution")
 POINTS = ("resid", "attn", "mlp")
@@ -56,9 +56,7 @@ class PatchingGrid(EccoView):
     points = traitlets.Unicode("resid").tag(sync=True)
     clean_logit_diff = traitlets.Float(0.0).tag(sync=True)
     corrupted_logit_diff = traitlets.Float(0.0).tag(sync=True)
-    topk_vocab = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    topk_index = Array(ndim=3).tag(sync=True, **array_serialization)
-    topk_probs = Array(ndim=3).tag(sync=True, **array_serialization)
+    topk_vocab, topk_index, topk_probs = topk_traits(3)
     reference_topk_index = Array(ndim=2).tag(sync=True, **array_serialization)
     reference_topk_probs = Array(ndim=2).tag(sync=True, **array_serialization)
     selected_cell = traitlets.List(traitlets.Int()).tag(sync=True)

@@ -10,7 +10,7 @@ import numpy as np
 import traitlets
 
 from .arrays import Array, ViewValueError, array_serialization, as_float_array, as_int_array
-from .base import TokenView, check_choice, check_labels, check_topk
+from .base import TokenView, check_choice, check_labels, check_topk, topk_traits
 
 #: what a grid can be coloured by, and the argument that holds each metric's values
 METRICS = ("rank", "prob", "kl", "entropy")
@@ -91,9 +91,7 @@ class RankGrid(TokenView):
 
     layer_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
     ranks = Array(ndim=2).tag(sync=True, **array_serialization)
-    topk_vocab = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    topk_index = Array(ndim=3).tag(sync=True, **array_serialization)
-    topk_probs = Array(ndim=3).tag(sync=True, **array_serialization)
+    topk_vocab, topk_index, topk_probs = topk_traits(3)
     selected_cell = traitlets.List(traitlets.Int()).tag(sync=True)
     target_probs = Array(ndim=2).tag(sync=True, **array_serialization)
     kl_to_final = Array(ndim=2).tag(sync=True, **array_serialization)
