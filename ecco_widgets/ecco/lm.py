@@ -4,8 +4,8 @@ An :class:`LM` holds one native model (``lm.native``: a LanguageModel, MaskedLan
 and translates Ecco's call forms to it; the work (one hooked forward, the lens, batched attributions) is the
 native engine's. Every option is checked before any model runs.
 
->>> ATTRIBUTION_ALIASES["integrated_gradients"], ATTRIBUTION_ALIASES["gradient"]
-('ig', 'saliency')
+>>> ECCO_IG_CAUSAL["n_steps"], LENS_TOPK
+(50, 50)
 """
 
 from __future__ import annotations
@@ -14,39 +14,15 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import InputError, NotAvailableError
+from ..errors import InputError
+from .methods import check_attribution
 from .output import OutputSeq
 
-#: Ecco's method names (and captum's long names) -> this project's
-ATTRIBUTION_ALIASES = {"ig": "ig", "integrated_gradients": "ig", "grad_x_input": "grad_x_input",
-                       "saliency": "saliency", "gradient": "saliency"}
-#: Ecco listed these captum methods; none of them is implemented here
-UNSUPPORTED_ATTRIBUTIONS = ("dl", "deep_lift", "dls", "deep_lift_shap", "gb", "guided_backprop", "gg",
-                            "guided_gradcam", "deconv", "deconvolution", "lrp", "layer_relevance_propagation")
 #: Ecco's integrated gradients: captum's defaults (zero baseline, no token kept, 50 Gauss-Legendre points)
 ECCO_IG = {"n_steps": 50}
 ECCO_IG_CAUSAL = {"baseline": "zero", "keep": "none", **ECCO_IG}
 #: how many predictions per layer and position are kept, so that layer_predictions(topk=...) up to it works
 LENS_TOPK = 50
-
-
-def check_attribution(attribution: Any) -> dict[str, str]:
-    """{Ecco's name: native method} for an Ecco ``attribution=[...]`` list (InputError for what is not offered)."""
-    if attribution is None:
-        return {}
-    if isinstance(attribution, str) or not isinstance(attribution, (list, tuple)):
-        raise InputError(f"attribution must be a list of method names such as ['ig', 'grad_x_input'], got "
-                         f"{attribution!r}.")
-    methods = {}
-    for name in attribution:
-        if name in UNSUPPORTED_ATTRIBUTIONS:
-            raise InputError(f"attribution method {name!r} (captum's) is not offered by ecco_widgets; use 'ig', "
-                             "'grad_x_input' or 'saliency' (or, natively, 'occlusion', 'sig', 'dig').")
-        if name not in ATTRIBUTION_ALIASES:
-            raise InputError(f"Unknown attribution method {name!r}; Ecco's names here are "
-                             f"{sorted(ATTRIBUTION_ALIASES)}.")
-        methods[name] = ATTRIBUTION_ALIASES[name]
-    return methods
 
 
 class LM:
@@ -176,14 +152,3 @@ def _lens_topk(native: Any) -> int:
     """LENS_TOPK, or the vocabulary size when it is smaller."""
     vocab = getattr(native, "vocab_size", None)
     return min(LENS_TOPK, int(vocab)) if vocab else LENS_TOPK
-
-
-def lazy_saliency(output: OutputSeq, lm: LM, method: str) -> Any:
-    """A native output with ``method`` computed over ``output``'s tokens (for ``output.saliency()`` when generate
-    ran without attribution, as in Ecco's earliest notebooks)."""
-    if lm.model_type != "causal":
-        raise NotAvailableError(f"No {method!r} attributions in this output; pass attribution=[{method!r}] to "
-                                "lm.generate.")
-    native = output.native
-    return lm.native.analyze_ids([int(i) for i in native.token_ids], n_input_tokens=native.n_input_tokens,
-                                 attribution=(ATTRIBUTION_ALIASES[method],), lens_topk=1, keep_hidden_states=False)

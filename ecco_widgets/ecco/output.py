@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError, NotAvailableError
-from . import arrays
+from .arrays import activation_dict, attribution_lists, decoder_steps, embedding_states
+from .methods import ATTRIBUTION_ALIASES, lazy_saliency
 from .nmf import NMF
 
 
@@ -50,10 +51,10 @@ class OutputSeq:
         self.tokens = [raw]
         self.n_input_tokens = native.n_source if enc_dec else native.n_input_tokens
         self.output_text = self.tokenizer.decode([int(i) for i in ids]) if self.tokenizer is not None else ""
-        self.attribution = arrays.attribution_lists(native, methods, self.model_type)
+        self.attribution = attribution_lists(native, methods, self.model_type)
         names = getattr(getattr(lm.native, "spec", None), "down_proj_names", None) or [""]
         key = "encoder" if str(names[0]).startswith("encoder.") else "decoder"
-        self.activations = arrays.activation_dict(native, self.model_type, generated, key)
+        self.activations = activation_dict(native, self.model_type, generated, key)
 
     def __repr__(self) -> str:
         return f"<LMOutput {self.output_text!r} # of lm outputs: {self.native.n_tokens - self.native.n_input_tokens}>"
@@ -67,7 +68,7 @@ class OutputSeq:
         tuple of n_layers tensors (1, n_tokens, d_model). Block outputs, before the final norm."""
         if self.model_type == "enc-dec" and not self._generated:
             return None
-        return arrays.decoder_steps(self.native, self._generated)
+        return decoder_steps(self.native, self._generated)
 
     @property
     def encoder_hidden_states(self):
@@ -80,7 +81,7 @@ class OutputSeq:
     @property
     def embedding_states(self) -> torch.Tensor:
         """(1, n_positions, d_model): the embedding row (hidden state 0) of the positions last fed to the model."""
-        return arrays.embedding_states(self.native, self._generated)
+        return embedding_states(self.native, self._generated)
 
     def _get_encoder_hidden_states(self):
         return self.decoder_hidden_states if self.model_type != "enc-dec" else self.encoder_hidden_states
@@ -160,8 +161,6 @@ class OutputSeq:
         """Ecco's earlier name for primary_attributions (grad x input by default; computed now when generate ran
         without it)."""
         if attr_method not in self.attribution:
-            from .lm import ATTRIBUTION_ALIASES, lazy_saliency
-
             if attr_method not in ATTRIBUTION_ALIASES:
                 raise InputError(f"Unknown attribution method {attr_method!r}.")
             extra = lazy_saliency(self, self._lm, attr_method)
@@ -170,7 +169,7 @@ class OutputSeq:
             self.native.targets = extra.targets
             self.native.attribution_settings = {**self.native.attribution_settings, **extra.attribution_settings}
             self._methods[attr_method] = native_method
-            self.attribution.update(arrays.attribution_lists(self.native, {attr_method: native_method},
+            self.attribution.update(attribution_lists(self.native, {attr_method: native_method},
                                                              self.model_type))
         return self.primary_attributions(attr_method, style=style, **view_options)
 
