@@ -118,6 +118,29 @@ function textColorFor(rgb) {
   let L = luminance(rgb), withWhite = 1.05 / (L + 0.05);
   return (L + 0.05) / 0.05 >= withWhite ? "#000000" : "#ffffff";
 }
+function contrastRatio(a, b) {
+  let la = luminance(a), lb = luminance(b);
+  return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05);
+}
+var THEME_BG = Object.freeze({ light: [255, 255, 255], dark: [27, 29, 33] });
+function onBackground(rgb, bg = THEME_BG.light, min = 3) {
+  if (contrastRatio(rgb, bg) >= min) return rgb.slice();
+  let target = luminance(bg) > 0.18 ? [0, 0, 0] : [255, 255, 255], lo = 0, hi = 1, mix = (t) => rgb.map((v, i) => Math.round(v + (target[i] - v) * t));
+  for (let k = 0; k < 20; k++) {
+    let m = (lo + hi) / 2;
+    contrastRatio(mix(m), bg) >= min ? hi = m : lo = m;
+  }
+  return mix(hi);
+}
+function factorColor(c, theme = "light") {
+  return onBackground(CATEGORICAL[(c % CATEGORICAL.length + CATEGORICAL.length) % CATEGORICAL.length], theme === "dark" ? THEME_BG.dark : THEME_BG.light);
+}
+function formatPercent(p, digits = 3) {
+  if (typeof p != "number" || !Number.isFinite(p)) return String(p);
+  if (p === 0) return "0%";
+  let v = p * 100;
+  return Math.abs(v) < 0.01 ? v > 0 ? "<0.01%" : ">-0.01%" : p < 1 && v > 99.99 ? ">99.99%" : `${formatNumber(v, digits)}%`;
+}
 function formatNumber(v, digits = 3) {
   if (typeof v != "number" || !Number.isFinite(v)) return String(v);
   if (v === 0) return "0";
@@ -183,7 +206,12 @@ var MARK_SPACE = "·", MARK_NEWLINE = "↵", MARK_TAB = "→", INVISIBLE = Objec
   "⁨": "FSI",
   "⁩": "PDI",
   "\uFEFF": "BOM"
-});
+}), positionLabel = (p) => `pos ${p}`, isNewlineOnly = (text) => /^[\r\n]+$/.test(text == null ? "" : String(text));
+function breaksBefore(tokens, i) {
+  if (i <= 0 || i >= tokens.length) return !1;
+  let prev = tokens[i - 1] == null ? "" : String(tokens[i - 1]);
+  return /\n$/.test(prev) && !isNewlineOnly(tokens[i]);
+}
 function tokenParts(text) {
   let s = text == null ? "" : String(text), parts = [], i = 0;
   for (; i < s.length && s[i] === " "; )
@@ -292,11 +320,10 @@ function createVirtualRow(opts) {
     let measure = measurer();
     widths = new Float32Array(n);
     for (let i = 0; i < n; i++) widths[i] = tokenWidth(tokens[i], measure);
-    let ends = (i) => /\n$/.test(String(tokens[i - 1] == null ? "" : tokens[i - 1]));
     layout = packLines(
       widths,
       Math.max(120, (width || 800) - 8),
-      (i) => turnAt.has(i) || ends(i),
+      (i) => turnAt.has(i) || breaksBefore(tokens, i),
       (i) => turnAt.has(i) ? BADGE_W : 0
     );
     let nLines = layout.starts.length - 1;
@@ -493,6 +520,18 @@ function item(children, attrs = {}) {
 function setData(el, attrs) {
   for (let [k, v] of Object.entries(attrs)) el.dataset[k] !== String(v) && (el.dataset[k] = String(v));
 }
+function fillChildren(parent, nodes) {
+  let want = nodes.filter(Boolean), have = parent.childNodes;
+  if (!(have.length === want.length && want.every((node, i) => have[i] === node))) {
+    for (let i = 0; i < want.length; i++)
+      have[i] !== want[i] && parent.insertBefore(want[i], have[i] || null);
+    for (; parent.childNodes.length > want.length; ) parent.removeChild(parent.lastChild);
+  }
+}
+function rows(className) {
+  let el = document.createElement("div");
+  return el.className = `ew-ex-rows ${className}`, el;
+}
 function note(text) {
   let p = document.createElement("div");
   return p.className = "ew-hint", p.textContent = text, p;
@@ -533,12 +572,7 @@ function panelFrame(name, label2) {
       }
     },
     fill(nodes) {
-      let want = nodes.filter(Boolean), have = body.childNodes;
-      if (!(have.length === want.length && want.every((node, i) => have[i] === node))) {
-        for (let i = 0; i < want.length; i++)
-          have[i] !== want[i] && body.insertBefore(want[i], have[i] || null);
-        for (; body.childNodes.length > want.length; ) body.removeChild(body.lastChild);
-      }
+      fillChildren(body, nodes);
     }
   };
 }
@@ -577,7 +611,7 @@ function saliencyPanel(d, onMethod) {
     let lines = [hint2];
     ranked.slice(0, 8).forEach((p, i) => {
       let v = value(r, p), l = line(i);
-      setData(l.el, { position: p }), setText(l.k, `#${p}`), setToken(l.t, d.tokens[p]), setBar(l.track.firstChild, Math.abs(v) / (top || 1), scale ? scale(v) : null), setNum(l.v, v), lines.push(l.el);
+      setData(l.el, { position: p }), setText(l.k, positionLabel(p)), setToken(l.t, d.tokens[p]), setBar(l.track.firstChild, Math.abs(v) / (top || 1), scale ? scale(v) : null), setNum(l.v, v), lines.push(l.el);
     }), f.fill(lines);
   }, f;
 }
@@ -586,10 +620,10 @@ function factorsPanel(d) {
   Array.from(d.factorPositions.data).forEach((p, j) => column.set(p, j));
   let maxOf = new Float32Array(C);
   for (let c = 0; c < C; c++) for (let j = 0; j < P; j++) maxOf[c] = Math.max(maxOf[c], d.factors.data[c * P + j]);
-  let hasN = !d.neuronIds.empty, K = hasN ? d.neuronIds.shape[1] : 0, absent = note(""), factorNote = note("bar: the value over the factor's largest value in the text"), neuronNote = note(`strongest neurons (raw activation), top ${K}`), factor = pool((c) => {
+  let hasN = !d.neuronIds.empty, K = hasN ? d.neuronIds.shape[1] : 0, absent = note(""), factorNote = note("bar: the value over the factor's largest value in the text"), neuronNote = note(`strongest neurons (raw activation), top ${K}`), color = (c) => factorColor(c, d.theme), factorRows = rows("ew-ex-factor-rows"), neuronRows = rows("ew-ex-neuron-rows"), factor = pool((c) => {
     let sw = document.createElement("span");
-    sw.className = "ew-factor-swatch", sw.style.background = css(CATEGORICAL[c % CATEGORICAL.length]);
-    let parts = { track: bar(0, CATEGORICAL[c % CATEGORICAL.length]), v: num(0) };
+    sw.className = "ew-factor-swatch", sw.style.background = css(color(c));
+    let parts = { track: bar(0, color(c)), v: num(0) };
     return parts.el = item([sw, d.factorLabels[c] || `Factor ${c}`, parts.track, parts.v], { factor: c }), parts;
   }), neuron = pool((j) => {
     let parts = { k: key(""), track: bar(0), v: num(0) };
@@ -603,21 +637,24 @@ function factorsPanel(d) {
       if (j < 0)
         setText(absent, `${d.unit} ${k} was not in the factorisation.`), lines.push(absent);
       else {
+        let items = [];
         for (let c = 0; c < C; c++) {
           let v = d.factors.data[c * P + j], l = factor(c);
-          setBar(l.track.firstChild, v / (maxOf[c] || 1), CATEGORICAL[c % CATEGORICAL.length]), setNum(l.v, v), lines.push(l.el);
+          setBar(l.track.firstChild, v / (maxOf[c] || 1), color(c)), setNum(l.v, v), items.push(l.el);
         }
-        lines.push(factorNote);
+        fillChildren(factorRows, items), lines.push(factorRows, factorNote);
       }
     }
     if (hasN) {
       lines.push(neuronNote);
       let base = k * K, top = 0;
       for (let j = 0; j < K; j++) top = Math.max(top, Math.abs(d.neuronValues.data[base + j]));
+      let items = [];
       for (let j = 0; j < K; j++) {
         let layer = d.neuronIds.data[(base + j) * 2], id = d.neuronIds.data[(base + j) * 2 + 1], v = d.neuronValues.data[base + j], l = neuron(j);
-        setData(l.el, { layer, neuron: id }), setText(l.k, `layer ${layer} · neuron ${id}`), setBar(l.track.firstChild, Math.abs(v) / (top || 1)), setNum(l.v, v), lines.push(l.el);
+        setData(l.el, { layer, neuron: id }), setText(l.k, `layer ${layer} · neuron ${id}`), setBar(l.track.firstChild, Math.abs(v) / (top || 1)), setNum(l.v, v), items.push(l.el);
       }
+      fillChildren(neuronRows, items), lines.push(neuronRows);
     }
     f.fill(lines);
   }, f;
@@ -645,7 +682,7 @@ function attentionPanel(d) {
       let at = d.attentionKeys.data[base + j];
       if (at < 0) continue;
       let w = d.attentionValues.data[base + j], l = line(i++);
-      setData(l.el, { key: at }), setText(l.k, `#${at}`), setToken(l.t, d.tokens[at]), setBar(l.track.firstChild, w), setNum(l.v, w, `${formatNumber(w * 100, 3)}%`), at === 0 && l.first.parentNode !== l.el ? l.el.appendChild(l.first) : at !== 0 && l.first.parentNode === l.el && l.el.removeChild(l.first), lines.push(l.el);
+      setData(l.el, { key: at }), setText(l.k, positionLabel(at)), setToken(l.t, d.tokens[at]), setBar(l.track.firstChild, w), setNum(l.v, w, formatPercent(w)), at === 0 && l.first.parentNode !== l.el ? l.el.appendChild(l.first) : at !== 0 && l.first.parentNode === l.el && l.el.removeChild(l.first), lines.push(l.el);
     }
     f.fill(lines);
   }, f;
@@ -659,10 +696,11 @@ var METRICS = Object.freeze(["rank", "prob", "kl", "entropy"]), METRIC_INFO = Ob
   entropy: { trait: "entropy", button: "entropy", key: "entropy", legend: "entropy of the layer's prediction, nats" }
 });
 function valueText(metric, v) {
-  return metric === "rank" ? String(v) : metric === "prob" ? `${formatNumber(v * 100, 3)}%` : `${formatNumber(v, 3)} nats`;
+  return metric === "rank" ? String(v) : metric === "prob" ? formatPercent(v) : `${formatNumber(v, 3)} nats`;
 }
 
 // src/lib/axis.js
+var layerName = (label2) => /^\d/.test(String(label2)) ? `layer ${label2}` : String(label2);
 function ordinal(n) {
   let t = n % 100, suffix = t >= 11 && t <= 13 ? "th" : { 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th";
   return `${n}${suffix}`;
@@ -681,6 +719,9 @@ var cell = (className = "ew-ex-cell") => {
   let rgb = scale(rank), bg = css(rgb);
   c.__ewBg !== bg && (c.__ewBg = bg, c.style.backgroundColor = bg, c.style.color = textColorFor(rgb)), c.dataset.value = value, setText(c, formatRank(rank));
 };
+function lensHeading(d, k) {
+  return ["Lens after ", ...named(d, k), `: rank of ${d.unit} ${k + 1} `, { token: d.tokens[k + 1] }, " per layer"];
+}
 function lensPanel(d) {
   let f = panelFrame("lens", "logit lens"), [L, P] = d.ranks.shape, maxRank = 2;
   for (let i = 0; i < d.ranks.data.length; i++) d.ranks.data[i] > maxRank && (maxRank = d.ranks.data[i]);
@@ -701,7 +742,7 @@ function lensPanel(d) {
       f.heading(["Lens after ", ...named(d, k)]), setText(last, `${d.unit} ${k} is the last: there is no next ${d.unit} to rank.`), f.fill([last]);
       return;
     }
-    f.heading(["Lens after ", ...named(d, k), ": rank of the next, ", { token: d.tokens[k + 1] }]);
+    f.heading(lensHeading(d, k));
     for (let l = 0; l < L; l++)
       paintRank(cells[l][0], d.ranks.data[l * P + k], scale), extra.forEach((m, j) => {
         let v = d.metrics[m].data[l * P + k], c = cells[l][j + 1];
@@ -716,12 +757,11 @@ function lensPanel(d) {
 }
 function predictionsPanel(d) {
   let f = panelFrame("predictions", "layer predictions"), [L, N, K] = d.topkIndex.shape, table = document.createElement("div");
-  table.className = "ew-lp-table ew-lp-compact", table.style.gridTemplateColumns = "max-content max-content";
+  table.className = "ew-ex-lp";
   let chips = [];
   for (let l = 0; l < L; l++) {
-    table.appendChild(label(d.layerLabels[l] || String(l))).classList.add("ew-lp-label");
     let line = document.createElement("div");
-    line.className = "ew-lp-row ew-lp-line";
+    line.className = "ew-lp-line", line.appendChild(label(d.layerLabels[l] || String(l))).classList.add("ew-ex-lp-layer");
     for (let j = 0; j < K; j++) {
       let chip = document.createElement("div");
       chip.className = "ew-lp-item ew-lp-chip", chip.dataset.layer = String(l), chip.dataset.rank = String(j + 1);
@@ -740,18 +780,18 @@ function predictionsPanel(d) {
     if (!chip || !d.tooltip) return;
     let l = Number(chip.dataset.layer);
     d.tooltip.show([
-      `${d.layerLabels[l] || l}, after ${d.unit} ${shown}`,
+      `${layerName(d.layerLabels[l] || String(l))}, after ${d.unit} ${shown}`,
       { label: `${ordinal(Number(chip.dataset.rank))} prediction`, token: chip.dataset.token },
-      ["probability", `${formatNumber(Number(chip.dataset.value) * 100, 3)}%`]
+      ["probability", formatPercent(Number(chip.dataset.value))]
     ], ev);
   }), table.addEventListener("mouseleave", () => d.tooltip && d.tooltip.hide()), f.show = (k) => {
     shown = k, f.heading(["Layer predictions after ", ...named(d, k)]);
     for (let l = 0; l < L; l++)
       for (let j = 0; j < K; j++) {
         let o = (l * N + k) * K + j, vi = d.topkIndex.data[o], p = d.topkProbs.empty ? 0 : d.topkProbs.data[o], c = chips[l * K + j], word = d.vocab[vi] != null ? String(d.vocab[vi]) : `#${vi}`;
-        c.chip.dataset.token !== word && (setToken(c.t, word), c.chip.dataset.token = word, c.chip.setAttribute("aria-label", `${d.layerLabels[l] || l}, ${ordinal(j + 1)} prediction: ${JSON.stringify(word)}`));
+        c.chip.dataset.token !== word && (setToken(c.t, word), c.chip.dataset.token = word, c.chip.setAttribute("aria-label", `${layerName(d.layerLabels[l] || String(l))}, ${ordinal(j + 1)} prediction: ${JSON.stringify(word)}`));
         let value = String(p);
-        c.chip.dataset.value !== value && (c.chip.dataset.value = value, setBar(c.fill, p), setText(c.pct, `${formatNumber(p * 100, 3)}%`));
+        c.chip.dataset.value !== value && (c.chip.dataset.value = value, setBar(c.fill, p), setText(c.pct, formatPercent(p)));
       }
     f.fill([table]);
   }, f;
@@ -799,7 +839,8 @@ var EXPLORER_STYLE_ID = "ew-style-explorer-v1", EXPLORER_CSS = `
    and dimming is a colour with alpha, not opacity. */
 .ew-root.ew-view-explorer .ew-tok:not(.ew-tok-clip) { overflow: visible; }
 .ew-view-explorer .ew-ws:not(.ew-ws-ctl) { opacity: 1; color: color-mix(in srgb, currentColor 45%, transparent); }
-.ew-view-explorer .ew-tok.ew-dim, .ew-view-explorer .ew-tok.ew-special { opacity: 1; color: color-mix(in srgb, currentColor 45%, transparent); }
+/* dimmed tokens (after the shown one, special ones) in the muted text colour: readable (>= 4.5 : 1), yet set back */
+.ew-view-explorer .ew-tok.ew-dim, .ew-view-explorer .ew-tok.ew-special { opacity: 1; color: var(--ew-muted); }
 .ew-view-explorer .ew-tok-prompt.ew-dim, .ew-view-explorer .ew-tok-prompt.ew-special { border-bottom-color: color-mix(in srgb, var(--ew-border) 45%, transparent); }
 .ew-view-explorer .ew-tok-gen.ew-dim, .ew-view-explorer .ew-tok-gen.ew-special { border-bottom-color: color-mix(in srgb, var(--ew-accent) 45%, transparent); }
 .ew-turn-mark { flex: none; width: 68px; margin-right: 4px; font-family: system-ui, sans-serif; font-size: 10px; text-transform: uppercase;
@@ -831,6 +872,21 @@ var EXPLORER_STYLE_ID = "ew-style-explorer-v1", EXPLORER_CSS = `
 .ew-ex-cell { display: block; text-align: center; border-radius: 2px; font-variant-numeric: tabular-nums; line-height: 16px; font-size: 11px; }
 .ew-ex-num { font-variant-numeric: tabular-nums; font-size: 11px; text-align: right; }
 .ew-lp-chip .ew-ex-track { width: 28px; height: 5px; }
+/* the layer predictions: chips keep their width (tokens and percentages whole), the panel scrolls sideways and each
+   line's layer label stays at its left edge (sticky within its line, which is as wide as its chips) */
+.ew-ex-lp { width: max-content; min-width: 100%; font-size: 12px; }
+.ew-ex-lp .ew-lp-line { display: flex; flex-wrap: nowrap; align-items: center; gap: 8px; height: 18px; width: max-content; min-width: 100%; }
+.ew-ex-lp .ew-ex-lp-layer { position: sticky; left: 0; z-index: 1; flex: none; min-width: 2.4em; padding-right: 4px; background: var(--ew-bg); }
+.ew-ex-lp .ew-lp-item.ew-lp-chip { display: flex; flex: none; flex-direction: row; align-items: center; gap: 3px; width: auto; padding: 0 2px;
+  white-space: nowrap; }
+.ew-ex-lp .ew-lp-chip .ew-tok { flex: none; min-width: 2.2em; max-width: 9em; padding: 0 2px; font-family: var(--jp-code-font-family, ui-monospace, monospace); font-size: 12px; }
+.ew-ex-lp .ew-lp-chip .ew-ex-track { flex: none; }
+.ew-ex-lp .ew-lp-pct { flex: none; min-width: 3.6em; text-align: right; font-variant-numeric: tabular-nums; }
+/* factor and neuron lines: one grid, so that a label's column is as wide as the longest label (never under a bar) */
+.ew-ex-rows { display: grid; gap: 2px 6px; align-items: center; }
+.ew-ex-rows > .ew-ex-item { display: contents; }
+.ew-ex-factor-rows { grid-template-columns: max-content max-content minmax(32px, 10em) max-content; }
+.ew-ex-neuron-rows { grid-template-columns: max-content minmax(32px, 10em) max-content; }
 /* the 30 x 5 prediction chips are the explorer's largest layout: lines scrolled out of the panel are skipped */
 .ew-panel .ew-lp-line { content-visibility: auto; contain-intrinsic-size: auto 18px; }
 .ew-figure .ew-panel .ew-lp-line { content-visibility: visible; }
@@ -879,7 +935,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-tok.ew-selected { box-shadow: 0 0 0 2px var(--ew-select); }
 .ew-tok.ew-target { text-decoration: underline dotted var(--ew-muted); text-underline-offset: 3px; cursor: pointer; }
 .ew-tok.ew-target.ew-unconverged { text-decoration: underline wavy var(--ew-focus); }
-.ew-tok.ew-dim { opacity: 0.45; }
+.ew-tok.ew-dim { color: var(--ew-muted); border-bottom-color: var(--ew-border); } /* set back, still readable (not opacity: 0.45, 2.5 : 1 on white) */
 .ew-ws { opacity: 0.45; font-weight: normal; }
 /* zero-width / bidi control characters: the character stays in the DOM inside its own isolated box
    (a U+202E override ends there), with a visible label; every token is bidi-isolated from its neighbours */
@@ -1151,9 +1207,9 @@ function createTooltip(root) {
   el.className = "ew-tooltip", el.setAttribute("role", "tooltip"), el.hidden = !0;
   let topLayer = typeof el.showPopover == "function";
   topLayer && el.setAttribute("popover", "manual"), root.appendChild(el);
-  function setRows(rows) {
+  function setRows(rows2) {
     el.textContent = "";
-    for (let row of rows) {
+    for (let row of rows2) {
       if (row == null) continue;
       let line;
       if (typeof row == "string")
@@ -1205,8 +1261,8 @@ function createTooltip(root) {
     let after = hi + gap, before = (beforeAlign ?? lo - gap) - size, pos;
     return after + size <= max ? pos = after : before >= min ? pos = before : pos = max - hi > lo - min ? after : before, pos + size > max && (pos = max - size), pos < min && (pos = min), pos;
   }
-  function show(rows, anchor) {
-    if ((el.hidden || clippers == null) && (clippers = findClippers()), setRows(rows), el.hidden = !1, topLayer && !isOpen())
+  function show(rows2, anchor) {
+    if ((el.hidden || clippers == null) && (clippers = findClippers()), setRows(rows2), el.hidden = !1, topLayer && !isOpen())
       try {
         el.showPopover();
       } catch {

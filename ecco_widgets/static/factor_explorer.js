@@ -110,6 +110,23 @@ function textColorFor(rgb) {
   let L = luminance(rgb), withWhite = 1.05 / (L + 0.05);
   return (L + 0.05) / 0.05 >= withWhite ? "#000000" : "#ffffff";
 }
+function contrastRatio(a, b) {
+  let la = luminance(a), lb = luminance(b);
+  return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05);
+}
+var THEME_BG = Object.freeze({ light: [255, 255, 255], dark: [27, 29, 33] });
+function onBackground(rgb, bg = THEME_BG.light, min = 3) {
+  if (contrastRatio(rgb, bg) >= min) return rgb.slice();
+  let target = luminance(bg) > 0.18 ? [0, 0, 0] : [255, 255, 255], lo = 0, hi = 1, mix = (t) => rgb.map((v, i) => Math.round(v + (target[i] - v) * t));
+  for (let k = 0; k < 20; k++) {
+    let m = (lo + hi) / 2;
+    contrastRatio(mix(m), bg) >= min ? hi = m : lo = m;
+  }
+  return mix(hi);
+}
+function factorColor(c, theme = "light") {
+  return onBackground(CATEGORICAL[(c % CATEGORICAL.length + CATEGORICAL.length) % CATEGORICAL.length], theme === "dark" ? THEME_BG.dark : THEME_BG.light);
+}
 function formatNumber(v, digits = 3) {
   if (typeof v != "number" || !Number.isFinite(v)) return String(v);
   if (v === 0) return "0";
@@ -433,7 +450,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-tok.ew-selected { box-shadow: 0 0 0 2px var(--ew-select); }
 .ew-tok.ew-target { text-decoration: underline dotted var(--ew-muted); text-underline-offset: 3px; cursor: pointer; }
 .ew-tok.ew-target.ew-unconverged { text-decoration: underline wavy var(--ew-focus); }
-.ew-tok.ew-dim { opacity: 0.45; }
+.ew-tok.ew-dim { color: var(--ew-muted); border-bottom-color: var(--ew-border); } /* set back, still readable (not opacity: 0.45, 2.5 : 1 on white) */
 .ew-ws { opacity: 0.45; font-weight: normal; }
 /* zero-width / bidi control characters: the character stays in the DOM inside its own isolated box
    (a U+202E override ends there), with a visible label; every token is bidi-isolated from its neighbours */
@@ -1130,7 +1147,7 @@ function build(ctx) {
       d[i] < lo && (lo = d[i]), d[i] > hi && (hi = d[i]);
     scales.push(attributionScale(lo, hi, ctx.theme));
   }
-  let swatch = (c) => CATEGORICAL[c % CATEGORICAL.length], excluded = new Set(get(model, "excluded_tokens", []).map(Number)), peak = scales.map((sc) => Math.max(Math.abs(sc.domain[0]), Math.abs(sc.domain[1])) || 1), list = document.createElement("div");
+  let swatch = (c) => factorColor(c, ctx.theme), excluded = new Set(get(model, "excluded_tokens", []).map(Number)), peak = scales.map((sc) => Math.max(Math.abs(sc.domain[0]), Math.abs(sc.domain[1])) || 1), list = document.createElement("div");
   list.className = "ew-factor-list", list.setAttribute("role", "listbox"), list.setAttribute("aria-label", "factors");
   let rows = [], sparks = [], isolated = -1;
   for (let c = 0; c < C; c++) {
@@ -1157,7 +1174,7 @@ function build(ctx) {
     label: "tokens",
     onHover(i, span, how, ev) {
       let c = current();
-      if (sparks.forEach((s, k) => s.mark(k === c ? i : -1)), i < 0) return tooltip.hide();
+      if (sparks.forEach((s, k) => s.mark(c < 0 || k === c ? i : -1)), i < 0) return tooltip.hide();
       let lines = [{ label: `token ${i}`, token: tokens[i] }, piecesRow(model, raw, i)];
       if (c >= 0) lines.push([labels[c], formatNumber(val(c, i))]);
       else for (let k = 0; k < Math.min(C, 8); k++) lines.push([labels[k], formatNumber(val(k, i))]);

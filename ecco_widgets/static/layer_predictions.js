@@ -85,6 +85,13 @@ function luminance(rgb) {
   };
   return 0.2126 * lin(rgb[0]) + 0.7152 * lin(rgb[1]) + 0.0722 * lin(rgb[2]);
 }
+var THEME_BG = Object.freeze({ light: [255, 255, 255], dark: [27, 29, 33] });
+function formatPercent(p, digits = 3) {
+  if (typeof p != "number" || !Number.isFinite(p)) return String(p);
+  if (p === 0) return "0%";
+  let v = p * 100;
+  return Math.abs(v) < 0.01 ? v > 0 ? "<0.01%" : ">-0.01%" : p < 1 && v > 99.99 ? ">99.99%" : `${formatNumber(v, digits)}%`;
+}
 function formatNumber(v, digits = 3) {
   if (typeof v != "number" || !Number.isFinite(v)) return String(v);
   if (v === 0) return "0";
@@ -243,7 +250,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-tok.ew-selected { box-shadow: 0 0 0 2px var(--ew-select); }
 .ew-tok.ew-target { text-decoration: underline dotted var(--ew-muted); text-underline-offset: 3px; cursor: pointer; }
 .ew-tok.ew-target.ew-unconverged { text-decoration: underline wavy var(--ew-focus); }
-.ew-tok.ew-dim { opacity: 0.45; }
+.ew-tok.ew-dim { color: var(--ew-muted); border-bottom-color: var(--ew-border); } /* set back, still readable (not opacity: 0.45, 2.5 : 1 on white) */
 .ew-ws { opacity: 0.45; font-weight: normal; }
 /* zero-width / bidi control characters: the character stays in the DOM inside its own isolated box
    (a U+202E override ends there), with a visible label; every token is bidi-isolated from its neighbours */
@@ -938,7 +945,7 @@ function build(ctx) {
   let [L, K] = idx.shape, given = get(model, "layer_labels", []), labels = Array.from({ length: L }, (_, i) => given[i] != null ? String(given[i]) : `layer ${i}`), word = (l, k) => {
     let vi = idx.data[l * K + k];
     return vocab[vi] != null ? String(vocab[vi]) : `#${vi}`;
-  }, prob = (l, k) => probs.empty ? 0 : probs.data[l * K + k], pct = (p) => `${formatNumber(p * 100, 3)}%`, pyLayers = get(model, "layers", []).map(Number).filter((l) => l >= 0 && l < L), base = pyLayers.length ? pyLayers : Array.from({ length: L }, (_, i) => i), table = document.createElement("div");
+  }, prob = (l, k) => probs.empty ? 0 : probs.data[l * K + k], pct = (p) => formatPercent(p), pyLayers = get(model, "layers", []).map(Number).filter((l) => l >= 0 && l < L), base = pyLayers.length ? pyLayers : Array.from({ length: L }, (_, i) => i), table = document.createElement("div");
   table.className = "ew-lp-table ew-lp-compact", table.setAttribute("role", "grid"), table.setAttribute("aria-label", "top predictions per layer"), table.style.gridTemplateColumns = "max-content max-content";
   let items = [], active = { r: 0, c: 0 };
   for (let l = 0; l < L; l++) {

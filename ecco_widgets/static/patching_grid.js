@@ -110,6 +110,13 @@ function textColorFor(rgb) {
   let L = luminance(rgb), withWhite = 1.05 / (L + 0.05);
   return (L + 0.05) / 0.05 >= withWhite ? "#000000" : "#ffffff";
 }
+var THEME_BG = Object.freeze({ light: [255, 255, 255], dark: [27, 29, 33] });
+function formatPercent(p, digits = 3) {
+  if (typeof p != "number" || !Number.isFinite(p)) return String(p);
+  if (p === 0) return "0%";
+  let v = p * 100;
+  return Math.abs(v) < 0.01 ? v > 0 ? "<0.01%" : ">-0.01%" : p < 1 && v > 99.99 ? ">99.99%" : `${formatNumber(v, digits)}%`;
+}
 function formatNumber(v, digits = 3) {
   if (typeof v != "number" || !Number.isFinite(v)) return String(v);
   if (v === 0) return "0";
@@ -541,7 +548,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-tok.ew-selected { box-shadow: 0 0 0 2px var(--ew-select); }
 .ew-tok.ew-target { text-decoration: underline dotted var(--ew-muted); text-underline-offset: 3px; cursor: pointer; }
 .ew-tok.ew-target.ew-unconverged { text-decoration: underline wavy var(--ew-focus); }
-.ew-tok.ew-dim { opacity: 0.45; }
+.ew-tok.ew-dim { color: var(--ew-muted); border-bottom-color: var(--ew-border); } /* set back, still readable (not opacity: 0.45, 2.5 : 1 on white) */
 .ew-ws { opacity: 0.45; font-weight: normal; }
 /* zero-width / bidi control characters: the character stays in the DOM inside its own isolated box
    (a U+202E override ends there), with a visible label; every token is bidi-isolated from its neighbours */
@@ -1226,7 +1233,7 @@ function awaitArrays(model, names, body, ready) {
 }
 
 // src/patching_grid.js
-var EFFECT_LABEL = { exact: "patching", attribution: "attribution estimate" }, pct = (p) => `${formatNumber(p * 100, 3)}%`;
+var EFFECT_LABEL = { exact: "patching", attribution: "attribution estimate" }, pct = (p) => formatPercent(p);
 function maxAbs(data) {
   let m = 0;
   for (let i = 0; i < data.length; i++) Math.abs(data[i]) > m && (m = Math.abs(data[i]));

@@ -115,6 +115,13 @@ function textColorFor(rgb) {
   let L = luminance(rgb), withWhite = 1.05 / (L + 0.05);
   return (L + 0.05) / 0.05 >= withWhite ? "#000000" : "#ffffff";
 }
+var THEME_BG = Object.freeze({ light: [255, 255, 255], dark: [27, 29, 33] });
+function formatPercent(p, digits = 3) {
+  if (typeof p != "number" || !Number.isFinite(p)) return String(p);
+  if (p === 0) return "0%";
+  let v = p * 100;
+  return Math.abs(v) < 0.01 ? v > 0 ? "<0.01%" : ">-0.01%" : p < 1 && v > 99.99 ? ">99.99%" : `${formatNumber(v, digits)}%`;
+}
 function formatNumber(v, digits = 3) {
   if (typeof v != "number" || !Number.isFinite(v)) return String(v);
   if (v === 0) return "0";
@@ -571,7 +578,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-tok.ew-selected { box-shadow: 0 0 0 2px var(--ew-select); }
 .ew-tok.ew-target { text-decoration: underline dotted var(--ew-muted); text-underline-offset: 3px; cursor: pointer; }
 .ew-tok.ew-target.ew-unconverged { text-decoration: underline wavy var(--ew-focus); }
-.ew-tok.ew-dim { opacity: 0.45; }
+.ew-tok.ew-dim { color: var(--ew-muted); border-bottom-color: var(--ew-border); } /* set back, still readable (not opacity: 0.45, 2.5 : 1 on white) */
 .ew-ws { opacity: 0.45; font-weight: normal; }
 /* zero-width / bidi control characters: the character stays in the DOM inside its own isolated box
    (a U+202E override ends there), with a visible label; every token is bidi-isolated from its neighbours */
@@ -1304,7 +1311,7 @@ function cellText(metric, v) {
   return metric === "rank" ? formatRank(v) : metric === "prob" ? `${formatCompact(v * 100, 4, 2)}%` : formatCompact(v, 4, 2);
 }
 function valueText(metric, v) {
-  return metric === "rank" ? String(v) : metric === "prob" ? `${formatNumber(v * 100, 3)}%` : `${formatNumber(v, 3)} nats`;
+  return metric === "rank" ? String(v) : metric === "prob" ? formatPercent(v) : `${formatNumber(v, 3)} nats`;
 }
 function metricRows(arrays, i, current) {
   return [current, ...METRICS.filter((m) => m !== current)].filter((m) => arrays[m]).map((m) => [METRIC_INFO[m].key, valueText(m, arrays[m].data[i])]);
@@ -1391,7 +1398,7 @@ function build(ctx) {
         lines.push(`top ${K} at ${layerName(labels[l])}`);
         for (let k = 0; k < K; k++) {
           let vi = at(topIdx, l, p, k), pr = topProb.empty ? null : at(topProb, l, p, k);
-          lines.push({ label: `${k + 1}.`, token: vocab[vi] != null ? String(vocab[vi]) : `#${vi}`, value: pr == null ? "" : `${formatNumber(pr * 100, 3)}%` });
+          lines.push({ label: `${k + 1}.`, token: vocab[vi] != null ? String(vocab[vi]) : `#${vi}`, value: pr == null ? "" : formatPercent(pr) });
         }
       }
       tooltip.show(lines, how === "focus" ? grid.anchor(l, p) : ev);

@@ -110,6 +110,7 @@ function textColorFor(rgb) {
   let L = luminance(rgb), withWhite = 1.05 / (L + 0.05);
   return (L + 0.05) / 0.05 >= withWhite ? "#000000" : "#ffffff";
 }
+var THEME_BG = Object.freeze({ light: [255, 255, 255], dark: [27, 29, 33] });
 function formatNumber(v, digits = 3) {
   if (typeof v != "number" || !Number.isFinite(v)) return String(v);
   if (v === 0) return "0";
@@ -196,7 +197,7 @@ var MARK_SPACE = "·", MARK_NEWLINE = "↵", MARK_TAB = "→", INVISIBLE = Objec
   "⁨": "FSI",
   "⁩": "PDI",
   "\uFEFF": "BOM"
-});
+}), positionLabel = (p) => `pos ${p}`;
 function tokenParts(text) {
   let s = text == null ? "" : String(text), parts = [], i = 0;
   for (; i < s.length && s[i] === " "; )
@@ -375,7 +376,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-tok.ew-selected { box-shadow: 0 0 0 2px var(--ew-select); }
 .ew-tok.ew-target { text-decoration: underline dotted var(--ew-muted); text-underline-offset: 3px; cursor: pointer; }
 .ew-tok.ew-target.ew-unconverged { text-decoration: underline wavy var(--ew-focus); }
-.ew-tok.ew-dim { opacity: 0.45; }
+.ew-tok.ew-dim { color: var(--ew-muted); border-bottom-color: var(--ew-border); } /* set back, still readable (not opacity: 0.45, 2.5 : 1 on white) */
 .ew-ws { opacity: 0.45; font-weight: normal; }
 /* zero-width / bidi control characters: the character stays in the DOM inside its own isolated box
    (a U+202E override ends there), with a visible label; every token is bidi-isolated from its neighbours */
@@ -1126,7 +1127,7 @@ function build(ctx) {
         baselineOf() && lines.push(["baseline", baselineOf()]);
         let e = errorOf(r);
         e !== null && (lines.push(["completeness error", percent(e)]), e > COMPLETENESS_TOLERANCE && lines.push("not converged: this row does not add up to f(x) − f(baseline)")), ranked.length && lines.push("strongest inputs (by |attribution|)");
-        for (let [p, v] of ranked.slice(0, 3)) lines.push({ label: `#${p} · position`, token: tokens[p], value: formatNumber(v) });
+        for (let [p, v] of ranked.slice(0, 3)) lines.push({ label: positionLabel(p), token: tokens[p], value: formatNumber(v) });
         tooltip.show(lines, how === "focus" ? span : ev);
       } else if (activeTarget >= 0 && rowOfPos.has(activeTarget) && explains(i, activeTarget)) {
         let v = value(rowOfPos.get(activeTarget), i);

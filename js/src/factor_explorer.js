@@ -5,7 +5,7 @@
 // with up to three factors in proportion. excluded_tokens (e.g. the attention sink left out of the NMF) are hatched
 // and named in the legend.
 import { decodeArray } from "./lib/arrays.js";
-import { CATEGORICAL, attributionScale, legend, formatNumber, formatCompact, css } from "./lib/colors.js";
+import { attributionScale, legend, formatNumber, formatCompact, css, factorColor } from "./lib/colors.js";
 import { createTokenRow, piecesRow } from "./lib/tokens.js";
 import { sparkline } from "./lib/sparkline.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
@@ -32,7 +32,8 @@ function build(ctx) {
     }
     scales.push(attributionScale(lo, hi, ctx.theme));
   }
-  const swatch = (c) => CATEGORICAL[c % CATEGORICAL.length];
+  // each factor's colour contrasts >= 3 : 1 with the background (lines, swatches; Okabe-Ito's yellow is 1.2 on white)
+  const swatch = (c) => factorColor(c, ctx.theme);
   const excluded = new Set(get(model, "excluded_tokens", []).map(Number));
   const peak = scales.map((sc) => Math.max(Math.abs(sc.domain[0]), Math.abs(sc.domain[1])) || 1);
 
@@ -81,7 +82,8 @@ function build(ctx) {
     label: "tokens",
     onHover(i, span, how, ev) {
       const c = current();
-      sparks.forEach((s, k) => s.mark(k === c ? i : -1));
+      // the hovered token on every sparkline (only the isolated factor's when one is)
+      sparks.forEach((s, k) => s.mark(c < 0 || k === c ? i : -1));
       if (i < 0) return tooltip.hide();
       const lines = [{ label: `token ${i}`, token: tokens[i] }, piecesRow(model, raw, i)];
       if (c >= 0) lines.push([labels[c], formatNumber(val(c, i))]);

@@ -2,7 +2,7 @@
 // (token, a thin probability bar, the percentage), about 19 px a layer. `layers` (from Python) and a select in the
 // view ("all", "every 2nd", "every 4th", "last 8") choose the layers shown; the choice stays in the browser.
 import { decodeArray } from "./lib/arrays.js";
-import { legend, formatNumber } from "./lib/colors.js";
+import { legend, formatNumber, formatPercent } from "./lib/colors.js";
 import { tokenSpan } from "./lib/tokens.js";
 import { navigate } from "./lib/grid.js";
 import { mountView, get, hint } from "./lib/model.js";
@@ -33,7 +33,7 @@ function build(ctx) {
     return vocab[vi] != null ? String(vocab[vi]) : `#${vi}`;
   };
   const prob = (l, k) => (probs.empty ? 0 : probs.data[l * K + k]);
-  const pct = (p) => `${formatNumber(p * 100, 3)}%`;
+  const pct = (p) => formatPercent(p);
 
   const pyLayers = get(model, "layers", []).map(Number).filter((l) => l >= 0 && l < L);
   const base = pyLayers.length ? pyLayers : Array.from({ length: L }, (_, i) => i);

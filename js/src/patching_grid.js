@@ -4,14 +4,14 @@
 // differing ones marked. Clicking a cell commits selected_cell and lists the patched run's top-k at the answer
 // position next to the clean and corrupted runs'. Optional attribution_effect: a switcher shows the estimate.
 import { decodeArray, at } from "./lib/arrays.js";
-import { divergingScale, legend, formatNumber, formatCompact } from "./lib/colors.js";
+import { divergingScale, legend, formatNumber, formatCompact, formatPercent } from "./lib/colors.js";
 import { createGrid, gridMode } from "./lib/grid.js";
 import { tokenAxis, rowLabels, layerName, axisTitle } from "./lib/axis.js";
 import { mountView, commit, get } from "./lib/model.js";
 import { tokenSpan } from "./lib/tokens.js";
 
 const EFFECT_LABEL = { exact: "patching", attribution: "attribution estimate" };
-const pct = (p) => `${formatNumber(p * 100, 3)}%`;
+const pct = (p) => formatPercent(p);
 
 function maxAbs(data) {
   let m = 0;

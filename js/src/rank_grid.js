@@ -4,7 +4,7 @@
 // browser and writes `metric` back. Optional first_layer (n_positions,): the first layer from which the next
 // token stays in the top first_layer_k (-1 = never), drawn as a row under the grid and a mark on that cell.
 import { decodeArray, at } from "./lib/arrays.js";
-import { formatNumber } from "./lib/colors.js";
+import { formatNumber, formatPercent } from "./lib/colors.js";
 import { createGrid, gridMode } from "./lib/grid.js";
 import { tokenAxis, rowLabels, layerName, axisTitle } from "./lib/axis.js";
 import { mountView, commit, get, tokenTraits } from "./lib/model.js";
@@ -139,7 +139,7 @@ function build(ctx) {
         for (let k = 0; k < K; k++) {
           const vi = at(topIdx, l, p, k);
           const pr = topProb.empty ? null : at(topProb, l, p, k);
-          lines.push({ label: `${k + 1}.`, token: vocab[vi] != null ? String(vocab[vi]) : `#${vi}`, value: pr == null ? "" : `${formatNumber(pr * 100, 3)}%` });
+          lines.push({ label: `${k + 1}.`, token: vocab[vi] != null ? String(vocab[vi]) : `#${vi}`, value: pr == null ? "" : formatPercent(pr) });
         }
       }
       tooltip.show(lines, how === "focus" ? grid.anchor(l, p) : ev);

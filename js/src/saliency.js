@@ -7,7 +7,7 @@
 // baselines (optional, one string per method, "" = none): shown next to the method and in the tooltip.
 import { decodeArray } from "./lib/arrays.js";
 import { attributionScale, legend, formatNumber, formatCompact, css } from "./lib/colors.js";
-import { createTokenRow, piecesRow } from "./lib/tokens.js";
+import { createTokenRow, piecesRow, positionLabel } from "./lib/tokens.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
 
 export const COMPLETENESS_TOLERANCE = 0.01; // as ecco_widgets.errors.COMPLETENESS_TOLERANCE (a test checks)
@@ -127,7 +127,7 @@ function build(ctx) {
         }
         if (ranked.length) lines.push("strongest inputs (by |attribution|)");
         // the key is the input's position in the text, not its place in this list
-        for (const [p, v] of ranked.slice(0, 3)) lines.push({ label: `#${p} \u00b7 position`, token: tokens[p], value: formatNumber(v) });
+        for (const [p, v] of ranked.slice(0, 3)) lines.push({ label: positionLabel(p), token: tokens[p], value: formatNumber(v) });
         tooltip.show(lines, how === "focus" ? span : ev);
       } else if (activeTarget >= 0 && rowOfPos.has(activeTarget) && explains(i, activeTarget)) {
         const v = value(rowOfPos.get(activeTarget), i);

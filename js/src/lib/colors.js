@@ -163,6 +163,55 @@ export function textColorFor(rgb) {
   return withBlack >= withWhite ? "#000000" : "#ffffff";
 }
 
+/** WCAG contrast ratio of two colours ([r, g, b]), from 1 (the same) to 21 (black on white). */
+export function contrastRatio(a, b) {
+  const la = luminance(a);
+  const lb = luminance(b);
+  return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05);
+}
+
+/** The views' background per theme (styles.js --ew-bg). */
+export const THEME_BG = Object.freeze({ light: [255, 255, 255], dark: [27, 29, 33] });
+
+/**
+ * `rgb` darkened (on a light background) or lightened (on a dark one) just enough for a contrast of at least `min`
+ * against `bg` (WCAG 1.4.11: 3 for lines, marks and swatches), its hue kept. A colour that already contrasts enough
+ * is returned as it is. Example: onBackground([240, 228, 66], [255, 255, 255]) -> a dark yellow (Okabe-Ito's yellow
+ * is 1.2 : 1 on white).
+ */
+export function onBackground(rgb, bg = THEME_BG.light, min = 3) {
+  if (contrastRatio(rgb, bg) >= min) return rgb.slice();
+  const target = luminance(bg) > 0.18 ? [0, 0, 0] : [255, 255, 255];
+  let lo = 0;
+  let hi = 1; // the share of `target` mixed in
+  const mix = (t) => rgb.map((v, i) => Math.round(v + (target[i] - v) * t));
+  for (let k = 0; k < 20; k++) {
+    const m = (lo + hi) / 2;
+    if (contrastRatio(mix(m), bg) >= min) hi = m;
+    else lo = m;
+  }
+  return mix(hi);
+}
+
+/** Factor c's colour on a theme's background: the Okabe-Ito colour, made to contrast >= 3 : 1 with the background. */
+export function factorColor(c, theme = "light") {
+  return onBackground(CATEGORICAL[((c % CATEGORICAL.length) + CATEGORICAL.length) % CATEGORICAL.length], theme === "dark" ? THEME_BG.dark : THEME_BG.light);
+}
+
+/**
+ * A probability in [0, 1] as a percentage of `digits` significant digits; one under 0.01 % reads "<0.01%" (not
+ * "7.92e-11%"), and one that rounds to 100 % without being 1 reads ">99.99%". The exact value belongs in data-value.
+ * Examples: formatPercent(0.3512) -> "35.1%", formatPercent(7.92e-13) -> "<0.01%", formatPercent(0) -> "0%".
+ */
+export function formatPercent(p, digits = 3) {
+  if (typeof p !== "number" || !Number.isFinite(p)) return String(p);
+  if (p === 0) return "0%";
+  const v = p * 100;
+  if (Math.abs(v) < 0.01) return v > 0 ? "<0.01%" : ">-0.01%";
+  if (p < 1 && v > 99.99) return ">99.99%";
+  return `${formatNumber(v, digits)}%`;
+}
+
 /** Compact number formatting for cells and tooltips. */
 export function formatNumber(v, digits = 3) {
   if (typeof v !== "number" || !Number.isFinite(v)) return String(v);

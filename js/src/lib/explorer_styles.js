@@ -19,7 +19,8 @@ export const EXPLORER_CSS = `
    and dimming is a colour with alpha, not opacity. */
 .ew-root.ew-view-explorer .ew-tok:not(.ew-tok-clip) { overflow: visible; }
 .ew-view-explorer .ew-ws:not(.ew-ws-ctl) { opacity: 1; color: color-mix(in srgb, currentColor 45%, transparent); }
-.ew-view-explorer .ew-tok.ew-dim, .ew-view-explorer .ew-tok.ew-special { opacity: 1; color: color-mix(in srgb, currentColor 45%, transparent); }
+/* dimmed tokens (after the shown one, special ones) in the muted text colour: readable (>= 4.5 : 1), yet set back */
+.ew-view-explorer .ew-tok.ew-dim, .ew-view-explorer .ew-tok.ew-special { opacity: 1; color: var(--ew-muted); }
 .ew-view-explorer .ew-tok-prompt.ew-dim, .ew-view-explorer .ew-tok-prompt.ew-special { border-bottom-color: color-mix(in srgb, var(--ew-border) 45%, transparent); }
 .ew-view-explorer .ew-tok-gen.ew-dim, .ew-view-explorer .ew-tok-gen.ew-special { border-bottom-color: color-mix(in srgb, var(--ew-accent) 45%, transparent); }
 .ew-turn-mark { flex: none; width: 68px; margin-right: 4px; font-family: system-ui, sans-serif; font-size: 10px; text-transform: uppercase;
@@ -51,6 +52,21 @@ export const EXPLORER_CSS = `
 .ew-ex-cell { display: block; text-align: center; border-radius: 2px; font-variant-numeric: tabular-nums; line-height: 16px; font-size: 11px; }
 .ew-ex-num { font-variant-numeric: tabular-nums; font-size: 11px; text-align: right; }
 .ew-lp-chip .ew-ex-track { width: 28px; height: 5px; }
+/* the layer predictions: chips keep their width (tokens and percentages whole), the panel scrolls sideways and each
+   line's layer label stays at its left edge (sticky within its line, which is as wide as its chips) */
+.ew-ex-lp { width: max-content; min-width: 100%; font-size: 12px; }
+.ew-ex-lp .ew-lp-line { display: flex; flex-wrap: nowrap; align-items: center; gap: 8px; height: 18px; width: max-content; min-width: 100%; }
+.ew-ex-lp .ew-ex-lp-layer { position: sticky; left: 0; z-index: 1; flex: none; min-width: 2.4em; padding-right: 4px; background: var(--ew-bg); }
+.ew-ex-lp .ew-lp-item.ew-lp-chip { display: flex; flex: none; flex-direction: row; align-items: center; gap: 3px; width: auto; padding: 0 2px;
+  white-space: nowrap; }
+.ew-ex-lp .ew-lp-chip .ew-tok { flex: none; min-width: 2.2em; max-width: 9em; padding: 0 2px; font-family: var(--jp-code-font-family, ui-monospace, monospace); font-size: 12px; }
+.ew-ex-lp .ew-lp-chip .ew-ex-track { flex: none; }
+.ew-ex-lp .ew-lp-pct { flex: none; min-width: 3.6em; text-align: right; font-variant-numeric: tabular-nums; }
+/* factor and neuron lines: one grid, so that a label's column is as wide as the longest label (never under a bar) */
+.ew-ex-rows { display: grid; gap: 2px 6px; align-items: center; }
+.ew-ex-rows > .ew-ex-item { display: contents; }
+.ew-ex-factor-rows { grid-template-columns: max-content max-content minmax(32px, 10em) max-content; }
+.ew-ex-neuron-rows { grid-template-columns: max-content minmax(32px, 10em) max-content; }
 /* the 30 x 5 prediction chips are the explorer's largest layout: lines scrolled out of the panel are skipped */
 .ew-panel .ew-lp-line { content-visibility: auto; contain-intrinsic-size: auto 18px; }
 .ew-figure .ew-panel .ew-lp-line { content-visibility: visible; }

@@ -1,10 +1,10 @@
 // The explorer's lens panels, one position each: the lens column (rank of the next token per layer and the other
 // metrics), the layer predictions (top k per layer) and the watched tokens' ranks, all after the shown token.
 // Rows are built once and updated in place on every hover (no rebuild). Numbers carry data-value.
-import { rankScale, formatRank, css, textColorFor, formatNumber } from "./colors.js";
+import { rankScale, formatRank, css, textColorFor, formatPercent } from "./colors.js";
 import { METRIC_INFO, valueText } from "./metrics.js";
 import { fillToken } from "./tokens.js";
-import { ordinal } from "./axis.js";
+import { ordinal, layerName } from "./axis.js";
 import { panelFrame, named, note, bar, setBar, setText, setToken } from "./panels.js";
 
 const cell = (className = "ew-ex-cell") => {
@@ -32,6 +32,14 @@ const paintRank = (c, rank, scale) => {
   c.dataset.value = value;
   setText(c, formatRank(rank));
 };
+
+/**
+ * The lens panel's heading parts for column k: "Lens after token 5 ' are': rank of token 6 ':' per layer" (the next
+ * token named with its position: a bare "rank of the next, :" read as a broken sentence when that token was ":").
+ */
+export function lensHeading(d, k) {
+  return ["Lens after ", ...named(d, k), `: rank of ${d.unit} ${k + 1} `, { token: d.tokens[k + 1] }, " per layer"];
+}
 
 /**
  * The lens column. d: {tokens, unit, layerLabels, ranks ({data, shape: [L, P]}), metrics ({prob?, kl?, entropy?}),
@@ -69,7 +77,7 @@ export function lensPanel(d) {
       f.fill([last]);
       return;
     }
-    f.heading(["Lens after ", ...named(d, k), ": rank of the next, ", { token: d.tokens[k + 1] }]);
+    f.heading(lensHeading(d, k));
     for (let l = 0; l < L; l++) {
       paintRank(cells[l][0], d.ranks.data[l * P + k], scale);
       extra.forEach((m, j) => {
@@ -93,19 +101,20 @@ export function lensPanel(d) {
 
 /**
  * Layer predictions. d: {tokens, unit, layerLabels, topkIndex ({data, shape: [L, N, K]}), topkProbs, vocab}.
- * show(k): what each layer predicts after token k, as a line of chips (token, bar, percentage).
+ * show(k): what each layer predicts after token k, as a line of chips (token, bar, percentage) behind the layer's
+ * label. Chips keep their width (a narrow panel once squeezed its tokens to a few pixels and cut the percentages);
+ * the panel scrolls sideways, the layer labels sticky at its left edge.
  */
 export function predictionsPanel(d) {
   const f = panelFrame("predictions", "layer predictions");
   const [L, N, K] = d.topkIndex.shape;
   const table = document.createElement("div");
-  table.className = "ew-lp-table ew-lp-compact";
-  table.style.gridTemplateColumns = "max-content max-content";
+  table.className = "ew-ex-lp";
   const chips = [];
   for (let l = 0; l < L; l++) {
-    table.appendChild(label(d.layerLabels[l] || String(l))).classList.add("ew-lp-label");
     const line = document.createElement("div");
-    line.className = "ew-lp-row ew-lp-line";
+    line.className = "ew-lp-line";
+    line.appendChild(label(d.layerLabels[l] || String(l))).classList.add("ew-ex-lp-layer");
     for (let j = 0; j < K; j++) {
       const chip = document.createElement("div");
       chip.className = "ew-lp-item ew-lp-chip";
@@ -129,8 +138,8 @@ export function predictionsPanel(d) {
     const chip = ev.target && ev.target.closest ? ev.target.closest(".ew-lp-chip") : null;
     if (!chip || !d.tooltip) return;
     const l = Number(chip.dataset.layer);
-    d.tooltip.show([`${d.layerLabels[l] || l}, after ${d.unit} ${shown}`, { label: `${ordinal(Number(chip.dataset.rank))} prediction`, token: chip.dataset.token },
-      ["probability", `${formatNumber(Number(chip.dataset.value) * 100, 3)}%`]], ev);
+    d.tooltip.show([`${layerName(d.layerLabels[l] || String(l))}, after ${d.unit} ${shown}`, { label: `${ordinal(Number(chip.dataset.rank))} prediction`, token: chip.dataset.token },
+      ["probability", formatPercent(Number(chip.dataset.value))]], ev);
   });
   table.addEventListener("mouseleave", () => d.tooltip && d.tooltip.hide());
   f.show = (k) => {
@@ -146,13 +155,13 @@ export function predictionsPanel(d) {
         if (c.chip.dataset.token !== word) {
           setToken(c.t, word);
           c.chip.dataset.token = word;
-          c.chip.setAttribute("aria-label", `${d.layerLabels[l] || l}, ${ordinal(j + 1)} prediction: ${JSON.stringify(word)}`);
+          c.chip.setAttribute("aria-label", `${layerName(d.layerLabels[l] || String(l))}, ${ordinal(j + 1)} prediction: ${JSON.stringify(word)}`);
         }
         const value = String(p);
         if (c.chip.dataset.value !== value) {
           c.chip.dataset.value = value;
           setBar(c.fill, p);
-          setText(c.pct, `${formatNumber(p * 100, 3)}%`);
+          setText(c.pct, formatPercent(p));
         }
       }
     }

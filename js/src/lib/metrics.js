@@ -5,7 +5,7 @@
 //   entropy  entropy        float  entropy of the layer's prediction in nats; 0 .. max, 0 darkest
 // Dark means "confident / agrees with the final layer" for every metric.
 import { decodeArray } from "./arrays.js";
-import { rankScale, viridis, cividis, legend, formatRank, formatNumber, formatCompact, themeRamp, strongWord } from "./colors.js";
+import { rankScale, viridis, cividis, legend, formatRank, formatNumber, formatCompact, themeRamp, strongWord, formatPercent } from "./colors.js";
 
 export const METRICS = Object.freeze(["rank", "prob", "kl", "entropy"]);
 
@@ -90,7 +90,7 @@ export function cellText(metric, v) {
 /** A value for tooltips and aria-labels (full). */
 export function valueText(metric, v) {
   if (metric === "rank") return String(v);
-  if (metric === "prob") return `${formatNumber(v * 100, 3)}%`;
+  if (metric === "prob") return formatPercent(v);
   return `${formatNumber(v, 3)} nats`;
 }
 
@@ -123,7 +123,7 @@ export function metricTable(names, metrics, current, valueAt) {
     put(name, "ew-tt-name");
     for (const m of order) {
       const v = valueAt(m, row);
-      put(m === "rank" ? String(v) : m === "prob" ? `${formatNumber(v * 100, 3)}%` : formatNumber(v, 3), `ew-tt-val${m === current ? " ew-tt-cur" : ""}`);
+      put(m === "rank" ? String(v) : m === "prob" ? formatPercent(v) : formatNumber(v, 3), `ew-tt-val${m === current ? " ew-tt-cur" : ""}`);
     }
   });
   return t;

@@ -1,8 +1,8 @@
 // The explorer's panels that read the token row itself: a panel frame ([data-panel=NAME], a heading naming the shown
 // token), input saliency (the strongest inputs of the shown token), factors and top neurons, attention rows.
 // Every value element carries data-value (the number, unrounded) for scripts and tests. Text via textContent only.
-import { fillToken, tokenParts } from "./tokens.js";
-import { CATEGORICAL, css, formatNumber } from "./colors.js";
+import { fillToken, tokenParts, positionLabel } from "./tokens.js";
+import { css, formatNumber, formatPercent, factorColor } from "./colors.js";
 
 const clamp01 = (frac) => Math.max(0, Math.min(1, Number.isFinite(frac) ? frac : 0));
 
@@ -123,6 +123,29 @@ export function setData(el, attrs) {
   for (const [k, v] of Object.entries(attrs)) if (el.dataset[k] !== String(v)) el.dataset[k] = String(v);
 }
 
+/**
+ * Put `nodes` (falsy ones dropped) as `parent`'s children, in order; nodes already in place are not moved.
+ */
+export function fillChildren(parent, nodes) {
+  const want = nodes.filter(Boolean);
+  const have = parent.childNodes;
+  if (have.length === want.length && want.every((node, i) => have[i] === node)) return;
+  for (let i = 0; i < want.length; i++) {
+    if (have[i] !== want[i]) parent.insertBefore(want[i], have[i] || null);
+  }
+  while (parent.childNodes.length > want.length) parent.removeChild(parent.lastChild);
+}
+
+/**
+ * Lines of item()s laid out as one grid (className sets its columns: explorer_styles.js), so that a column is as
+ * wide as its widest cell in every line: each item() its own grid let a long label run under its line's bar.
+ */
+export function rows(className) {
+  const el = document.createElement("div");
+  el.className = `ew-ex-rows ${className}`;
+  return el;
+}
+
 export function note(text) {
   const p = document.createElement("div");
   p.className = "ew-hint";
@@ -190,13 +213,7 @@ export function panelFrame(name, label) {
       }
     },
     fill(nodes) {
-      const want = nodes.filter(Boolean);
-      const have = body.childNodes;
-      if (have.length === want.length && want.every((node, i) => have[i] === node)) return;
-      for (let i = 0; i < want.length; i++) {
-        if (have[i] !== want[i]) body.insertBefore(want[i], have[i] || null);
-      }
-      while (body.childNodes.length > want.length) body.removeChild(body.lastChild);
+      fillChildren(body, nodes);
     },
   };
 }
@@ -259,7 +276,7 @@ export function saliencyPanel(d, onMethod) {
       const v = value(r, p);
       const l = line(i);
       setData(l.el, { position: p });
-      setText(l.k, `#${p}`);
+      setText(l.k, positionLabel(p));
       setToken(l.t, d.tokens[p]);
       setBar(l.track.firstChild, Math.abs(v) / (top || 1), scale ? scale(v) : null);
       setNum(l.v, v);
@@ -288,11 +305,14 @@ export function factorsPanel(d) {
   const absent = note("");
   const factorNote = note("bar: the value over the factor's largest value in the text");
   const neuronNote = note(`strongest neurons (raw activation), top ${K}`);
+  const color = (c) => factorColor(c, d.theme); // >= 3 : 1 against the background (Okabe-Ito's yellow is 1.2 on white)
+  const factorRows = rows("ew-ex-factor-rows");
+  const neuronRows = rows("ew-ex-neuron-rows");
   const factor = pool((c) => {
     const sw = document.createElement("span");
     sw.className = "ew-factor-swatch";
-    sw.style.background = css(CATEGORICAL[c % CATEGORICAL.length]);
-    const parts = { track: bar(0, CATEGORICAL[c % CATEGORICAL.length]), v: num(0) };
+    sw.style.background = css(color(c));
+    const parts = { track: bar(0, color(c)), v: num(0) };
     parts.el = item([sw, d.factorLabels[c] || `Factor ${c}`, parts.track, parts.v], { factor: c });
     return parts;
   });
@@ -310,14 +330,16 @@ export function factorsPanel(d) {
         setText(absent, `${d.unit} ${k} was not in the factorisation.`);
         lines.push(absent);
       } else {
+        const items = [];
         for (let c = 0; c < C; c++) {
           const v = d.factors.data[c * P + j];
           const l = factor(c);
-          setBar(l.track.firstChild, v / (maxOf[c] || 1), CATEGORICAL[c % CATEGORICAL.length]);
+          setBar(l.track.firstChild, v / (maxOf[c] || 1), color(c));
           setNum(l.v, v);
-          lines.push(l.el);
+          items.push(l.el);
         }
-        lines.push(factorNote);
+        fillChildren(factorRows, items);
+        lines.push(factorRows, factorNote);
       }
     }
     if (hasN) {
@@ -325,6 +347,7 @@ export function factorsPanel(d) {
       const base = k * K;
       let top = 0;
       for (let j = 0; j < K; j++) top = Math.max(top, Math.abs(d.neuronValues.data[base + j]));
+      const items = [];
       for (let j = 0; j < K; j++) {
         const layer = d.neuronIds.data[(base + j) * 2];
         const id = d.neuronIds.data[(base + j) * 2 + 1];
@@ -334,8 +357,10 @@ export function factorsPanel(d) {
         setText(l.k, `layer ${layer} \u00b7 neuron ${id}`);
         setBar(l.track.firstChild, Math.abs(v) / (top || 1));
         setNum(l.v, v);
-        lines.push(l.el);
+        items.push(l.el);
       }
+      fillChildren(neuronRows, items);
+      lines.push(neuronRows);
     }
     f.fill(lines);
   };
@@ -382,10 +407,10 @@ export function attentionPanel(d) {
       const w = d.attentionValues.data[base + j];
       const l = line(i++);
       setData(l.el, { key: at });
-      setText(l.k, `#${at}`);
+      setText(l.k, positionLabel(at));
       setToken(l.t, d.tokens[at]);
       setBar(l.track.firstChild, w);
-      setNum(l.v, w, `${formatNumber(w * 100, 3)}%`);
+      setNum(l.v, w, formatPercent(w));
       if (at === 0 && l.first.parentNode !== l.el) l.el.appendChild(l.first);
       else if (at !== 0 && l.first.parentNode === l.el) l.el.removeChild(l.first);
       lines.push(l.el);

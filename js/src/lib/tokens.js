@@ -30,6 +30,27 @@ export const INVISIBLE = Object.freeze({
 });
 
 /**
+ * The label of a token's position in the text, which must not read as a rank in a ranked list: positionLabel(1) ->
+ * "pos 1" (a list of the strongest inputs once read "#1 keys, #0 The, #4 cabinet", like a jumbled ranking).
+ */
+export const positionLabel = (p) => `pos ${p}`;
+
+/** Does `text` consist of line breaks only ("\n", "\n\n", "\r\n")? */
+export const isNewlineOnly = (text) => /^[\r\n]+$/.test(text == null ? "" : String(text));
+
+/**
+ * Does token i start a new line in a row that breaks at newlines? A token ending in a newline ends its line, but a
+ * run of newline-only tokens ("\n", "\n") stays on that line, each as its glyph, and the line breaks once after the
+ * run: a blank line in the text is not a line of its own per "\u21b5".
+ * Example: with ["a", "\n", "\n", "b"], only "b" (i = 3) starts a line.
+ */
+export function breaksBefore(tokens, i) {
+  if (i <= 0 || i >= tokens.length) return false;
+  const prev = tokens[i - 1] == null ? "" : String(tokens[i - 1]);
+  return /\n$/.test(prev) && !isNewlineOnly(tokens[i]);
+}
+
+/**
  * Split a display token into parts: {kind: "text"|"space"|"nl"|"tab"|"ctl", text}.
  * Leading spaces become "space" markers, every "\n" a newline marker, every "\t" a tab marker.
  * A zero-width / bidi control character becomes {kind: "ctl", text: <the character itself>, mark: "RLO"}:

@@ -1,10 +1,10 @@
 // A token row for long texts (8,000 tokens and more): the tokens are packed into lines as wide as the row (widths
 // measured once with a canvas in the row's monospace font), and only the lines in view (and a few around them) are
 // in the DOM, each token a span with data-token-index (and data-index) = its position. A chat turn starts a new
-// line behind a role badge ([data-turn-role]); a token ending in a newline ends its line; special tokens are dimmed.
+// line behind a role badge ([data-turn-role]); a token ending in a newline ends its line (once after a run of newline tokens: lib/tokens.js breaksBefore); special tokens are dimmed.
 // The row is one focusable listbox (aria-activedescendant names the active token), so focus survives scrolling.
 // Text only through textContent (fillToken).
-import { fillToken, describeToken, tokenParts } from "./tokens.js";
+import { fillToken, describeToken, tokenParts, breaksBefore } from "./tokens.js";
 import { css, textColorFor } from "./colors.js";
 
 export const LINE_H = 24; // px per line (token height 20 + gap)
@@ -123,8 +123,7 @@ export function createVirtualRow(opts) {
     const measure = measurer();
     widths = new Float32Array(n);
     for (let i = 0; i < n; i++) widths[i] = tokenWidth(tokens[i], measure);
-    const ends = (i) => /\n$/.test(String(tokens[i - 1] == null ? "" : tokens[i - 1]));
-    layout = packLines(widths, Math.max(120, (width || 800) - 8), (i) => turnAt.has(i) || ends(i),
+    layout = packLines(widths, Math.max(120, (width || 800) - 8), (i) => turnAt.has(i) || breaksBefore(tokens, i),
       (i) => (turnAt.has(i) ? BADGE_W : 0));
     const nLines = layout.starts.length - 1;
     space.style.height = `${nLines * LINE_H}px`;
