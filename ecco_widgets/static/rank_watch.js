@@ -584,6 +584,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
   --ew-bg: var(--jp-layout-color0); --ew-bg2: var(--jp-layout-color2); --ew-fg: var(--jp-content-font-color1);
   --ew-muted: var(--jp-content-font-color2); --ew-border: var(--jp-border-color1); --ew-tt-bg: var(--jp-layout-color1);
 }
+.ew-root:focus { outline: none; }
 .ew-root *, .ew-root *::before, .ew-root *::after { box-sizing: border-box; }
 .ew-root [hidden] { display: none !important; }
 .ew-title { font-weight: 600; font-size: 14px; margin: 0 0 6px 0; }
@@ -1189,7 +1190,7 @@ function showError(container, err) {
 function mountView(model, el, spec) {
   injectStyles(el);
   let root = document.createElement("div");
-  root.className = `ew-root ew-view-${spec.name}`, root.dataset.ewView = spec.name, el.appendChild(root);
+  root.className = `ew-root ew-view-${spec.name}`, root.dataset.ewView = spec.name, root.tabIndex = -1, el.appendChild(root);
   let title = document.createElement("div");
   title.className = "ew-title";
   let controls = document.createElement("div");
@@ -1199,7 +1200,12 @@ function mountView(model, el, spec) {
   let legendSlot = document.createElement("div");
   legendSlot.className = "ew-legend-slot", root.appendChild(title), root.appendChild(controls), root.appendChild(body), root.appendChild(legendSlot), addFigureButtons(root, spec.name);
   let tooltip = createTooltip(root), onKey = (ev) => {
-    (ev.defaultPrevented || !ev.altKey && !ev.ctrlKey && !ev.metaKey && NAV_KEYS.has(ev.key)) && ev.stopPropagation();
+    let nav = !ev.altKey && !ev.ctrlKey && !ev.metaKey && NAV_KEYS.has(ev.key);
+    if (nav && ev.target === root && !ev.defaultPrevented && typeof KeyboardEvent == "function") {
+      let stop = body.querySelector('[tabindex="0"]');
+      ev.preventDefault(), stop && (stop.focus(), stop.dispatchEvent(new KeyboardEvent("keydown", { key: ev.key, code: ev.code, shiftKey: ev.shiftKey, bubbles: !0, cancelable: !0, composed: !0 })));
+    }
+    (ev.defaultPrevented || nav) && ev.stopPropagation();
   };
   root.addEventListener("keydown", onKey), installKeyGuard();
   let themeCleanup = () => {

@@ -3,7 +3,8 @@ layer-predictions panel in a 291 px panel (tokens and percentages whole, the pan
 labels sticky, the tooltip says "layer"), neuron and factor labels beside their bars (never under them), the lens
 heading, positions and tiny probabilities that read as what they are, dimmed tokens and factor colours that contrast
 with the background (WCAG ratios computed from the computed styles), a run of newline tokens breaking its line once,
-and the hovered token marked on every NMF sparkline.
+the hovered token marked on every NMF sparkline, and arrow keys after a click on a part of a view that takes no focus
+handled by the view (its selection moves) without reaching the page around it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from ecco_widgets import views
-from ecco_widgets.views import FactorExplorer
+from ecco_widgets.views import FactorExplorer, RankGrid
 
 from ._data import build
 
@@ -212,4 +213,37 @@ def test_hovering_a_token_marks_it_on_every_sparkline(probe, tmp_path):
     assert len({x for _, x in marks}) == 1, marks
     page.mouse.move(1, 1)
     page.wait_for_function("() => [...document.querySelectorAll('.ew-spark-mark')].every((m) => m.getAttribute('visibility') === 'hidden')")
+    probe.assert_clean()
+
+
+_LISTEN = """() => { window.__outside = [];
+  document.body.addEventListener('keydown', (e) => window.__outside.push(e.key));
+  document.addEventListener('keydown', (e) => window.__outside.push(e.key)); }"""
+
+
+def test_arrow_keys_after_a_click_on_a_grid_header_stay_in_the_view(probe, tmp_path):
+    page = _open(probe, build(RankGrid), tmp_path)
+    page.evaluate(_LISTEN)
+    page.click(".ew-axis .ew-tok >> nth=2")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    got = page.evaluate("""() => ({outside: window.__outside, active: document.activeElement.className,
+      r: document.activeElement.dataset.r, c: document.activeElement.dataset.c})""")
+    assert got["outside"] == [], "the keys reached the page around the view (a notebook moves its active cell)"
+    assert "ew-cell" in got["active"] and got["r"] == "2", got
+    probe.assert_clean()
+
+
+def test_arrow_keys_after_a_click_inside_an_explorer_panel_move_its_selection(probe, tmp_path):
+    page = _open(probe, explorer(), tmp_path)
+    page.evaluate(_LISTEN)
+    page.click("[data-panel=lens] .ew-panel-title")
+    assert page.evaluate("() => document.querySelector('.ew-root').ewExplorer.shown") == 5
+    page.keyboard.press("ArrowDown")
+    got = page.evaluate("() => ({outside: window.__outside, shown: document.querySelector('.ew-root').ewExplorer.shown})")
+    assert got["outside"] == []
+    assert got["shown"] >= 9, "ArrowDown moved the selection to the next line"
+    page.keyboard.press("ArrowUp")
+    assert page.evaluate("() => window.__outside") == []
+    assert page.evaluate("() => document.querySelector('.ew-root').ewExplorer.shown") < 9
     probe.assert_clean()

@@ -89,6 +89,9 @@ export function mountView(model, el, spec) {
   const root = document.createElement("div");
   root.className = `ew-root ew-view-${spec.name}`;
   root.dataset.ewView = spec.name;
+  // focusable (not a tab stop): a click on a part of the view that takes no focus itself (a column header, a panel's
+  // text) focuses the view, not the notebook's cell, so the keys that follow come to the view (onKey below)
+  root.tabIndex = -1;
   el.appendChild(root);
 
   const title = document.createElement("div");
@@ -107,8 +110,19 @@ export function mountView(model, el, spec) {
   const tooltip = createTooltip(root);
   // Keys a view handles stay in the view: a notebook (JupyterLab, Notebook 7: Lumino's shortcuts listen on the
   // document in the bubbling phase) must not move its active cell or take the focus on an arrow key.
+  // A navigation key on the view itself (focused by a click on a part that takes no focus) goes to the view's own
+  // tab stop (the token row, the grid's active cell), which acts on it: the selection moves, as after a click on it.
   const onKey = (ev) => {
-    if (ev.defaultPrevented || (!ev.altKey && !ev.ctrlKey && !ev.metaKey && NAV_KEYS.has(ev.key))) ev.stopPropagation();
+    const nav = !ev.altKey && !ev.ctrlKey && !ev.metaKey && NAV_KEYS.has(ev.key);
+    if (nav && ev.target === root && !ev.defaultPrevented && typeof KeyboardEvent === "function") {
+      const stop = body.querySelector('[tabindex="0"]');
+      ev.preventDefault();
+      if (stop) {
+        stop.focus();
+        stop.dispatchEvent(new KeyboardEvent("keydown", { key: ev.key, code: ev.code, shiftKey: ev.shiftKey, bubbles: true, cancelable: true, composed: true }));
+      }
+    }
+    if (ev.defaultPrevented || nav) ev.stopPropagation();
   };
   root.addEventListener("keydown", onKey);
   installKeyGuard();

@@ -17,6 +17,7 @@ export const CSS = `
   --ew-bg: var(--jp-layout-color0); --ew-bg2: var(--jp-layout-color2); --ew-fg: var(--jp-content-font-color1);
   --ew-muted: var(--jp-content-font-color2); --ew-border: var(--jp-border-color1); --ew-tt-bg: var(--jp-layout-color1);
 }
+.ew-root:focus { outline: none; }
 .ew-root *, .ew-root *::before, .ew-root *::after { box-sizing: border-box; }
 .ew-root [hidden] { display: none !important; }
 .ew-title { font-weight: 600; font-size: 14px; margin: 0 0 6px 0; }
