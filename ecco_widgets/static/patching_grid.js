@@ -670,7 +670,8 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-lp-compact .ew-lp-label[hidden], .ew-lp-compact .ew-lp-line[hidden] { display: none; }
 .ew-lp-compact .ew-lp-line { display: flex; flex-wrap: nowrap; gap: 4px; height: 18px; }
 .ew-lp-compact .ew-lp-item.ew-lp-chip { flex-direction: row; align-items: center; gap: 3px; width: auto; min-width: 0; padding: 0 3px; white-space: nowrap; }
-.ew-lp-compact .ew-lp-chip .ew-tok { max-width: 9em; overflow: hidden; text-overflow: ellipsis; }
+.ew-lp-compact .ew-lp-chip .ew-tok { max-width: 9em; min-width: 2.2em; flex: none; overflow: hidden; text-overflow: ellipsis; }
+.ew-lp-compact .ew-lp-chip .ew-lp-pct { min-width: 3.6em; text-align: right; font-variant-numeric: tabular-nums; }
 .ew-lp-compact .ew-lp-chip .ew-lp-track { width: 28px; flex: none; }
 .ew-lp-compact .ew-lp-chip .ew-lp-bar { height: 5px; }
 .ew-lp-pick { font-size: 12px; margin-left: 8px; }

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ecco_widgets import views
-from ecco_widgets.views import FactorExplorer, RankGrid
+from ecco_widgets.views import FactorExplorer, LayerPredictions, RankGrid
 
 from ._data import build
 
@@ -246,4 +246,14 @@ def test_arrow_keys_after_a_click_inside_an_explorer_panel_move_its_selection(pr
     page.keyboard.press("ArrowUp")
     assert page.evaluate("() => window.__outside") == []
     assert page.evaluate("() => document.querySelector('.ew-root').ewExplorer.shown") < 9
+    probe.assert_clean()
+
+
+def test_layer_predictions_view_gives_a_short_token_a_cell(probe, tmp_path):
+    view = LayerPredictions(topk_vocab=[".", ",", " a"], topk_index=[[0, 1, 2]] * 4, topk_probs=[[0.5, 0.2, 1e-12]] * 4)
+    page = _open(probe, view, tmp_path)
+    got = page.evaluate("""() => ({toks: [...document.querySelectorAll('.ew-lp-chip .ew-tok')].map((t) => t.getBoundingClientRect().width),
+      pct: [...document.querySelectorAll('.ew-lp-chip .ew-lp-pct')].map((t) => t.textContent)})""")
+    assert len(got["toks"]) == 12 and min(got["toks"]) >= 20, got["toks"]
+    assert got["pct"][:3] == ["50%", "20%", "<0.01%"]
     probe.assert_clean()
