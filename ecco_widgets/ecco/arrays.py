@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -19,21 +19,34 @@ import torch
 from ..errors import NotAvailableError
 
 
-def _hidden(out: Any) -> np.ndarray:
+def _hidden(out: Any, final_norms: Sequence[Any] = ()) -> np.ndarray:
+    """The output's hidden states with ``final_norms`` applied to the last row, as transformers (and so Ecco)
+    report the last layer: (n_layers + 1, n_tokens, d_model), a copy when a norm was applied."""
     if out.hidden_states is None:
         raise NotAvailableError("No hidden states were kept: load the model with hidden_states=True (Ecco's "
                                 "default).")
-    return out.hidden_states
+    if not final_norms:
+        return out.hidden_states
+    hidden = out.hidden_states.copy()
+    with torch.no_grad():
+        last = torch.from_numpy(hidden[-1])
+        for norm in final_norms:
+            weight = next(norm.parameters(), None)
+            last = norm(last if weight is None else last.to(weight.device, weight.dtype))
+        hidden[-1] = last.float().cpu().numpy()
+    return hidden
 
 
-def decoder_steps(out: Any, generated: bool) -> list[torch.Tensor] | tuple[torch.Tensor, ...]:
-    """Ecco's ``decoder_hidden_states``, without the embedding row.
+def decoder_steps(out: Any, generated: bool, final_norms: Sequence[Any] = ()) -> list[torch.Tensor] | \
+        tuple[torch.Tensor, ...]:
+    """Ecco's ``decoder_hidden_states``, without the embedding row; the last layer after the final norm(s), as
+    transformers reports it.
 
     After ``generate``: a list with one tensor per generated token, (n_layers, positions fed at that step, d_model):
     the prompt at the first step, then the one new position (transformers' cached generation). After ``lm(inputs)``:
     a tuple of n_layers tensors (1, n_tokens, d_model).
     """
-    hidden = _hidden(out)
+    hidden = _hidden(out, final_norms)
     if not generated:
         return tuple(torch.from_numpy(hidden[layer][None].copy()) for layer in range(1, hidden.shape[0]))
     n_input, n = out.n_input_tokens, out.n_tokens
@@ -45,12 +58,13 @@ def decoder_steps(out: Any, generated: bool) -> list[torch.Tensor] | tuple[torch
 
 
 def embedding_states(out: Any, generated: bool) -> torch.Tensor:
-    """Ecco's ``embedding_states``: (1, positions, d_model), the embedding row of the last step fed to the model."""
+    """Ecco's ``embedding_states``: the embedding row (hidden state 0) of the positions last fed to the model:
+    (1, n_tokens, d_model) after ``lm(inputs)``; after ``generate`` (positions, d_model), as Ecco left it."""
     hidden = _hidden(out)
-    if generated and out.n_tokens - out.n_input_tokens > 1:
-        return torch.from_numpy(hidden[0, out.n_tokens - 2: out.n_tokens - 1][None].copy())
-    stop = out.n_input_tokens if generated else out.n_tokens
-    return torch.from_numpy(hidden[0, :stop][None].copy())
+    if not generated:
+        return torch.from_numpy(hidden[0][None].copy())
+    start = 0 if out.n_tokens - out.n_input_tokens == 1 else out.n_tokens - 2
+    return torch.from_numpy(hidden[0, start: out.n_tokens - 1].copy())
 
 
 def ecco_activations(acts: np.ndarray, n_positions: int) -> np.ndarray:

@@ -65,10 +65,12 @@ class OutputSeq:
     @property
     def decoder_hidden_states(self):
         """After generate: one tensor per generated token (n_layers, positions fed, d_model); after lm(inputs): a
-        tuple of n_layers tensors (1, n_tokens, d_model). Block outputs, before the final norm."""
+        tuple of n_layers tensors (1, n_tokens, d_model). Block outputs; the last after the final norm, as
+        transformers (and so Ecco) report it."""
         if self.model_type == "enc-dec" and not self._generated:
             return None
-        return decoder_steps(self.native, self._generated)
+        spec = getattr(self._lm.native, "spec", None)
+        return decoder_steps(self.native, self._generated, spec.final_norms if spec is not None else ())
 
     @property
     def encoder_hidden_states(self):
@@ -80,7 +82,7 @@ class OutputSeq:
 
     @property
     def embedding_states(self) -> torch.Tensor:
-        """(1, n_positions, d_model): the embedding row (hidden state 0) of the positions last fed to the model."""
+        """The embedding row (hidden state 0) of the positions last fed to the model, in Ecco's shape."""
         return embedding_states(self.native, self._generated)
 
     def _get_encoder_hidden_states(self):
