@@ -182,17 +182,17 @@ def render(args: argparse.Namespace) -> Path:
         nmf, factors_note = _factors(out, args.factors) if args.activations else (None, "")
         if nmf is not None:
             views.append(nmf.explore(title=f"Neuron activation factors (NMF){factors_note}"))
-        # first: the explorer, every panel linked to one selected token (at first the one the views above are after)
-        views.insert(0, out.explore(watch=watch or None, nmf=nmf, topk=args.topk, selected_token=p,
-                                    title=f"Explorer: hover or select a token (at first {_after(out, p)})"))
+        # first: the explorer, every panel linked to one selected token: at first the first explained one (a
+        # generated token, whose saliency, lens column and neurons all show), or the one --position names
+        explorer = out.explore(watch=watch or None, nmf=nmf, topk=args.topk,
+                               selected_token=None if args.position is None else p)
+        explorer.title = f"Explorer: hover or select a token (at first {_after(out, explorer.selected_token)})"
+        views.insert(0, explorer)
         bar.update()
         bar.set_postfix_str(steps[3])
         path = save_html(views, args.out, title=args.title or args.prompt)
         bar.update()
     return path
-
-
-DEFAULT_FACTORS = 8
 
 
 def _check_before_analysis(lm, args: argparse.Namespace, watch: list[str]) -> None:
@@ -218,12 +218,8 @@ def _check_before_analysis(lm, args: argparse.Namespace, watch: list[str]) -> No
 
 def _factors(out, asked: int | None):
     """(NMFResult, a note for the view's title): ``asked`` factors, or by default 8 or as many as the text allows."""
-    used = out.n_tokens - 1 if out.n_tokens > 1 else 1  # the first token is left out of the factorisation
-    if asked is not None:
-        return out.run_nmf(n_components=asked), ""
-    k = min(DEFAULT_FACTORS, used)
-    note = "" if k == DEFAULT_FACTORS else f": {k} factors, the most these {out.n_tokens} tokens allow"
-    return out.run_nmf(n_components=k), note
+    nmf = out.run_nmf(n_components=asked)
+    return nmf, (f": {nmf.note}" if nmf.note else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

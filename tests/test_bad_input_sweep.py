@@ -120,7 +120,7 @@ def test_render_defaults_fit_a_short_text(two_layer_folder, tmp_path, capsys):
     factors = next(v for v in views if v["bundle"] == "factor_explorer")
     n = len(factors["state"]["tokens"])
     assert factors["state"]["factors"]["shape"][0] == n - 1
-    assert f"{n - 1} factors, the most these {n} tokens allow" in factors["state"]["title"]
+    assert f"{n - 1} factors, the most these {n - 1} tokens after the first allow" in factors["state"]["title"]
 
 
 @pytest.mark.slow

@@ -111,4 +111,19 @@ def test_layer_and_watch_views_are_taken_after_the_prompt_by_default_and_at_posi
     views = {v["bundle"]: v["state"] for v in _views_of(page)}
     assert views["layer_predictions"]["position"] == views["rank_watch"]["position"] == n_prompt + 2
     assert f"after token {n_prompt + 2} " in views["layer_predictions"]["title"]
+    assert views["explorer"]["selected_token"] == n_prompt + 2  # --position also picks the explorer's token
     assert cli.main(["render", "--prompt", prompt, "--position", "99", "--out", str(page)]) == 2
+
+
+@pytest.mark.slow
+def test_the_explorer_opens_on_the_first_explained_token(tmp_path, demo_lm):
+    """Issue 30: the demo page's explorer opened on the last prompt token, whose panel read "token 5 is not
+    explained"; it opens on the first generated token now, and its title names it."""
+    prompt = "The keys to the cabinet are"
+    n_prompt = len(demo_lm.tokenizer(prompt)["input_ids"])
+    page = tmp_path / "page.html"
+    assert cli.main(["render", "--prompt", prompt, "--generate", "2", "--attribution", "grad_x_input",
+                     "--out", str(page)]) == 0
+    explorer = {v["bundle"]: v["state"] for v in _views_of(page)}["explorer"]
+    assert explorer["selected_token"] == n_prompt and list(explorer["targets"]["shape"]) == [2]
+    assert f"(at first token {n_prompt} " in explorer["title"]

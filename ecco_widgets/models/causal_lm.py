@@ -297,6 +297,10 @@ class LanguageModel(ModelBase):
     @staticmethod
     def _target_positions(targets, n: int, n_input: int) -> np.ndarray:
         if targets is None:
+            if n < 2:
+                raise InputError(f"No tokens to explain: attribution explains a token by the ones before it, and this "
+                                 f"text has {n} token{'s' if n != 1 else ''}. Give a longer text, or generate after "
+                                 f"it (lm.generate(prompt, max_new_tokens=N, attribution=...)).")
             positions = list(range(n_input, n)) if n_input < n else list(range(1, n))
         elif isinstance(targets, slice):
             positions = list(range(n))[targets]

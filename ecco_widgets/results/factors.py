@@ -58,6 +58,7 @@ class NMFResult:
     unit: str = "token"  # "word": fitted on out.by_word() (a word's activations are its last piece's)
     turns: list[dict[str, Any]] = field(default_factory=list)  # chat turns over the used positions
     special_mask: np.ndarray | None = None  # bool (n_tokens_used,): chat-template special tokens
+    note: str = ""  # set when the default number of factors did not fit the text: how many it took, and why
 
     @property
     def n_components(self) -> int:
@@ -76,6 +77,8 @@ class NMFResult:
         excluded = [i for i, p in enumerate(self.positions.tolist()) if p in set(self.excluded_positions)]
         view_options.setdefault("excluded_tokens", excluded)
         view_options.setdefault("unit", self.unit)
+        if self.note:
+            view_options.setdefault("title", f"Neuron activation factors (NMF): {self.note}")
         return FactorExplorer(tokens=self.tokens, raw_tokens=self.raw_tokens or None,
                               n_input_tokens=self.n_input_tokens, factors=self.factors,
                               **{**chat_options(self), **view_options})
@@ -94,7 +97,10 @@ class NMFResult:
         return [(int(self.neuron_index[i, 0]), int(self.neuron_index[i, 1]), float(weights[i])) for i in order]
 
 
-def nmf_of(out: Any, n_components: int = 8, layers: Sequence[int] | None = None,
+DEFAULT_FACTORS = 8
+
+
+def nmf_of(out: Any, n_components: int | None = None, layers: Sequence[int] | None = None,
            positions: Sequence[int] | slice | None = None, progress: bool | None = None,
            exclude_first: bool = True, **nmf_options: Any) -> NMFResult:
     """NMF of ``out``'s MLP activations at ``layers`` (default every captured layer, numeric order) and ``positions``
@@ -104,12 +110,23 @@ def nmf_of(out: Any, n_components: int = 8, layers: Sequence[int] | None = None,
     ten times the others' and otherwise take a factor of their own) is left out of the fit when it is among the
     positions: NMF runs on positions 1..n and the first token's factor values are reported as 0
     (``excluded_positions == [0]``; the explorer says so in its legend). ``exclude_first=False`` fits every row.
+    ``n_components`` None (the default): 8 factors, or as many as the text allows when it is shorter (one per
+    token fitted), said in ``note`` and in the explorer's title; an explicit number that the text cannot give is an
+    InputError.
     Example: ``out.run_nmf(n_components=6, exclude_first=False)``
     """
     if not isinstance(exclude_first, bool):
         raise InputError(f"exclude_first must be True or False, got {exclude_first!r}.")
     x, used_layers, pos, neuron_index = activation_matrix(out, layers, positions)
     skip = 1 if exclude_first and len(pos) > 1 and pos[0] == 0 else 0
+    note = ""
+    if n_components is None:
+        rows, cols = x.shape[0] - skip, x.shape[1]
+        n_components = max(1, min(DEFAULT_FACTORS, rows, cols))
+        if n_components < DEFAULT_FACTORS:
+            fitted = f"{rows} token{'s' if rows != 1 else ''}" + (" after the first" if skip else "")
+            note = (f"{n_components} factor{'s' if n_components != 1 else ''}, the most these {fitted} allow "
+                    f"(the default is {DEFAULT_FACTORS})")
     fact = factorize(x[skip:], n_components, progress=progress, **nmf_options)
     factors = np.zeros((fact.factors.shape[0], len(pos)), dtype=np.float32)
     factors[:, skip:] = fact.factors
@@ -120,7 +137,7 @@ def nmf_of(out: Any, n_components: int = 8, layers: Sequence[int] | None = None,
         raw_tokens=[out.raw_tokens[p] for p in pos] if len(out.raw_tokens) == out.n_tokens else [],
         n_input_tokens=int((pos < out.n_input_tokens).sum()), neuron_index=neuron_index,
         clipped_fraction=fact.clipped_fraction, n_iter=fact.n_iter, options=fact.options,
-        unit=getattr(out, "unit", "token"), **_chat_at(out, pos),
+        unit=getattr(out, "unit", "token"), note=note, **_chat_at(out, pos),
     )
 
 

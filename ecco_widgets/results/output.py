@@ -317,9 +317,12 @@ class Output:
             raise NotAvailableError("No activations were captured; pass activations=True (or a list of layers).")
         return self.activations
 
-    def run_nmf(self, n_components: int = 8, layers: Sequence[int] | None = None,
+    def run_nmf(self, n_components: int | None = None, layers: Sequence[int] | None = None,
                 positions: Sequence[int] | slice | None = None, **nmf_options) -> "NMFResult":
         """Factorise the (clipped at 0) MLP activations with NMF; see :func:`ecco_widgets.analysis.factors.factorize`.
+
+        By default 8 factors, or fewer when the text is shorter (``nmf.note`` says so); see
+        :func:`ecco_widgets.results.factors.nmf_of`.
 
         Example: ``nmf = out.run_nmf(n_components=8, layers=[0, 1, 2]); nmf.explore()``
         """

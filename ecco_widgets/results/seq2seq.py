@@ -89,7 +89,7 @@ class Seq2SeqOutput(Output):
                       ranks=np.zeros((n_layers, max(len(ids) - 1, 0)), np.int32), activations=acts,
                       activation_layers=list(layers), model_name=self.model_name)
 
-    def run_nmf(self, n_components: int = 8, layers: Sequence[int] | None = None,
+    def run_nmf(self, n_components: int | None = None, layers: Sequence[int] | None = None,
                 positions: Sequence[int] | slice | None = None, stack: str = "decoder", **nmf_options):
         """NMF of one stack's MLP activations (``stack="encoder"`` over source tokens, ``"decoder"`` over decoder
         tokens); see ecco_widgets.analysis.factors.run_nmf."""
