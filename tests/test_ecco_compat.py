@@ -201,3 +201,50 @@ def test_run_nmf_layers_and_components(output):
     assert nmf.native.layers == [0, 1] and nmf.components.shape == (4, 8)
     assert nmf.native.excluded_positions == []  # Ecco's meaning: every token fitted
     assert type(nmf.explore()).__name__ == "FactorExplorer"
+
+
+@pytest.fixture(scope="module")
+def t5(folders, tmp_path_factory):
+    import transformers as tf
+
+    tok = tf.AutoTokenizer.from_pretrained(folders["gpt2_6"])
+    torch.manual_seed(0)
+    model = tf.T5ForConditionalGeneration(tf.T5Config(
+        d_model=32, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=2, d_kv=16, vocab_size=len(tok),
+        decoder_start_token_id=0, pad_token_id=0, eos_token_id=tok.eos_token_id)).eval()
+    folder = tmp_path_factory.mktemp("t5")
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return ecco.from_pretrained(str(folder), activations=True, gpu=False)
+
+
+def test_encoder_decoder_positions_count_the_source_first(t5):
+    """Ecco's enc-dec positions: source tokens, then decoder tokens (start token first); P = n_source + 1 is the
+    first generated token, whose prediction is read at decoder position 0."""
+    out = t5.generate(PROMPT, generate=2, do_sample=False, attribution=["grad_x_input"])
+    n_source = len(t5.native.encode_source(PROMPT))
+    assert t5.model_type == "enc-dec" and out.n_input_tokens == n_source
+    assert out.token_ids.shape == (1, n_source + 3)  # source, start token, 2 generated
+    assert [len(r) for r in out.attribution["grad_x_input"]] == [n_source + 1, n_source + 2]
+    rows = out.layer_predictions(position=n_source + 1, topk=3, printJson=True)
+    assert rows == out.native.layer_topk(0, 3)
+    second = out.native.token_ids[2]
+    watched = out.rankings_watch(watch=[int(second)], position=n_source + 2, printJson=True)["rankings"]
+    np.testing.assert_array_equal(watched[:, 0], out.native.ranks[:, 1])
+    assert set(out.activations) == {"encoder", "decoder"} and out.activations["encoder"].shape[-1] == n_source
+    with pytest.raises(InputError, match="out of range"):
+        out.layer_predictions(position=n_source)  # the start token is never predicted
+
+
+def test_masked_lm_forward_and_refusals(folders):
+    from ecco_notebooks import MINILM
+
+    bert = ecco.from_pretrained(str(MINILM), activations=True, gpu=False)
+    assert bert.model_type == "mlm" and bert.model_config["partial_token_prefix"] == "##"
+    out = bert(bert.tokenizer(["The keys to the cabinet are here."], return_tensors="pt"))
+    n = out.token_ids.shape[1]
+    assert out.activations["encoder"].shape == (1, 6, 1536, n) and len(out._get_encoder_hidden_states()) == 6
+    with pytest.raises(InputError, match="masked"):
+        bert.generate("The keys", generate=1)
+    with pytest.raises(InputError, match="not supported for masked LMs"):
+        out.layer_predictions(position=1)
