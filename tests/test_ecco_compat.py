@@ -248,3 +248,13 @@ def test_masked_lm_forward_and_refusals(folders):
         bert.generate("The keys", generate=1)
     with pytest.raises(InputError, match="not supported for masked LMs"):
         out.layer_predictions(position=1)
+
+
+def test_attention_view(folders):
+    lm = ecco.from_pretrained(str(folders["gpt2_6"]), attention=True, gpu=False)
+    out = lm.generate(PROMPT, generate=1)
+    view = out.attention(layer=2)
+    assert type(view).__name__ == "AttentionView" and view.attention.shape == (4, 6, 6)
+    with torch.no_grad(), lm.native.attention_mode(True):  # transformers' eager attention, which returns weights
+        hf = lm.model(out.token_ids, output_attentions=True).attentions[2][0]
+    np.testing.assert_allclose(view.attention, hf.numpy(), atol=1e-5)

@@ -218,6 +218,13 @@ class OutputSeq:
             raise InputError(f"from_layer ({from_layer}) cannot be larger than to_layer ({to_layer}).")
         return list(range(start, stop))
 
+    def attention(self, attention_values: Any = None, layer: int = 0, **view_options):
+        """AttentionView of one layer's heads (load the model with attention=True), as Ecco's ``attention``."""
+        if attention_values is not None:
+            raise InputError("attention_values is not supported: the view reads the attention captured with the "
+                             "output (ecco.from_pretrained(..., attention=True)).")
+        return self.native.attention(layer, **view_options)
+
     def explore(self, **options):
         """This project's explorer over the output (Ecco had no such view)."""
         return self.native.explore(**options)
