@@ -9,7 +9,7 @@ TEST_STAMP := $(VENV)/.ecco-test-installed
 NODE_STAMP := js/node_modules/.ecco-installed
 DEMO_OUT ?= demo.html
 
-.PHONY: setup setup-test demo test test-py test-js test-fast js lab bench clean
+.PHONY: setup setup-test demo test test-py test-js test-fast js lab docs bench clean
 
 # The CPU build of torch first: a plain `torch` requirement with nothing installed pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-$(TEST_STAMP): $(STAMP)
-	$(PIP) install -q -e '.[test]'
+$(TEST_STAMP): $(STAMP) pyproject.toml
+	$(PIP) install -q -e '.[test,docs]'
 	# the tuned-lens package, as the reference its checkpoint layout is tested against: its lens classes import
 	# without its training dependencies (wandb, datasets), which --no-deps leaves out
 	$(PIP) install -q --no-deps tuned-lens==0.2.0
@@ -52,7 +52,7 @@ js: $(NODE_STAMP)
 	cd js && npm run --silent build
 
 # IG at 192 points: on this text the default 96 leaves one of the 12 rows at 1.8 % completeness error (192: all
-# under 1 %, so no CompletenessWarning; measured, see README "Benchmarks").
+# under 1 %, so no CompletenessWarning; measured, see docs/saliency.md).
 demo: $(STAMP)
 	$(VENV)/bin/ecco-widgets render --prompt "The keys to the cabinet are" --generate 12 \
 		--attribution ig,grad_x_input --ig-steps 192 --activations --out $(DEMO_OUT)
@@ -75,6 +75,11 @@ test: setup-test test-js test-py
 test-fast: $(TEST_STAMP)
 	$(PY) -m pytest -m "not slow and not browser and not kernel" tests
 
+# The documentation site (mkdocs.yml), built with --strict and served on http://127.0.0.1:8000 (its notebook pages run
+# the notebooks, or take the copies the notebook tests left). tests/test_site.py builds it in `make test`.
+docs: $(TEST_STAMP)
+	$(PY) -m mkdocs serve --strict -a 127.0.0.1:8000
+
 lab: $(TEST_STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
@@ -82,4 +87,4 @@ bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(IPYW7) js/node_modules tests/artifacts
+	rm -rf $(VENV) $(IPYW7) js/node_modules tests/artifacts site build

@@ -1,5 +1,5 @@
 """Tuned lens on the bundled SmolLM2: training time with the default settings on this machine, and the held-out
-KL to the final layer per layer, logit lens vs tuned lens (the README's table and plot come from this script).
+KL to the final layer per layer, logit lens vs tuned lens (the table and plot in docs/lenses.md come from this script).
 
 Training text: the English help topics of Python's ``pydoc_data`` (every tenth topic held out for evaluation).
 Target (issue 15): training under 10 minutes on a 2-core CPU, and a lower held-out KL than the logit lens at every

@@ -6,7 +6,8 @@ an anywidget in the saved widget state. The kernel is this interpreter (a kernel
 JUPYTER_PATH, which takes precedence over user-level kernelspecs), with the Hugging Face Hub switched off.
 
 Run: ``.venv/bin/python -m pytest -q tests/test_notebooks.py`` (about 1-2 minutes per notebook on 2 CPU cores).
-Per-notebook wall times are written to tests/artifacts/notebook_times.json.
+Per-notebook wall times are written to tests/artifacts/notebook_times.json; each notebook that passes is kept
+(tools/notebook_cache.py) for the docs site, which shows it with its views.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tools import notebook_cache
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -30,9 +33,8 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-KERNEL_NAME = "ecco-widgets-notebook-test"
-OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ECCO_WIDGETS_OFFLINE": "1",
-               "TOKENIZERS_PARALLELISM": "false"}
+KERNEL_NAME = notebook_cache.KERNEL_NAME
+OFFLINE_ENV = notebook_cache.OFFLINE_ENV
 MAX_TEXT_OUTPUT = 20_000  # characters of text output per cell: walkthroughs keep their outputs short
 EXECUTED: dict = {}  # notebook name -> the executed notebook (for the saved-notebook test below)
 
@@ -41,15 +43,7 @@ EXECUTED: dict = {}  # notebook name -> the executed notebook (for the saved-not
 def kernel_env(tmp_path_factory):
     """A kernelspec that starts this interpreter's ipykernel, on a JUPYTER_PATH that only this test uses."""
     jupyter_path = tmp_path_factory.mktemp("jupyter")
-    spec_dir = jupyter_path / "kernels" / KERNEL_NAME
-    spec_dir.mkdir(parents=True)
-    spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "ecco_widgets notebook test",
-        "language": "python",
-        "env": OFFLINE_ENV,
-    }
-    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    notebook_cache.write_kernelspec(jupyter_path)
     return jupyter_path
 
 
@@ -133,11 +127,12 @@ def test_notebook_runs(path, kernel_env, monkeypatch):
         if cell.cell_type == "code":
             size = sum(len(_text_of(o)) for o in cell.outputs)
             assert size <= MAX_TEXT_OUTPUT, f"{path.name} cell {i} prints {size} characters; keep outputs short"
+    notebook_cache.store(path, nb)  # the docs site shows this run (tools/mkdocs_hooks.py)
 
 
 # --------------------------------------------------------------------------- a saved notebook without a kernel
 
-#: what the kernel-free copies may add to a saved notebook, per displayed view (measured on notebook 01: README)
+#: what the kernel-free copies may add to a saved notebook, per displayed view (measured on notebook 01: docs/hosts.md)
 MAX_FALLBACK_BYTES_PER_VIEW = 400_000
 
 

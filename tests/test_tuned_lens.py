@@ -143,7 +143,7 @@ def pydoc_texts(held_out: bool) -> list[str]:
 
 @pytest.mark.slow
 def test_smollm2_tuned_lens_beats_the_logit_lens_on_held_out_text(demo_lm):
-    """A short fit (the README's figures come from the full default one in benchmarks/bench_tuned_lens.py)."""
+    """A short fit (the figures in docs/lenses.md come from the full default one in benchmarks/bench_tuned_lens.py)."""
     lens = ew.TunedLens.fit(demo_lm, pydoc_texts(False), steps=40, max_tokens=4096, progress=False)
     held = pydoc_texts(True)
     logit = ew.held_out_kl(demo_lm, held, max_tokens=1024)

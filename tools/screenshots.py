@@ -1,4 +1,4 @@
-"""Take the README's screenshots: render every view from the bundled model, export, shoot each in Chromium.
+"""Take the screenshots of the README and the docs: render every view from the bundled model, export, shoot each.
 
 Each view is shot in the light theme (docs/img/<view>.png, in the README) and the dark one (<view>_dark.png).
 

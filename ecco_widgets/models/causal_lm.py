@@ -29,7 +29,7 @@ from ..results import Output
 from .baselines import baseline_embeddings, keep_mask
 from .base import ModelBase, load_config, load_model, load_tokenizer, name_of, prepare
 
-#: Integrated gradients' defaults for causal LMs, measured (benchmarks/bench_attribution.py --baselines, README):
+#: Integrated gradients' defaults for causal LMs, measured (bench_attribution.py --baselines; docs/saliency.md):
 #: the cheapest setting whose relative completeness error has median < 1 % and max < 5 % on SmolLM2 (RMSNorm) and
 #: on the GPT-2-like model. Keeping the first token (the attention sink) stops RMSNorm's chain of saturations near
 #: the zero baseline; the zero baseline alone does not converge at any step count tried.

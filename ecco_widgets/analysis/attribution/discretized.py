@@ -29,7 +29,7 @@ import torch
 from ...errors import InputError
 
 STRATEGIES = ("greedy", "maxcount")
-#: Measured defaults (benchmarks/bench_paths.py --dig, README): nearest words searched per anchor,
+#: Measured defaults (benchmarks/bench_paths.py --dig, docs/saliency.md): nearest words searched per anchor,
 #: Gauss-Legendre nodes per segment.
 DIG_DEFAULTS = {"neighbours": 100, "nodes": 4, "strategy": "greedy"}
 _TOKENS_PER_CHUNK = 32

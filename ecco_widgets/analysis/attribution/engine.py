@@ -8,7 +8,7 @@ A model kind describes what is explained as an :class:`ExplainedFunction`:
   target: float (b, T, w) (a causal LM: the last block's output at the position before each target);
 * ``head(h)``: the explained scalar of each target from its row only: (b, T, w) -> float32 (b, T).
 
-The engine never looks inside the model. Why it is fast (numbers in README "Benchmarks"): one forward over the
+The engine never looks inside the model. Why it is fast (numbers in docs/benchmarks.md): one forward over the
 whole sequence serves every target (scaling the whole sequence gives each target of a causal model the same path as
 scaling its prefix alone), only the T rows go through the head, and the per-target backward passes run as one
 batched vector-Jacobian product (``is_grads_batched``). Model parameters are frozen during a call, so the graph keeps
