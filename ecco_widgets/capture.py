@@ -239,12 +239,15 @@ def _stacked_attention(values: Any) -> torch.Tensor:
 
 def capture(spec: Any, input_ids: torch.Tensor, activation_layers: list[int] | None = None,
             activation_dtype: str | np.dtype = np.float32, attention: bool = False,
-            progress: bool | None = False, sublayers: bool = False) -> Captured:
+            progress: bool | None = False, sublayers: bool = False, plugs: tuple = ()) -> Captured:
     """Run the model once on ``input_ids`` (shape (1, n_tokens)) and record what the analyses need.
 
     sublayers: hidden holds 2 rows per block, (n_layers * 2 + 1, n_tokens, d_model): after block l's attention
     (its output minus what its MLP added: for parallel-attention blocks such as GPT-J, NeoX and Falcon, the block
     input plus the attention output, which the MLP never reads) and after its MLP (the block's output).
+
+    plugs: more recorders of the same forward, each with ``register(handles)`` (its hooks join ``handles``, removed
+    with the rest), e.g. :class:`ecco_widgets.analysis.components.ComponentRecorder`.
 
     Raises NonFiniteError naming the first block whose output holds NaN or infinite values.
     """
@@ -252,7 +255,8 @@ def capture(spec: Any, input_ids: torch.Tensor, activation_layers: list[int] | N
     with progress_bar(spec.n_layers, "forward", progress, "block") as bar, _hooks(handles), torch.inference_mode():
         recorder = _StackRecorder(spec, activation_layers or [], np.dtype(activation_dtype), bar=bar,
                                   sublayers=sublayers)
-        recorder.register(handles)
+        for recorder_of_plug in (recorder, *plugs):
+            recorder_of_plug.register(handles)
         kwargs = {"use_cache": False, **({"output_attentions": True} if attention else {})}
         output = spec.model(input_ids=input_ids, **kwargs)
     logits = getattr(output, "logits", None)

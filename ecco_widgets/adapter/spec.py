@@ -47,6 +47,9 @@ class ModelSpec:
     down_proj: list[str] | None = None
     embedding: str | None = None
     logit_softcap: float | None = None
+    attention_out: list[str] | None = None
+    """Each block's attention output projection (its input holds the heads side by side); found by inspection."""
+    head_dim: int | None = None
     decode: Callable[[torch.Tensor], torch.Tensor] | None = None
     """Optional callable hidden (..., d_model) -> logits (..., vocab) used instead of final norm(s) + unembedding,
     for heads that are not a chain of modules (e.g. RoBERTa's lm_head: dense, functional gelu, layer norm, decoder)."""
@@ -63,6 +66,8 @@ class ResolvedSpec:
     unembedding_name: str | None  # None only for an encoder without a head (discover_spec(require_head=False))
     down_proj_names: list[str | None]
     logit_softcap: float | None = None
+    attention_out_names: list[str] | None = None
+    head_dim: int | None = None
     modules: dict[str, nn.Module] = field(default_factory=dict, repr=False)
     decode_fn: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, repr=False)
 
@@ -118,6 +123,14 @@ class ResolvedSpec:
         post = getattr(block, "post_attention_layernorm", None)
         if isinstance(post, nn.Module) and isinstance(getattr(block, "post_feedforward_layernorm", None), nn.Module):
             return post
+        return self.attention_out(layer)
+
+    def attention_out(self, layer: int) -> nn.Module | None:
+        """Block ``layer``'s attention output projection (``o_proj``, ``out_proj``, ``c_proj``, ``dense``): its
+        input is the heads' outputs side by side, ``head_dim`` wide each. None when no attention module is found."""
+        if self.attention_out_names is not None:
+            return self.modules[self.attention_out_names[layer]]
+        block = self.blocks[layer]
         linears: list[tuple[str, nn.Module]] = []
         for child_name, child in block.named_children():  # the first attention-named child that holds a linear map
             if any(h in child_name.lower() for h in _ATTENTION_HINTS) and not _is_norm(child):
@@ -284,7 +297,11 @@ def discover_spec(model: nn.Module, override: ModelSpec | None = None, require_h
     if softcap is None and config is not None:
         softcap = _config_value(config, "final_logit_softcapping")
 
-    for name in [n for n in down_proj_names if n]:
+    head_dim = override.head_dim or (_config_value(config, "head_dim") if config is not None else None)
+    n_heads = _config_value(config, "num_attention_heads", "n_head", "num_heads") if config is not None else None
+    if head_dim is None and n_heads:
+        head_dim = int(d_model) // int(n_heads)
+    for name in [n for n in [*down_proj_names, *(override.attention_out or [])] if n]:
         if name not in modules:
             raise UnsupportedModelError(f"ModelSpec names {name!r}, which is not a module of {type(model).__name__}.")
     return ResolvedSpec(
@@ -295,6 +312,8 @@ def discover_spec(model: nn.Module, override: ModelSpec | None = None, require_h
         unembedding_name=unembedding_name,
         down_proj_names=down_proj_names,
         logit_softcap=softcap,
+        attention_out_names=override.attention_out,
+        head_dim=None if head_dim is None else int(head_dim),
         modules=modules,
         decode_fn=override.decode,
     )

@@ -20,6 +20,7 @@ from ..adapter import ModelSpec, ResolvedSpec, discover_spec
 from ..analysis.attribution.discretized import Vocabulary, vocabulary_of
 from ..analysis.attribution import EmbeddedInput, attribute, check_methods, check_n_steps, check_positions, \
     check_target, decoded_scalar
+from ..analysis.components import ComponentRecorder
 from ..analysis.lens import logit_lens
 from ..capture import capture, forward_until
 from .generation import check_generation_options, generate_ids, pad_id
@@ -194,6 +195,7 @@ class LanguageModel(ModelBase):
         keep: Any = IG_DEFAULTS["keep"],
         lens: Any = None,
         lens_points: str = "blocks",
+        components: bool = False,
     ) -> Output:
         """Analyse a token sequence: logit-lens ranks always; attributions, activations, attention when asked.
 
@@ -204,6 +206,8 @@ class LanguageModel(ModelBase):
         IG_DEFAULTS (96 Gauss-Legendre points, zero baseline, first and special tokens kept).
         lens: None (the logit lens) or an ew.TunedLens trained for this model. lens_points: "blocks" (a row per block
         output) or "sublayers" (after each block's attention and after its MLP, rows "0.attn", "0.mlp", ...).
+        components: also record, in the same forward, what ``out.logit_attribution(...)`` (direct logit
+        attribution) reads.
         """
         ids = self.check_ids(token_ids)
         n = len(ids)
@@ -232,15 +236,17 @@ class LanguageModel(ModelBase):
                 baseline_embeddings(baseline, self.spec.embedding, torch.tensor([ids[:1]], device=self.device),
                                     self.tokenizer, self.model.config)
         self.check_capture_memory(n, sublayers, attention)
+        plugs = (ComponentRecorder(self.spec, n),) if components else ()  # refuses a model it cannot decompose
 
         input_ids = torch.tensor([ids], device=self.device)
         with self.lock:
             with self.attention_mode(attention):
                 captured = capture(self.spec, input_ids, activation_layers=layers, activation_dtype=activation_dtype,
-                                   attention=attention, progress=progress, sublayers=sublayers)
+                                   attention=attention, progress=progress, sublayers=sublayers, plugs=plugs)
             out = self.lens_output(ids, n_input, captured, layers, tuned, lens_topk, lens_points, keep_hidden_states,
                                    progress)
             del captured
+            out._components = plugs[0].finish() if plugs else None
             if attribution:
                 result = compute_attributions(self.spec, input_ids, target_positions, methods, target=target,
                                               foil_ids=foil_ids, n_steps=n_steps, progress=progress,

@@ -5,7 +5,7 @@
 their views (``out.rankings()``, ``out.primary_attributions()``, ...); views never import results.
 
 >>> sorted(KINDS)
-['ClassifierOutput', 'MaskedLMOutput', 'Output', 'PatchingResult', 'PromptPair', 'Seq2SeqOutput']
+['ClassifierOutput', 'LogitAttribution', 'MaskedLMOutput', 'Output', 'PatchingResult', 'PromptPair', 'Seq2SeqOutput']
 """
 
 from pathlib import Path
@@ -13,6 +13,7 @@ from pathlib import Path
 from .classifier import ClassifierOutput
 from .explore import explorer_traits  # (also lets ew.Explorer(out) read an output)
 from .factors import NMFResult
+from .logit_attribution import LogitAttribution
 from .masked_lm import MaskedLMOutput
 from .output import Output
 from .patching import PatchingResult
@@ -22,7 +23,7 @@ from .storage import read_result, save_result
 
 #: Every result kind, by the name written into its file.
 KINDS: dict[str, type] = {cls.__name__: cls for cls in (Output, MaskedLMOutput, ClassifierOutput, Seq2SeqOutput,
-                                                         PatchingResult, PromptPair)}
+                                                         PatchingResult, PromptPair, LogitAttribution)}
 
 
 def load(path: str | Path) -> Output:
@@ -30,5 +31,5 @@ def load(path: str | Path) -> Output:
     not needed (``out.attach(lm)`` reconnects it for watch_ranks). Example: ``out = ew.load("run.npz")``."""
     return read_result(path, KINDS)
 
-__all__ = ["KINDS", "ClassifierOutput", "MaskedLMOutput", "NMFResult", "Output", "PatchingResult", "Seq2SeqOutput",
-           "PromptPair", "compare", "load", "save_result"]
+__all__ = ["KINDS", "ClassifierOutput", "LogitAttribution", "MaskedLMOutput", "NMFResult", "Output", "PatchingResult",
+           "Seq2SeqOutput", "PromptPair", "compare", "load", "save_result"]

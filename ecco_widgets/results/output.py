@@ -20,6 +20,7 @@ from ..analysis.attribution import aggregate_attributions, relative_completeness
 from ..analysis.lens import watch_ranks
 from ..errors import InputError, NotAvailableError
 from .factors import NMFResult, neuron_heatmap, nmf_of, top_neurons
+from .logit_attribution import logit_attribution_of
 from .storage import save_result
 from .words import add_units, by_word, chat_options, sum_pieces, words_of
 
@@ -76,6 +77,7 @@ class Output:
     piece_starts: np.ndarray | None = None
     _decode: Callable | None = field(default=None, repr=False, compare=False)
     _encode_watch: Callable | None = field(default=None, repr=False, compare=False)
+    _components: Any = field(default=None, repr=False, compare=False)  # components=True: the recorded forward
 
     def __post_init__(self) -> None:
         if not self.layer_labels:
@@ -103,6 +105,7 @@ class Output:
         return int(position) % n
 
     words = words_of  # out.words(): [{"text", "start", "stop", "pieces"}], contiguous token ranges
+    logit_attribution = logit_attribution_of  # out.logit_attribution(position, target, foil, unit): components=True
 
     def by_word(self) -> "Output":
         """This output with words as tokens (unit == "word"; see :mod:`ecco_widgets.results.words`)."""
@@ -112,8 +115,7 @@ class Output:
     def layer_topk(self, position: int, k: int = 10) -> list[dict[str, Any]]:
         """Per layer, the top-k next-token predictions at ``position``.
 
-        Returns a list (one per layer) of {"layer", "token_ids", "tokens", "probs"}.
-        """
+        Returns a list (one per layer) of {"layer", "token_ids", "tokens", "probs"}."""
         if self.topk_ids is None or self.topk_probs is None:
             raise NotAvailableError("This output has no top-k predictions; analyze with lens_topk > 0.")
         if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -247,15 +249,13 @@ class Output:
         """float (n_targets, n_tokens): row i explains token targets[i]; positions >= targets[i] are 0.
 
         aggregate: "sum" (signed, over embedding dims), "l2", or "l2_normalized" (rows sum to 1, Ecco's display).
-        At word level each piece is aggregated, then a word's value is the sum over its pieces.
-        """
+        At word level each piece is aggregated, then a word's value is the sum over its pieces."""
         return sum_pieces(aggregate_attributions(self._require_attribution(method), aggregate), self.piece_starts)
 
     def convergence_delta(self, method: str = "ig", relative: bool = False) -> np.ndarray:
         """Completeness error per target: sum of attributions - (f(input) - f(baseline)).
 
-        relative=True: |error| / |f(input) - f(baseline)| (0.01 = 1%; IG warns above that when it runs).
-        """
+        relative=True: |error| / |f(input) - f(baseline)| (0.01 = 1%; IG warns above that when it runs)."""
         self._require_attribution(method)
         if method not in self.convergence_deltas:
             raise NotAvailableError(f"{method!r} has no convergence delta (integrated gradients and its sequential "
@@ -324,8 +324,7 @@ class Output:
         By default 8 factors, or fewer when the text is shorter (``nmf.note`` says so); see
         :func:`ecco_widgets.results.factors.nmf_of`.
 
-        Example: ``nmf = out.run_nmf(n_components=8, layers=[0, 1, 2]); nmf.explore()``
-        """
+        Example: ``nmf = out.run_nmf(n_components=8, layers=[0, 1, 2]); nmf.explore()``"""
         return nmf_of(self, n_components=n_components, layers=layers, positions=positions, **nmf_options)
 
     def top_neurons(self, position: int, k: int = 10, layer: int | None = None) -> list[dict[str, Any]]:
@@ -353,13 +352,13 @@ class Output:
 
     def copy(self) -> "Output":
         """A deep copy, of the same class, that shares no array with this output (the model links are kept)."""
-        links = (self._decode, self._encode_watch)
-        self._decode = self._encode_watch = None
+        links = (self._decode, self._encode_watch, self._components)
+        self._decode = self._encode_watch = self._components = None
         try:
             clone = copy.deepcopy(self)
         finally:
-            self._decode, self._encode_watch = links
-        clone._decode, clone._encode_watch = links
+            self._decode, self._encode_watch, self._components = links
+        clone._decode, clone._encode_watch, clone._components = links
         return clone
 
 

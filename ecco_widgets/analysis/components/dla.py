@@ -1,0 +1,146 @@
+"""Direct logit attribution over one recorded forward: the target's logit (or target - foil) at one position as a sum
+of the embedding, every attention head (or layer), every MLP (or neuron) and the bias terms.
+
+With the final norm's scale frozen at the real forward's value (and Gemma-2/3's post-sublayer norms at theirs), the
+map from the residual stream to the logit is linear: ``logit = x_final · g + const``, where ``g`` is the unembedding
+row (minus the foil's) pulled back through a *copy* of each final module's weight (norm weights folded in, LayerNorm's
+centring applied to ``g``). The residual stream is the sum of block 0's input and what every attention and MLP adds,
+so each term's share is its vector dotted with ``g``: a head's is its slice of the output projection's input times
+that head's slice of the projection. Everything is accumulated in float32, whatever the model's dtype.
+
+Soft-capped models (Gemma-2) are attributed before the cap: the model outputs ``tanh(logit / cap) * cap``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .norms import freeze
+from .record import Parts, weight_out_in
+
+UNITS = ("layer", "head", "neuron")
+
+
+@dataclass
+class DLAValues:
+    """values float32 (n_components,) with labels ("embed", "3.attn", "3.h5", "3.mlp", "3.n17", "3.attn.bias",
+    "3.mlp.bias", "final.bias"), kinds ("embed", "attn", "head", "mlp", "neuron", "bias"), layers (-1 for the embedding
+    and the final bias) and indices (the head or neuron, else -1). logit: the model's own (pre-cap) logit (difference),
+    from the unembedding's recorded input. attn_by_layer / mlp_by_layer: float32 (n_layers,), each sublayer's share
+    with its bias terms. final_scale: the final norm's frozen scale at the position."""
+
+    values: np.ndarray
+    labels: list[str]
+    kinds: list[str]
+    layers: np.ndarray
+    indices: np.ndarray
+    logit: float
+    embed: float
+    final_bias: float
+    attn_by_layer: np.ndarray
+    mlp_by_layer: np.ndarray
+    final_scale: float = 1.0
+    extra: dict = field(default_factory=dict)
+
+
+def _bias(module) -> torch.Tensor | None:
+    bias = getattr(module, "bias", None)
+    return bias.float() if isinstance(bias, torch.Tensor) else None
+
+
+def readout(parts: Parts, inputs: dict[str, torch.Tensor], position: int, target: int,
+            foil: int | None) -> tuple[torch.Tensor, float, float, float]:
+    """(g float32 (d_model,), const, model_logit, final_scale): the logit (difference) at ``position`` is
+    ``x_final · g + const`` with the final norm(s) frozen; model_logit is the unembedding row(s) dotted with the
+    unembedding's recorded input (the model's own pre-cap logit)."""
+    weight = weight_out_in(parts.unembedding)
+    u = weight[target].float() - (weight[foil].float() if foil is not None else 0.0)
+    bias = _bias(parts.unembedding)
+    const = 0.0 if bias is None else float(bias[target] - (bias[foil] if foil is not None else 0.0))
+    model_logit = float(inputs["unembed"][position].float() @ u) + const
+    scale = 1.0
+    for index in reversed(range(len(parts.final_chain))):
+        module = parts.final_chain[index]
+        matrix = weight_out_in(module)
+        if matrix is not None:  # a projection (OPT's project_out): fold it
+            b = _bias(module)
+            const += 0.0 if b is None else float(u @ b)
+            u = u @ matrix.float()
+        else:
+            u, c, scale = freeze(module, inputs[f"final.{index}"][position], u)
+            const += c
+    return u, const, model_logit, scale
+
+
+def _sublayer(module, post, x: torch.Tensor, post_input: torch.Tensor | None,
+              g: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """(per-unit shares float32 (width,), bias share) of one sublayer: input x (width,) of its output projection."""
+    const = 0.0
+    if post is not None:
+        g, const, _ = freeze(post, post_input, g)
+    pulled = g @ weight_out_in(module).float()  # (width,): the projection's columns dotted with g
+    b = _bias(module)
+    return x.float() * pulled, const + (0.0 if b is None else float(b @ g))
+
+
+def direct_logit_attribution(parts: Parts, inputs: dict[str, torch.Tensor], position: int, target: int,
+                             foil: int | None = None, unit: str = "layer") -> DLAValues:
+    """The decomposition at ``position`` (0-based, in range) of logit(target) - logit(foil); unit "layer" (each
+    attention and MLP whole), "head" (attention split by head) or "neuron" (MLPs split by neuron)."""
+    if unit not in UNITS:
+        raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
+    values: list[torch.Tensor] = []
+    labels: list[str] = []
+    kinds: list[str] = []
+    layers: list[int] = []
+    indices: list[int] = []
+
+    def add(vals: torch.Tensor, names: list[str], kind: str, layer: int, index: list[int]) -> None:
+        values.append(vals.reshape(-1).float())
+        labels.extend(names)
+        kinds.extend([kind] * len(names))
+        layers.extend([layer] * len(names))
+        indices.extend(index)
+
+    with torch.no_grad():
+        g, const, model_logit, scale = readout(parts, inputs, position, target, foil)
+        embed = inputs["embed"][position].float() @ g
+        add(embed, ["embed"], "embed", -1, [-1])
+        attn_by_layer, mlp_by_layer = [], []
+        for layer in range(parts.n_layers):
+            for kind, out, post, totals in (("attn", parts.attn_out, parts.attn_post, attn_by_layer),
+                                            ("mlp", parts.mlp_out, parts.mlp_post, mlp_by_layer)):
+                post_module = post[layer]
+                post_input = None if post_module is None else inputs[f"{kind}_post.{layer}"][position]
+                shares, bias = _sublayer(out[layer], post_module, inputs[f"{kind}.{layer}"][position], post_input, g)
+                if kind == "attn" and unit == "head":
+                    heads = shares.reshape(parts.n_heads, parts.head_dim).sum(-1)
+                    add(heads, [f"{layer}.h{h}" for h in range(parts.n_heads)], "head", layer,
+                        list(range(parts.n_heads)))
+                elif kind == "mlp" and unit == "neuron":
+                    add(shares, [f"{layer}.n{n}" for n in range(shares.numel())], "neuron", layer,
+                        list(range(shares.numel())))
+                else:
+                    add(shares.sum(), [f"{layer}.{kind}"], kind, layer, [-1])
+                if bias:
+                    add(torch.tensor(bias), [f"{layer}.{kind}.bias"], "bias", layer, [-1])
+                totals.append(float(shares.sum()) + bias)
+        if const:
+            add(torch.tensor(const), ["final.bias"], "bias", -1, [-1])
+    return DLAValues(values=torch.cat(values).cpu().numpy().astype(np.float32), labels=labels, kinds=kinds,
+                     layers=np.asarray(layers, dtype=np.int32), indices=np.asarray(indices, dtype=np.int32),
+                     logit=model_logit, embed=float(embed), final_bias=const,
+                     attn_by_layer=np.asarray(attn_by_layer, dtype=np.float32),
+                     mlp_by_layer=np.asarray(mlp_by_layer, dtype=np.float32), final_scale=scale)
+
+
+def top_token(parts: Parts, inputs: dict[str, torch.Tensor], position: int) -> int:
+    """The model's own top prediction at ``position`` (the unembedding of its recorded input; the cap is monotone)."""
+    with torch.no_grad():
+        weight = weight_out_in(parts.unembedding)
+        logits = weight.float() @ inputs["unembed"][position].float()
+        bias = _bias(parts.unembedding)
+        return int(torch.argmax(logits if bias is None else logits + bias))
