@@ -68,7 +68,7 @@ test-js: $(NODE_STAMP)
 	cd js && npm test
 
 test-py: $(TEST_STAMP) $(IPYW7_STAMP)
-	$(PY) -m pytest --doctest-modules ecco_widgets tools tests
+	$(PY) -m pytest --doctest-modules --durations=30 ecco_widgets tools tests
 
 test: setup-test test-js test-py
 

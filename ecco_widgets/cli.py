@@ -209,6 +209,9 @@ def _check_before_analysis(lm, args: argparse.Namespace, watch: list[str]) -> No
     most = n_prompt + max(args.generate, 0)
     if args.position is not None:
         view_position(args.position, most, n_prompt)
+    if args.attribution and most < 2:
+        raise EccoWidgetsError(f"--attribution explains a token by the ones before it, and {args.prompt!r} is one "
+                               "token with nothing generated after it: add --generate N (or a longer --prompt).")
     if args.activations and args.factors is not None and args.factors > max(most - 1, 1):
         raise EccoWidgetsError(f"--factors {args.factors} is more than this text can give: NMF factorises at most "
                                f"one factor per token after the first, and the text has at most {most} tokens "

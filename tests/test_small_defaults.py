@@ -106,3 +106,20 @@ def test_chat_batch_and_tuned_lens_defaults(two_layer_lm, tmp_path):
     assert len(results) == 2 and results[0].n_tokens == 4 and results.summary_view() is not None
     lens = ew.TunedLens.fit(lm, [PROMPT])
     assert lm.analyze(PROMPT, lens=lens).ranks.shape == (2, 2)
+
+
+def test_cli_refuses_attribution_of_a_one_token_text_before_the_analysis(two_layer_lm, tmp_path, capsys,
+                                                                          monkeypatch):
+    from ecco_widgets import cli
+    from ecco_widgets.models.causal_lm import LanguageModel
+
+    two_layer_lm.model.save_pretrained(tmp_path / "model")
+    two_layer_lm.tokenizer.save_pretrained(tmp_path / "model")
+
+    def no_analysis(*args, **kwargs):
+        raise AssertionError("the analysis ran")
+
+    monkeypatch.setattr(LanguageModel, "analyze_ids", no_analysis)
+    code = cli.main(["render", "--model", str(tmp_path / "model"), "--prompt", "Hi", "--attribution", "grad_x_input",
+                     "--out", str(tmp_path / "page.html")])
+    assert code == 2 and "add --generate N" in capsys.readouterr().err
