@@ -23,6 +23,10 @@ from ..analysis.components import UNITS, direct_logit_attribution, top_token
 from ..errors import InputError, NotAvailableError
 from .storage import save_result
 
+#: The self-check of every decomposition: |sum of components - the model's logit| at most this fraction of the larger
+#: of |logit| and the sum of |components| (measured on the zoo: below 1e-6 in float32, 7e-3 in bfloat16), else refused.
+SELF_CHECK = {"float32": 1e-4, "float64": 1e-4, "half": 3e-2}
+
 
 @dataclass
 class LogitAttribution:
@@ -150,6 +154,12 @@ def logit_attribution_of(out: Any, position: int = -1, target: Any = None, foil:
     if foil_id is not None and foil_id == target_id:
         raise InputError(f"foil {foil!r} is the target itself: logit(target) - logit(foil) would be 0.")
     found = direct_logit_attribution(recorded.parts, recorded.inputs, p, target_id, foil_id, unit)
+    dtype = str(next(recorded.spec.model.parameters()).dtype).replace("torch.", "")
+    total, tolerance = float(np.sum(found.values, dtype=np.float64)), SELF_CHECK.get(dtype, SELF_CHECK["half"])
+    if abs(total - found.logit) > tolerance * max(abs(found.logit), float(np.abs(found.values).sum())):
+        raise NotAvailableError(f"The components add up to {total:.6g}, not to the model's logit {found.logit:.6g}: this "
+                                "model's residual stream is not the sum of block 0's input and its sublayers' outputs "
+                                "that direct logit attribution reads (a block structure it does not know).")
     lm = getattr(out._encode_watch, "__self__", None)
 
     def name(token_id: int) -> str:
@@ -157,7 +167,6 @@ def logit_attribution_of(out: Any, position: int = -1, target: Any = None, foil:
             return out.vocab_text.get(token_id, str(token_id))
         return lm.vocab_text(np.array([token_id])).get(token_id, str(token_id))
 
-    dtype = str(next(recorded.spec.model.parameters()).dtype).replace("torch.", "")
     return LogitAttribution(
         position=p, target_id=target_id, target=name(target_id), foil_id=-1 if foil_id is None else foil_id,
         foil="" if foil_id is None else name(foil_id), unit=unit, labels=found.labels, kinds=found.kinds,
