@@ -27,7 +27,7 @@ class Run:
     """A zoo model analysed with components=True, and the test's own records of a clean forward."""
 
     def __init__(self, family: str, dtype: torch.dtype = torch.float32, softcap: float | None = None):
-        model = zoo.build(family).to(dtype)
+        model = (build_mixtral() if family == "mixtral" else zoo.build(family)).to(dtype)
         if softcap is not None:
             model.config.final_logit_softcapping = softcap
         self.family, self.dtype, self.model = family, dtype, model
@@ -52,6 +52,28 @@ class Run:
             out = output[0] if isinstance(output, tuple) else output
             records[key] = out.reshape(-1, out.shape[-1])[-len(IDS):].detach()
         return hook
+
+
+def build_mixtral() -> torch.nn.Module:
+    """A random 3-layer Mixtral (4 experts, 2 per token), random norm weights as in the zoo."""
+    import transformers as tf
+
+    config = tf.MixtralConfig(hidden_size=64, intermediate_size=96, num_hidden_layers=3, num_attention_heads=4,
+                              num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2, vocab_size=zoo.VOCAB,
+                              max_position_embeddings=128)
+    torch.manual_seed(0)
+    model = tf.MixtralForCausalLM(config)
+    with torch.no_grad():
+        for module in model.modules():
+            if "norm" in type(module).__name__.lower():
+                module.weight.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def mlp_of(run: "Run", layer: int) -> torch.nn.Module:
+    """The module whose output is what block ``layer``'s MLP adds: its down projection, or Mixtral's expert bank."""
+    down = run.lm.spec.down_proj(layer)
+    return down if down is not None else run.lm.spec.blocks[layer].mlp.experts
 
 
 def frozen_forward(norm: torch.nn.Module, clean_input: torch.Tensor):
@@ -79,17 +101,19 @@ def frozen_forward(norm: torch.nn.Module, clean_input: torch.Tensor):
     return forward
 
 
-def direct_effect(run: Run, kind: str, layer: int, columns: slice, position: int, target: int) -> float:
+def direct_effect(run: Run, kind: str, layer: int, columns: slice, position: int, target: int,
+                  expert: int | None = None) -> float:
     """logit(clean) - logit(patched) at ``position``: ``columns`` of the input of block ``layer``'s attention output
-    projection (kind "attn") or MLP down projection ("mlp") zeroed, every other sublayer clamped to its clean output,
-    final norm and the patched sublayer's post-norm frozen at the clean scales."""
+    projection (kind "attn") or MLP down projection ("mlp") zeroed (or, with ``expert``, that expert's router weight
+    at every position), every other sublayer clamped to its clean output, final norm and the patched sublayer's
+    post-norm frozen at the clean scales."""
     spec = run.lm.spec
-    outs = [spec.attention_out(i) for i in range(spec.n_layers)] + [spec.down_proj(i) for i in range(spec.n_layers)]
-    patched = (spec.attention_out if kind == "attn" else spec.down_proj)(layer)
+    outs = [spec.attention_out(i) for i in range(spec.n_layers)] + [mlp_of(run, i) for i in range(spec.n_layers)]
+    patched = spec.attention_out(layer) if kind == "attn" else mlp_of(run, layer)
     clean_outputs: dict = {}
     hooks = [m.register_forward_hook(lambda m, a, o, i=i: clean_outputs.__setitem__(i, o.detach().clone()))
              for i, m in enumerate(outs)]
-    post = spec.attention_branch(layer) if kind == "attn" else spec.mlp_branch(layer)
+    post = spec.attention_branch(layer) if kind == "attn" else (spec.mlp_branch(layer) or patched)
     post_in: dict = {}
     if post is not patched:
         hooks.append(post.register_forward_pre_hook(lambda m, a: post_in.__setitem__("x", a[0].detach().clone())))
@@ -99,6 +123,8 @@ def direct_effect(run: Run, kind: str, layer: int, columns: slice, position: int
         h.remove()
 
     def zero(module, args):
+        if expert is not None:  # Mixtral's bank: (hidden, top_k_index, top_k_weights)
+            return (args[0], args[1], torch.where(args[1] == expert, 0.0, args[2]).to(args[2].dtype))
         x = args[0].clone()
         x[..., columns] = 0
         return (x, *args[1:])
@@ -124,7 +150,10 @@ def direct_effect(run: Run, kind: str, layer: int, columns: slice, position: int
     return float(run.records["precap"][position, target] - logits["precap"][position, target])
 
 
-@pytest.fixture(scope="module", params=[(f, d) for d in (torch.float32, torch.bfloat16) for f in zoo.FAMILIES],
+FAMILIES = [*zoo.FAMILIES, "mixtral"]
+
+
+@pytest.fixture(scope="module", params=[(f, d) for d in (torch.float32, torch.bfloat16) for f in FAMILIES],
                 ids=lambda p: f"{p[0]}-{str(p[1]).replace('torch.', '')}")
 def run(request):
     return Run(*request.param)
@@ -181,7 +210,7 @@ def test_the_by_layer_curve_reads_the_residual_stream(run):
     assert np.allclose(r.by_layer, np.diff(r.accumulated), atol=1e-5 * np.abs(r.values).sum())
 
 
-@pytest.mark.parametrize("family", ["gpt2", "llama", "gemma2", "gpt_neox", "bloom", "opt"])
+@pytest.mark.parametrize("family", ["gpt2", "llama", "gemma2", "gpt_neox", "bloom", "opt", "mixtral"])
 def test_each_head_equals_zeroing_it(runs32, family):
     """Per head: DLA == logit(clean) - logit(head's slice of the o_proj input zeroed), direct path only, norms
     frozen (Gemma-2: its post-attention norm too)."""
@@ -278,3 +307,27 @@ def test_a_stream_that_is_not_the_sum_is_refused():
     out = ew.from_pretrained(model).analyze_ids(IDS, components=True)
     with pytest.raises(NotAvailableError, match="not the sum"):
         out.logit_attribution()
+
+
+def test_mixture_of_experts_weighted_by_the_router(runs32):
+    """Mixtral: the MLP share is the chosen experts' neurons weighted by the router; one expert's neurons sum to the
+    logit change when its router weight is zeroed (direct path, norms frozen), the whole bank to zeroing its input."""
+    run = float32_run(runs32, "mixtral")
+    layers = run.out.logit_attribution(position=-1, unit="layer")
+    neurons = run.out.logit_attribution(position=-1, unit="neuron")
+    kinds = np.array(neurons.kinds)
+    checked = 0
+    for layer in range(run.lm.spec.n_layers):
+        mine = (kinds == "neuron") & (neurons.layers == layer)
+        whole = float(layers.values[layers.labels.index(f"{layer}.mlp")])
+        assert abs(neurons.values[mine].sum(dtype=np.float64) - whole) < 1e-5 * max(1.0, abs(whole))
+        assert abs(whole - direct_effect(run, "mlp", layer, slice(None), -1, layers.target_id)) < 1e-4
+        chosen = sorted({label.split(".")[1] for label, m in zip(neurons.labels, mine) if m})
+        assert len(chosen) == 2  # num_experts_per_tok
+        for name in chosen:
+            share = sum(float(v) for v, label in zip(neurons.values, neurons.labels)
+                        if label.startswith(f"{layer}.{name}."))
+            effect = direct_effect(run, "mlp", layer, slice(None), -1, layers.target_id, expert=int(name[1:]))
+            assert abs(share - effect) < 1e-5 * max(1.0, abs(effect)), (layer, name, share, effect)
+            checked += 1
+    assert checked == 2 * run.lm.spec.n_layers

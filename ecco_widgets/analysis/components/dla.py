@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .norms import freeze
-from .record import Parts, weight_out_in
+from .record import Parts, is_experts, weight_out_in
 
 UNITS = ("layer", "head", "neuron")
 
@@ -75,15 +75,44 @@ def readout(parts: Parts, inputs: dict[str, torch.Tensor], position: int, target
     return u, const, model_logit, scale
 
 
+def _experts(bank, x: torch.Tensor, route: tuple[torch.Tensor, torch.Tensor], g: torch.Tensor) -> tuple[
+        torch.Tensor, list[int]]:
+    """(shares float32 (k * F,), the k chosen experts) of a Mixtral-style bank at one position: each chosen expert's
+    neurons, recomputed in float32 from the recorded input (act(gate) * up: the bank runs them inside one module),
+    weighted by the router's recorded top-k weight, through that expert's down projection."""
+    index, weights = route
+    shares, chosen = [], []
+    for expert, weight in zip(index.tolist(), weights.float()):
+        if not 0 <= expert < bank.down_proj.shape[0]:
+            continue  # a padding slot of the router (index = n_experts)
+        gate, up = (bank.gate_up_proj[expert].float() @ x.float()).chunk(2)
+        shares.append(weight * bank.act_fn(gate) * up * (g @ bank.down_proj[expert].float()))
+        chosen.append(expert)
+    return torch.cat(shares), chosen
+
+
 def _sublayer(module, post, x: torch.Tensor, post_input: torch.Tensor | None,
-              g: torch.Tensor) -> tuple[torch.Tensor, float]:
+              g: torch.Tensor, route: tuple | None = None) -> tuple[torch.Tensor, float]:
     """(per-unit shares float32 (width,), bias share) of one sublayer: input x (width,) of its output projection."""
     const = 0.0
     if post is not None:
         g, const, _ = freeze(post, post_input, g)
+    if is_experts(module):
+        return _experts(module, x, route, g)[0], const
     pulled = g @ weight_out_in(module).float()  # (width,): the projection's columns dotted with g
     b = _bias(module)
     return x.float() * pulled, const + (0.0 if b is None else float(b @ g))
+
+
+def _neuron_labels(module, layer: int, n: int, route: tuple | None) -> tuple[list[str], list[int]]:
+    """Labels and indices of a down projection's neurons ("3.n17"), or of the chosen experts' ("3.e5.n17", index
+    expert * F + neuron)."""
+    if not is_experts(module):
+        return [f"{layer}.n{i}" for i in range(n)], list(range(n))
+    width = module.down_proj.shape[2]
+    chosen = [e for e in route[0].tolist() if 0 <= e < module.down_proj.shape[0]]
+    return ([f"{layer}.e{e}.n{i}" for e in chosen for i in range(width)],
+            [e * width + i for e in chosen for i in range(width)])
 
 
 def direct_logit_attribution(parts: Parts, inputs: dict[str, torch.Tensor], position: int, target: int,
@@ -98,7 +127,7 @@ def direct_logit_attribution(parts: Parts, inputs: dict[str, torch.Tensor], posi
     layers: list[int] = []
     indices: list[int] = []
 
-    def add(vals: torch.Tensor, names: list[str], kind: str, layer: int, index: list[int]) -> None:
+    def add(vals: torch.Tensor, names: list[str], index: list[int], kind: str, layer: int) -> None:
         values.append(vals.reshape(-1).float())
         labels.extend(names)
         kinds.extend([kind] * len(names))
@@ -108,28 +137,30 @@ def direct_logit_attribution(parts: Parts, inputs: dict[str, torch.Tensor], posi
     with torch.no_grad():
         g, const, model_logit, scale = readout(parts, inputs, position, target, foil)
         embed = inputs["embed"][position].float() @ g
-        add(embed, ["embed"], "embed", -1, [-1])
+        add(embed, ["embed"], [-1], "embed", -1)
         attn_by_layer, mlp_by_layer = [], []
         for layer in range(parts.n_layers):
             for kind, out, post, totals in (("attn", parts.attn_out, parts.attn_post, attn_by_layer),
                                             ("mlp", parts.mlp_out, parts.mlp_post, mlp_by_layer)):
                 post_module = post[layer]
                 post_input = None if post_module is None else inputs[f"{kind}_post.{layer}"][position]
-                shares, bias = _sublayer(out[layer], post_module, inputs[f"{kind}.{layer}"][position], post_input, g)
+                route = inputs.get(f"route.{kind}.{layer}")
+                route = None if route is None else tuple(r[position] for r in route)
+                shares, bias = _sublayer(out[layer], post_module, inputs[f"{kind}.{layer}"][position], post_input, g,
+                                         route)
                 if kind == "attn" and unit == "head":
                     heads = shares.reshape(parts.n_heads, parts.head_dim).sum(-1)
-                    add(heads, [f"{layer}.h{h}" for h in range(parts.n_heads)], "head", layer,
-                        list(range(parts.n_heads)))
+                    add(heads, [f"{layer}.h{h}" for h in range(parts.n_heads)], list(range(parts.n_heads)), "head",
+                        layer)
                 elif kind == "mlp" and unit == "neuron":
-                    add(shares, [f"{layer}.n{n}" for n in range(shares.numel())], "neuron", layer,
-                        list(range(shares.numel())))
+                    add(shares, *_neuron_labels(out[layer], layer, shares.numel(), route), "neuron", layer)
                 else:
-                    add(shares.sum(), [f"{layer}.{kind}"], kind, layer, [-1])
+                    add(shares.sum(), [f"{layer}.{kind}"], [-1], kind, layer)
                 if bias:
-                    add(torch.tensor(bias), [f"{layer}.{kind}.bias"], "bias", layer, [-1])
+                    add(torch.tensor(bias), [f"{layer}.{kind}.bias"], [-1], "bias", layer)
                 totals.append(float(shares.sum()) + bias)
         if const:
-            add(torch.tensor(const), ["final.bias"], "bias", -1, [-1])
+            add(torch.tensor(const), ["final.bias"], [-1], "bias", -1)
     return DLAValues(values=torch.cat(values).cpu().numpy().astype(np.float32), labels=labels, kinds=kinds,
                      layers=np.asarray(layers, dtype=np.int32), indices=np.asarray(indices, dtype=np.int32),
                      logit=model_logit, embed=float(embed), final_bias=const,

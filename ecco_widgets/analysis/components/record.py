@@ -62,6 +62,22 @@ class Parts:
         return found
 
 
+def is_experts(module: Any) -> bool:
+    """A mixture of experts' expert bank as transformers 5 stores it (Mixtral, ...): ``gate_up_proj`` (E, 2F, d) and
+    ``down_proj`` (E, d, F) parameters and ``act_fn``, called with (hidden (n, d), top_k_index, top_k_weights)."""
+    up, down = getattr(module, "gate_up_proj", None), getattr(module, "down_proj", None)
+    return isinstance(up, torch.Tensor) and isinstance(down, torch.Tensor) and up.dim() == down.dim() == 3 \
+        and hasattr(module, "act_fn") and getattr(module, "gate_up_proj_bias", None) is None \
+        and getattr(module, "down_proj_bias", None) is None
+
+
+def _experts_of(block: nn.Module) -> nn.Module | None:
+    """The one expert bank of a block whose MLP is a plain routed mixture (no shared expert), else None."""
+    banks = [m for _, m in block.named_modules() if is_experts(m)]
+    shared = any("shared" in name.lower() for name, _ in block.named_modules())
+    return banks[0] if len(banks) == 1 and not shared else None
+
+
 def weight_out_in(module: nn.Module) -> torch.Tensor | None:
     """The weight of a Linear (out, in) or of GPT-2's Conv1D (stored (in, out)) as (out, in); None otherwise."""
     if isinstance(module, nn.Linear):
@@ -77,7 +93,8 @@ def _refuse(why: str) -> NotAvailableError:
 
 def find_parts(spec: Any) -> Parts:
     """The parts DLA reads, found on ``spec`` (an adapter ResolvedSpec); NotAvailableError naming why a model cannot be
-    decomposed exactly (post-norm blocks, mixtures of experts, a head that is not a chain of modules, ...)."""
+    decomposed exactly (post-norm blocks, mixtures of experts with a shared expert, a head that is not a chain of
+    modules, ...). A Mixtral-style expert bank stands in for the block's down projection."""
     config = getattr(spec.model, "config", None)
     if spec.decode_fn is not None or spec.unembedding is None or weight_out_in(spec.unembedding) is None:
         raise _refuse("its head is not a linear unembedding after the final norm (a ModelSpec decode function).")
@@ -90,19 +107,19 @@ def find_parts(spec: Any) -> Parts:
     if getattr(config, "pretraining_tp", 1) > 1 and getattr(config, "slow_but_exact", False):
         raise _refuse("BLOOM's slow_but_exact tensor-parallel projections bypass the projection modules.")
     blocks = list(spec.blocks)
-    if any("expert" in name.lower() for b in blocks for name, _ in b.named_modules()) or \
-            (getattr(config, "num_local_experts", 0) or getattr(config, "num_experts", 0) or 0) > 1:
-        raise _refuse("it is a mixture of experts; weighting each expert's down projection by its router is not "
-                      "implemented yet.")
+    experts = [_experts_of(b) for b in blocks]
+    if any(e is None and any("expert" in n.lower() for n, _ in b.named_modules()) for e, b in zip(experts, blocks)):
+        raise _refuse("it is a mixture of experts with a shared expert or an expert bank that is not Mixtral's "
+                      "(gate_up_proj, down_proj, act_fn, routed by top-k weights); only that form is decomposed.")
     if not spec.head_dim:
         raise _refuse("its config names no head_dim and no number of heads; pass ew.ModelSpec(head_dim=...).")
     attn_out, mlp_out, attn_post, mlp_post = [], [], [], []
     for layer in range(spec.n_layers):
-        out, down = spec.attention_out(layer), spec.down_proj(layer)
+        out, down = spec.attention_out(layer), experts[layer] if experts[layer] is not None else spec.down_proj(layer)
         if out is None or weight_out_in(out) is None:
             raise _refuse(f"block {layer} has no attention output projection that is a linear map; pass "
                           "ew.ModelSpec(attention_out=[...]) naming each block's (o_proj, c_proj, dense, ...).")
-        if down is None or weight_out_in(down) is None:
+        if down is None or (weight_out_in(down) is None and not is_experts(down)):
             raise _refuse(f"block {layer} has no MLP down projection that is a linear map; pass "
                           "ew.ModelSpec(down_proj=[...]).")
         width = weight_out_in(out).shape[1]
@@ -141,7 +158,8 @@ class ComponentRecorder:
 
     def __post_init__(self) -> None:
         self.parts = find_parts(self.spec)
-        width = sum(weight_out_in(m).shape[1] for m in (*self.parts.attn_out, *self.parts.mlp_out))
+        width = sum(m.down_proj.shape[1] if is_experts(m) else weight_out_in(m).shape[1]
+                    for m in (*self.parts.attn_out, *self.parts.mlp_out))
         itemsize = next(self.spec.model.parameters()).element_size()
         require(self.n_tokens * width * itemsize, f"Recording the components of {self.parts.n_layers} layers x "
                 f"{self.n_tokens} tokens", "Analyse a shorter text, or analyze without components=True.", None)
@@ -151,6 +169,9 @@ class ComponentRecorder:
             def hook(module, args, kwargs):
                 x = args[0] if args else kwargs.get("hidden_states")
                 self.inputs[key] = x.detach().reshape(-1, x.shape[-1])[-self.n_tokens:].clone()
+                if is_experts(module):  # the router's choice: top_k_index, top_k_weights (n_tokens, k)
+                    route = [*args[1:3], *(kwargs[k] for k in ("top_k_index", "top_k_weights") if k in kwargs)]
+                    self.inputs[f"route.{key}"] = tuple(r.detach().reshape(-1, r.shape[-1]).clone() for r in route)
             return hook
 
         for key, module in self.parts.hooked().items():
