@@ -110,11 +110,19 @@ def test_no_circle_of_imports():
     ("views", {"errors"}),
     ("models", {"errors", "adapter", "capture", "analysis", "results", "memory", "tokens", "progress"}),
     ("batch", {"errors", "analysis", "results", "views", "models", "memory", "progress", "writable"}),
+    # Ecco's API (from ecco_widgets import ecco): a facade over the native stages, which never import it back
+    ("ecco", {"errors", "tokens", "adapter", "analysis", "results", "views", "models", "memory", "progress"}),
 ])
 def test_each_stage_imports_only_earlier_stages(stage, allowed):
     """The pipeline runs one way: loading/models -> adapter -> capture -> analysis -> results -> views."""
     wrong = {(m, t) for m, targets in GRAPH.items() if _stage(m) == stage
              for t in targets if _stage(t) not in allowed | {stage, ""}}
+    assert not wrong, sorted(wrong)
+
+
+def test_nothing_native_imports_the_ecco_facade():
+    """The native API stays as it is: ecco_widgets.ecco adapts Ecco's calls to it, never the other way."""
+    wrong = {(m, t) for m, targets in GRAPH.items() if _stage(m) != "ecco" for t in targets if _stage(t) == "ecco"}
     assert not wrong, sorted(wrong)
 
 
