@@ -230,6 +230,7 @@ function fillToken(el, text) {
   if (parts.length === 1 && parts[0].kind === "text")
     return el.textContent = parts[0].text, el;
   el.textContent = "";
+  let solo = parts.length > 0 && parts.every((p) => p.kind === "space" || p.kind === "nl" || p.kind === "tab");
   for (let p of parts)
     if (p.kind === "text")
       el.appendChild(document.createTextNode(p.text));
@@ -238,9 +239,20 @@ function fillToken(el, text) {
       m.className = "ew-ws ew-ws-ctl", m.setAttribute("aria-hidden", "true"), m.dataset.mark = p.mark, m.title = `U+${p.text.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")} ${p.mark}`, m.textContent = p.text, el.appendChild(m);
     } else {
       let m = document.createElement("span");
-      m.className = `ew-ws ew-ws-${p.kind}`, m.setAttribute("aria-hidden", "true"), m.textContent = p.text, el.appendChild(m);
+      m.className = `ew-ws ew-ws-${p.kind}` + (solo ? " ew-ws-solo" : ""), m.setAttribute("aria-hidden", "true"), m.textContent = p.text, el.appendChild(m);
     }
   return el;
+}
+function columnWidth(texts) {
+  let n = 1;
+  for (let t of texts) {
+    let w = 0;
+    for (let p of tokenParts(t))
+      if (p.kind === "ctl") w += 3;
+      else for (let ch of p.text) w += ch.codePointAt(0) >= 4352 ? 2 : 1;
+    w > n && (n = w);
+  }
+  return `max(2.2em, min(calc(${n}ch + 6px), 9em))`;
 }
 function describeToken(i, text, raw) {
   let shown = raw != null && raw !== "" ? raw : text;
@@ -774,7 +786,7 @@ function predictionsPanel(d) {
     }
     table.appendChild(line);
   }
-  let shown = 0;
+  let shown = 0, colWidths = new Array(K).fill("");
   return table.addEventListener("mouseover", (ev) => {
     let chip = ev.target && ev.target.closest ? ev.target.closest(".ew-lp-chip") : null;
     if (!chip || !d.tooltip) return;
@@ -793,6 +805,13 @@ function predictionsPanel(d) {
         let value = String(p);
         c.chip.dataset.value !== value && (c.chip.dataset.value = value, setBar(c.fill, p), setText(c.pct, formatPercent(p)));
       }
+    for (let j = 0; j < K; j++) {
+      let w = columnWidth(Array.from({ length: L }, (_, l) => chips[l * K + j].chip.dataset.token));
+      if (w !== colWidths[j]) {
+        colWidths[j] = w;
+        for (let l = 0; l < L; l++) chips[l * K + j].t.style.minWidth = w;
+      }
+    }
     f.fill([table]);
   }, f;
 }
@@ -839,6 +858,7 @@ var EXPLORER_STYLE_ID = "ew-style-explorer-v1", EXPLORER_CSS = `
    and dimming is a colour with alpha, not opacity. */
 .ew-root.ew-view-explorer .ew-tok:not(.ew-tok-clip) { overflow: visible; }
 .ew-view-explorer .ew-ws:not(.ew-ws-ctl) { opacity: 1; color: color-mix(in srgb, currentColor 45%, transparent); }
+.ew-view-explorer .ew-ws.ew-ws-solo { color: inherit; }
 /* dimmed tokens (after the shown one, special ones) in the muted text colour: readable (>= 4.5 : 1), yet set back */
 .ew-view-explorer .ew-tok.ew-dim, .ew-view-explorer .ew-tok.ew-special { opacity: 1; color: var(--ew-muted); }
 .ew-view-explorer .ew-tok-prompt.ew-dim, .ew-view-explorer .ew-tok-prompt.ew-special { border-bottom-color: color-mix(in srgb, var(--ew-border) 45%, transparent); }
@@ -881,7 +901,7 @@ var EXPLORER_STYLE_ID = "ew-style-explorer-v1", EXPLORER_CSS = `
   white-space: nowrap; }
 .ew-ex-lp .ew-lp-chip .ew-tok { flex: none; min-width: 2.2em; max-width: 9em; padding: 0 2px; font-family: var(--jp-code-font-family, ui-monospace, monospace); font-size: 12px; }
 .ew-ex-lp .ew-lp-chip .ew-ex-track { flex: none; }
-.ew-ex-lp .ew-lp-pct { flex: none; min-width: 3.6em; text-align: right; font-variant-numeric: tabular-nums; }
+.ew-ex-lp .ew-lp-pct { flex: none; min-width: 4.2em; text-align: right; font-variant-numeric: tabular-nums; }
 /* factor and neuron lines: one grid, so that a label's column is as wide as the longest label (never under a bar) */
 .ew-ex-rows { display: grid; gap: 2px 6px; align-items: center; }
 .ew-ex-rows > .ew-ex-item { display: contents; }
@@ -938,6 +958,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-tok.ew-target.ew-unconverged { text-decoration: underline wavy var(--ew-focus); }
 .ew-tok.ew-dim { color: var(--ew-muted); border-bottom-color: var(--ew-border); } /* set back, still readable (not opacity: 0.45, 2.5 : 1 on white) */
 .ew-ws { opacity: 0.45; font-weight: normal; }
+.ew-ws.ew-ws-solo { opacity: 1; font-weight: inherit; } /* a whitespace-only token: its marker is the token */
 /* zero-width / bidi control characters: the character stays in the DOM inside its own isolated box
    (a U+202E override ends there), with a visible label; every token is bidi-isolated from its neighbours */
 .ew-ws-ctl { display: inline-block; unicode-bidi: isolate; direction: ltr; opacity: 0.85; color: var(--ew-focus); }
@@ -1057,11 +1078,16 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-lp-compact .ew-lp-label[hidden], .ew-lp-compact .ew-lp-line[hidden] { display: none; }
 .ew-lp-compact .ew-lp-line { display: flex; flex-wrap: nowrap; gap: 4px; height: 18px; }
 .ew-lp-compact .ew-lp-item.ew-lp-chip { flex-direction: row; align-items: center; gap: 3px; width: auto; min-width: 0; padding: 0 3px; white-space: nowrap; }
-.ew-lp-compact .ew-lp-chip .ew-tok { max-width: 9em; min-width: 2.2em; flex: none; overflow: hidden; text-overflow: ellipsis; }
-.ew-lp-compact .ew-lp-chip .ew-lp-pct { min-width: 3.6em; text-align: right; font-variant-numeric: tabular-nums; }
+.ew-lp-compact .ew-lp-chip .ew-tok { max-width: 9em; min-width: 2.2em; flex: none; overflow: hidden; text-overflow: ellipsis;
+  font-family: var(--jp-code-font-family, ui-monospace, SFMono-Regular, Menlo, Consolas, monospace); }
+.ew-lp-compact .ew-lp-chip .ew-lp-pct { min-width: 4.2em; text-align: right; font-variant-numeric: tabular-nums; }
 .ew-lp-compact .ew-lp-chip .ew-lp-track { width: 28px; flex: none; }
 .ew-lp-compact .ew-lp-chip .ew-lp-bar { height: 5px; }
 .ew-lp-pick { font-size: 12px; margin-left: 8px; }
+/* the heading's token on the line of its words, as a chip (as in the explorer's panel headings) */
+.ew-lp-head { display: inline-flex; align-items: baseline; gap: 0.35em; } /* (an inline-block that clips has its baseline at its bottom) */
+.ew-lp-head .ew-tok { padding: 0 3px; border-bottom: 0; color: var(--ew-fg); background: var(--ew-bg2); font-weight: 600;
+  font-family: var(--jp-code-font-family, ui-monospace, SFMono-Regular, Menlo, Consolas, monospace); }
 .ew-toggle { font-size: 12px; display: inline-flex; align-items: center; gap: 4px; margin-left: 8px; }
 .ew-toggle[aria-pressed="true"] { box-shadow: inset 0 0 0 2px var(--ew-focus); }
 

@@ -232,6 +232,7 @@ function fillToken(el, text) {
   if (parts.length === 1 && parts[0].kind === "text")
     return el.textContent = parts[0].text, el;
   el.textContent = "";
+  let solo = parts.length > 0 && parts.every((p) => p.kind === "space" || p.kind === "nl" || p.kind === "tab");
   for (let p of parts)
     if (p.kind === "text")
       el.appendChild(document.createTextNode(p.text));
@@ -240,7 +241,7 @@ function fillToken(el, text) {
       m.className = "ew-ws ew-ws-ctl", m.setAttribute("aria-hidden", "true"), m.dataset.mark = p.mark, m.title = `U+${p.text.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")} ${p.mark}`, m.textContent = p.text, el.appendChild(m);
     } else {
       let m = document.createElement("span");
-      m.className = `ew-ws ew-ws-${p.kind}`, m.setAttribute("aria-hidden", "true"), m.textContent = p.text, el.appendChild(m);
+      m.className = `ew-ws ew-ws-${p.kind}` + (solo ? " ew-ws-solo" : ""), m.setAttribute("aria-hidden", "true"), m.textContent = p.text, el.appendChild(m);
     }
   return el;
 }
@@ -453,6 +454,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-tok.ew-target.ew-unconverged { text-decoration: underline wavy var(--ew-focus); }
 .ew-tok.ew-dim { color: var(--ew-muted); border-bottom-color: var(--ew-border); } /* set back, still readable (not opacity: 0.45, 2.5 : 1 on white) */
 .ew-ws { opacity: 0.45; font-weight: normal; }
+.ew-ws.ew-ws-solo { opacity: 1; font-weight: inherit; } /* a whitespace-only token: its marker is the token */
 /* zero-width / bidi control characters: the character stays in the DOM inside its own isolated box
    (a U+202E override ends there), with a visible label; every token is bidi-isolated from its neighbours */
 .ew-ws-ctl { display: inline-block; unicode-bidi: isolate; direction: ltr; opacity: 0.85; color: var(--ew-focus); }
@@ -572,11 +574,16 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-lp-compact .ew-lp-label[hidden], .ew-lp-compact .ew-lp-line[hidden] { display: none; }
 .ew-lp-compact .ew-lp-line { display: flex; flex-wrap: nowrap; gap: 4px; height: 18px; }
 .ew-lp-compact .ew-lp-item.ew-lp-chip { flex-direction: row; align-items: center; gap: 3px; width: auto; min-width: 0; padding: 0 3px; white-space: nowrap; }
-.ew-lp-compact .ew-lp-chip .ew-tok { max-width: 9em; min-width: 2.2em; flex: none; overflow: hidden; text-overflow: ellipsis; }
-.ew-lp-compact .ew-lp-chip .ew-lp-pct { min-width: 3.6em; text-align: right; font-variant-numeric: tabular-nums; }
+.ew-lp-compact .ew-lp-chip .ew-tok { max-width: 9em; min-width: 2.2em; flex: none; overflow: hidden; text-overflow: ellipsis;
+  font-family: var(--jp-code-font-family, ui-monospace, SFMono-Regular, Menlo, Consolas, monospace); }
+.ew-lp-compact .ew-lp-chip .ew-lp-pct { min-width: 4.2em; text-align: right; font-variant-numeric: tabular-nums; }
 .ew-lp-compact .ew-lp-chip .ew-lp-track { width: 28px; flex: none; }
 .ew-lp-compact .ew-lp-chip .ew-lp-bar { height: 5px; }
 .ew-lp-pick { font-size: 12px; margin-left: 8px; }
+/* the heading's token on the line of its words, as a chip (as in the explorer's panel headings) */
+.ew-lp-head { display: inline-flex; align-items: baseline; gap: 0.35em; } /* (an inline-block that clips has its baseline at its bottom) */
+.ew-lp-head .ew-tok { padding: 0 3px; border-bottom: 0; color: var(--ew-fg); background: var(--ew-bg2); font-weight: 600;
+  font-family: var(--jp-code-font-family, ui-monospace, SFMono-Regular, Menlo, Consolas, monospace); }
 .ew-toggle { font-size: 12px; display: inline-flex; align-items: center; gap: 4px; margin-left: 8px; }
 .ew-toggle[aria-pressed="true"] { box-shadow: inset 0 0 0 2px var(--ew-focus); }
 

@@ -3,7 +3,7 @@
 // view ("all", "every 2nd", "every 4th", "last 8") choose the layers shown; the choice stays in the browser.
 import { decodeArray } from "./lib/arrays.js";
 import { legend, formatNumber, formatPercent } from "./lib/colors.js";
-import { tokenSpan } from "./lib/tokens.js";
+import { tokenSpan, columnWidth } from "./lib/tokens.js";
 import { navigate } from "./lib/grid.js";
 import { mountView, get, hint } from "./lib/model.js";
 import { ordinal } from "./lib/axis.js";
@@ -17,6 +17,7 @@ function build(ctx) {
   const probs = decodeArray(model.get("topk_probs"), "topk_probs");
 
   const head = document.createElement("span");
+  head.className = "ew-lp-head";
   head.textContent = `position ${position}, after `;
   head.appendChild(tokenSpan(contextToken, { raw: contextToken }));
   controls.appendChild(head);
@@ -80,6 +81,11 @@ function build(ctx) {
       items.push(it);
     }
     table.appendChild(row);
+  }
+  // a column's tokens share one width, so that its bars and percentages line up from layer to layer
+  for (let k = 0; k < K; k++) {
+    const w = columnWidth(Array.from({ length: L }, (_, l) => word(l, k)));
+    for (let l = 0; l < L; l++) items[l * K + k].firstChild.style.minWidth = w;
   }
   const cellOf = (t) => {
     while (t && t !== table) {

@@ -257,3 +257,89 @@ def test_layer_predictions_view_gives_a_short_token_a_cell(probe, tmp_path):
     assert len(got["toks"]) == 12 and min(got["toks"]) >= 20, got["toks"]
     assert got["pct"][:3] == ["50%", "20%", "<0.01%"]
     probe.assert_clean()
+
+
+# --------------------------------------------------------------------------- seen in real JupyterLab 4 (issue 30)
+
+# the effective contrast of every newline / space marker of a whitespace-only token: its colour with alpha, times the
+# opacity of the marker and its token, blended over the view's background
+_WS_CONTRAST = """(sel) => {
+  const bg = getComputedStyle(document.querySelector('.ew-root')).backgroundColor;
+  return [...document.querySelectorAll(sel)].filter((m) => /^[\\u21b5\\u00b7\\u2192]+$/.test(m.closest('.ew-tok').textContent))
+    .map((m) => { let o = 1; for (let e = m; e && !e.classList.contains('ew-root'); e = e.parentElement) o *= +getComputedStyle(e).opacity;
+      const c = getComputedStyle(m).color.replace(/\\)$/, '').replace(/^rgb\\(/, 'rgba(');
+      const parts = /rgba\\(([\\d.]+)[,\\s]+([\\d.]+)[,\\s]+([\\d.]+)(?:[,\\s/]+([\\d.]+))?/.exec(c + ')');
+      const fg = parts ? `rgba(${parts[1]}, ${parts[2]}, ${parts[3]}, ${(parts[4] == null ? 1 : +parts[4]) * o})`
+                       : getComputedStyle(m).color.replace(/\\)$/, ` / ${o})`);
+      return [m.closest('.ew-tok').textContent, window.__contrast(fg, bg)]; });
+}"""
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_a_newline_token_is_as_readable_as_its_neighbours(theme, probe, tmp_path):
+    """Real Lab: the explorer's dimmed "\u21b5" tokens after the selection, and "\u21b5" / "\u00b7" predictions in the
+    layer-predictions panel, read at 1.7 : 1 (the faint marker of a leading space, on a token that is nothing else)."""
+    page = _open(probe, explorer(theme, selected=6), tmp_path)
+    row = page.evaluate(_WS_CONTRAST, ".ew-vrow .ew-tok.ew-dim .ew-ws")
+    assert len(row) == 2, row  # tokens 7 and 8
+    assert min(c for _, c in row) >= 4.5, row
+    chips = page.evaluate(_WS_CONTRAST, "[data-panel=predictions] .ew-lp-chip .ew-ws")
+    assert chips, "the panel shows newline predictions"
+    assert min(c for _, c in chips) >= 4.5, chips[:4]
+    probe.assert_clean()
+    view = LayerPredictions(topk_vocab=["\n", " ", " cabinet"], topk_index=[[0, 1, 2]] * 3, topk_probs=[[0.5, 0.2, 0.1]] * 3,
+                            theme=theme)
+    page = _open(probe, view, tmp_path)
+    got = page.evaluate(_WS_CONTRAST, ".ew-lp-chip .ew-ws")
+    assert len(got) == 6 and min(c for _, c in got) >= 4.5, got
+    probe.assert_clean()
+
+
+_COLUMNS = """(sel) => {
+  const lines = [...document.querySelectorAll(sel)].slice(0, 12);
+  const K = lines[0].querySelectorAll('.ew-lp-chip').length;
+  const cols = [];
+  for (let j = 0; j < K; j++) {
+    const x = (q, side) => new Set(lines.map((l) => Math.round(l.querySelectorAll('.ew-lp-chip')[j].querySelector(q).getBoundingClientRect()[side])));
+    cols.push({bar: [...x('.ew-ex-track, .ew-lp-track', 'left')], pct: [...x('.ew-lp-pct', 'right')]});
+  }
+  return cols;
+}"""
+
+
+def test_layer_prediction_columns_line_up(probe, tmp_path):
+    """Real Lab: a column's bars and percentages moved with the length of each layer's token (' and' vs ',')."""
+    page = _open(probe, explorer(), tmp_path)
+    cols = page.evaluate(_COLUMNS, "[data-panel=predictions] .ew-lp-line")
+    assert len(cols) == 5
+    for j, c in enumerate(cols):
+        assert len(c["bar"]) == 1 and len(c["pct"]) == 1, f"column {j}: {c}"
+    probe.assert_clean()
+    vocab = [",", " and", " cabinet", ".", "ing", "0.0868", " couple"]
+    rng = np.random.default_rng(3)
+    view = LayerPredictions(topk_vocab=vocab, topk_index=rng.integers(0, len(vocab), size=(8, 5)),
+                            topk_probs=np.array([[0.95, 0.0236, 0.000868, 0.5, 1e-12]] * 8))
+    page = _open(probe, view, tmp_path)
+    cols = page.evaluate(_COLUMNS, ".ew-lp-line")
+    for j, c in enumerate(cols):
+        assert len(c["bar"]) == 1 and len(c["pct"]) == 1, f"column {j}: {c}"
+    probe.assert_clean()
+
+
+def test_layer_predictions_heading_shows_its_token_on_the_line(probe, tmp_path):
+    """Real Lab: "position 13, after ·first" had its token raised 3 px off the line, in the prose font, without the chip
+    the explorer's headings give a token."""
+    view = LayerPredictions(topk_vocab=[".", ","], topk_index=[[0, 1]] * 2, topk_probs=[[0.5, 0.2]] * 2, position=13,
+                            context_token=" first")
+    page = _open(probe, view, tmp_path)
+    got = page.evaluate("""() => {
+      const tok = document.querySelector('.ew-controls .ew-tok');
+      const r = (n) => { const g = document.createRange(); g.selectNodeContents(n); return g.getBoundingClientRect(); };
+      const prose = r(tok.parentElement.firstChild), text = r([...tok.childNodes].pop());
+      const s = getComputedStyle(tok);
+      return {mid: (text.top + text.bottom) / 2 - (prose.top + prose.bottom) / 2, font: s.fontFamily, bg: s.backgroundColor};
+    }""")
+    assert abs(got["mid"]) <= 1, f"the token sits {got['mid']:.1f} px off the line of 'position 13, after'"
+    assert "mono" in got["font"].lower(), got["font"]
+    assert got["bg"] not in ("rgba(0, 0, 0, 0)", "transparent"), "the token is a chip, as in the explorer's headings"
+    probe.assert_clean()

@@ -19,6 +19,7 @@ export const EXPLORER_CSS = `
    and dimming is a colour with alpha, not opacity. */
 .ew-root.ew-view-explorer .ew-tok:not(.ew-tok-clip) { overflow: visible; }
 .ew-view-explorer .ew-ws:not(.ew-ws-ctl) { opacity: 1; color: color-mix(in srgb, currentColor 45%, transparent); }
+.ew-view-explorer .ew-ws.ew-ws-solo { color: inherit; }
 /* dimmed tokens (after the shown one, special ones) in the muted text colour: readable (>= 4.5 : 1), yet set back */
 .ew-view-explorer .ew-tok.ew-dim, .ew-view-explorer .ew-tok.ew-special { opacity: 1; color: var(--ew-muted); }
 .ew-view-explorer .ew-tok-prompt.ew-dim, .ew-view-explorer .ew-tok-prompt.ew-special { border-bottom-color: color-mix(in srgb, var(--ew-border) 45%, transparent); }
@@ -61,7 +62,7 @@ export const EXPLORER_CSS = `
   white-space: nowrap; }
 .ew-ex-lp .ew-lp-chip .ew-tok { flex: none; min-width: 2.2em; max-width: 9em; padding: 0 2px; font-family: var(--jp-code-font-family, ui-monospace, monospace); font-size: 12px; }
 .ew-ex-lp .ew-lp-chip .ew-ex-track { flex: none; }
-.ew-ex-lp .ew-lp-pct { flex: none; min-width: 3.6em; text-align: right; font-variant-numeric: tabular-nums; }
+.ew-ex-lp .ew-lp-pct { flex: none; min-width: 4.2em; text-align: right; font-variant-numeric: tabular-nums; }
 /* factor and neuron lines: one grid, so that a label's column is as wide as the longest label (never under a bar) */
 .ew-ex-rows { display: grid; gap: 2px 6px; align-items: center; }
 .ew-ex-rows > .ew-ex-item { display: contents; }

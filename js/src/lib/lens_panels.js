@@ -3,7 +3,7 @@
 // Rows are built once and updated in place on every hover (no rebuild). Numbers carry data-value.
 import { rankScale, formatRank, css, textColorFor, formatPercent } from "./colors.js";
 import { METRIC_INFO, valueText } from "./metrics.js";
-import { fillToken } from "./tokens.js";
+import { fillToken, columnWidth } from "./tokens.js";
 import { ordinal, layerName } from "./axis.js";
 import { panelFrame, named, note, bar, setBar, setText, setToken } from "./panels.js";
 
@@ -134,6 +134,7 @@ export function predictionsPanel(d) {
     table.appendChild(line);
   }
   let shown = 0;
+  const colWidths = new Array(K).fill("");
   table.addEventListener("mouseover", (ev) => {
     const chip = ev.target && ev.target.closest ? ev.target.closest(".ew-lp-chip") : null;
     if (!chip || !d.tooltip) return;
@@ -164,6 +165,13 @@ export function predictionsPanel(d) {
           setText(c.pct, formatPercent(p));
         }
       }
+    }
+    // a column's tokens share one width, so that its bars and percentages line up from layer to layer
+    for (let j = 0; j < K; j++) {
+      const w = columnWidth(Array.from({ length: L }, (_, l) => chips[l * K + j].chip.dataset.token));
+      if (w === colWidths[j]) continue;
+      colWidths[j] = w;
+      for (let l = 0; l < L; l++) chips[l * K + j].t.style.minWidth = w;
     }
     f.fill([table]);
   };

@@ -92,6 +92,9 @@ export function fillToken(el, text) {
     return el;
   }
   el.textContent = "";
+  // a token that is whitespace only ("\n", " ", "\n\n") is its markers: they are drawn at full strength
+  // (.ew-ws-solo), not faint like the marker of a leading space in " keys" (a dimmed "\u21b5" once read 1.7 : 1)
+  const solo = parts.length > 0 && parts.every((p) => p.kind === "space" || p.kind === "nl" || p.kind === "tab");
   for (const p of parts) {
     if (p.kind === "text") {
       el.appendChild(document.createTextNode(p.text));
@@ -107,13 +110,32 @@ export function fillToken(el, text) {
       el.appendChild(m);
     } else {
       const m = document.createElement("span");
-      m.className = `ew-ws ew-ws-${p.kind}`;
+      m.className = `ew-ws ew-ws-${p.kind}` + (solo ? " ew-ws-solo" : "");
       m.setAttribute("aria-hidden", "true");
       m.textContent = p.text;
       el.appendChild(m);
     }
   }
   return el;
+}
+
+/**
+ * The min-width (CSS) that gives every token of a column of monospace token cells one width, as wide as its longest
+ * display text (markers counted; a wide character as two), at least 2.2em and at most 9em (the cell's max-width): the
+ * bars and percentages beside them then line up from layer to layer. Example: columnWidth([",", " and"]) ->
+ * "max(2.2em, min(calc(4ch + 6px), 9em))".
+ */
+export function columnWidth(texts) {
+  let n = 1;
+  for (const t of texts) {
+    let w = 0;
+    for (const p of tokenParts(t)) {
+      if (p.kind === "ctl") w += 3;
+      else for (const ch of p.text) w += ch.codePointAt(0) >= 0x1100 ? 2 : 1;
+    }
+    if (w > n) n = w;
+  }
+  return `max(2.2em, min(calc(${n}ch + 6px), 9em))`;
 }
 
 /** A visible, readable description of a raw token for tooltips / aria-labels. */
