@@ -20,8 +20,8 @@ from .models import (LanguageModel, MaskedLanguageModel, ModelBase, Seq2SeqLangu
 from .batch import BatchResults, batch, load_batch
 from .models.lenses import compare_lenses
 from .models.patching import patching
-from .results import ClassifierOutput, MaskedLMOutput, NMFResult, Output, PatchingResult, PromptPair, Seq2SeqOutput, \
-    compare, load
+from .results import ClassifierOutput, LogitAttribution, MaskedLMOutput, NMFResult, Output, PatchingResult, PromptPair, \
+    Seq2SeqOutput, compare, load
 from .views import (AttentionView, Explorer, FactorExplorer, LayerPredictions, LensComparison, NeuronHeatmap,
                     PatchingGrid, PromptPairView, RankGrid, RankWatch, SaliencyView)
 from .views.export import save_html, to_html
@@ -42,5 +42,5 @@ __all__ = [
     "BatchResults", "batch", "load_batch",
     "patching", "PatchingResult", "PatchingGrid",
     "compare", "PromptPair", "PromptPairView",
-    "set_html_fallback",
+    "set_html_fallback", "LogitAttribution",
 ]

@@ -4,11 +4,13 @@
 - ``notebooks/index.md`` and one page per walkthrough notebook, from its executed copy
   (:mod:`tools.notebook_cache`: the copy the notebook tests left, else the notebook is run now). Markdown cells stay
   Markdown, code cells become Python blocks, and each ecco_widgets view is its kernel-free copy (the offline page in
-  an iframe, ``views/hosts.py``): live, and with no network.
+  an iframe, ``views/hosts.py``): live, and with no network. ``ECCO_WIDGETS_DOCS_NOTEBOOKS=0`` skips running them
+  (a quick check of the other pages).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -73,10 +75,14 @@ def on_files(files, config):
     contributing = (ROOT / "CONTRIBUTING.md").read_text().replace("](docs/", "](")
     files.append(File.generated(config, "contributing.md", content=contributing))
     files.append(File.generated(config, "notebooks/index.md", content=_index_markdown()))
+    run = os.environ.get("ECCO_WIDGETS_DOCS_NOTEBOOKS", "1") != "0"  # 0: a quick build, the notebooks not run
     for path in sorted(notebook_cache.NOTEBOOK_DIR.glob("*.ipynb")):
-        nb = notebook_cache.executed(path)
-        nb.metadata.pop("widgets", None)
-        page = notebook_markdown(nb)
+        if run:
+            nb = notebook_cache.executed(path)
+            nb.metadata.pop("widgets", None)
+            page = notebook_markdown(nb)
+        else:
+            page = f"# {path.stem}\n\nNot run in this build (ECCO_WIDGETS_DOCS_NOTEBOOKS=0).\n"
         files.append(File.generated(config, f"notebooks/{path.stem}.md", content=page))
     return files
 
