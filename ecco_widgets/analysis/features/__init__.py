@@ -1,0 +1,13 @@
+"""Sparse dictionaries (SAEs and transcoders) read from their producers' files, encoded and decoded as their
+producers compute them: SAELens, sparsify, Gemma Scope 1 and 2.
+
+>>> import torch
+>>> from ecco_widgets.analysis.features import SAE
+>>> sae = SAE(W_enc=torch.eye(3), W_dec=torch.eye(3), b_enc=torch.zeros(3), b_dec=torch.zeros(3))
+>>> sae.decode(sae.encode(torch.tensor([[1.0, 2.0, -3.0]]))).tolist()
+[[1.0, 2.0, 0.0]]
+"""
+
+from .sae import SAE, fvu
+
+__all__ = ["SAE", "fvu"]
