@@ -56,6 +56,8 @@ class SAE:
     apply_b_dec_to_input: bool = True
     rescale_acts_by_decoder_norm: bool = False
     normalization: str = "none"
+    #: sparsify adds the encoder bias inside its matmul (F.linear): one rounding in bfloat16 where SAELens has two
+    fused_encoder_bias: bool = False
     #: SAELens' transcoders normalise their input but do not undo it on the output; its SAEs do.
     normalize_output: bool = True
     #: expected_average_only_in's factor, folded into the weights at load as SAELens folds it (x scaled by it).
@@ -164,6 +166,11 @@ class SAE:
         sae_in = self._sae_in(self._input(x))
         if self.architecture == "gated":
             return sae_in @ (self.W_enc * self.r_mag.exp()) + self.b_mag
+        return self._linear(sae_in)
+
+    def _linear(self, sae_in: torch.Tensor) -> torch.Tensor:
+        if self.fused_encoder_bias:
+            return torch.nn.functional.linear(sae_in, self.W_enc.T, self.b_enc)
         return sae_in @ self.W_enc + self.b_enc
 
     def _sae_in(self, x: torch.Tensor) -> torch.Tensor:
@@ -179,7 +186,7 @@ class SAE:
             if self.architecture == "gated":
                 gate = (sae_in @ self.W_enc + self.b_gate > 0).to(self.dtype)
                 return gate * torch.relu(sae_in @ (self.W_enc * self.r_mag.exp()) + self.b_mag)
-            pre = sae_in @ self.W_enc + self.b_enc
+            pre = self._linear(sae_in)
             if self.architecture == "standard":
                 return torch.relu(pre)
             if self.architecture == "jumprelu":

@@ -71,4 +71,5 @@ def read(folder: Path, dtype: torch.dtype | None = None) -> dict:
     return dict(W_enc=encoder.T.contiguous(), W_dec=state["W_dec"], b_enc=state["encoder.bias"],
                b_dec=state["b_dec"], W_skip=state.get("W_skip"), architecture=activation, k=cfg.get("k", 32),
                transcoder=transcode, apply_b_dec_to_input=not transcode, normalize_output=False,
+               fused_encoder_bias=True,
                format="sparsify", site=site, config={**cfg}, path=folder)
