@@ -125,6 +125,25 @@ def test_a_hub_id_that_cannot_be_downloaded_is_a_load_error(monkeypatch, tmp_pat
         SAE.load("someone/some-saes/layer_3")
 
 
+def test_a_hub_id_goes_through_snapshot_download(monkeypatch, tmp_path):
+    """The hub path is the real code; only snapshot_download is replaced (it fetches nothing here)."""
+    import huggingface_hub
+
+    written = write(("sparsify", "topk", "none", ""), tmp_path / "snapshot")
+    calls = []
+
+    def snapshot(repo_id, allow_patterns=None, **kwargs):
+        calls.append((repo_id, allow_patterns))
+        return str(tmp_path / "snapshot")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot)
+    monkeypatch.chdir(tmp_path)
+    sae = SAE.load("EleutherAI/some-saes", hookpoint="layers.2.mlp")
+    assert calls == [("EleutherAI/some-saes", ["layers.2.mlp/*"])] and sae.path == written["folder"]
+    sae = SAE.load("EleutherAI/some-saes/layers.2.mlp")
+    assert calls[-1] == ("EleutherAI/some-saes", ["layers.2.mlp/*"]) and sae.site["layer"] == 2
+
+
 def test_unknown_architecture_and_normalisation(tmp_path):
     written = write(("saelens", "standard", "none", ""), tmp_path / "s")
     cfg_path = written["folder"] / "cfg.json"
