@@ -11,6 +11,7 @@ by inspection) -> ``capture`` (one hooked forward) -> ``analysis`` (lens, attrib
 
 from . import analysis
 from .adapter import ModelSpec
+from .analysis.features import SAE
 from .analysis.tuned_lens import TunedLens
 from .analysis.tuned_lens_fit import held_out_kl
 from .errors import (CompletenessWarning, EccoWidgetsError, InputError, ModelLoadError, NonFiniteError,
@@ -42,5 +43,5 @@ __all__ = [
     "BatchResults", "batch", "load_batch",
     "patching", "PatchingResult", "PatchingGrid",
     "compare", "PromptPair", "PromptPairView",
-    "set_html_fallback", "LogitAttribution",
+    "set_html_fallback", "LogitAttribution", "SAE",
 ]
