@@ -938,7 +938,26 @@ function createTooltip(root) {
     let after = hi + gap, before = (beforeAlign ?? lo - gap) - size, pos;
     return after + size <= max ? pos = after : before >= min ? pos = before : pos = max - hi > lo - min ? after : before, pos + size > max && (pos = max - size), pos < min && (pos = min), pos;
   }
+  function outOfSight(a) {
+    if (typeof getComputedStyle != "function" || typeof a.getBoundingClientRect != "function") return !1;
+    let r = a.getBoundingClientRect();
+    if (!(r.right > r.left) && !(r.bottom > r.top)) return !1;
+    let de = document.documentElement, vw = de && de.clientWidth || typeof window < "u" && window.innerWidth || 0, vh = de && de.clientHeight || typeof window < "u" && window.innerHeight || 0;
+    if (vh && (r.bottom <= 0 || r.top >= vh) || vw && (r.right <= 0 || r.left >= vw)) return !0;
+    for (let n = parentOf(a); n && n !== de && n !== document.body; n = parentOf(n)) {
+      let st = getComputedStyle(n);
+      if ((st.overflowX || "visible") === "visible" && (st.overflowY || "visible") === "visible") continue;
+      let c = n.getBoundingClientRect();
+      if (!(!(c.right > c.left) || !(c.bottom > c.top)) && (r.bottom <= c.top || r.top >= c.bottom || r.right <= c.left || r.left >= c.right))
+        return !0;
+    }
+    return !1;
+  }
   function show(rows, anchor) {
+    if (anchor && anchor.nodeType === 1 && outOfSight(anchor)) {
+      hide();
+      return;
+    }
     if ((el.hidden || clippers == null) && (clippers = findClippers()), setRows(rows), el.hidden = !1, topLayer && !isOpen())
       try {
         el.showPopover();
@@ -1211,7 +1230,7 @@ function mountView(model, el, spec) {
     let nav = !ev.altKey && !ev.ctrlKey && !ev.metaKey && NAV_KEYS.has(ev.key);
     if (nav && ev.target === root && !ev.defaultPrevented && typeof KeyboardEvent == "function") {
       let stop = body.querySelector('[tabindex="0"]');
-      ev.preventDefault(), stop && (stop.focus(), stop.dispatchEvent(new KeyboardEvent("keydown", { key: ev.key, code: ev.code, shiftKey: ev.shiftKey, bubbles: !0, cancelable: !0, composed: !0 })));
+      ev.preventDefault(), stop && (stop.focus({ preventScroll: !0 }), stop.dispatchEvent(new KeyboardEvent("keydown", { key: ev.key, code: ev.code, shiftKey: ev.shiftKey, bubbles: !0, cancelable: !0, composed: !0 })));
     }
     (ev.defaultPrevented || nav) && ev.stopPropagation();
   };

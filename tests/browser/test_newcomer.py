@@ -343,3 +343,29 @@ def test_layer_predictions_heading_shows_its_token_on_the_line(probe, tmp_path):
     assert "mono" in got["font"].lower(), got["font"]
     assert got["bg"] not in ("rgba(0, 0, 0, 0)", "transparent"), "the token is a chip, as in the explorer's headings"
     probe.assert_clean()
+
+
+def test_arrow_key_in_a_panel_below_the_fold_keeps_the_reader_there(probe, tmp_path):
+    """Real Lab: after a click in the lens panel with the token row scrolled out of view, ArrowDown focused the row and
+    so scrolled the notebook up to it; the row then lay under the resting pointer, whose hover showed token 0 in every
+    panel ("Lens after token 0"), as if the key had moved the selection to the first token."""
+    page = _open(probe, explorer(selected=6), tmp_path)
+    page.set_viewport_size({"width": 700, "height": 400})
+    body = page.locator("[data-panel=predictions] .ew-panel-body").first
+    body.scroll_into_view_if_needed()
+    body.click(position={"x": 5, "y": 5})
+    y0 = page.evaluate("() => window.scrollY")
+    assert y0 > 200, "the token row is out of view"
+    page.keyboard.press("ArrowDown")
+    page.wait_for_timeout(200)
+    got = page.evaluate("""() => ({y: window.scrollY, shown: document.querySelector('.ew-root').ewExplorer.shown,
+      selected: +(document.querySelector('.ew-vrow [aria-selected=true]') || {dataset: {tokenIndex: -1}}).dataset.tokenIndex})""")
+    assert abs(got["y"] - y0) < 50, f"the page scrolled from {y0} to {got['y']} px"  # (scroll anchoring: a few px)
+    assert got["shown"] > 6 and got["shown"] == got["selected"], got
+    # the selected token's tooltip is not pinned to the top of the window, over what the reader looks at (in Lab: over
+    # its menu and toolbar), while the token itself is out of view
+    assert page.evaluate(_TOOLTIP) is None, page.evaluate(_TOOLTIP)
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.keyboard.press("ArrowUp")
+    page.wait_for_function(_TOOLTIP)  # in view, a key shows it
+    probe.assert_clean()

@@ -118,7 +118,7 @@ export function mountView(model, el, spec) {
       const stop = body.querySelector('[tabindex="0"]');
       ev.preventDefault();
       if (stop) {
-        stop.focus();
+        stop.focus({ preventScroll: true }); // (the reader stays where the click was: a panel below the token row)
         stop.dispatchEvent(new KeyboardEvent("keydown", { key: ev.key, code: ev.code, shiftKey: ev.shiftKey, bubbles: true, cancelable: true, composed: true }));
       }
     }

@@ -122,8 +122,35 @@ export function createTooltip(root) {
     return pos;
   }
 
+  /**
+   * Is the element `a` out of sight: outside the viewport, or scrolled out of an ancestor that clips it (a notebook's
+   * scroll area)? Its tooltip would be pinned to the window's edge, over whatever is there (JupyterLab's toolbar).
+   * Read on keyboard moves only (a mouse anchor is under the pointer).
+   */
+  function outOfSight(a) {
+    if (typeof getComputedStyle !== "function" || typeof a.getBoundingClientRect !== "function") return false;
+    const r = a.getBoundingClientRect();
+    if (!(r.right > r.left) && !(r.bottom > r.top)) return false; // not laid out: place() copes
+    const de = document.documentElement;
+    const vw = (de && de.clientWidth) || (typeof window !== "undefined" && window.innerWidth) || 0;
+    const vh = (de && de.clientHeight) || (typeof window !== "undefined" && window.innerHeight) || 0;
+    if ((vh && (r.bottom <= 0 || r.top >= vh)) || (vw && (r.right <= 0 || r.left >= vw))) return true;
+    for (let n = parentOf(a); n && n !== de && n !== document.body; n = parentOf(n)) {
+      const st = getComputedStyle(n);
+      if ((st.overflowX || "visible") === "visible" && (st.overflowY || "visible") === "visible") continue;
+      const c = n.getBoundingClientRect();
+      if (!(c.right > c.left) || !(c.bottom > c.top)) continue;
+      if (r.bottom <= c.top || r.top >= c.bottom || r.right <= c.left || r.left >= c.right) return true;
+    }
+    return false;
+  }
+
   /** anchor: {clientX, clientY} (mouse) or an Element (keyboard focus) or a DOMRect-like {left, top, right, bottom}. */
   function show(rows, anchor) {
+    if (anchor && anchor.nodeType === 1 && outOfSight(anchor)) {
+      hide();
+      return;
+    }
     if (el.hidden || clippers == null) clippers = findClippers();
     setRows(rows);
     el.hidden = false;
