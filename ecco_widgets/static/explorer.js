@@ -632,7 +632,9 @@ function factorsPanel(d) {
   Array.from(d.factorPositions.data).forEach((p, j) => column.set(p, j));
   let maxOf = new Float32Array(C);
   for (let c = 0; c < C; c++) for (let j = 0; j < P; j++) maxOf[c] = Math.max(maxOf[c], d.factors.data[c * P + j]);
-  let hasN = !d.neuronIds.empty, K = hasN ? d.neuronIds.shape[1] : 0, absent = note(""), factorNote = note("bar: the value over the factor's largest value in the text"), neuronNote = note(`strongest neurons (raw activation), top ${K}`), color = (c) => factorColor(c, d.theme), factorRows = rows("ew-ex-factor-rows"), neuronRows = rows("ew-ex-neuron-rows"), factor = pool((c) => {
+  let hasN = !d.neuronIds.empty, K = hasN ? d.neuronIds.shape[1] : 0;
+  f.el.dataset.shows = [hasF ? "factors" : "", hasN ? "neurons" : ""].filter(Boolean).join(", ") || "factors";
+  let absent = note(""), factorNote = note("bar: the value over the factor's largest value in the text"), neuronNote = note(`strongest neurons (raw activation), top ${K}`), color = (c) => factorColor(c, d.theme), factorRows = rows("ew-ex-factor-rows"), neuronRows = rows("ew-ex-neuron-rows"), factor = pool((c) => {
     let sw = document.createElement("span");
     sw.className = "ew-factor-swatch", sw.style.background = css(color(c));
     let parts = { track: bar(0, color(c)), v: num(0) };
@@ -1769,7 +1771,7 @@ function build(ctx) {
   });
   body.appendChild(row.el);
   let status = document.createElement("div");
-  status.className = "ew-ex-status", status.textContent = `${N} ${unit}s${turns.length ? `, ${turns.length} turns` : ""}; panels: ${panels.map((p) => p.el.dataset.panel).join(", ") || "none"}`, body.appendChild(status);
+  status.className = "ew-ex-status", status.textContent = `${N} ${unit}s${turns.length ? `, ${turns.length} turns` : ""}; panels: ${panels.map((p) => p.el.dataset.shows || p.el.dataset.panel).join(", ") || "none"}`, body.appendChild(status);
   let box = document.createElement("div");
   box.className = "ew-ex-panels";
   for (let p of panels) box.appendChild(p.el);

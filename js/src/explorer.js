@@ -147,7 +147,7 @@ function build(ctx) {
   body.appendChild(row.el);
   const status = document.createElement("div");
   status.className = "ew-ex-status";
-  status.textContent = `${N} ${unit}s${turns.length ? `, ${turns.length} turns` : ""}; panels: ${panels.map((p) => p.el.dataset.panel).join(", ") || "none"}`;
+  status.textContent = `${N} ${unit}s${turns.length ? `, ${turns.length} turns` : ""}; panels: ${panels.map((p) => p.el.dataset.shows || p.el.dataset.panel).join(", ") || "none"}`;
   body.appendChild(status);
   const box = document.createElement("div");
   box.className = "ew-ex-panels";

@@ -52,3 +52,30 @@ test("every factor colour contrasts at least 3 : 1 with the background, light an
   assert.ok(y[0] > y[2] && y[1] > y[2], `still a yellow: ${y}`);
   assert.equal(contrastRatio([0, 0, 0], [255, 255, 255]).toFixed(0), "21");
 });
+
+test("the explorer's status line names a panel of neurons only 'neurons', not 'factors' (seen in real JupyterLab)", async () => {
+  const { setupDom, teardownDom, fakeModel, arr, installFakeCanvas } = await import("./helpers.js");
+  const { default: explorer } = await import("../src/explorer.js");
+  const w = setupDom();
+  installFakeCanvas(w);
+  try {
+    const n = 4;
+    const status = (extra) => {
+      const el = document.createElement("div");
+      document.body.appendChild(el);
+      explorer.render({ el, model: fakeModel({ title: "", theme: "light", tokens: ["a", " b", " c", " d"], raw_tokens: [],
+        n_input_tokens: n, layer_labels: [], selected_token: 0,
+        ranks: arr([1, 2, 3, 1, 2, 3], "int32", [2, n - 1]), ...extra }) });
+      return el.querySelector(".ew-ex-status").textContent;
+    };
+    const neurons = { neuron_ids: arr(Array.from({ length: n * 2 * 2 }, (_, i) => i % 3), "int32", [n, 2, 2]),
+      neuron_values: arr(Array.from({ length: n * 2 }, (_, i) => 10 - i), "float32", [n, 2]) };
+    const factors = { factors: arr(Array.from({ length: 2 * n }, (_, i) => i), "float32", [2, n]),
+      factor_positions: arr([0, 1, 2, 3], "int32", [n]), factor_labels: ["f0", "f1"] };
+    assert.match(status(neurons), /panels: lens, neurons$/);
+    assert.match(status(factors), /panels: lens, factors$/);
+    assert.match(status({ ...neurons, ...factors }), /panels: lens, factors, neurons$/);
+  } finally {
+    teardownDom(w);
+  }
+});

@@ -302,6 +302,8 @@ export function factorsPanel(d) {
   for (let c = 0; c < C; c++) for (let j = 0; j < P; j++) maxOf[c] = Math.max(maxOf[c], d.factors.data[c * P + j]);
   const hasN = !d.neuronIds.empty;
   const K = hasN ? d.neuronIds.shape[1] : 0;
+  // the explorer's status line names the panel by what it shows ("neurons" when there are no factors)
+  f.el.dataset.shows = [hasF ? "factors" : "", hasN ? "neurons" : ""].filter(Boolean).join(", ") || "factors";
   const absent = note("");
   const factorNote = note("bar: the value over the factor's largest value in the text");
   const neuronNote = note(`strongest neurons (raw activation), top ${K}`);
