@@ -9,6 +9,9 @@ Example::
     result.effect.shape        # (30, 9): layers x positions, 0 = corrupted, 1 = clean
     result.grid()              # the PatchingGrid view
 
+``points="head"`` restores one attention head's output (its slice of the output projection's input; see
+patching_heads.py): the effect is (n_layers, n_heads, n_positions), at the last position unless ``positions=``.
+
 ``method="attribution"`` estimates every cell from one clean forward and one corrupted forward + backward
 (attribution patching: (clean - corrupted) . d LD / d activation); ``method="both"`` computes both and stores their
 agreement.
@@ -32,8 +35,9 @@ from ..progress import progress_bar
 from ..results.patching import PatchingResult
 from ..results.prompt_pair import PromptPair
 from .causal_lm import LanguageModel
+from .patching_heads import HeadRunner
 
-POINTS = ("resid", "attn", "mlp")
+POINTS = ("resid", "attn", "mlp", "head")
 METHODS = ("exact", "attribution", "both")
 #: Activations of one batch of patched runs stay below this (estimated before each forward).
 PATCH_BUDGET_BYTES = 128 * 2**20
@@ -114,7 +118,8 @@ def check_inputs(lm: Any, clean: Any, corrupted: Any, answer: Any, foil: Any, po
                          f"{type(lm).__name__}.")
     if points not in POINTS:
         raise InputError(f"points must be one of {', '.join(map(repr, POINTS))}, got {points!r}: 'resid' restores "
-                         "a block's output, 'attn' what its attention adds, 'mlp' what its MLP adds.")
+                         "a block's output, 'attn' what its attention adds, 'mlp' what its MLP adds, 'head' one "
+                         "attention head's output.")
     if method not in METHODS:
         raise InputError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}.")
     vocab = lm.vocab_size or 1
@@ -181,6 +186,14 @@ class _Runner:
             logits = self.logits(ids)[0]
         return torch.stack([r[0] for r in records]), logits
 
+    def estimate(self, clean: torch.Tensor, corrupted: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+        """(clean - corrupted) . gradient at each point: (n_layers, n)."""
+        return ((clean.float() - corrupted.float()) * grads.float()).sum(-1)
+
+    def cells(self, n_layers: int, positions: list[int]) -> tuple[list[tuple[int, int]], tuple[int, ...]]:
+        """Every (layer, position) patched, and the result's shape (n_layers, len(positions))."""
+        return [(layer, p) for layer in range(n_layers) for p in positions], (n_layers, len(positions))
+
     def patched(self, ids: torch.Tensor, cells: list[tuple[int, int]], clean: torch.Tensor) -> torch.Tensor:
         """Logits (len(cells), vocab): row j is the corrupted run with cell (layer, position) j restored."""
         by_layer: dict[int, list[int]] = {}
@@ -219,7 +232,8 @@ def patching(lm: LanguageModel, clean: str | PromptPair, corrupted: str | None =
 
     answer / foil: single tokens (or ids), the clean and the corrupted prompt's answers; the measure is the logit
     difference answer - foil after the last position, normalised to 0 (corrupted run) .. 1 (clean run).
-    points: "resid" | "attn" | "mlp". method: "exact" (a forward per patch, batched: up to ``batch_size`` patches a
+    points: "resid" | "attn" | "mlp" | "head" (one attention head: the effect is (n_layers, n_heads, n_positions),
+    by default at the last position only, ``positions=[-1]``). method: "exact" (a forward per patch, batched: up to ``batch_size`` patches a
     forward, chosen from memory by default), "attribution" (the gradient estimate), "both" (also their agreement).
     topk: how many of each patched run's predictions to keep. max_runs: "exact" and "both" make one patched run per
     (layer, position); more than this many are refused with the time they would take (None: no bound). positions:
@@ -232,23 +246,24 @@ def patching(lm: LanguageModel, clean: str | PromptPair, corrupted: str | None =
         raise InputError(f"max_runs must be a positive integer or None (no bound), got {max_runs!r}.")
     clean_ids, corrupted_ids, answer_id, foil_id = check_inputs(lm, clean, corrupted, answer, foil, points, method,
                                                                 topk, batch_size)
-    modules = point_modules(lm.spec, points)
     n, n_layers = len(clean_ids), lm.spec.n_layers
-    chosen = _positions(positions, n)
+    chosen = _positions([-1] if positions is None and points == "head" else positions, n)
     row = _row_bytes(lm, n)
     require(row, "One patched run", "Use a shorter prompt pair.", lm.device)
     rows = int(batch_size) if batch_size is not None else max(1, min(MAX_BATCH, PATCH_BUDGET_BYTES // row))
-    runner = _Runner(lm, modules)
+    runner: Any = HeadRunner(lm.spec, _Runner(lm, []).logits) if points == "head" else _Runner(
+        lm, point_modules(lm.spec, points))
+    cells, shape = runner.cells(n_layers, chosen)
     device = lm.device
     clean_t, corrupted_t = (torch.tensor([i], device=device) for i in (clean_ids, corrupted_ids))
     with lm.lock:
         started = time.perf_counter()
         clean_values, clean_logits = runner.record(clean_t)
-        runs = n_layers * len(chosen)
+        runs = len(cells)
         if method != "attribution" and max_runs is not None and runs > max_runs:
             seconds = runs * (time.perf_counter() - started)
-            raise InputError(f"Exact patching of this pair is {runs:,} patched runs ({n_layers} layers x "
-                             f"{len(chosen)} positions), about {_duration(seconds)} here (one run of it took "
+            raise InputError(f"Exact patching of this pair is {runs:,} patched runs ({' x '.join(map(str, shape))} "
+                             f"{'layers x heads x' if points == 'head' else 'layers x'} positions), about {_duration(seconds)} here (one run of it took "
                              f"{time.perf_counter() - started:.2g} s); the bound is max_runs={max_runs:,}. Estimate "
                              "every cell at once with method='attribution' (one forward and one backward), then "
                              "patch the positions that matter exactly with positions=[...], or pass max_runs=None "
@@ -273,11 +288,11 @@ def patching(lm: LanguageModel, clean: str | PromptPair, corrupted: str | None =
             corrupted_values, grads, corrupted_logits = runner.gradients(corrupted_t, answer_id, foil_id, check_gap)
         ld_corrupted = float(logit_difference(corrupted_logits, answer_id, foil_id))
         if method != "exact":
-            estimate = ((clean_values.float() - corrupted_values.float()) * grads.float()).sum(-1)
+            estimate = runner.estimate(clean_values, corrupted_values, grads)
             fields["attribution_effect"] = (estimate / (ld_clean - ld_corrupted)).to("cpu").numpy().astype(
-                np.float32)[:, chosen]
+                np.float32)[..., chosen]
         if method in ("exact", "both"):
-            fields.update(_exact(runner, corrupted_t, clean_values, n_layers, chosen, rows, answer_id, foil_id, topk,
+            fields.update(_exact(runner, corrupted_t, clean_values, cells, shape, rows, answer_id, foil_id, topk,
                                  progress, row))
             fields["effect"] = normalised_effect(fields["logit_diff"], ld_clean, ld_corrupted)
     clean_top, corrupted_top = topk_of(clean_logits, topk), topk_of(corrupted_logits, topk)
@@ -297,7 +312,7 @@ def patching(lm: LanguageModel, clean: str | PromptPair, corrupted: str | None =
         points=points, method=method, clean_logit_diff=ld_clean, corrupted_logit_diff=ld_corrupted,
         clean_topk_ids=clean_top[0], clean_topk_probs=clean_top[1], corrupted_topk_ids=corrupted_top[0],
         corrupted_topk_probs=corrupted_top[1], vocab_text=lm.vocab_text(ids), model_name=lm.name,
-        positions=None if positions is None else np.asarray(chosen, np.int64), **fields)
+        positions=None if positions is None and points != "head" else np.asarray(chosen, np.int64), **fields)
 
 
 def _positions(positions: Any, n: int) -> list[int]:
@@ -318,11 +333,10 @@ def _positions(positions: Any, n: int) -> list[int]:
     return normalised
 
 
-def _exact(runner: _Runner, corrupted: torch.Tensor, clean_values: torch.Tensor, n_layers: int, positions: list[int],
-           rows: int, answer: int, foil: int, topk: int, progress: bool | None, row_bytes: int) -> dict[str, np.ndarray]:
-    """logit_diff and the top-k of every patched run (layers x ``positions``), ``rows`` patches a forward."""
-    n = len(positions)
-    cells = [(layer, p) for layer in range(n_layers) for p in positions]
+def _exact(runner: Any, corrupted: torch.Tensor, clean_values: torch.Tensor, cells: list[tuple[int, ...]],
+           shape: tuple[int, ...], rows: int, answer: int, foil: int, topk: int, progress: bool | None,
+           row_bytes: int) -> dict[str, np.ndarray]:
+    """logit_diff and the top-k of every patched run (``cells``, laid out as ``shape``), ``rows`` patches a forward."""
     diffs = np.zeros(len(cells), np.float32)
     ids = np.zeros((len(cells), topk), np.int32)
     probs = np.zeros((len(cells), topk), np.float32)
@@ -335,6 +349,5 @@ def _exact(runner: _Runner, corrupted: torch.Tensor, clean_values: torch.Tensor,
             diffs[start:start + len(chunk)] = logit_difference(logits, answer, foil).to("cpu").numpy()
             ids[start:start + len(chunk)], probs[start:start + len(chunk)] = topk_of(logits, topk)
             bar.update(len(chunk))
-    shape = (n_layers, n)
     return {"logit_diff": diffs.reshape(shape), "topk_ids": ids.reshape(*shape, topk),
             "topk_probs": probs.reshape(*shape, topk)}

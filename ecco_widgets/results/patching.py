@@ -29,7 +29,9 @@ class PatchingResult:
     clean_ids / corrupted_ids: int (n_positions,), the same length; *_tokens / *_raw_tokens: their display text and
     raw pieces. answer / foil (and their ids): the logit difference answer - foil is read after the last position.
     points: "resid" (block l's output), "attn" (what block l's attention adds to the residual stream) or "mlp"
-    (what its MLP adds). effect: float32 (n_layers, n_positions), (LD_patched - LD_corrupted) / (LD_clean -
+    (what its MLP adds) or "head" (one attention head's output; effect, logit_diff and attribution_effect are then
+    (n_layers, n_heads, n_positions) and topk_* (n_layers, n_heads, n_positions, k), with ``positions`` always set:
+    ``[n - 1]``, the last one, unless others were asked). effect: float32 (n_layers, n_positions), (LD_patched - LD_corrupted) / (LD_clean -
     LD_corrupted) when point (l, p) of the clean run is restored in the corrupted run: 0 = corrupted, 1 = clean
     (method "attribution": the gradient estimate). logit_diff: float32 (n_layers, n_positions), the patched runs'
     LD. attribution_effect: float32 (n_layers, n_positions), the estimate (methods "attribution" and "both").
@@ -78,27 +80,39 @@ class PatchingResult:
 
     @property
     def n_positions(self) -> int:
-        return int(self.effect.shape[1])
+        """Columns of the effect: the patched positions."""
+        return int(self.effect.shape[-1])
+
+    @property
+    def n_heads(self) -> int | None:
+        """Heads per layer of a points="head" result, else None."""
+        return int(self.effect.shape[1]) if self.points == "head" else None
 
     @property
     def differing_positions(self) -> list[int]:
         """Positions where the clean and corrupted tokens differ."""
         return [int(p) for p in np.nonzero(np.asarray(self.clean_ids) != np.asarray(self.corrupted_ids))[0]]
 
-    def cell_topk(self, layer: int, position: int) -> list[tuple[str, float]]:
-        """The patched run's top-k at the answer position when (layer, position) was restored: [(token, p), ...]."""
+    def cell_topk(self, layer: int, position: int, head: int | None = None) -> list[tuple[str, float]]:
+        """The patched run's top-k at the answer position when (layer, position) was restored (and, for points="head",
+        that layer's ``head``): [(token, p), ...]."""
         if self.topk_ids is None or not self.topk_ids.size:
             raise NotAvailableError("This result has no patched runs (method='attribution'); run "
                                     "ew.patching(..., method='exact' or 'both') for their top-k.")
         n = len(self.clean_ids)
         if not (-self.n_layers <= layer < self.n_layers and -n <= position < n):
             raise InputError(f"({layer}, {position}) is outside the grid ({self.n_layers} layers x {n} positions).")
+        heads = self.n_heads
+        if (heads is None) != (head is None) or (heads is not None and not -heads <= head < heads):  # type: ignore
+            raise InputError(f"head={head!r}: " + ("pass no head for points=" + repr(self.points) if heads is None
+                             else f"a points='head' cell needs a head from 0 to {heads - 1}."))
         if self.positions is not None:  # a token position of the pair: its column
             patched = [int(p) for p in self.positions]
             if int(position) % n not in patched:
                 raise InputError(f"Position {position} was not patched; this result has positions {patched}.")
             position = patched.index(int(position) % n)
-        ids, probs = self.topk_ids[layer, position], self.topk_probs[layer, position]
+        cell = (layer, position) if head is None else (layer, head, position)
+        ids, probs = self.topk_ids[cell], self.topk_probs[cell]
         return [(self.vocab_text.get(int(i), str(int(i))), float(p)) for i, p in zip(ids, probs)]
 
     def consistency_problems(self) -> list[str]:
@@ -111,13 +125,14 @@ class PatchingResult:
         if self.positions is not None and (not len(self.positions) or np.min(self.positions) < 0
                                            or np.max(self.positions) >= n):
             problems.append(f"positions {np.asarray(self.positions).tolist()[:6]} outside the {n} tokens")
-        if self.effect.ndim != 2 or self.effect.shape[1] != columns:
+        ndim = 3 if self.points == "head" else 2
+        if self.effect.ndim != ndim or self.effect.shape[-1] != columns:
             problems.append(f"effect of shape {self.effect.shape} for {columns} positions")
         for name in ("logit_diff", "attribution_effect"):
             value = getattr(self, name)
             if value is not None and value.shape != self.effect.shape:
                 problems.append(f"{name} of shape {value.shape}, effect {self.effect.shape}")
-        if self.topk_ids is not None and self.topk_ids.size and self.topk_ids.shape[:2] != self.effect.shape:
+        if self.topk_ids is not None and self.topk_ids.size and self.topk_ids.shape[:-1] != self.effect.shape:
             problems.append(f"topk_ids of shape {self.topk_ids.shape} for effect {self.effect.shape}")
         return problems
 
@@ -127,8 +142,14 @@ class PatchingResult:
 
     def grid(self, **view_options: Any):
         """The PatchingGrid view: layers x positions, diverging scale centred on 0, the prompt pair on top; click a
-        cell for the patched run's top-k at the answer position. Options (title, theme, shown, ...) go to the view."""
+        cell for the patched run's top-k at the answer position. Options (title, theme, shown, ...) go to the view.
+        Not available for points="head" yet (the view's columns are positions): read ``effect[:, :, j]``."""
         from ..views import PatchingGrid
+
+        if self.points == "head":
+            raise NotAvailableError("The patching grid shows layers x positions; a points='head' result (layers x "
+                                    "heads x positions) has no view yet. Read result.effect[:, :, -1] (layers x heads "
+                                    "at the last patched position), or plot it with matplotlib.")
 
         def words(ids: np.ndarray | None) -> list[str]:
             return [self.vocab_text.get(int(i), str(int(i))) for i in ([] if ids is None else np.ravel(ids))]

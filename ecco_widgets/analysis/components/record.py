@@ -87,8 +87,32 @@ def weight_out_in(module: nn.Module) -> torch.Tensor | None:
     return None
 
 
-def _refuse(why: str) -> NotAvailableError:
-    return NotAvailableError(f"Direct logit attribution is not available for this model: {why}")
+def _refuse(why: str, what: str = "Direct logit attribution") -> NotAvailableError:
+    return NotAvailableError(f"{what} is not available for this model: {why}")
+
+
+def attention_outputs(spec: Any, what: str = "Direct logit attribution") -> tuple[list[nn.Module], int]:
+    """(each block's attention output projection, n_heads): linear maps whose input is the heads' outputs side by
+    side, ``spec.head_dim`` wide each, so that one head is an exact slice of it; NotAvailableError (naming ``what``)
+    for a model where it is not (no head_dim, no linear projection found, a width that is not a multiple of
+    head_dim, BLOOM's slow_but_exact projections that bypass the module)."""
+    config = getattr(spec.model, "config", None)
+    if getattr(config, "pretraining_tp", 1) > 1 and getattr(config, "slow_but_exact", False):
+        raise _refuse("BLOOM's slow_but_exact tensor-parallel projections bypass the projection modules.", what)
+    if not spec.head_dim:
+        raise _refuse("its config names no head_dim and no number of heads; pass ew.ModelSpec(head_dim=...).", what)
+    outs = []
+    for layer in range(spec.n_layers):
+        out = spec.attention_out(layer)
+        if out is None or weight_out_in(out) is None:
+            raise _refuse(f"block {layer} has no attention output projection that is a linear map; pass "
+                          "ew.ModelSpec(attention_out=[...]) naming each block's (o_proj, c_proj, dense, ...).", what)
+        width = weight_out_in(out).shape[1]
+        if width % spec.head_dim:
+            raise _refuse(f"block {layer}'s attention output projection reads {width} values, not a multiple of "
+                          f"head_dim={spec.head_dim}; pass ew.ModelSpec(head_dim=...).", what)
+        outs.append(out)
+    return outs, int(weight_out_in(outs[0]).shape[1] // spec.head_dim)
 
 
 def find_parts(spec: Any) -> Parts:
@@ -104,28 +128,18 @@ def find_parts(spec: Any) -> Parts:
     if getattr(config, "apply_residual_connection_post_layernorm", False):
         raise _refuse("its residual connections start after the layer norm (BLOOM's "
                       "apply_residual_connection_post_layernorm), so the stream is not a sum of the sublayers' outputs.")
-    if getattr(config, "pretraining_tp", 1) > 1 and getattr(config, "slow_but_exact", False):
-        raise _refuse("BLOOM's slow_but_exact tensor-parallel projections bypass the projection modules.")
     blocks = list(spec.blocks)
     experts = [_experts_of(b) for b in blocks]
     if any(e is None and any("expert" in n.lower() for n, _ in b.named_modules()) for e, b in zip(experts, blocks)):
         raise _refuse("it is a mixture of experts with a shared expert or an expert bank that is not Mixtral's "
                       "(gate_up_proj, down_proj, act_fn, routed by top-k weights); only that form is decomposed.")
-    if not spec.head_dim:
-        raise _refuse("its config names no head_dim and no number of heads; pass ew.ModelSpec(head_dim=...).")
-    attn_out, mlp_out, attn_post, mlp_post = [], [], [], []
+    attn_out, n_heads = attention_outputs(spec)
+    mlp_out, attn_post, mlp_post = [], [], []
     for layer in range(spec.n_layers):
-        out, down = spec.attention_out(layer), experts[layer] if experts[layer] is not None else spec.down_proj(layer)
-        if out is None or weight_out_in(out) is None:
-            raise _refuse(f"block {layer} has no attention output projection that is a linear map; pass "
-                          "ew.ModelSpec(attention_out=[...]) naming each block's (o_proj, c_proj, dense, ...).")
+        out, down = attn_out[layer], experts[layer] if experts[layer] is not None else spec.down_proj(layer)
         if down is None or (weight_out_in(down) is None and not is_experts(down)):
             raise _refuse(f"block {layer} has no MLP down projection that is a linear map; pass "
                           "ew.ModelSpec(down_proj=[...]).")
-        width = weight_out_in(out).shape[1]
-        if width % spec.head_dim:
-            raise _refuse(f"block {layer}'s attention output projection reads {width} values, not a multiple of "
-                          f"head_dim={spec.head_dim}; pass ew.ModelSpec(head_dim=...).")
         posts = []
         for branch, projection in ((spec.attention_branch(layer), out), (spec.mlp_branch(layer), down)):
             post = None if branch is projection else branch
@@ -133,14 +147,12 @@ def find_parts(spec: Any) -> Parts:
                 raise _refuse(f"block {layer} adds its sublayer through {type(post).__name__}, a module that is not a "
                               "known norm (LayerNorm, RMSNorm, Gemma's (1 + weight) RMSNorm).")
             posts.append(post)
-        attn_out.append(out)
         mlp_out.append(down)
         attn_post.append(posts[0])
         mlp_post.append(posts[1])
     for module in spec.final_norms:
         if norm_form(module) is None and weight_out_in(module) is None:
             raise _refuse(f"its final {type(module).__name__} is neither a known norm nor a linear projection.")
-    n_heads = weight_out_in(attn_out[0]).shape[1] // spec.head_dim
     return Parts(attn_out, mlp_out, attn_post, mlp_post, list(spec.final_norms), spec.unembedding, blocks[0],
                  int(spec.head_dim), int(n_heads), spec.logit_softcap or None)
 
