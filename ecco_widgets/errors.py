@@ -37,3 +37,8 @@ COMPLETENESS_TOLERANCE = 0.01
 
 class CompletenessWarning(UserWarning):
     """Integrated gradients did not converge: some rows do not sum to f(input) - f(baseline) within the tolerance."""
+
+
+class SiteWarning(UserWarning):
+    """A dictionary attached to a model reconstructs the analysed text badly (FVU above 0.5, or far above what its
+    files state): it likely reads the wrong site or the wrong normalisation; the message names a site that fits."""

@@ -32,6 +32,12 @@ def _bart():
         encoder_ffn_dim=32, decoder_ffn_dim=32, vocab_size=50, max_position_embeddings=32)).eval())
 
 
+def _lossless_sae(d: int) -> ew.SAE:
+    """Latents +x and -x: reconstructs anything exactly (so the attach check is quiet)."""
+    w = torch.cat([torch.eye(d), -torch.eye(d)], dim=1)
+    return ew.SAE(W_enc=w, W_dec=w.T.contiguous(), b_enc=torch.zeros(2 * d), b_dec=torch.zeros(d))
+
+
 def _outputs() -> dict[str, ew.Output]:
     bert = dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64, vocab_size=100)
     torch.manual_seed(1)
@@ -40,7 +46,8 @@ def _outputs() -> dict[str, ew.Output]:
     clf = ew.classifier(BertForSequenceClassification(BertConfig(**bert, num_labels=2)).eval())
     return {
         "causal": _gpt2_lm().analyze_ids([3, 5, 7, 9, 11], n_input_tokens=3, attribution=("ig",), n_steps=4,
-                                        activations=True, attention=True, progress=False),
+                                        activations=True, attention=True, progress=False,
+                                        saes=[(_lossless_sae(16), "blocks.1.hook_resid_post")]),
         "masked": mlm.analyze_ids([2, 5, 7, 9, 3], mask_positions=[2], mask_token_id=4, attribution=("saliency",),
                                   activations=[1], progress=False),
         "classifier": clf.analyze_ids([2, 5, 7, 3], attribution=("grad_x_input",), progress=False),
@@ -70,6 +77,7 @@ def assert_same(a, b) -> None:
 @pytest.mark.parametrize("kind", ["causal", "masked", "classifier", "seq2seq"])
 def test_save_load_gives_back_the_same_kind_with_every_field(kind, tmp_path):
     out = _outputs()[kind]
+    assert kind != "causal" or out.features  # the features of saes=[...] round-trip too
     back = ew.load(out.save(tmp_path / kind))
     assert_same(back, out)
     clone = out.copy()

@@ -21,12 +21,14 @@ from ..analysis.attribution.discretized import Vocabulary, vocabulary_of
 from ..analysis.attribution import EmbeddedInput, attribute, check_methods, check_n_steps, check_positions, \
     check_target, decoded_scalar
 from ..analysis.components import ComponentRecorder
+from ..analysis.features import FeatureRecorder
 from ..analysis.lens import logit_lens
 from ..capture import capture, forward_until
 from .generation import check_generation_options, generate_ids, pad_id
 from ..errors import InputError, UnsupportedModelError
 from ..memory import check_activation_memory
 from ..results import Output
+from ..results.features import features_of
 from .baselines import baseline_embeddings, keep_mask
 from .base import ModelBase, load_config, load_model, load_tokenizer, name_of, prepare
 
@@ -196,6 +198,7 @@ class LanguageModel(ModelBase):
         lens: Any = None,
         lens_points: str = "blocks",
         components: bool = False,
+        saes: Any = (),
     ) -> Output:
         """Analyse a token sequence: logit-lens ranks always; attributions, activations, attention when asked.
 
@@ -208,6 +211,9 @@ class LanguageModel(ModelBase):
         output) or "sublayers" (after each block's attention and after its MLP, rows "0.attn", "0.mlp", ...).
         components: also record, in the same forward, what ``out.logit_attribution(...)`` (direct logit
         attribution) reads.
+        saes: sparse dictionaries (ew.SAE, or (SAE, site) pairs; site: a TransformerLens hook name, a module name or
+        an ew.Site) read in the same forward: ``out.features[name]`` holds each one's active latents per token
+        (sparse), error norms, FVU and L0; a SiteWarning when one fits its site badly (docs/features.md).
         """
         ids = self.check_ids(token_ids)
         n = len(ids)
@@ -237,16 +243,19 @@ class LanguageModel(ModelBase):
                                     self.tokenizer, self.model.config)
         self.check_capture_memory(n, sublayers, attention)
         plugs = (ComponentRecorder(self.spec, n),) if components else ()  # refuses a model it cannot decompose
+        features = FeatureRecorder(self.spec, saes, n) if saes else None  # sites and widths checked here
 
         input_ids = torch.tensor([ids], device=self.device)
         with self.lock:
             with self.attention_mode(attention):
                 captured = capture(self.spec, input_ids, activation_layers=layers, activation_dtype=activation_dtype,
-                                   attention=attention, progress=progress, sublayers=sublayers, plugs=plugs)
+                                   attention=attention, progress=progress, sublayers=sublayers,
+                                   plugs=plugs + ((features,) if features else ()))
             out = self.lens_output(ids, n_input, captured, layers, tuned, lens_topk, lens_points, keep_hidden_states,
                                    progress)
             del captured
             out._components = plugs[0].finish() if plugs else None
+            out.features = features_of(features.finish()) if features else {}
             if attribution:
                 result = compute_attributions(self.spec, input_ids, target_positions, methods, target=target,
                                               foil_ids=foil_ids, n_steps=n_steps, progress=progress,

@@ -75,6 +75,7 @@ class Output:
     unit: str = "token"
     pieces: list[list[str]] = field(default_factory=list)
     piece_starts: np.ndarray | None = None
+    features: dict[str, Any] = field(default_factory=dict)  # saes=[...]: {name: results.features.SAEFeatures}
     _decode: Callable | None = field(default=None, repr=False, compare=False)
     _encode_watch: Callable | None = field(default=None, repr=False, compare=False)
     _components: Any = field(default=None, repr=False, compare=False)  # components=True: the recorded forward

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..memory import require
+from .features import join_features, split_features
 
 FORMAT = "ecco_widgets.Result/2"
 _OLD_FORMATS = {"ecco_widgets.Output/1": "Output", "ecco_widgets.Seq2SeqOutput/1": "Seq2SeqOutput"}
@@ -61,6 +62,10 @@ def split_result(out: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             continue
         if isinstance(value, np.ndarray):
             arrays[f.name] = value
+        elif f.name == "features":  # {name: SAEFeatures}: "features/<name>/<array>", the rest in the JSON
+            if value:
+                meta[f.name], nested = split_features(value)
+                arrays.update({f"features/{key}": array for key, array in nested.items()})
         elif f.name in _ARRAY_GROUPS:
             for key, array in value.items():
                 arrays[f"{f.name}/{key}"] = np.asarray(array)
@@ -80,9 +85,12 @@ def join_result(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarray]) 
     for group in _ARRAY_GROUPS:
         if group in known:
             kwargs[group] = {}
+    if "features" in known:
+        kwargs["features"] = join_features(meta.get("features") or {}, {k[len("features/"):]: a for k, a in
+                                                                        arrays.items() if k.startswith("features/")})
     for key, array in arrays.items():
         group, _, method = key.partition("/")
-        if group not in known:
+        if group not in known or group == "features":
             continue
         if method:
             kwargs[group][method] = array
@@ -182,6 +190,8 @@ def _check_consistent(path: Path, out: Any) -> None:
         if values is not None and np.asarray(values).size and (
                 np.asarray(values).ndim != 3 or any(w is not None and w != s for w, s in zip(lead, values.shape))):
             problems.append(f"{name} of shape {np.asarray(values).shape} for {ranks.shape[0]} layers and {n} tokens")
+    for features in (getattr(out, "features", None) or {}).values():
+        problems.extend(features.problems(n))
     targets = None if out.targets is None else np.asarray(out.targets)
     if targets is not None and targets.size and (targets.min() < 0 or targets.max() >= n):
         problems.append(f"targets {targets.tolist()[:6]} outside the {n} tokens")

@@ -1,5 +1,6 @@
 """Sparse dictionaries (SAEs and transcoders) read from their producers' files, encoded and decoded as their
-producers compute them: SAELens, sparsify, Gemma Scope 1 and 2.
+producers compute them: SAELens, sparsify, Gemma Scope 1 and 2; their sites on a model (sites.py) and the
+features of a text, recorded in the one hooked forward (record.py).
 
 >>> import torch
 >>> from ecco_widgets.analysis.features import SAE
@@ -8,6 +9,8 @@ producers compute them: SAELens, sparsify, Gemma Scope 1 and 2.
 [[1.0, 2.0, 0.0]]
 """
 
+from .record import FeatureRecorder
 from .sae import SAE, fvu
+from .sites import Site, resolve, sites_of
 
-__all__ = ["SAE", "fvu"]
+__all__ = ["SAE", "FeatureRecorder", "Site", "fvu", "resolve", "sites_of"]
