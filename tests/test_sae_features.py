@@ -312,3 +312,19 @@ def test_generate_and_chat_pass_saes_through():
         out = chat.chat([{"role": "user", "content": "Hi"}], max_new_tokens=2,
                         saes=[(_dummy(32), "blocks.1.hook_resid_post")])
     assert out.features["blocks.1.hook_resid_post"].error_norm.shape == (out.n_tokens,)
+
+
+def test_batch_stores_each_prompts_features(tmp_path):
+    lm = _lm("gpt2")
+    sae = _dummy(64)
+    prompts = ["w3 w17 w5 w9", "w4 w8", ""]
+    with pytest.raises(InputError, match="reads 32 values"):  # checked before any prompt
+        ew.batch(lm, prompts, tmp_path / "bad", saes=[(_dummy(32), "blocks.1.hook_resid_post")], progress=False)
+    results = ew.batch(lm, prompts, tmp_path / "run", saes=[(sae, "blocks.1.hook_resid_post")], progress=False)
+    assert results.settings["saes"][0]["name"] == "blocks.1.hook_resid_post"
+    for index, prompt in enumerate(prompts[:2]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SiteWarning)
+            single = lm.analyze(prompt, saes=[(sae, "blocks.1.hook_resid_post")])
+        assert results[index].features == single.features
+    assert "SiteWarning" in (results.row(0)["warnings"] or "")

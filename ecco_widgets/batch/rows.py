@@ -53,6 +53,10 @@ def expected_columns(settings: dict[str, Any], pa: Any) -> dict[str, Any]:
         if method in PATH_METHODS:
             arrays[f"convergence_deltas/{method}"] = pa.float32()
             arrays[f"completeness_max/{method}"] = None  # a scalar (float64)
+    for described in settings.get("saes") or []:  # lm.analyze(saes=...): each dictionary's sparse features
+        name = described["name"]
+        arrays.update({f"features/{name}/indices": pa.int32(), f"features/{name}/values": pa.float32(),
+                       f"features/{name}/error_norm": pa.float32()})
     columns: dict[str, Any] = {}
     for name, kind in arrays.items():
         if kind is None:

@@ -35,7 +35,7 @@ FLUSH_EVERY = 8
 def batch(lm: Any, prompts: Sequence[Any], out: str | Path, generate: int = 0, attribution: Sequence[str] = (),
           activations: bool | Sequence[int] = False, n_steps: int | None = None, lens_topk: int = 10,
           keep_hidden_states: bool = False, flush_every: int = FLUSH_EVERY, progress: bool | None = None,
-          process: Process | None = None) -> BatchResults:
+          process: Process | None = None, saes: Any = ()) -> BatchResults:
     """Analyse every prompt (``lm.generate`` when generate > 0, else ``lm.analyze``) into the folder ``out``.
 
     Under ``torchrun`` / ``accelerate launch`` each process takes its shard (rank, world size from torch.distributed)
@@ -44,9 +44,12 @@ def batch(lm: Any, prompts: Sequence[Any], out: str | Path, generate: int = 0, a
     as IG's CompletenessWarning) go into the row's ``warnings`` column instead of the console. Returns the
     results in ``out`` (lazily read; on every process, once all processes are done).
     hidden states are not stored unless keep_hidden_states=True (n_layers + 1 × n_tokens × d_model floats a prompt).
+    saes: sparse dictionaries as in ``lm.analyze(text, saes=...)``; each prompt's features are stored in its row
+    (``features/<name>/indices`` ...; ``results[i].features`` reads them back).
     """
     options = _check_options(lm, generate, attribution, activations, n_steps, lens_topk, keep_hidden_states,
                              flush_every)
+    options["saes"], dictionaries = _check_saes(lm, saes)
     if isinstance(prompts, (str, bytes)):
         raise InputError(f"prompts is one {type(prompts).__name__} ({prompts[:40]!r}), which would run one prompt per "
                          "character: pass a list of prompts, e.g. ew.batch(lm, [text], out).")
@@ -58,11 +61,11 @@ def batch(lm: Any, prompts: Sequence[Any], out: str | Path, generate: int = 0, a
     process = process or current_process()
     folder = RunFolder(out)
     with folder.lock() if process.rank == 0 else contextlib.nullcontext():  # one run writes into a folder at a time
-        return _run(lm, texts, folder, options, process, progress)
+        return _run(lm, texts, folder, options, process, progress, dictionaries)
 
 
 def _run(lm: Any, texts: list[Any], folder: RunFolder, options: dict[str, Any], process: Process,
-         progress: bool | None) -> BatchResults:
+         progress: bool | None, dictionaries: Any = ()) -> BatchResults:
     flush_every = options["flush_every"]
     settings = {k: v for k, v in options.items() if k != "flush_every"}
     fingerprint = hashlib.sha256(json.dumps([t if isinstance(t, str) else repr(t) for t in texts],
@@ -81,7 +84,7 @@ def _run(lm: Any, texts: list[Any], folder: RunFolder, options: dict[str, Any], 
     desc = "batch" if process.world_size == 1 else f"batch, process {process.rank}/{process.world_size}"
     with progress_bar(len(mine), desc, progress, unit="prompt") as bar:
         for index in mine:
-            rows.append(_one_row(lm, index, texts[index], settings, process.rank))
+            rows.append(_one_row(lm, index, texts[index], settings, process.rank, dictionaries))
             bar.update(1)
             if len(rows) >= flush_every:
                 folder.write_part(rows, process.rank, metadata, settings)
@@ -92,7 +95,8 @@ def _run(lm: Any, texts: list[Any], folder: RunFolder, options: dict[str, Any], 
     return BatchResults(folder.path)
 
 
-def _one_row(lm: Any, index: int, text: Any, settings: dict[str, Any], rank: int) -> dict[str, Any]:
+def _one_row(lm: Any, index: int, text: Any, settings: dict[str, Any], rank: int,
+             dictionaries: Any = ()) -> dict[str, Any]:
     """The row of one prompt: its analysis, or the error that stopped it."""
     start = time.perf_counter()
     if not isinstance(text, str):
@@ -101,7 +105,8 @@ def _one_row(lm: Any, index: int, text: Any, settings: dict[str, Any], rank: int
         return error_row(index, text, "empty prompt: nothing to analyse", 0.0, rank)
     options = dict(attribution=tuple(settings["attribution"]), activations=settings["activations"],
                    n_steps=settings["n_steps"], lens_topk=settings["lens_topk"],
-                   keep_hidden_states=settings["keep_hidden_states"], progress=False)
+                   keep_hidden_states=settings["keep_hidden_states"], progress=False,
+                   **({"saes": dictionaries} if dictionaries else {}))
     try:
         with warnings.catch_warnings(record=True) as caught:  # kept in the row, not printed once per prompt
             warnings.simplefilter("always")
@@ -133,3 +138,17 @@ def _check_options(lm: Any, generate: Any, attribution: Sequence[str], activatio
     return {"generate": generate, "attribution": methods, "n_steps": steps, "lens_topk": lens_topk,
             "activations": layers if layers else False, "keep_hidden_states": bool(keep_hidden_states),
             "flush_every": flush_every}
+
+
+def _check_saes(lm: Any, saes: Any) -> tuple[list[dict[str, Any]], Any]:
+    """(the dictionaries as the manifest describes them, what lm.analyze takes), their sites and widths checked once
+    before any prompt (a plug over one token: nothing runs)."""
+    if not saes:
+        return [], ()
+    from ..analysis.features import FeatureRecorder
+
+    items = FeatureRecorder(lm.spec, saes, 1, check=False).items
+    described = [{"name": it["name"], "site": it["read"].describe(), "d_sae": it["sae"].d_sae,
+                  "format": it["sae"].format, "path": str(it["sae"].path or "")} for it in items]
+    return described, {it["name"]: (it["sae"], it["read"] if it["out"] is None else (it["read"], it["out"]))
+                       for it in items}
