@@ -328,3 +328,16 @@ def test_batch_stores_each_prompts_features(tmp_path):
             single = lm.analyze(prompt, saes=[(sae, "blocks.1.hook_resid_post")])
         assert results[index].features == single.features
     assert "SiteWarning" in (results.row(0)["warnings"] or "")
+
+
+def test_by_word_keeps_each_words_last_piece(tmp_path):
+    lm = _lm("gpt2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SiteWarning)
+        out = lm.analyze("w3 w17 w5 w9", saes=[(_dummy(64), "blocks.1.hook_resid_post")])
+    words = out.by_word()
+    f, w = out.features["blocks.1.hook_resid_post"], words.features["blocks.1.hook_resid_post"]
+    last = words.piece_starts[1:] - 1
+    np.testing.assert_array_equal(w.dense(), f.dense()[last])
+    assert w.indices.shape[0] == words.n_tokens and w.fvu == f.fvu
+    assert ew.load(words.save(tmp_path / "w")).features == words.features

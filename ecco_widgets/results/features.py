@@ -75,6 +75,14 @@ class SAEFeatures:
         ranked = sorted(best.items(), key=lambda kv: -kv[1][0])[:k]
         return [(latent, value, row) for latent, (value, row) in ranked]
 
+    def take(self, positions: np.ndarray) -> "SAEFeatures":
+        """The features at chosen token positions (a word's last piece: ``out.by_word()``); fvu and l0 stay the
+        text's."""
+        indices, values = self.indices[positions], self.values[positions]
+        width = int((indices >= 0).sum(1).max()) if len(indices) else 0
+        return SAEFeatures(**{**self.meta(), "indices": indices[:, :width].copy(), "values": values[:, :width].copy(),
+                              "error_norm": self.error_norm[positions].copy()})
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SAEFeatures):
             return NotImplemented

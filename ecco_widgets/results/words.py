@@ -193,6 +193,7 @@ def by_word(out: Any, plain: bool = True) -> Any:
         turns=[dict(t, start=int(word_of[t["start"]]), stop=int(word_of[t["stop"] - 1] + 1)) for t in out.turns
                if t["stop"] > t["start"]],
         special_mask=None if out.special_mask is None else np.asarray(out.special_mask, bool)[first],
+        features={name: f.take(last) for name, f in (getattr(out, "features", None) or {}).items()},
     )
     if out.attention_weights is not None:
         queries = np.take(out.attention_weights, last, axis=2)
