@@ -174,6 +174,9 @@ def make_view(cls, rng=None):
         return views.PromptPairView(TOKENS, TOKENS[:2] + [" dog"] + TOKENS[3:], [[i, i] for i in range(N)],
                                     [int(i == 2) for i in range(N)], rng.integers(1, 9, size=(4, N)),
                                     rng.integers(1, 9, size=(4, N)), rng.normal(size=(4, N)))
+    if cls is views.LogitAttributionView:
+        return views.LogitAttributionView(rng.normal(size=(4, 3)), rng.normal(size=4), tokens=TOKENS, position=N - 1,
+                                          target=" mat", attention=rng.random((4, 3, N)))
     if cls is views.BatchSummary:
         return views.BatchSummary(layer_labels=["0", "1", "2", "3"], share_rank1=rng.random(4),
                                   first_layer_counts=rng.integers(0, 5, size=5), mean_kl=rng.random(4))

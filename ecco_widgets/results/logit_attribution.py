@@ -13,7 +13,7 @@ layer (``out.logit_attribution(...)``; the math is :mod:`ecco_widgets.analysis.c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,7 @@ class LogitAttribution:
     softcap: float | None = None
     model_name: str = ""
     dtype: str = "float32"
+    _out: Any = field(default=None, repr=False, compare=False)  # the output it came from (the view reads it)
 
     @property
     def n_layers(self) -> int:
@@ -120,6 +121,14 @@ class LogitAttribution:
         """Write it to one .npz file; ``ew.load`` reads it back as a LogitAttribution."""
         return save_result(self, path)
 
+    def view(self, **view_options: Any):
+        """LogitAttributionView: layers x heads (+ an MLP column) on a diverging scale, attention vs MLP per layer, the
+        logit read after each layer, each head's promoted tokens (click) and attention pattern (hover; analyze with
+        ``attention=True``). A layer or neuron result is recomputed by head from its output."""
+        from .logit_attribution_view import logit_attribution_view
+
+        return logit_attribution_view(self, **view_options)
+
 
 def _token_id(out: Any, token: Any, what: str) -> int:
     if isinstance(token, (bool, np.bool_)) or not isinstance(token, (str, int, np.integer)):
@@ -173,4 +182,4 @@ def logit_attribution_of(out: Any, position: int = -1, target: Any = None, foil:
         layers=found.layers, indices=found.indices, values=found.values, logit=found.logit,
         attn_by_layer=found.attn_by_layer, mlp_by_layer=found.mlp_by_layer, embed=found.embed,
         final_bias=found.final_bias, final_scale=found.final_scale, softcap=recorded.parts.softcap,
-        model_name=out.model_name, dtype=dtype)
+        model_name=out.model_name, dtype=dtype, _out=out)

@@ -190,6 +190,17 @@ export function viewStates(tokens) {
       mean_kl: arr([2, 1, 0], "float32", [L]), methods: ["ig"],
       attribution_by_distance: arr(Array.from({ length: 32 }, (_, d) => 1 / (d + 2)), "float32", [1, 32]),
     },
+    // 3 layers x 2 heads + the MLPs explaining " a" - " b" after the last token; every head attends uniformly
+    logit_attribution: {
+      tokens, raw_tokens: raw, position: n - 1, layer_labels: ["0", "1", "2"], title: "", theme: "light",
+      head_values: arr([-0.2, -0.1, 0, 0.1, 0.2, 0.3], "float32", [L, 2]), mlp_values: arr([0.5, -0.25, 0.125], "float32", [L]),
+      attn_totals: arr([-0.3, 0.1, 0.5], "float32", [L]), mlp_totals: arr([0.5, -0.25, 0.125], "float32", [L]),
+      accumulated: arr([0.25, 0.45, 0.3, 0.925], "float32", [L + 1]), term_labels: ["embed", "final.bias"],
+      term_values: arr([0.3, -0.05], "float32", [2]), target: " a", foil: " b", logit: 0.925, error: 0, note: "",
+      promoted_vocab: [" a", " b", " c"], promoted_index: arr(Array.from({ length: L * 3 * K }, (_, i) => i % 3), "int32", [L, 3, K]),
+      promoted_values: arr(Array.from({ length: L * 3 * K }, (_, i) => 2 - (i % K)), "float32", [L, 3, K]),
+      attention: arr(Array.from({ length: L * 2 * n }, () => 1 / n), "float32", [L, 2, n]), selected_cell: [],
+    },
     // prompt B = A with token 1 changed (position by position); ranks in both, IG of the last two tokens in both
     prompt_pair: {
       tokens_a: tokens, tokens_b: tokens.map((t, i) => (i === 1 ? `${t}X` : t)), raw_tokens_a: raw,

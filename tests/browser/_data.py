@@ -102,12 +102,32 @@ def build(cls, tokens=None, raw=None, labels=None, seed=0, title=""):
         return patching_grid(toks, rw, rng, lab(6, "L{}"), lab(5, "v{}") if labels is not None else None, title)
     if cls is views.PromptPairView:
         return prompt_pair(toks, rw, n_in, rng, lab(6, "L{}"), title)
+    if cls is views.LogitAttributionView:
+        return logit_attribution(toks, rw, rng, lab(6, "{}"), lab(7, "v{}") if labels is not None else None, title)
     if cls is views.BatchSummary:  # a dataset view: no tokens; its texts are the layer labels and method names
         share = np.sort(rng.random(8))
         return views.BatchSummary(layer_labels=lab(8, "{}"), share_rank1=share, first_layer_counts=rng.integers(
             0, 9, size=9), mean_kl=share[::-1] * 5, methods=lab(1, "ig"), attribution_by_distance=rng.random(
             (1, 32)) / 4, n_prompts=40, n_errors=2, title=title)
     raise AssertionError(cls)
+
+
+def logit_attribution(toks, raw, rng, layer_labels, vocab=None, title=""):
+    """6 layers x 4 heads + MLPs explaining the last token's logit difference " dog" - " cat", each head's attention
+    from the last position and 3 promoted tokens per component (from ``vocab``)."""
+    n, L, H = len(toks), len(layer_labels), 4
+    vocab = vocab or [" dog", " cat", " fox", " the", ",", " lazy", " over"]
+    att = rng.random((L, H, n)) ** 3
+    att /= att.sum(-1, keepdims=True)
+    heads, mlp = rng.normal(size=(L, H)) * 0.4, rng.normal(size=L)
+    values = -np.sort(-rng.random((L, H + 1, 3)), axis=-1) * 3
+    return views.LogitAttributionView(
+        heads, mlp, attn_totals=heads.sum(1) + 0.01, mlp_totals=mlp, term_labels=["embed", "final.bias"],
+        term_values=[0.3, -0.05], layer_labels=layer_labels, tokens=toks, raw_tokens=raw, position=n - 1,
+        target=vocab[0], foil=vocab[1], promoted_vocab=vocab,
+        promoted_index=np.stack([rng.permutation(len(vocab))[:3] for _ in range(L * (H + 1))]).reshape(L, H + 1, 3),
+        promoted_values=values, attention=att, title=title,
+        accumulated=0.25 + np.concatenate([[0.0], np.cumsum(heads.sum(1) + 0.01 + mlp)]))
 
 
 def prompt_pair(toks, raw, n_in, rng, layer_labels, title=""):

@@ -57,6 +57,9 @@ SPECS[views.PatchingGrid] = Spec(hover='.ew-cell[data-r="2"][data-c="3"]', recol
 SPECS[views.Explorer] = Spec(hover=tok(6), recolours=True)
 SPECS[views.PromptPairView] = Spec(hover='.ew-cell[data-r="2"][data-c="3"]', recolours=False,
                                    click='.ew-cell[data-r="1"][data-c="4"]', trait="selected", value=4)
+# (the head's attention recolours the tokens; c=4 is the MLP column: its promoted tokens)
+SPECS[views.LogitAttributionView] = Spec(hover='.ew-cell[data-r="2"][data-c="3"]', recolours=True,
+                                         click='.ew-cell[data-r="1"][data-c="4"]', trait="selected_cell", value=[1, 4])
 SPECS[views.BatchSummary] = Spec(hover='[data-chart="share_rank1"] .ew-chart-hit[data-index="2"]', recolours=False)
 CLASSES = ALL_CLASSES  # from ecco_widgets/views/registry.json; each needs a Spec above
 IDS = [c.__name__ for c in CLASSES]
@@ -196,4 +199,33 @@ def test_saliency_method_switch(probe, tmp_path):
         ".map(e => getComputedStyle(e).backgroundColor)) !== prev",
         arg=__import__("json").dumps(before),
     )
+    probe.assert_clean()
+
+
+def test_logit_attribution_head_hover_click_and_keys(probe, tmp_path):
+    """Hover a head: its value and attended tokens in the tooltip, the tokens coloured by its attention; click: the
+    side panel lists its promoted tokens; arrow keys move the cell and never reach the page; Enter selects."""
+    view = build(views.LogitAttributionView)
+    _open(probe, view, tmp_path, "host")
+    page = probe.page
+    page.evaluate("() => { window.__keys = []; document.addEventListener('keydown', (e) => window.__keys.push(e.key)); }")
+    tokens_bg = "() => Array.from(document.querySelectorAll('.ew-la-tokens .ew-tok')).map(e => e.style.backgroundColor)"
+    assert set(page.evaluate(tokens_bg)) == {""}
+    page.hover('.ew-cell[data-r="2"][data-c="1"]')
+    page.wait_for_function(_TOOLTIP)
+    tip = page.evaluate(_TOOLTIP)
+    assert "layer 2, head 1" in tip and "attention from token 9" in tip
+    assert len(set(page.evaluate(tokens_bg))) > 2
+    page.click('.ew-cell[data-r="2"][data-c="1"]')
+    items = page.evaluate("() => Array.from(document.querySelectorAll('.ew-la-detail .ew-la-promoted-item .ew-tok'))"
+                          ".map(e => e.title)")
+    expected = [view.promoted_vocab[i] for i in view.promoted_index[2, 1]]
+    assert items == expected
+    assert ["selected_cell", [2, 1]] in probe.sets()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("() => [document.activeElement.dataset.r, document.activeElement.dataset.c]") == ["3", "2"]
+    page.keyboard.press("Enter")
+    assert probe.sets()[-1] == ["selected_cell", [3, 2]]
+    assert page.evaluate("() => window.__keys") == []
     probe.assert_clean()

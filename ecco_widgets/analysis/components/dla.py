@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .norms import freeze
+from .norms import apply_frozen, freeze
 from .record import Parts, is_experts, weight_out_in
 
 UNITS = ("layer", "head", "neuron")
@@ -175,3 +175,43 @@ def top_token(parts: Parts, inputs: dict[str, torch.Tensor], position: int) -> i
         logits = weight.float() @ inputs["unembed"][position].float()
         bias = _bias(parts.unembedding)
         return int(torch.argmax(logits if bias is None else logits + bias))
+
+
+def to_logits(parts: Parts, inputs: dict[str, torch.Tensor], position: int, vectors: torch.Tensor) -> torch.Tensor:
+    """float32 (n, vocab): residual-stream vectors (n, d_model) read as logits at ``position`` through the final
+    norm(s) at their frozen scale and the unembedding, biases left out (what each vector adds to every logit)."""
+    v = vectors.float()
+    for index, module in enumerate(parts.final_chain):
+        matrix = weight_out_in(module)
+        v = v @ matrix.float().T if matrix is not None else apply_frozen(module, inputs[f"final.{index}"][position], v)
+    return v @ weight_out_in(parts.unembedding).float().T
+
+
+def promoted_tokens(parts: Parts, inputs: dict[str, torch.Tensor], position: int,
+                    k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """(ids int64, values float32), both (n_layers, n_heads + 1, k): per layer each head's and (last column) the whole
+    MLP's k most promoted tokens at ``position``: its output vector there (a head's slice of the output projection's
+    input times its slice of the weight; the MLP's down projection's input times its weight, bias left out), through
+    Gemma-2/3's post-norm at its frozen scale, then :func:`to_logits`, top-k over the vocabulary. A mixture of
+    experts' MLP column is -1 / NaN (its output is a routed sum, not one projection)."""
+    n_layers, n_heads, hd = parts.n_layers, parts.n_heads, parts.head_dim
+    ids = np.full((n_layers, n_heads + 1, k), -1, np.int64)
+    values = np.full((n_layers, n_heads + 1, k), np.nan, np.float32)
+    with torch.no_grad():
+        for layer in range(n_layers):
+            weight = weight_out_in(parts.attn_out[layer]).float()  # (d_model, n_heads * head_dim)
+            x = inputs[f"attn.{layer}"][position].float()
+            heads = (weight.reshape(-1, n_heads, hd) * x.reshape(n_heads, hd)).sum(-1).T  # (n_heads, d_model)
+            rows = [("attn", heads, parts.attn_post[layer], slice(0, n_heads))]
+            if not is_experts(parts.mlp_out[layer]):
+                down = weight_out_in(parts.mlp_out[layer]).float()
+                mlp = (down @ inputs[f"mlp.{layer}"][position].float())[None]
+                rows.append(("mlp", mlp, parts.mlp_post[layer], slice(n_heads, n_heads + 1)))
+            for kind, vectors, post, columns in rows:
+                if post is not None:
+                    vectors = apply_frozen(post, inputs[f"{kind}_post.{layer}"][position], vectors)
+                top = torch.topk(to_logits(parts, inputs, position, vectors), min(k, weight_out_in(
+                    parts.unembedding).shape[0]), dim=-1)
+                ids[layer, columns, :top.indices.shape[1]] = top.indices.cpu().numpy()
+                values[layer, columns, :top.values.shape[1]] = top.values.cpu().numpy()
+    return ids, values

@@ -58,3 +58,18 @@ def freeze(module: nn.Module, x: torch.Tensor, u: torch.Tensor) -> tuple[torch.T
     bias = getattr(module, "bias", None)
     const = float(u.float() @ bias.detach().float()) if isinstance(bias, torch.Tensor) else 0.0
     return g, const, float(scale)
+
+
+def apply_frozen(module: nn.Module, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The norm's linear part at the scale of input ``x`` (d_model,) applied to vectors ``v`` (..., d_model), bias left
+    out (a constant, not a share of any one vector): centred (LayerNorm), times the scale and the weight (Gemma's
+    ``1 + weight``). float32. The forward counterpart of :func:`freeze`: ``apply_frozen(m, x, v) @ u == v @ g``."""
+    form = norm_form(module)
+    if form is None:
+        raise ValueError(f"{type(module).__name__} is not a known norm.")
+    x, v = x.float(), v.float()
+    centred = x - x.mean() if form.centre else x
+    scale = torch.rsqrt(centred.pow(2).mean() + form.eps)
+    v = (v - v.mean(-1, keepdim=True) if form.centre else v) * scale
+    weight = getattr(module, "weight", None)
+    return v * (weight.detach().float() + form.offset) if weight is not None else v
