@@ -233,8 +233,9 @@ def patching(lm: LanguageModel, clean: str | PromptPair, corrupted: str | None =
     answer / foil: single tokens (or ids), the clean and the corrupted prompt's answers; the measure is the logit
     difference answer - foil after the last position, normalised to 0 (corrupted run) .. 1 (clean run).
     points: "resid" | "attn" | "mlp" | "head" (one attention head: the effect is (n_layers, n_heads, n_positions),
-    by default at the last position only, ``positions=[-1]``). method: "exact" (a forward per patch, batched: up to ``batch_size`` patches a
-    forward, chosen from memory by default), "attribution" (the gradient estimate), "both" (also their agreement).
+    by default at the last position only, ``positions=[-1]``). method: "exact" (a forward per patch, batched: up to
+    ``batch_size`` patches a forward, chosen from memory by default), "attribution" (the gradient estimate), "both"
+    (also their agreement).
     topk: how many of each patched run's predictions to keep. max_runs: "exact" and "both" make one patched run per
     (layer, position); more than this many are refused with the time they would take (None: no bound). positions:
     the token positions to patch (negative from the end; default every one): the result has one column per chosen
@@ -262,8 +263,9 @@ def patching(lm: LanguageModel, clean: str | PromptPair, corrupted: str | None =
         runs = len(cells)
         if method != "attribution" and max_runs is not None and runs > max_runs:
             seconds = runs * (time.perf_counter() - started)
+            axes = "layers x heads x positions" if points == "head" else "layers x positions"
             raise InputError(f"Exact patching of this pair is {runs:,} patched runs ({' x '.join(map(str, shape))} "
-                             f"{'layers x heads x' if points == 'head' else 'layers x'} positions), about {_duration(seconds)} here (one run of it took "
+                             f"{axes}), about {_duration(seconds)} here (one run of it took "
                              f"{time.perf_counter() - started:.2g} s); the bound is max_runs={max_runs:,}. Estimate "
                              "every cell at once with method='attribution' (one forward and one backward), then "
                              "patch the positions that matter exactly with positions=[...], or pass max_runs=None "

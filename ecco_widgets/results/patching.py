@@ -28,11 +28,11 @@ class PatchingResult:
 
     clean_ids / corrupted_ids: int (n_positions,), the same length; *_tokens / *_raw_tokens: their display text and
     raw pieces. answer / foil (and their ids): the logit difference answer - foil is read after the last position.
-    points: "resid" (block l's output), "attn" (what block l's attention adds to the residual stream) or "mlp"
-    (what its MLP adds) or "head" (one attention head's output; effect, logit_diff and attribution_effect are then
+    points: "resid" (block l's output), "attn" (what block l's attention adds to the residual stream), "mlp" (what
+    its MLP adds) or "head" (one attention head's output; effect, logit_diff and attribution_effect are then
     (n_layers, n_heads, n_positions) and topk_* (n_layers, n_heads, n_positions, k), with ``positions`` always set:
-    ``[n - 1]``, the last one, unless others were asked). effect: float32 (n_layers, n_positions), (LD_patched - LD_corrupted) / (LD_clean -
-    LD_corrupted) when point (l, p) of the clean run is restored in the corrupted run: 0 = corrupted, 1 = clean
+    ``[n - 1]``, the last one, unless others were asked). effect: float32 (n_layers, n_positions), (LD_patched -
+    LD_corrupted) / (LD_clean - LD_corrupted) when point (l, p) of the clean run is restored in the corrupted run: 0 = corrupted, 1 = clean
     (method "attribution": the gradient estimate). logit_diff: float32 (n_layers, n_positions), the patched runs'
     LD. attribution_effect: float32 (n_layers, n_positions), the estimate (methods "attribution" and "both").
     topk_ids int32 / topk_probs float32 (n_layers, n_positions, k): the patched runs' top-k at the answer position;
