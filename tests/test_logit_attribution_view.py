@@ -140,3 +140,22 @@ def test_without_attention_and_from_a_file(run, tmp_path):
     layer = ew.load(out.logit_attribution(unit="layer").save(tmp_path / "layer.npz"))
     with pytest.raises(NotAvailableError, match="unit='head'"):
         layer.view()
+
+
+def test_the_view_checks_its_arrays():
+    from ecco_widgets.views import ViewValueError
+
+    ok = dict(head_values=np.zeros((2, 3)), mlp_values=np.zeros(2))
+    with pytest.raises(ViewValueError, match="mlp_values"):
+        LogitAttributionView(np.zeros((2, 3)), np.zeros(3))
+    with pytest.raises(ViewValueError, match="accumulated"):
+        LogitAttributionView(**ok, accumulated=np.zeros(2))
+    with pytest.raises(ViewValueError, match="attention"):
+        LogitAttributionView(**ok, tokens=["a", "b"], position=1, attention=np.zeros((2, 3, 3)))
+    with pytest.raises(ViewValueError, match="promoted_index"):
+        LogitAttributionView(**ok, promoted_vocab=["a"], promoted_index=np.full((2, 4, 1), 1),
+                             promoted_values=np.zeros((2, 4, 1)))
+    with pytest.raises(ViewValueError, match="selected_cell"):
+        LogitAttributionView(**ok, selected_cell=[0, 4])
+    v = LogitAttributionView(**ok, selected_cell=[1, 3])  # column n_heads: the MLP
+    assert v.selected_cell == [1, 3] and v.attention.shape == (0, 0, 0)

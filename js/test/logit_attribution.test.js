@@ -100,3 +100,25 @@ test("logit_attribution: arrow keys stop at the view root", () => {
   fire(w, c, "keydown", { key: "ArrowDown" });
   assert.equal(reached, 0);
 });
+
+test("logit_attribution: 80 layers x 64 heads draw one canvas; hover and keys still work", () => {
+  const L = 80;
+  const H = 64;
+  const s = viewStates(TOKENS).logit_attribution;
+  const m = mount({
+    ...s, layer_labels: [], head_values: arr(Array.from({ length: L * H }, (_, i) => Math.sin(i)), "float32", [L, H]),
+    mlp_values: arr(Array.from({ length: L }, (_, i) => Math.cos(i)), "float32", [L]),
+    attn_totals: arr(Array(L).fill(0.1), "float32", [L]), mlp_totals: arr(Array(L).fill(-0.1), "float32", [L]),
+    accumulated: arr(Array(L + 1).fill(0), "float32", [L + 1]), promoted_index: arr([], "int32", [0, 0, 0]),
+    promoted_values: arr([], "float32", [0, 0, 0]), attention: arr([], "float32", [0, 0, 0]),
+  });
+  const grid = m.root.querySelector(".ew-grid");
+  assert.ok(grid.classList.contains("ew-grid-canvas"));
+  fire(w, grid, "mousemove", { clientX: 16 * 3 + 2, clientY: 14 * 7 + 2 });
+  assert.match(m.tipText(), /layer 7, head 3/);
+  grid.focus();
+  fire(w, grid, "keydown", { key: "End" });
+  fire(w, grid, "keydown", { key: "Enter" });
+  assert.deepEqual(m.model.sets("selected_cell").at(-1), [0, H]);
+  assert.match(m.root.querySelector(".ew-la-detail").textContent, /layer 0, MLP/);
+});
