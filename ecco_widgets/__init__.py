@@ -23,8 +23,8 @@ from .models.lenses import compare_lenses
 from .models.patching import patching
 from .results import ClassifierOutput, LogitAttribution, MaskedLMOutput, NMFResult, Output, PatchingResult, PromptPair, \
     Seq2SeqOutput, compare, load
-from .views import (AttentionView, Explorer, FactorExplorer, LayerPredictions, LensComparison, NeuronHeatmap,
-                    PatchingGrid, PromptPairView, RankGrid, RankWatch, SaliencyView)
+from .views import (AttentionView, Explorer, FactorExplorer, LayerPredictions, LensComparison, LogitAttributionView,
+                    NeuronHeatmap, PatchingGrid, PromptPairView, RankGrid, RankWatch, SaliencyView)
 from .views.export import save_html, to_html
 from .views.hosts import set_html_fallback
 
@@ -43,5 +43,5 @@ __all__ = [
     "BatchResults", "batch", "load_batch",
     "patching", "PatchingResult", "PatchingGrid",
     "compare", "PromptPair", "PromptPairView",
-    "set_html_fallback", "LogitAttribution", "SAE",
+    "set_html_fallback", "LogitAttribution", "LogitAttributionView", "SAE",
 ]
