@@ -298,6 +298,14 @@ def test_generate_and_chat_pass_saes_through():
         warnings.simplefilter("ignore", SiteWarning)
         out = lm.generate("w3 w17 w5", max_new_tokens=3, saes=[(_dummy(64), "blocks.2.hook_resid_post")])
     assert out.features["blocks.2.hook_resid_post"].indices.shape[0] == out.n_tokens == 6
+    ran = []
+    handle = lm.model.register_forward_pre_hook(lambda m, a: ran.append(1))
+    try:
+        with pytest.raises(InputError, match="reads 32 values"):  # refused before generating
+            lm.generate("w3 w17", max_new_tokens=3, saes=[(_dummy(32), "blocks.2.hook_resid_post")])
+    finally:
+        handle.remove()
+    assert not ran
     from test_words import _smollm2_tokenizer
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -312,6 +320,8 @@ def test_generate_and_chat_pass_saes_through():
         out = chat.chat([{"role": "user", "content": "Hi"}], max_new_tokens=2,
                         saes=[(_dummy(32), "blocks.1.hook_resid_post")])
     assert out.features["blocks.1.hook_resid_post"].error_norm.shape == (out.n_tokens,)
+    with pytest.raises(InputError, match="reads 16 values"):
+        chat.chat([{"role": "user", "content": "Hi"}], max_new_tokens=2, saes=[(_dummy(16), "blocks.1.hook_resid_post")])
 
 
 def test_batch_stores_each_prompts_features(tmp_path):

@@ -161,6 +161,8 @@ class LanguageModel(ModelBase):
         self.check_length(len(ids) + max_new_tokens, f"The prompt plus max_new_tokens={max_new_tokens}")
         if options.get("attribution"):  # before generating; analyze_ids checks the rest
             check_methods(options["attribution"])
+        if options.get("saes"):  # sites and widths, before generating
+            FeatureRecorder(self.spec, options["saes"], 1, check=False)
         kwargs = check_generation_options(do_sample, generation_kwargs)
         all_ids = generate_ids(self, ids, max_new_tokens, do_sample, kwargs, pad_id(self._require_tokenizer()))
         options.setdefault("targets", slice(len(ids), None))

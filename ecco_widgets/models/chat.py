@@ -21,6 +21,7 @@ import numpy as np
 
 from ..analysis.attribution import check_methods
 from .generation import check_generation_options, generate_ids, pad_id
+from ..analysis.features import FeatureRecorder
 from ..errors import InputError
 
 ROLES = ("system", "user", "assistant")
@@ -162,6 +163,8 @@ def chat(lm: Any, messages: Any, max_new_tokens: int | None = None, do_sample: b
         raise InputError(f"lm.chat got an option that lm.analyze does not take: {error}.") from None
     if options.get("attribution"):
         check_methods(options["attribution"])
+    if options.get("saes"):  # sites and widths, before generating
+        FeatureRecorder(lm.spec, options["saes"], 1, check=False)
     text, char_turns = render(tokenizer, messages, generate=answer)
     ids, turns, starts = tokenize_turns(tokenizer, text, char_turns)
     lm.check_length(len(ids) + max_new_tokens, f"The transcript plus max_new_tokens={max_new_tokens}")
