@@ -351,3 +351,11 @@ def test_by_word_keeps_each_words_last_piece(tmp_path):
     np.testing.assert_array_equal(w.dense(), f.dense()[last])
     assert w.indices.shape[0] == words.n_tokens and w.fvu == f.fvu
     assert ew.load(words.save(tmp_path / "w")).features == words.features
+
+
+def test_a_site_by_hand_is_checked():
+    lm = _lm("gpt2")
+    with pytest.raises(InputError, match="'input' or 'output'"):
+        Site("transformer.h.0", "inside")
+    with pytest.raises(InputError, match="no module"):
+        lm.analyze_ids(IDS, saes=[(_dummy(64), Site("transformer.h.9"))])

@@ -63,6 +63,12 @@ class Site:
     layer: int | None = None
     width: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.io not in ("input", "output"):
+            raise InputError(f"Site.io is 'input' or 'output', got {self.io!r}.")
+        if self.transform not in ("", "centre", "normalized") and not re.fullmatch(r"head:\d+", self.transform):
+            raise InputError(f"Site.transform is '', 'centre', 'normalized' or 'head:<h>', got {self.transform!r}.")
+
     def describe(self) -> str:
         extra = {"centre": " (centred per token)", "normalized": " (normalised, without weight and bias)"}
         head = f" (head {self.transform[5:]})" if self.transform.startswith("head:") else ""
