@@ -156,8 +156,8 @@ def _pca_sae(x: torch.Tensor, dtype=torch.float32) -> SAE:
     u = torch.linalg.svd(x - mean, full_matrices=False).Vh  # (r, d)
     u = u[: int((torch.linalg.svdvals(x - mean) > 1e-6).sum())]
     w_enc = torch.cat([u.T, -u.T], dim=1)
-    return SAE(W_enc=w_enc.to(dtype), W_dec=w_enc.T.contiguous().to(dtype), b_enc=torch.zeros(w_enc.shape[1], dtype=dtype),
-               b_dec=mean.to(dtype))
+    return SAE(W_enc=w_enc.to(dtype), W_dec=w_enc.T.contiguous().to(dtype),
+               b_enc=torch.zeros(w_enc.shape[1], dtype=dtype), b_dec=mean.to(dtype))
 
 
 @pytest.mark.parametrize("family,dtype", [("gpt2", torch.float32), ("llama", torch.bfloat16),
@@ -278,7 +278,8 @@ def test_saved_and_loaded_with_the_output(tmp_path):
     lm = _lm("gpt2")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SiteWarning)
-        out = lm.analyze_ids(IDS, saes=[(_dummy(64), "blocks.1.hook_resid_post"), (_dummy(256), "blocks.0.mlp.hook_post")])
+        out = lm.analyze_ids(IDS, saes=[(_dummy(64), "blocks.1.hook_resid_post"),
+                                        (_dummy(256), "blocks.0.mlp.hook_post")])
     path = out.save(tmp_path / "out")
     with np.load(path) as data:
         assert "features/blocks.1.hook_resid_post/indices" in data.files
@@ -321,7 +322,8 @@ def test_generate_and_chat_pass_saes_through():
                         saes=[(_dummy(32), "blocks.1.hook_resid_post")])
     assert out.features["blocks.1.hook_resid_post"].error_norm.shape == (out.n_tokens,)
     with pytest.raises(InputError, match="reads 16 values"):
-        chat.chat([{"role": "user", "content": "Hi"}], max_new_tokens=2, saes=[(_dummy(16), "blocks.1.hook_resid_post")])
+        chat.chat([{"role": "user", "content": "Hi"}], max_new_tokens=2,
+                  saes=[(_dummy(16), "blocks.1.hook_resid_post")])
 
 
 def test_batch_stores_each_prompts_features(tmp_path):
@@ -359,3 +361,28 @@ def test_a_site_by_hand_is_checked():
         Site("transformer.h.0", "inside")
     with pytest.raises(InputError, match="no module"):
         lm.analyze_ids(IDS, saes=[(_dummy(64), Site("transformer.h.9"))])
+
+
+@pytest.mark.parametrize("family", ["gpt2", "qwen2"])
+def test_hook_z_lacks_the_value_bias_as_transformer_lens_folds_it(family):
+    model = zoo.build(family)
+    with torch.no_grad():  # biases TL folds away: the pre-attention norm's (GPT-2) and the value projection's
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.normal_(0, 0.5)
+    lm = ew.from_pretrained(model, tokenizer=ToyTokenizer(WORDS))
+    block = lm.spec.blocks[LAYER]
+    kept = {}
+    o_proj = block.attn.c_proj if family == "gpt2" else block.self_attn.o_proj
+    handle = o_proj.register_forward_pre_hook(lambda m, a: kept.__setitem__("z", a[0][0]))
+    with torch.no_grad():
+        model(torch.tensor([IDS]))
+    handle.remove()
+    if family == "gpt2":
+        d = 64
+        folded = block.ln_1.bias @ block.attn.c_attn.weight[:, 2 * d:] + block.attn.c_attn.bias[2 * d:]
+    else:  # 2 key / value heads of 16 serve 4 query heads
+        folded = block.self_attn.v_proj.bias.view(2, 16).repeat_interleave(2, dim=0).reshape(-1)
+    got = recorded(lm, [f"blocks.{LAYER}.attn.hook_z"])[f"blocks.{LAYER}.attn.hook_z"]
+    torch.testing.assert_close(got, kept["z"] - folded, rtol=0, atol=1e-5)
+    assert "value bias" in resolve(lm.spec, f"blocks.{LAYER}.attn.hook_z").describe()

@@ -4,7 +4,8 @@ the reconstruction error's norm, and the text's FVU and L0. Saved and loaded wit
 
 >>> import numpy as np
 >>> f = SAEFeatures(name="blocks.0.hook_resid_post", site="h.0 output", d_sae=5,
-...                 indices=np.array([[3, 1], [2, -1]], np.int32), values=np.array([[2.0, 0.5], [1.0, 0.0]], np.float32),
+...                 indices=np.array([[3, 1], [2, -1]], np.int32),
+...                 values=np.array([[2.0, 0.5], [1.0, 0.0]], np.float32),
 ...                 error_norm=np.array([0.1, 0.2], np.float32), fvu=0.05, l0=1.5)
 >>> f.dense().tolist()
 [[0.0, 0.5, 0.0, 2.0, 0.0], [0.0, 0.0, 1.0, 0.0, 0.0]]

@@ -23,6 +23,7 @@ state) gives a :class:`~ecco_widgets.errors.SiteWarning` naming the neighbouring
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any, Sequence
 
@@ -34,7 +35,7 @@ from ...errors import InputError, SiteWarning
 from ...memory import require
 from ..components.norms import norm_form
 from .sae import SAE, fvu
-from .sites import Site, neighbours, resolve, sites_of
+from .sites import Site, neighbours, resolve, sites_of, value_bias
 
 FVU_LIMIT = 0.5  # above it a dictionary is taken to read the wrong site (or the wrong normalisation)
 CHUNK_ROWS = 256  # tokens encoded at a time: the dense (rows, d_sae) activations never exceed this many rows
@@ -124,7 +125,8 @@ class FeatureRecorder:
         if key not in self.values:
             raise InputError(f"{site.describe()} did not run as a module during the forward pass (a fused or "
                              "functional path), so it could not be read; pass another site.")
-        return apply(site, self.values[key], self.spec.modules[site.module])
+        bias = value_bias(self.spec, site.layer) if "value_bias" in site.transform else None
+        return apply(site, self.values[key], self.spec.modules[site.module], bias)
 
     def finish(self) -> list[dict[str, Any]]:
         """Per dictionary: name, site / site_out (descriptions), indices int32 (n_tokens, k_max) padded with -1 and
@@ -182,8 +184,8 @@ class FeatureRecorder:
         return text
 
 
-def apply(site: Site, x: torch.Tensor, module: Any = None) -> torch.Tensor:
-    """A site's transform of the values read at its module (see :class:`~.sites.Site`)."""
+def apply(site: Site, x: torch.Tensor, module: Any = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """A site's transform of the values read at its module (see :class:`~.sites.Site`); bias: the value bias."""
     if site.transform == "centre":
         x = x.float()
         return x - x.mean(dim=-1, keepdim=True)
@@ -193,10 +195,12 @@ def apply(site: Site, x: torch.Tensor, module: Any = None) -> torch.Tensor:
         if form.centre:
             x = x - x.mean(dim=-1, keepdim=True)
         return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + form.eps)
-    if site.transform.startswith("head:"):
+    if "value_bias" in site.transform and bias is not None:
+        x = x.float() - bias.to(x.device, torch.float32)
+    head = re.search(r"head:(\d+)", site.transform)
+    if head:
         width = site.width or x.shape[-1]
-        head = int(site.transform[5:])
-        return x[:, head * width:(head + 1) * width]
+        return x[:, int(head.group(1)) * width:(int(head.group(1)) + 1) * width]
     return x
 
 

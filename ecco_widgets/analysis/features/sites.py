@@ -11,9 +11,13 @@ A site is a module, whether its input or its output is read, and a transform of 
   LayerNorm (x - mean) / sqrt(var + eps), RMSNorm x / sqrt(mean(x^2) + eps). For ``ln1`` / ``ln2.hook_normalized``.
 - ``head``: one head's slice (``hook_head_index``) of the attention output projection's input (``hook_z`` is that
   input, the heads side by side, as SAELens flattens it).
+- ``value_bias``: minus each head's value bias, the pre-attention norm's bias through the value map included (TL's
+  ``fold_ln`` folds that bias into ``b_V`` and ``fold_value_biases`` moves ``b_V`` into ``b_O``, so TL's ``hook_z``
+  lacks both): ``attn.hook_z`` of models with either (GPT-2, GPT-J, NeoX, Bloom, OPT, Qwen2, ...).
 
 Traps followed: TL's ``hook_mlp_in`` is the residual *before* ln2 (= ``hook_resid_mid``; ``hook_resid_pre`` for
-parallel blocks), ``mlp.hook_in`` (TransformerBridge) the MLP's input after it (ln2's output, weight applied); ``blocks.{last}.hook_resid_post``
+parallel blocks), ``mlp.hook_in`` (TransformerBridge) the MLP's input after it (ln2's output, weight applied);
+``blocks.{last}.hook_resid_post``
 is the last block's output, not HF's last ``hidden_states`` entry (that one is after the final norm).
 
 >>> from transformers import GPT2Config, GPT2LMHeadModel
@@ -32,6 +36,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+import torch
 from torch import nn
 
 from ...errors import InputError
@@ -51,7 +56,8 @@ _TL = re.compile(r"^blocks\.(\d+)\.(.+)$")
 
 @dataclass(frozen=True)
 class Site:
-    """``module``'s ``io`` ("input" / "output"), then ``transform`` ("", "centre", "normalized", "head:<h>").
+    """``module``'s ``io`` ("input" / "output"), then ``transform`` ("", "centre", "normalized", "head:<h>",
+    "value_bias", "value_bias,head:<h>").
     ``kind`` / ``layer``: the TL site it is ("module" for a plain module name); ``width``: the values per token, None
     where only the forward can tell. Pass one in ``saes=[(sae, Site(...))]`` to read any module."""
 
@@ -66,13 +72,18 @@ class Site:
     def __post_init__(self) -> None:
         if self.io not in ("input", "output"):
             raise InputError(f"Site.io is 'input' or 'output', got {self.io!r}.")
-        if self.transform not in ("", "centre", "normalized") and not re.fullmatch(r"head:\d+", self.transform):
-            raise InputError(f"Site.transform is '', 'centre', 'normalized' or 'head:<h>', got {self.transform!r}.")
+        if self.transform not in ("", "centre", "normalized") and \
+                not re.fullmatch(r"(value_bias)?(,?head:\d+)?", self.transform):
+            raise InputError(f"Site.transform is '', 'centre', 'normalized', 'value_bias' and / or 'head:<h>', got "
+                             f"{self.transform!r}.")
 
     def describe(self) -> str:
         extra = {"centre": " (centred per token)", "normalized": " (normalised, without weight and bias)"}
-        head = f" (head {self.transform[5:]})" if self.transform.startswith("head:") else ""
-        return f"{self.module} {self.io}{extra.get(self.transform, head)}"
+        head = re.search(r"head:(\d+)", self.transform)
+        parts = ["minus the value bias"] * ("value_bias" in self.transform)
+        parts += [f"head {head.group(1)}"] if head else []
+        other = f" ({', '.join(parts)})" if parts else ""
+        return f"{self.module} {self.io}{extra.get(self.transform, other)}"
 
 
 def names_of(spec: Any) -> dict[int, str]:
@@ -163,7 +174,8 @@ def tl_site(spec: Any, kind: str, layer: int, name: str = "", centre: bool | Non
              "mlp_out_raw": (spec.mlp_branch(layer), "output"), "z": (spec.attention_out(layer), "input"),
              "mlp_post": (spec.down_proj(layer), "input")}
     if kind not in parts:
-        raise InputError(f"Site {name!r}: unknown site kind {kind!r}; known: {', '.join(sorted(set(TL_HOOKS.values())))}.")
+        known = ", ".join(sorted(set(TL_HOOKS.values())))
+        raise InputError(f"Site {name!r}: unknown site kind {kind!r}; known: {known}.")
     module, io = parts[kind]
     module_name = _name(spec, module)
     if module_name is None:
@@ -173,11 +185,49 @@ def tl_site(spec: Any, kind: str, layer: int, name: str = "", centre: bool | Non
         raise _refuse(name, f"block {layer} has no {what}.")
     width = d_model if kind in CENTRED or kind == "mlp_out_raw" else _width(module, io)
     site = replace(site, module=module_name, io=io, width=width)
+    if kind == "z" and value_bias(spec, layer) is not None:
+        site = replace(site, transform="value_bias")
     if kind == "z" and head is not None:
         if not spec.head_dim or not width or not 0 <= head < width // spec.head_dim:
             raise _refuse(name, f"head {head} is not one of the {(width or 0) // (spec.head_dim or 1)} heads.")
-        site = replace(site, transform=f"head:{head}", width=spec.head_dim)
+        site = replace(site, transform=",".join(filter(None, [site.transform, f"head:{head}"])), width=spec.head_dim)
     return site
+
+
+def value_bias(spec: Any, layer: int) -> torch.Tensor | None:
+    """What TL's ``fold_ln`` + ``fold_value_biases`` take out of block ``layer``'s z: the value bias plus the
+    pre-attention norm's bias through the value map, laid out as the attention output projection's input (heads side
+    by side, a key / value head repeated for each query head it serves); None when it is zero. The value map is
+    ``v_proj``, GPT-2's ``c_attn`` (q, k, v side by side) or a fused ``query_key_value`` laid out per head (NeoX,
+    Bloom)."""
+    out = spec.attention_out(layer)
+    name = _name(spec, out)
+    width = _width(out, "input")
+    if name is None or "." not in name or not width or not spec.head_dim:
+        return None
+    attention = spec.modules[name.rsplit(".", 1)[0]]
+    n_heads, head_dim = width // spec.head_dim, spec.head_dim
+    norm_name = _child_norm(spec.blocks[layer], _ATTN_NORMS)
+    norm = getattr(spec.blocks[layer], norm_name) if norm_name else None
+    d_model = _d_model(spec)
+    b = getattr(norm, "bias", None)
+    v_proj, c_attn, fused = (getattr(attention, n, None) for n in ("v_proj", "c_attn", "query_key_value"))
+    with torch.no_grad():
+        if isinstance(v_proj, nn.Module) and _width(v_proj, "input") == d_model:
+            ref = v_proj.weight if hasattr(v_proj, "weight") else None
+            b = torch.zeros(d_model, dtype=ref.dtype, device=ref.device) if b is None else b
+            bias = v_proj(b[None].to(ref.dtype))[0].view(-1, head_dim)
+        elif isinstance(c_attn, nn.Module) and _width(c_attn, "output") == 3 * width:
+            b = torch.zeros(d_model, dtype=c_attn.weight.dtype, device=c_attn.weight.device) if b is None else b
+            bias = c_attn(b[None].to(c_attn.weight.dtype))[0, 2 * width:].view(-1, head_dim)
+        elif isinstance(fused, nn.Module) and _width(fused, "output") == 3 * width:
+            b = torch.zeros(d_model, dtype=fused.weight.dtype, device=fused.weight.device) if b is None else b
+            bias = fused(b[None].to(fused.weight.dtype))[0].view(n_heads, 3, head_dim)[:, 2]
+        else:
+            return None
+    if not bool(bias.any()) or n_heads % bias.shape[0]:
+        return None
+    return bias.float().repeat_interleave(n_heads // bias.shape[0], dim=0).reshape(-1)
 
 
 def _d_model(spec: Any) -> int | None:
