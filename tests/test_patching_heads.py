@@ -8,12 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_patching import CLEAN, CORRUPTED, answer_and_foil, last_logits  # the same prompt pair (differs at 2)
 from zoo import build
 
 import ecco_widgets as ew
-
-CLEAN = [5, 17, 33, 41, 9, 12]
-CORRUPTED = [5, 17, 80, 41, 9, 12]  # differs at position 2
 
 #: each family's blocks, the attention output projection inside a block and the head width, read from the
 #: transformers sources and tests/zoo.py, not from the adapter
@@ -28,16 +26,6 @@ FAMILIES = sorted(PROJECTIONS)
 def projections(model, family):
     blocks, path, _ = PROJECTIONS[family]
     return [b.get_submodule(path) for b in model.get_submodule(blocks)]
-
-
-def last_logits(model, ids):
-    with torch.no_grad():
-        return model(input_ids=torch.tensor([ids])).logits[0, -1]
-
-
-def answer_and_foil(model):
-    d = last_logits(model, CLEAN) - last_logits(model, CORRUPTED)
-    return int(d.argmax()), int(d.argmin())
 
 
 def clean_inputs(model, modules):
