@@ -1,10 +1,11 @@
-"""ecco_widgets' SAE sites against TransformerLens' own hooks: random GPT-2 (LayerNorm: the residual centred per
-token, ln2.hook_normalized without weight and bias) and random Llama (RMSNorm) models are saved, loaded into a
-HookedTransformer in TransformerLens' venv (benchmarks/_sae_sites_tl_worker.py: from_pretrained's fold_ln,
-center_writing_weights, center_unembed), run on the same token ids; each TL hook's cached value is compared with
-what ``lm.analyze(ids, saes=[(sae, hook)])`` reads at that hook on the plain transformers model
-(``FeatureRecorder.read``). Prints, per model and hook, the largest absolute difference relative to the largest
-|value| and whether it is within 1e-4; then the versions. Not part of ``make test``. Results: docs/features.md.
+"""ecco_widgets' SAE sites against TransformerLens' own hooks: random models of tests/zoo.py (every bias random too)
+are saved, loaded into a HookedTransformer in TransformerLens' venv (benchmarks/_sae_sites_tl_worker.py:
+from_pretrained's fold_ln, center_writing_weights, center_unembed, fold_value_biases), run on the same token ids;
+each TL hook's cached value is compared with what ``lm.analyze(ids, saes=[(sae, hook)])`` reads at that hook on the
+plain transformers model (``FeatureRecorder.read``; parallel blocks have no hook_resid_mid). Prints, per model and
+hook, the largest absolute difference relative to the largest |value| and whether it is within 1e-4; then the
+versions. OPT and Gemma 2 are tried and reported as TransformerLens fails on them. Not part of ``make test``.
+Results: docs/features.md.
 
     python benchmarks/check_sae_sites.py            # .venv-sae (benchmarks/check_sae_formats.py --setup) or .venv-tl
 """
@@ -25,31 +26,40 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "tests"))
+
 import ecco_widgets as ew  # noqa: E402
+import zoo  # noqa: E402
 from ecco_widgets.analysis.features import SAE, FeatureRecorder, resolve  # noqa: E402
 from ecco_widgets.capture import capture  # noqa: E402
 
 WORKER = Path(__file__).with_name("_sae_sites_tl_worker.py")
 TOLERANCE = 1e-4
 TOKENS = [3, 17, 5, 99, 42, 7, 250, 12, 64, 8, 31, 2]
+FAMILIES = ["gpt2", "llama", "gpt_neox", "gptj", "opt", "bloom", "qwen2", "gemma2"]
 HOOKS = ["hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_mlp_in", "hook_attn_out", "hook_mlp_out",
          "ln2.hook_normalized", "attn.hook_z", "mlp.hook_post"]
 
 
-def models() -> dict[str, torch.nn.Module]:
-    torch.manual_seed(0)
-    gpt2 = tf.GPT2LMHeadModel(tf.GPT2Config(n_layer=3, n_embd=64, n_head=4, n_positions=64, vocab_size=320))
-    gpt2.config.n_ctx = gpt2.config.n_positions  # TransformerLens reads n_ctx, which transformers 5 dropped
-    llama = tf.LlamaForCausalLM(tf.LlamaConfig(hidden_size=64, intermediate_size=96, num_hidden_layers=3,
-                                               num_attention_heads=4, num_key_value_heads=2, vocab_size=320,
-                                               max_position_embeddings=64))
-    found = {"gpt2": gpt2, "llama": llama}
-    with torch.no_grad():  # norms and biases that are not the identity, so that a missed one shows
-        for model in found.values():
+def models(families: list[str]) -> dict[str, torch.nn.Module]:
+    """tests/zoo.py's random models (norm weights in 0.5..1.5), every bias random too, so that a missed fold shows."""
+    found = {}
+    for family in families:
+        model = zoo.build(family)
+        with torch.no_grad():
             for name, p in model.named_parameters():
-                if "norm" in name or "ln" in name:
-                    p.uniform_(0.5, 1.5) if p.dim() == 1 and name.endswith("weight") else p.normal_(0, 0.1)
-    return {k: m.eval() for k, m in found.items()}
+                if name.endswith("bias"):
+                    p.normal_(0, 0.1)
+        if hasattr(model.config, "n_positions"):
+            model.config.n_ctx = model.config.n_positions  # TransformerLens reads n_ctx, which transformers 5 dropped
+        found[family] = model
+    return found
+
+
+def _parallel(model: torch.nn.Module) -> bool:
+    from ecco_widgets.analysis.features.sites import is_parallel
+
+    return is_parallel(ew.from_pretrained(model).spec)
 
 
 def ours(model: torch.nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
@@ -65,6 +75,7 @@ def ours(model: torch.nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--venv", type=Path, default=None, help="TransformerLens' venv (default .venv-sae/.venv-tl)")
+    parser.add_argument("--families", nargs="+", default=FAMILIES, help="tests/zoo.py families")
     args = parser.parse_args()
     venv = args.venv or next((ROOT / n for n in (".venv-tl", ".venv-sae")
                               if list((ROOT / n).glob("lib/python*/site-packages/transformer_lens"))), None)
@@ -72,12 +83,13 @@ def main() -> None:
         sys.exit("No venv with transformer-lens: run benchmarks/check_sae_formats.py --setup first.")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        found, jobs = models(), []
+        found, jobs = models(args.families), []
         for i, (name, model) in enumerate(found.items()):
             folder = Path(tmp) / f"case{i}"  # no "llama" in the path: TransformerLens reads names as hints
             model.save_pretrained(folder)
-            n = model.config.num_hidden_layers
-            hooks = [f"blocks.1.{h}" for h in HOOKS] + [f"blocks.{n - 1}.hook_resid_post"]
+            n = ew.from_pretrained(model).spec.n_layers
+            skip = ("hook_resid_mid",) if found[name] is not None and _parallel(model) else ()
+            hooks = [f"blocks.1.{h}" for h in HOOKS if h not in skip] + [f"blocks.{n - 1}.hook_resid_post"]
             jobs.append({"id": name, "folder": str(folder), "tokens": TOKENS, "hooks": hooks})
         (Path(tmp) / "jobs.json").write_text(json.dumps(jobs))
         subprocess.run([str(venv / "bin" / "python"), str(WORKER), str(Path(tmp) / "jobs.json"),
