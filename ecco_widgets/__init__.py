@@ -11,11 +11,11 @@ by inspection) -> ``capture`` (one hooked forward) -> ``analysis`` (lens, attrib
 
 from . import analysis
 from .adapter import ModelSpec
-from .analysis.features import SAE
+from .analysis.features import SAE, Site
 from .analysis.tuned_lens import TunedLens
 from .analysis.tuned_lens_fit import held_out_kl
 from .errors import (CompletenessWarning, EccoWidgetsError, InputError, ModelLoadError, NonFiniteError,
-                     NotAvailableError, UnsupportedModelError)
+                     NotAvailableError, SiteWarning, UnsupportedModelError)
 from .models import (LanguageModel, MaskedLanguageModel, ModelBase, Seq2SeqLanguageModel, SequenceClassifier,
                      classifier, demo_model, from_pretrained, masked_lm, seq2seq)
 from .batch import BatchResults, batch, load_batch
@@ -43,5 +43,5 @@ __all__ = [
     "BatchResults", "batch", "load_batch",
     "patching", "PatchingResult", "PatchingGrid",
     "compare", "PromptPair", "PromptPairView",
-    "set_html_fallback", "LogitAttribution", "LogitAttributionView", "SAE",
+    "set_html_fallback", "LogitAttribution", "LogitAttributionView", "SAE", "Site", "SiteWarning",
 ]
