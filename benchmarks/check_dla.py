@@ -30,26 +30,24 @@ import torch
 import transformers as tf
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for path in (ROOT, Path(__file__).parent):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
 import ecco_widgets as ew  # noqa: E402
+from check_sae_formats import python_of  # noqa: E402  (benchmarks/: a venv's python)
 
 WORKER = Path(__file__).with_name("_dla_tl_worker.py")
 TOLERANCE = 1e-4
 PROMPT, TARGET, FOIL = "The Eiffel Tower is in the city of", " Paris", " Rome"
 
 
-def python_of(venv: Path) -> Path:
-    return venv / "bin" / "python"
-
-
 def setup(venv: Path) -> None:
+    """The venv with torch 2.13 (CPU: installed first, as a bare torch pulls CUDA's) and transformer-lens."""
     if not python_of(venv).exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(python_of(venv)), "-m", "pip", "install", "-q"]
-    subprocess.run(pip + ["torch==2.13.0"], check=True)  # first: the CPU build (a bare torch pulls CUDA's)
-    subprocess.run(pip + ["transformer-lens"], check=True)
+    for package in ("torch==2.13.0", "transformer-lens"):
+        subprocess.run([str(python_of(venv)), "-m", "pip", "install", "-q", package], check=True)
 
 
 def default_venv() -> Path:
