@@ -81,6 +81,17 @@ def reference_patching(model, modules, clean, corrupted, answer, foil):
     return (diffs - ld_corrupted) / (ld_clean - ld_corrupted), diffs
 
 
+def backward_of(model, ids, answer, foil, handles) -> float:
+    """LD of the run on ``ids`` after its backward from LD (hooks ``handles`` keep what they need, then go)."""
+    with torch.enable_grad():
+        embeds = model.get_input_embeddings()(torch.tensor([ids])).detach().requires_grad_(True)
+        lx = model(inputs_embeds=embeds).logits[0, -1]
+        (lx[answer] - lx[foil]).backward()
+    for h in handles:
+        h.remove()
+    return float((lx[answer] - lx[foil]).detach())
+
+
 def reference_attribution(model, modules, clean, corrupted, answer, foil):
     """(clean - corrupted) . d LD / d output at the corrupted run, by autograd, / (LD_clean - LD_corrupted)."""
     n = len(clean)
@@ -98,13 +109,7 @@ def reference_attribution(model, modules, clean, corrupted, answer, foil):
         live[i] = (t, t.detach().clone())
 
     handles = [m.register_forward_hook(lambda mod, a, out, i=i: keep(mod, a, out, i)) for i, m in enumerate(modules)]
-    with torch.enable_grad():
-        embeds = model.get_input_embeddings()(torch.tensor([corrupted])).detach().requires_grad_(True)
-        lx = model(inputs_embeds=embeds).logits[0, -1]
-        (lx[answer] - lx[foil]).backward()
-    for h in handles:
-        h.remove()
-    gap = float((lc[answer] - lc[foil]) - (lx[answer] - lx[foil]).detach())
+    gap = float(lc[answer] - lc[foil]) - backward_of(model, corrupted, answer, foil, handles)
     out = np.zeros((len(modules), n))
     for i, (t, value) in live.items():
         grad = t.grad.reshape(1, n, -1)[0].double()

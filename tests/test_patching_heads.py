@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_patching import CLEAN, CORRUPTED, answer_and_foil, last_logits  # the same prompt pair (differs at 2)
+from test_patching import CLEAN, CORRUPTED, answer_and_foil, backward_of, last_logits  # the same pair
 from zoo import build
 
 import ecco_widgets as ew
@@ -74,13 +74,7 @@ def reference_head_attribution(model, family, answer, foil):
         live[i] = args[0]
 
     handles = [m.register_forward_pre_hook(lambda mod, args, i=i: keep(mod, args, i)) for i, m in enumerate(modules)]
-    with torch.enable_grad():
-        embeds = model.get_input_embeddings()(torch.tensor([CORRUPTED])).detach().requires_grad_(True)
-        lx = model(inputs_embeds=embeds).logits[0, -1]
-        (lx[answer] - lx[foil]).backward()
-    for h in handles:
-        h.remove()
-    gap = float((lc[answer] - lc[foil]) - (lx[answer] - lx[foil]).detach())
+    gap = float(lc[answer] - lc[foil]) - backward_of(model, CORRUPTED, answer, foil, handles)
     out = []
     for i in range(len(modules)):
         product = ((kept[i][0] - live[i].detach()[0]) * live[i].grad[0]).double()  # (n, width)
@@ -178,7 +172,7 @@ def test_bad_head_inputs_are_refused_before_any_forward():
     with pytest.raises(ew.InputError, match="positions .* names a position twice"):
         ew.patching(lm, CLEAN, CORRUPTED, 7, 9, points="head", positions=[5, -1])
     assert calls == []
-    with pytest.raises(ew.InputError, match=r"24 patched runs \(3 x 4 x 2 layers x heads x positions\).*max_runs=10"):
+    with pytest.raises(ew.InputError, match=r"24 patched runs \(3 layers x 4 heads x 2 positions\).*max_runs=10"):
         ew.patching(lm, CLEAN, CORRUPTED, 7, 9, points="head", positions=[1, 2], max_runs=10)
     assert len(calls) == 1  # the clean run, timed for the estimate
 
