@@ -263,9 +263,9 @@ def patching(lm: LanguageModel, clean: str | PromptPair, corrupted: str | None =
         runs = len(cells)
         if method != "attribution" and max_runs is not None and runs > max_runs:
             seconds = runs * (time.perf_counter() - started)
-            axes = "layers x heads x positions" if points == "head" else "layers x positions"
-            raise InputError(f"Exact patching of this pair is {runs:,} patched runs ({' x '.join(map(str, shape))} "
-                             f"{axes}), about {_duration(seconds)} here (one run of it took "
+            names = ("layers", "heads", "positions") if points == "head" else ("layers", "positions")
+            axes = " x ".join(f"{n} {name}" for n, name in zip(shape, names))
+            raise InputError(f"Exact patching of this pair is {runs:,} patched runs ({axes}), about {_duration(seconds)} here (one run of it took "
                              f"{time.perf_counter() - started:.2g} s); the bound is max_runs={max_runs:,}. Estimate "
                              "every cell at once with method='attribution' (one forward and one backward), then "
                              "patch the positions that matter exactly with positions=[...], or pass max_runs=None "
