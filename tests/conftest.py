@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from tools.chromium import CHROMIUM_ARGS, chromium_executable  # noqa: E402  (pyproject: pythonpath ".")
+
+CHROMIUM = chromium_executable()
+
 
 @pytest.fixture(scope="session")
 def demo_lm():
@@ -19,3 +25,44 @@ def demo_lm():
     import ecco_widgets as ew
 
     return ew.demo_model()
+
+
+# ---- one Playwright for the whole run: a second sync_playwright() in the same thread fails while this one is
+# open, so every test that drives Chromium from the main thread takes these fixtures
+@pytest.fixture(scope="session")
+def playwright_sync():
+    if CHROMIUM is None:
+        message = "chromium is not installed (apt-get install -y chromium; `make test` does it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # in CI a missing browser is a failure, never a silent skip
+        pytest.skip(message)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover
+        pytest.skip("playwright is not installed")
+    with sync_playwright() as p:
+        yield p
+
+
+def launch_context(playwright, user_data_dir: str, **kwargs):
+    """A persistent chromium context with a fresh profile (Debian's chromium, headless)."""
+    return playwright.chromium.launch_persistent_context(
+        user_data_dir,
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1280, "height": 900},
+        device_scale_factor=1,
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="session")
+def browser_context(playwright_sync):
+    profile = tempfile.mkdtemp(prefix="ew-chromium-profile-")
+    ctx = launch_context(playwright_sync, profile)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+        shutil.rmtree(profile, ignore_errors=True)

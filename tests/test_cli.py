@@ -48,7 +48,7 @@ def test_render_writes_an_offline_page_with_every_view(tmp_path, demo_lm):
     assert [v["bundle"] for v in views] == ["explorer", "rank_grid", "layer_predictions", "rank_watch", "saliency",
                                            "factor_explorer"]
     explorer = views[0]["state"]
-    assert explorer["selected_token"] == 5 and explorer["watch_tokens"] == [" is", " are"]  # after the prompt's 'are'
+    assert explorer["selected_token"] == 6 and explorer["watch_tokens"] == [" is", " are"]  # the first explained token
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)
 
 

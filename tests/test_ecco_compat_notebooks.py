@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import ast
 import re
-import shutil
-import tempfile
 
 import pytest
 
@@ -102,25 +100,11 @@ def test_cca_notebook_numbers(runs):
 
 
 @pytest.fixture(scope="module")
-def page():
-    from tools.chromium import CHROMIUM_ARGS, chromium_executable
-
-    executable = chromium_executable()
-    if executable is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium; `make test` does it)")
-    from playwright.sync_api import sync_playwright
-
+def page(browser_context):
+    """New pages of the run's one Chromium (tests/conftest.py: a second sync_playwright() in this thread fails)."""
     from browser._harness import Probe
 
-    profile = tempfile.mkdtemp(prefix="ew-ecco-profile-")
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(profile, executable_path=executable, headless=True,
-                                                       args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
-        try:
-            yield lambda: Probe(context.new_page())
-        finally:
-            context.close()
-            shutil.rmtree(profile, ignore_errors=True)
+    return lambda: Probe(browser_context.new_page())
 
 
 @pytest.mark.browser

@@ -97,17 +97,12 @@ def served(site):
 
 
 @pytest.mark.browser
-def test_the_site_reads_offline_with_live_views_and_search(served, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_the_site_reads_offline_with_live_views_and_search(served, tmp_path, playwright_sync):
     from tools.chromium import CHROMIUM_ARGS, chromium_executable
 
-    chromium = chromium_executable()
-    if chromium is None:
-        pytest.fail("chromium is not installed (make setup-test installs it)")
     outside, errors, found = [], [], {}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+    browser = playwright_sync.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+    try:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
 
         def route(r):
@@ -139,6 +134,7 @@ def test_the_site_reads_offline_with_live_views_and_search(served, tmp_path):
         page.locator(".md-search-result__item").first.wait_for(timeout=15_000)
         found["results"] = page.locator(".md-search-result__item").count()
         page.screenshot(path=str(tmp_path / "search.png"))
+    finally:
         browser.close()
     assert not outside, outside  # no CDN, no web font, nothing from outside the site
     assert not errors, errors

@@ -138,7 +138,7 @@ print(view.save_html(sys.argv[1]))
 
 
 @pytest.mark.browser
-def test_the_installed_cli_and_a_view_render_in_chromium(installed, model_folder, tmp_path):
+def test_the_installed_cli_and_a_view_render_in_chromium(installed, model_folder, tmp_path, playwright_sync):
     page = tmp_path / "page.html"
     done = _run(installed, [installed["cli"], "render", "--model", str(model_folder), "--prompt", "the cat sees the",
                             "--generate", "3", "--attribution", "grad_x_input", "--activations",
@@ -148,13 +148,11 @@ def test_the_installed_cli_and_a_view_render_in_chromium(installed, model_folder
     done = _run(installed, [installed["python"], "-c", ONE_VIEW, str(view_page)], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    from playwright.sync_api import sync_playwright
-
     from tools.chromium import CHROMIUM_ARGS, chromium_executable
 
     found, errors, outside = {}, [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+    browser = playwright_sync.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+    try:
         tab = browser.new_page(viewport={"width": 1280, "height": 900})
         tab.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:", "blob:", "about:"))
                   else (outside.append(r.request.url), r.abort())[1])
@@ -167,6 +165,7 @@ def test_the_installed_cli_and_a_view_render_in_chromium(installed, model_folder
         tab.locator('.ew-cell[data-r="0"][data-c="1"]').hover()
         tab.locator(".ew-tooltip").first.wait_for(state="visible", timeout=10_000)
         found["tooltip"] = tab.locator(".ew-tooltip").first.inner_text()
+    finally:
         browser.close()
     assert found["views"][0] == "explorer" and {"rank_grid", "saliency", "factor_explorer"} <= set(found["views"])
     assert found["page_errors"] == 0 and not errors and not outside, (found, errors, outside)
