@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from ...errors import InputError
+from .labels import Labels, labels_beside
 from .loading import read, read_many
 
 ARCHITECTURES = ("standard", "topk", "jumprelu", "gated", "groupmax")
@@ -67,7 +68,8 @@ class SAE:
     #: where the dictionary reads (and, for a transcoder, writes), as the file names it: hook_name, hook_name_out,
     #: layer, model_name, hookpoint, ...
     site: dict[str, Any] = field(default_factory=dict)
-    labels: dict[int, str] = field(default_factory=dict)
+    #: {latent: description} (labels.py): set by hand, Labels.read(export), saved by save_labels, read back by load
+    labels: Labels = field(default_factory=Labels)
     #: the config as the file gave it (after SAELens' pre-6.0 renames)
     config: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
@@ -82,6 +84,7 @@ class SAE:
             raise InputError("expected_average_only_in is folded into the weights at load (SAE.load(..., "
                              "scale_factor=...)); an SAE built by hand takes the folded weights.")
         self._check_shapes()
+        self.labels = Labels(self.labels, d_sae=self.d_sae)
 
     # ----- sizes -----
     @property
@@ -253,13 +256,25 @@ class SAE:
         hookpoint folders: name one with ``hookpoint``), Gemma Scope (params.npz) or Gemma Scope 2
         (params.safetensors + config.json). ``scale_factor``: expected_average_only_in's factor, which the files do
         not hold. ``dtype``: None computes in the producer's dtype (SAELens: the config's; others: the file's)."""
-        return cls(**read(path, scale_factor=scale_factor, dtype=dtype, hookpoint=hookpoint)).to(device=device)
+        sae = cls(**read(path, scale_factor=scale_factor, dtype=dtype, hookpoint=hookpoint)).to(device=device)
+        sae.labels = labels_beside(sae.path, sae.d_sae)  # labels.json in its folder, when saved there
+        return sae
 
     @classmethod
     def load_many(cls, path: str | Path, device: str | torch.device = "cpu",
                   dtype: torch.dtype | str | None = None) -> dict[str, SAE]:
         """Every hookpoint's dictionary of a sparsify repository (folder or hub id), by hookpoint, natural order."""
-        return {name: cls(**kwargs).to(device=device) for name, kwargs in read_many(path, dtype=dtype).items()}
+        found = {name: cls(**kwargs).to(device=device) for name, kwargs in read_many(path, dtype=dtype).items()}
+        for sae in found.values():
+            sae.labels = labels_beside(sae.path, sae.d_sae)
+        return found
+
+    def save_labels(self, folder: str | Path | None = None) -> Path:
+        """Writes ``labels`` to ``folder/labels.json`` (default: the folder it was loaded from), where ``SAE.load``
+        reads them back; returns the file's path."""
+        if folder is None and self.path is None:
+            raise InputError("This SAE was not loaded from a folder: save_labels(folder) needs the folder.")
+        return self.labels.save(self.path if folder is None else folder)
 
     def __repr__(self) -> str:
         kind = "transcoder" if self.transcoder else "SAE"
