@@ -21,8 +21,8 @@ from .models import (LanguageModel, MaskedLanguageModel, ModelBase, Seq2SeqLangu
 from .batch import BatchResults, batch, load_batch
 from .models.lenses import compare_lenses
 from .models.patching import patching
-from .results import ClassifierOutput, LogitAttribution, MaskedLMOutput, NMFResult, Output, PatchingResult, PromptPair, \
-    Seq2SeqOutput, compare, load
+from .results import ClassifierOutput, LogitAttribution, LogitAttributions, MaskedLMOutput, NMFResult, Output, \
+    PatchingResult, PromptPair, Seq2SeqOutput, compare, load
 from .views import (AttentionView, Explorer, FactorExplorer, LayerPredictions, LensComparison, LogitAttributionView,
                     NeuronHeatmap, PatchingGrid, PromptPairView, RankGrid, RankWatch, SaliencyView)
 from .views.export import save_html, to_html
@@ -43,5 +43,5 @@ __all__ = [
     "BatchResults", "batch", "load_batch",
     "patching", "PatchingResult", "PatchingGrid",
     "compare", "PromptPair", "PromptPairView",
-    "set_html_fallback", "LogitAttribution", "LogitAttributionView", "SAE", "Site", "SiteWarning",
+    "set_html_fallback", "LogitAttribution", "LogitAttributions", "LogitAttributionView", "SAE", "Site", "SiteWarning",
 ]

@@ -4,8 +4,9 @@
 :class:`Seq2SeqOutput` add what their kind has. :func:`load` gives back the class that was saved. Results build
 their views (``out.rankings()``, ``out.primary_attributions()``, ...); views never import results.
 
->>> sorted(KINDS)
-['ClassifierOutput', 'LogitAttribution', 'MaskedLMOutput', 'Output', 'PatchingResult', 'PromptPair', 'Seq2SeqOutput']
+>>> sorted(KINDS)  # doctest: +NORMALIZE_WHITESPACE
+['ClassifierOutput', 'LogitAttribution', 'LogitAttributions', 'MaskedLMOutput', 'Output', 'PatchingResult', 'PromptPair',
+ 'Seq2SeqOutput']
 """
 
 from pathlib import Path
@@ -14,6 +15,7 @@ from .classifier import ClassifierOutput
 from .explore import explorer_traits  # (also lets ew.Explorer(out) read an output)
 from .factors import NMFResult
 from .logit_attribution import LogitAttribution
+from .logit_attributions import LogitAttributions
 from .masked_lm import MaskedLMOutput
 from .output import Output
 from .patching import PatchingResult
@@ -23,7 +25,8 @@ from .storage import read_result, save_result
 
 #: Every result kind, by the name written into its file.
 KINDS: dict[str, type] = {cls.__name__: cls for cls in (Output, MaskedLMOutput, ClassifierOutput, Seq2SeqOutput,
-                                                         PatchingResult, PromptPair, LogitAttribution)}
+                                                         PatchingResult, PromptPair, LogitAttribution,
+                                                         LogitAttributions)}
 
 
 def load(path: str | Path) -> Output:
@@ -31,5 +34,5 @@ def load(path: str | Path) -> Output:
     not needed (``out.attach(lm)`` reconnects it for watch_ranks). Example: ``out = ew.load("run.npz")``."""
     return read_result(path, KINDS)
 
-__all__ = ["KINDS", "ClassifierOutput", "LogitAttribution", "MaskedLMOutput", "NMFResult", "Output", "PatchingResult",
-           "Seq2SeqOutput", "PromptPair", "compare", "load", "save_result"]
+__all__ = ["KINDS", "ClassifierOutput", "LogitAttribution", "LogitAttributions", "MaskedLMOutput", "NMFResult", "Output",
+           "PatchingResult", "Seq2SeqOutput", "PromptPair", "compare", "load", "save_result"]

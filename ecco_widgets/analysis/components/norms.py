@@ -73,3 +73,23 @@ def apply_frozen(module: nn.Module, x: torch.Tensor, v: torch.Tensor) -> torch.T
     v = (v - v.mean(-1, keepdim=True) if form.centre else v) * scale
     weight = getattr(module, "weight", None)
     return v * (weight.detach().float() + form.offset) if weight is not None else v
+
+
+def freeze_rows(module: nn.Module, x: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`freeze` for many positions at once: inputs ``x`` and readouts ``u`` (m, d_model) give (g float32
+    (m, d_model), const float32 (m,), scale float32 (m,)), row i equal to ``freeze(module, x[i], u[i])``."""
+    form = norm_form(module)
+    if form is None:
+        raise ValueError(f"{type(module).__name__} is not a known norm.")
+    x, u = x.float(), u.float()
+    centred = x - x.mean(-1, keepdim=True) if form.centre else x
+    scale = torch.rsqrt(centred.pow(2).mean(-1) + form.eps)
+    g = u * scale[:, None]
+    weight = getattr(module, "weight", None)
+    if weight is not None:
+        g = g * (weight.detach().float() + form.offset)
+    if form.centre:
+        g = g - g.mean(-1, keepdim=True)
+    bias = getattr(module, "bias", None)
+    const = u @ bias.detach().float() if isinstance(bias, torch.Tensor) else torch.zeros(len(u), device=u.device)
+    return g, const, scale
