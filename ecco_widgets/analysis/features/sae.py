@@ -276,6 +276,32 @@ class SAE:
             raise InputError("This SAE was not loaded from a folder: save_labels(folder) needs the folder.")
         return self.labels.save(self.path if folder is None else folder)
 
+    def save(self, folder: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+        """Writes this SAE in SAELens' layout (cfg.json + sae_weights.safetensors; :mod:`.saving`), its labels
+        beside it when it has any; returns the folder."""
+        from .saving import save_saelens
+
+        folder = save_saelens(self, folder, metadata)
+        if len(self.labels):
+            self.labels.save(folder)
+        return folder
+
+    @classmethod
+    def fit(cls, lm: Any, texts: Any, site: Any, kind: str = "topk", width: int | None = None, k: int = 32,
+            tokens: int | None = None, **options: Any) -> SAE:
+        """Trains a TopK / BatchTopK / JumpReLU SAE at ``site`` on ``texts`` (:func:`.fit.fit`: harvest, Adam,
+        checkpoints in ``out``, resumable; SAELens layout), e.g.
+        ``ew.SAE.fit(lm, texts, "blocks.15.hook_resid_post", width=4608, k=32, out="sae/")``."""
+        from .fit import fit
+
+        return fit(lm, texts, site, kind=kind, width=width, k=k, tokens=tokens, **options)
+
+    def evaluate(self, lm: Any, texts: Any, site: Any = None, **options: Any) -> dict[str, Any]:
+        """FVU, L0, dead / dense latents and cross-entropy loss recovered on ``texts`` (:mod:`.evaluate`)."""
+        from .evaluate import evaluate
+
+        return evaluate(self, lm, texts, site=site, **options)
+
     def __repr__(self) -> str:
         kind = "transcoder" if self.transcoder else "SAE"
         extra = f", k={self.k}" if self.k else ""
