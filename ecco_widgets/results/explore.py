@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import InputError, NotAvailableError
 from ..progress import progress_bar
 from ..views.explorer import UNITS, register_output_reader
+from .explore_panels import check_components, check_feature_labels, component_traits, feature_traits
 
 _AGGREGATES = ("sum", "l2", "l2_normalized")
 
@@ -32,7 +33,9 @@ def _positive(value: Any, name: str, meaning: str) -> int:
 def explorer_traits(out: Any, *, unit: str = "token", watch: Sequence[str | int] | None = None, nmf: Any = None,
                     attention_layer: int | None = None, topk: int = 5, top_neurons: int = 8, top_keys: int = 8,
                     method: str | None = None, aggregate: str = "l2_normalized", selected_token: int | None = None,
-                    progress: bool | None = None, **view_options: Any) -> dict[str, Any]:
+                    progress: bool | None = None, components: bool | None = None,
+                    head_tokens: Sequence[int] | None = None, top_heads: int = 8, top_features: int = 8,
+                    feature_labels: Any = None, **view_options: Any) -> dict[str, Any]:
     """The Explorer's traits for ``out``; every option is checked before any heavy work.
 
     unit: "token", or "word" (the panels of ``out.by_word()``; the tooltip lists each word's pieces).
@@ -44,6 +47,11 @@ def explorer_traits(out: Any, *, unit: str = "token", watch: Sequence[str | int]
     method / aggregate: the saliency method shown first and how attributions are reduced over the embedding
     ("l2_normalized", as ``out.primary_attributions``). selected_token: the token shown first (negative counts from
     the end; default: the first explained token, else the last prompt token).
+    components: the components panel (direct logit attribution of each token where it was predicted; None: when the
+    output was analysed with ``components=True``); head_tokens: the tokens whose strongest heads (``top_heads``) are
+    listed (default: the explained tokens, else the generated ones, else the last). top_features: latents listed per
+    token and dictionary (``saes=[...]``); feature_labels: {name: sae or {latent: label}}, or a list of SAEs in
+    ``saes=`` order (their ``labels``).
     Arrays: see :mod:`ecco_widgets.views.explorer`.
     """
     if unit not in UNITS:
@@ -55,6 +63,9 @@ def explorer_traits(out: Any, *, unit: str = "token", watch: Sequence[str | int]
     topk = _positive(topk, "topk", "predictions per layer")
     top_neurons = _positive(top_neurons, "top_neurons", "neurons listed per token")
     top_keys = _positive(top_keys, "top_keys", "keys listed per attention row")
+    top_heads = _positive(top_heads, "top_heads", "heads listed per token")
+    top_features = _positive(top_features, "top_features", "features listed per token")
+    labels = check_feature_labels(out, feature_labels)
     if aggregate not in _AGGREGATES:
         raise InputError(f"aggregate must be one of {', '.join(_AGGREGATES)}, got {aggregate!r}.")
     if method is not None and method not in out.attributions_raw:
@@ -66,6 +77,7 @@ def explorer_traits(out: Any, *, unit: str = "token", watch: Sequence[str | int]
                          f"{out.topk_ids.shape[-1]} or analyze with lens_topk={topk}.")
     layer = _check_attention_layer(out, attention_layer)
     selected = None if selected_token is None else out._position(selected_token)
+    head_tokens = check_components(out, components, head_tokens)
     nmf = _check_nmf(out, nmf)  # (last: a number of factors is the only check that may run work, the NMF)
 
     traits: dict[str, Any] = {"tokens": out.tokens, "raw_tokens": out.raw_tokens,
@@ -91,6 +103,9 @@ def explorer_traits(out: Any, *, unit: str = "token", watch: Sequence[str | int]
         traits.update(zip(("neuron_ids", "neuron_values"), strongest_neurons(out, top_neurons)))
     if layer is not None:
         traits.update(attention_rows(out.attention_weights[layer], top_keys), attention_label=f"layer {layer}")
+    if head_tokens is not None:
+        traits.update(component_traits(out, head_tokens, top_heads, progress))
+    traits.update(feature_traits(out, top_features, labels))
     if selected is None:
         targets = [] if out.targets is None or not out.attributions_raw else list(out.targets)
         selected = int(targets[0]) if targets else max(0, out.n_input_tokens - 1)

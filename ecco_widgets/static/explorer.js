@@ -93,10 +93,10 @@ function themeRamp(ramp, theme = "light") {
 }
 var strongWord = (theme) => theme === "dark" ? "brightest" : "darkest";
 function strengthScale(min, max, theme = "light") {
-  let span = max - min || 1, dark = theme === "dark", ramp = (u) => {
+  let span2 = max - min || 1, dark = theme === "dark", ramp = (u) => {
     let x = clamp01(u === u ? u : 0);
     return inferno(dark ? 0.1 + 0.9 * x : 1 - 0.9 * x);
-  }, f = (v) => ramp((v - min) / span);
+  }, f = (v) => ramp((v - min) / span2);
   return f.kind = "sequential", f.domain = [min, max], f.ramp = ramp, f.theme = theme === "dark" ? "dark" : "light", f.strongHigh = !0, f;
 }
 function attributionScale(lo, hi, theme = "light") {
@@ -921,8 +921,157 @@ function injectExplorerStyles(el) {
   style.id = EXPLORER_STYLE_ID, style.textContent = EXPLORER_CSS, container.appendChild(style);
 }
 
+// src/lib/component_panels.js
+var SVG = "http://www.w3.org/2000/svg", svgEl = (tag, attrs) => {
+  let e = document.createElementNS(SVG, tag);
+  for (let [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+  return e;
+}, span = (className, text = "") => {
+  let s = document.createElement("span");
+  return s.className = className, s.textContent = text, s;
+};
+function setSigned(fill, v, top, rgb) {
+  let f = Math.min(1, Math.abs(v) / (top || 1)) * 50, a = `${(v < 0 ? 50 - f : 50).toFixed(1)}%`, b = `${(v < 0 ? 50 : 50 + f).toFixed(1)}%`;
+  fill.__ewA !== a && fill.style.setProperty("--ew-a", fill.__ewA = a), fill.__ewB !== b && fill.style.setProperty("--ew-b", fill.__ewB = b);
+  let bg = rgb ? css(rgb) : "";
+  fill.__ewBg !== bg && fill.style.setProperty("--ew-fill", fill.__ewBg = bg), fill.dataset.sign = v < 0 ? "neg" : "pos";
+}
+function componentsPanel(d) {
+  let f = panelFrame("components", "direct logit attribution"), [m, L] = d.componentAttn.shape, rowOf = /* @__PURE__ */ new Map();
+  Array.from(d.componentTokens).forEach((t, i) => rowOf.set(t, i));
+  let headRowOf = /* @__PURE__ */ new Map();
+  Array.from(d.componentHeadTokens).forEach((t, i) => headRowOf.set(t, i));
+  let K = d.componentHeads.empty ? 0 : d.componentHeads.shape[1], labelOf = (l) => d.layerLabels && d.layerLabels[l] != null ? String(d.layerLabels[l]) : String(l), summary = note(""), missing = note(""), legendNote = note("bars: each sublayer's share of the logit (with its biases), right positive, left negative; after: the logit read after the block");
+  d.componentNote && (legendNote.textContent += `. ${d.componentNote}`);
+  let table = document.createElement("div");
+  table.className = "ew-ex-table ew-ex-dla", table.style.gridTemplateColumns = "max-content minmax(40px, 8em) max-content minmax(40px, 8em) max-content max-content";
+  for (let h of ["layer", "attention", "", "MLP", "", "after"]) table.appendChild(span("ew-ex-layer ew-ex-colhead", h));
+  let lines = [];
+  for (let l = 0; l < L; l++) {
+    table.appendChild(span("ew-ex-layer", labelOf(l)));
+    let line = {};
+    for (let part of ["attn", "mlp"]) {
+      let track = bar(0);
+      track.classList.add("ew-ex-signed");
+      let v = num(0);
+      setData(v, { layer: l, part }), table.appendChild(track), table.appendChild(v), line[part] = { track, v };
+    }
+    line.acc = num(0), line.acc.classList.add("ew-ex-num"), setData(line.acc, { layer: l, part: "after" }), table.appendChild(line.acc), lines.push(line);
+  }
+  let W = 160, H = 36, curve = svgEl("svg", { class: "ew-ex-curve", width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img" }), zero = svgEl("line", { x1: 0, x2: W, stroke: "currentColor", "stroke-opacity": 0.3, "stroke-dasharray": "2 2" }), path = svgEl("polyline", { fill: "none", stroke: "currentColor", "stroke-width": 1.5 });
+  curve.appendChild(zero), curve.appendChild(path);
+  let curveBox = document.createElement("div");
+  curveBox.className = "ew-ex-curve-box";
+  let curveLabel = note("");
+  curveBox.appendChild(curve), curveBox.appendChild(curveLabel);
+  let headNote = note(""), headRows = rows("ew-ex-neuron-rows ew-ex-head-rows"), head = pool(() => {
+    let parts = { k: key(""), track: bar(0), v: num(0) };
+    return parts.el = item([parts.k, parts.track, parts.v]), parts;
+  }), drawCurve = (r) => {
+    let acc = d.componentAccumulated.data.subarray(r * (L + 1), (r + 1) * (L + 1)), lo = 0, hi = 0;
+    for (let v of acc)
+      lo = Math.min(lo, v), hi = Math.max(hi, v);
+    let span_ = hi - lo || 1, y = (v) => (H - 3 - (v - lo) / span_ * (H - 6)).toFixed(1), x = (i) => (i / Math.max(1, L) * (W - 4) + 2).toFixed(1);
+    path.setAttribute("points", Array.from(acc, (v, i) => `${x(i)},${y(v)}`).join(" ")), zero.setAttribute("y1", y(0)), zero.setAttribute("y2", y(0)), curve.setAttribute("aria-label", `the logit read after the embedding and after each of ${L} blocks: from ${acc[0].toFixed(3)} to ${acc[L].toFixed(3)}`);
+  };
+  return f.show = (k) => {
+    let r = rowOf.has(k) ? rowOf.get(k) : -1;
+    if (f.heading(["Components of ", ...named(d, k), ": its logit by layer"]), r < 0) {
+      setText(missing, k === 0 ? `${d.unit} 0 is the first: nothing predicted it.` : `${d.unit} ${k} has no direct logit attribution.`), f.fill([missing]);
+      return;
+    }
+    let a = d.componentAttn.data, mm = d.componentMlp.data, top = 0;
+    for (let l = 0; l < L; l++) top = Math.max(top, Math.abs(a[r * L + l]), Math.abs(mm[r * L + l]));
+    let scale = divergingScale(top, d.theme);
+    for (let l = 0; l < L; l++) {
+      let line = lines[l];
+      for (let [part, src] of [["attn", a], ["mlp", mm]]) {
+        let v = src[r * L + l];
+        setSigned(line[part].track.firstChild, v, top, scale(v)), setNum(line[part].v, v);
+      }
+      setNum(line.acc, d.componentAccumulated.data[r * (L + 1) + l + 1]);
+    }
+    let logit = d.componentLogit.length > r ? d.componentLogit[r] : d.componentAccumulated.data[r * (L + 1) + L];
+    setText(summary, `logit of ${d.unit} ${k} at position ${k - 1} (where it was predicted): ${logit.toFixed(4)}; after the embedding ${d.componentAccumulated.data[r * (L + 1)].toFixed(4)}`), summary.dataset.value = String(logit), drawCurve(r), setText(curveLabel, `the logit after the embedding and each block (${layerName(labelOf(0))} → ${layerName(labelOf(L - 1))})`);
+    let out = [summary, curveBox, table, legendNote], h = headRowOf.has(k) ? headRowOf.get(k) : -1;
+    if (h >= 0 && K) {
+      setText(headNote, `strongest heads (by |share|), top ${K}`);
+      let hTop = 0;
+      for (let j = 0; j < K; j++) hTop = Math.max(hTop, Math.abs(d.componentHeadValues.data[h * K + j]));
+      let hs = divergingScale(hTop, d.theme), items = [];
+      for (let j = 0; j < K; j++) {
+        let layer = d.componentHeads.data[(h * K + j) * 2], hd = d.componentHeads.data[(h * K + j) * 2 + 1], v = d.componentHeadValues.data[h * K + j], l = head(j);
+        setData(l.el, { layer, head: hd }), setText(l.k, `${layerName(labelOf(layer))} · head ${hd}`), setBar(l.track.firstChild, Math.abs(v) / (hTop || 1), hs(v)), setNum(l.v, v), items.push(l.el);
+      }
+      fillChildren(headRows, items), out.push(headNote, headRows);
+    } else if (d.componentHeadTokens.length) {
+      let t = Array.from(d.componentHeadTokens);
+      setText(headNote, `heads: listed for the explained ${d.unit}s (${t.slice(0, 6).join(", ")}${t.length > 6 ? ", …" : ""})`), out.push(headNote);
+    }
+    f.fill(out);
+  }, f.rows = m, f;
+}
+function featuresPanel(d) {
+  let f = panelFrame("features", "sparse dictionary features"), [S, N, K] = d.featureIndices.shape, maxOf = new Float32Array(S);
+  for (let s = 0; s < S; s++)
+    for (let i = 0; i < N * K; i++) maxOf[s] = Math.max(maxOf[s], Math.abs(d.featureValues.data[s * N * K + i]));
+  let blocks = [];
+  for (let s = 0; s < S; s++) {
+    let title = note("");
+    title.classList.add("ew-ex-sae"), title.dataset.sae = String(s);
+    let list = rows("ew-ex-feature-rows");
+    list.dataset.sae = String(s);
+    let none = note(""), line = pool(() => {
+      let parts = { k: key(""), label: span("ew-ex-flabel"), track: bar(0), v: num(0) };
+      return parts.el = item([parts.k, parts.label, parts.track, parts.v]), parts;
+    });
+    blocks.push({ title, list, none, line });
+  }
+  let hint2 = note("bar: the activation over the dictionary's largest shown in the text");
+  return f.show = (k) => {
+    f.heading(["Features at ", ...named(d, k)]);
+    let out = [];
+    for (let s = 0; s < S; s++) {
+      let b = blocks[s], active = d.featureActive.empty ? 0 : d.featureActive.data[s * N + k];
+      setText(b.title, `${d.featureNames[s] || `dictionary ${s}`}: ${active} active`), b.title.dataset.active = String(active), out.push(b.title);
+      let labels = d.featureLabels[s] || {}, items = [];
+      for (let j = 0; j < K; j++) {
+        let at = d.featureIndices.data[(s * N + k) * K + j];
+        if (at < 0) continue;
+        let v = d.featureValues.data[(s * N + k) * K + j], l = b.line(items.length);
+        setData(l.el, { sae: s, feature: at }), setText(l.k, `#${at}`);
+        let text = labels[String(at)];
+        setText(l.label, text == null ? "–" : String(text)), l.label.classList.toggle("ew-ex-unlabelled", text == null), setBar(l.track.firstChild, Math.abs(v) / (maxOf[s] || 1)), setNum(l.v, v), items.push(l.el);
+      }
+      items.length ? (fillChildren(b.list, items), out.push(b.list)) : (setText(b.none, `no latent is active at ${d.unit} ${k}.`), out.push(b.none));
+    }
+    out.push(hint2), f.fill(out);
+  }, f;
+}
+var STYLE_ID = "ew-style-explorer-components-v1";
+function injectComponentStyles(el) {
+  if (typeof document > "u") return;
+  let root = el && typeof el.getRootNode == "function" ? el.getRootNode() : document, isShadow = typeof ShadowRoot < "u" && root instanceof ShadowRoot;
+  if (isShadow ? root.querySelector(`#${STYLE_ID}`) : document.getElementById(STYLE_ID)) return;
+  let style = document.createElement("style");
+  style.id = STYLE_ID, style.textContent = COMPONENT_PANELS_CSS, (isShadow ? root : document.head || document.documentElement).appendChild(style);
+}
+var COMPONENT_PANELS_CSS = `
+.ew-ex-dla { grid-auto-rows: 16px; }
+.ew-ex-dla .ew-ex-track { height: 8px; }
+.ew-ex-signed .ew-ex-bar { background: linear-gradient(to right, transparent var(--ew-a, 50%), var(--ew-fill, var(--ew-bar)) var(--ew-a, 50%),
+  var(--ew-fill, var(--ew-bar)) var(--ew-b, 50%), transparent var(--ew-b, 50%)); }
+.ew-ex-signed { border-left: 1px solid transparent; background: linear-gradient(to right, var(--ew-bg2) 49.5%, var(--ew-border) 49.5%, var(--ew-border) 50.5%, var(--ew-bg2) 50.5%); }
+.ew-ex-curve-box { display: flex; align-items: center; gap: 8px; margin: 2px 0 4px 0; }
+.ew-ex-curve { flex: none; color: var(--ew-accent); }
+.ew-ex-feature-rows { grid-template-columns: max-content minmax(0, 14em) minmax(32px, 8em) max-content; }
+.ew-ex-flabel { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.ew-ex-flabel.ew-ex-unlabelled { color: var(--ew-muted); }
+.ew-ex-sae { font-weight: 600; color: var(--ew-fg); margin-top: 4px; }
+`;
+
 // src/lib/styles.js
-var STYLE_ID = "ew-style-v1", CSS = `
+var STYLE_ID2 = "ew-style-v1", CSS = `
 .ew-root {
   --ew-bg: #ffffff; --ew-bg2: #f3f4f6; --ew-fg: #1b1f24; --ew-muted: #5c6370; --ew-border: #d0d7de;
   --ew-accent: #0072b2; --ew-focus: #d55e00; --ew-select: #000000; --ew-tt-bg: #ffffff; --ew-bar: #0072b2;
@@ -1149,9 +1298,9 @@ var STYLE_ID = "ew-style-v1", CSS = `
 function injectStyles(el) {
   if (typeof document > "u") return;
   let root = el && typeof el.getRootNode == "function" ? el.getRootNode() : document, isShadow = typeof ShadowRoot < "u" && root instanceof ShadowRoot, container = isShadow ? root : document.head || document.documentElement;
-  if (isShadow ? root.getElementById && root.querySelector(`#${STYLE_ID}`) : document.getElementById(STYLE_ID)) return;
+  if (isShadow ? root.getElementById && root.querySelector(`#${STYLE_ID2}`) : document.getElementById(STYLE_ID2)) return;
   let style = document.createElement("style");
-  style.id = STYLE_ID, style.textContent = CSS, container.appendChild(style);
+  style.id = STYLE_ID2, style.textContent = CSS, container.appendChild(style);
 }
 
 // src/lib/theme.js
@@ -1349,7 +1498,7 @@ var SVG_NS = "http://www.w3.org/2000/svg", XML_BAD = /[\u0000-\u0008\u000b\u000c
   let m = /rgba\([^)]*,\s*([\d.]+)\)/.exec(c || "");
   return m ? Number(m[1]) : !c || c === "transparent" ? 0 : 1;
 }, r1 = (v) => Math.round(v * 10) / 10;
-function svgEl(tag, attrs) {
+function svgEl2(tag, attrs) {
   let e = document.createElementNS(SVG_NS, tag);
   for (let [k, v] of Object.entries(attrs || {})) v != null && e.setAttribute(k, String(v));
   return e;
@@ -1362,18 +1511,18 @@ function gradientStops(image) {
   return stops.length >= 2 ? stops : null;
 }
 function viewToSvg(root) {
-  let rr = root.getBoundingClientRect(), W = Math.ceil(rr.width), H = Math.ceil(rr.height), svg = svgEl("svg", { xmlns: SVG_NS, width: W, height: H, viewBox: `0 0 ${W} ${H}` });
+  let rr = root.getBoundingClientRect(), W = Math.ceil(rr.width), H = Math.ceil(rr.height), svg = svgEl2("svg", { xmlns: SVG_NS, width: W, height: H, viewBox: `0 0 ${W} ${H}` });
   svg.dataset.ewView = root.dataset.ewView || "", svg.dataset.ewTheme = root.dataset.ewTheme || "";
-  let defs = svgEl("defs");
+  let defs = svgEl2("defs");
   svg.appendChild(defs);
   let ids = 0, X = (v) => r1(v - rr.left), Y = (v) => r1(v - rr.top), box = (parent, r, cs) => {
     let rad = parseFloat(cs.borderTopLeftRadius) || 0, base = { x: X(r.left), y: Y(r.top), width: r1(r.width), height: r1(r.height), rx: rad ? r1(rad) : null };
-    alphaOf(cs.backgroundColor) > 0 && parent.appendChild(svgEl("rect", { ...base, fill: cs.backgroundColor }));
+    alphaOf(cs.backgroundColor) > 0 && parent.appendChild(svgEl2("rect", { ...base, fill: cs.backgroundColor }));
     let stops = gradientStops(cs.backgroundImage);
     if (stops) {
-      let id = `ew-g${ids++}`, g = svgEl("linearGradient", { id, x1: 0, y1: 0, x2: 1, y2: 0 });
-      for (let [color, at] of stops) g.appendChild(svgEl("stop", { offset: `${at}%`, "stop-color": color }));
-      defs.appendChild(g), parent.appendChild(svgEl("rect", { ...base, fill: `url(#${id})` }));
+      let id = `ew-g${ids++}`, g = svgEl2("linearGradient", { id, x1: 0, y1: 0, x2: 1, y2: 0 });
+      for (let [color, at] of stops) g.appendChild(svgEl2("stop", { offset: `${at}%`, "stop-color": color }));
+      defs.appendChild(g), parent.appendChild(svgEl2("rect", { ...base, fill: `url(#${id})` }));
     }
     let sides = ["Top", "Right", "Bottom", "Left"].map((s) => ({
       w: cs[`border${s}Style`] === "none" ? 0 : parseFloat(cs[`border${s}Width`]) || 0,
@@ -1381,7 +1530,7 @@ function viewToSvg(root) {
     })), same = sides.every((s) => s.w === sides[0].w && s.c === sides[0].c);
     if (same && sides[0].w > 0 && alphaOf(sides[0].c) > 0) {
       let w = sides[0].w;
-      parent.appendChild(svgEl("rect", {
+      parent.appendChild(svgEl2("rect", {
         x: X(r.left + w / 2),
         y: Y(r.top + w / 2),
         width: r1(r.width - w),
@@ -1396,7 +1545,7 @@ function viewToSvg(root) {
       sides.forEach((s, i) => {
         if (!(s.w > 0) || !(alphaOf(s.c) > 0)) return;
         let [x1, y1, x2, y2] = lines[i], off = (i === 0 || i === 3 ? 1 : -1) * (s.w / 2), horiz = i % 2 === 0;
-        parent.appendChild(svgEl("line", {
+        parent.appendChild(svgEl2("line", {
           x1: X(x1),
           y1: Y(horiz ? y1 + off : y1),
           x2: X(x2),
@@ -1440,9 +1589,9 @@ function viewToSvg(root) {
       let a = textAttrs(cs), el;
       if (vertical) {
         let x = X(r.left + r.width / 2 + 0.35 * fs), y = Y(r.bottom);
-        el = svgEl("text", { ...a, x, y, transform: `rotate(-90 ${x} ${y})`, textLength: r1(r.height), lengthAdjust: "spacingAndGlyphs" });
+        el = svgEl2("text", { ...a, x, y, transform: `rotate(-90 ${x} ${y})`, textLength: r1(r.height), lengthAdjust: "spacingAndGlyphs" });
       } else
-        el = svgEl("text", { ...a, x: X(r.left), y: Y(r.top + r.height / 2 + 0.35 * fs), textLength: r1(r.width), lengthAdjust: "spacingAndGlyphs" });
+        el = svgEl2("text", { ...a, x: X(r.left), y: Y(r.top + r.height / 2 + 0.35 * fs), textLength: r1(r.width), lengthAdjust: "spacingAndGlyphs" });
       el.textContent = t, parent.appendChild(el);
     }
   }, copySvg = (parent, el, r) => {
@@ -1461,20 +1610,20 @@ function viewToSvg(root) {
     let cs = getComputedStyle(el);
     if (cs.display === "none" || cs.visibility === "hidden") return;
     let r = el.getBoundingClientRect(), g = parent, op = Number(cs.opacity);
-    if (op < 1 && (g = svgEl("g", { opacity: op }), parent.appendChild(g)), el.tagName === "CANVAS") {
+    if (op < 1 && (g = svgEl2("g", { opacity: op }), parent.appendChild(g)), el.tagName === "CANVAS") {
       let href = "";
       try {
         href = el.toDataURL("image/png");
       } catch {
       }
-      href && g.appendChild(svgEl("image", { x: X(r.left), y: Y(r.top), width: r1(r.width), height: r1(r.height), href, preserveAspectRatio: "none" }));
+      href && g.appendChild(svgEl2("image", { x: X(r.left), y: Y(r.top), width: r1(r.width), height: r1(r.height), href, preserveAspectRatio: "none" }));
       return;
     }
     if (el.namespaceURI === SVG_NS && el.tagName.toLowerCase() === "svg") return copySvg(g, el, r);
     if (box(g, r, cs), el !== root && (cs.overflowX !== "visible" || cs.overflowY !== "visible")) {
-      let id = `ew-c${ids++}`, clip = svgEl("clipPath", { id });
-      clip.appendChild(svgEl("rect", { x: X(r.left), y: Y(r.top), width: r1(r.width), height: r1(r.height) })), defs.appendChild(clip);
-      let inner = svgEl("g", { "clip-path": `url(#${id})` });
+      let id = `ew-c${ids++}`, clip = svgEl2("clipPath", { id });
+      clip.appendChild(svgEl2("rect", { x: X(r.left), y: Y(r.top), width: r1(r.width), height: r1(r.height) })), defs.appendChild(clip);
+      let inner = svgEl2("g", { "clip-path": `url(#${id})` });
       g.appendChild(inner), g = inner;
     }
     for (let c of el.childNodes) walk(g, c);
@@ -1700,12 +1849,26 @@ function readData(model, N) {
     attentionKeys: A("attention_keys"),
     attentionValues: A("attention_values"),
     headLabels: get(model, "head_labels", []).map(String),
-    attentionLabel: String(get(model, "attention_label", ""))
-  }, layers = [d.ranks, d.topkIndex, d.watchRanks].find((a) => !a.empty), L = layers ? layers.shape[0] : 0, given = get(model, "layer_labels", []);
-  d.layerLabels = Array.from({ length: L }, (_, i) => given[i] != null ? String(given[i]) : String(i));
-  for (let [m, trait] of [["prob", "target_probs"], ["kl", "kl_to_final"], ["entropy", "entropy"]]) {
+    attentionLabel: String(get(model, "attention_label", "")),
+    componentTokens: A("component_tokens").data,
+    componentAttn: A("component_attn"),
+    componentMlp: A("component_mlp"),
+    componentAccumulated: A("component_accumulated"),
+    componentLogit: A("component_logit").data,
+    componentHeadTokens: A("component_head_tokens").data,
+    componentHeads: A("component_heads"),
+    componentHeadValues: A("component_head_values"),
+    componentNote: String(get(model, "component_note", "")),
+    featureNames: get(model, "feature_names", []).map(String),
+    featureIndices: A("feature_indices"),
+    featureValues: A("feature_values"),
+    featureActive: A("feature_active"),
+    featureLabels: get(model, "feature_labels", [])
+  }, layers = [d.ranks, d.topkIndex, d.watchRanks].find((a) => !a.empty), m = d.componentTokens.length, dlaLayers = d.componentAttn.empty ? 0 : d.componentAttn.shape[1], L = layers ? layers.shape[0] : 0, given = get(model, "layer_labels", []);
+  d.layerLabels = Array.from({ length: Math.max(L, dlaLayers) }, (_, i) => given[i] != null ? String(given[i]) : String(i));
+  for (let [m2, trait] of [["prob", "target_probs"], ["kl", "kl_to_final"], ["entropy", "entropy"]]) {
     let a = A(trait);
-    fit(a, [L, N - 1]) && (d.metrics[m] = a);
+    fit(a, [L, N - 1]) && (d.metrics[m2] = a);
   }
   let first = A("first_layer");
   return d.firstLayer = fit(first, [N - 1]) ? first.data : null, d.has = {
@@ -1714,7 +1877,9 @@ function readData(model, N) {
     predictions: fit(d.topkIndex, [L, N, null]) && d.topkProbs.shape.join() === d.topkIndex.shape.join(),
     watch: fit(d.watchRanks, [L, N, d.watchTokens.length]),
     factors: fit(d.factors, [null, d.factorPositions.size]) || fit(d.neuronIds, [N, null, 2]),
-    attention: fit(d.attentionKeys, [null, N, null]) && d.attentionValues.size === d.attentionKeys.size
+    attention: fit(d.attentionKeys, [null, N, null]) && d.attentionValues.size === d.attentionKeys.size,
+    components: m > 0 && fit(d.componentAttn, [m, null]) && fit(d.componentMlp, [m, dlaLayers]) && fit(d.componentAccumulated, [m, dlaLayers + 1]) && Array.from(d.componentTokens).every((t) => t >= 0 && t < N) && (d.componentHeadTokens.length === 0 || fit(d.componentHeads, [d.componentHeadTokens.length, null, 2]) && d.componentHeadValues.size * 2 === d.componentHeads.size),
+    features: fit(d.featureIndices, [d.featureNames.length, N, null]) && d.featureValues.size === d.featureIndices.size
   }, d;
 }
 function sameShape(a, b) {
@@ -1736,14 +1901,14 @@ function morph(a, b) {
 }
 function build(ctx) {
   let { model, body, tooltip, root } = ctx;
-  injectExplorerStyles(root);
+  injectExplorerStyles(root), injectComponentStyles(root);
   let { tokens, raw, nInput } = tokenTraits(model), N = tokens.length, unit = get(model, "unit", "token") === "word" ? "word" : "token", pieces = get(model, "pieces", []), turns = get(model, "turns", []).filter((t) => t && t.start >= 0 && t.stop <= N && t.start < t.stop), specialArr = decodeArray(model.get("special"), "special"), special = specialArr.size === N ? specialArr.data : null, d = Object.assign(readData(model, N), { tokens, unit, theme: ctx.theme, tooltip }), name = (k) => `${unit} ${k}`, clamp = (k) => Number.isInteger(k) && k >= 0 && k < N ? k : 0, selected = () => clamp(Number(get(model, "selected_token", 0))), methodIdx = 0, readMethod = () => {
     let i = d.methods.indexOf(String(get(model, "method", d.methods[0] || "")));
     methodIdx = i >= 0 ? i : 0;
   };
   readMethod(), d.method = () => methodIdx;
   let panels = [], sal = d.has.saliency ? saliencyPanel(d, (m) => commit(model, "method", m)) : null;
-  sal && panels.push(sal), d.has.lens && panels.push(lensPanel(d)), d.has.predictions && panels.push(predictionsPanel(d)), d.has.watch && panels.push(watchPanel(d)), d.has.factors && panels.push(factorsPanel(d)), d.has.attention && panels.push(attentionPanel(d));
+  sal && panels.push(sal), d.has.lens && panels.push(lensPanel(d)), d.has.predictions && panels.push(predictionsPanel(d)), d.has.watch && panels.push(watchPanel(d)), d.has.factors && panels.push(factorsPanel(d)), d.has.attention && panels.push(attentionPanel(d)), d.has.components && panels.push(componentsPanel(d)), d.has.features && panels.push(featuresPanel(d));
   let timings = {}, now = () => typeof performance < "u" ? performance.now() : 0, preview = -1, shown = selected(), scale = null, salRow = -1, roleAt = (i) => (turns.find((t) => i >= t.start && i < t.stop) || {}).role || "", explained = new Set(sal ? Array.from(d.targets) : []), row = createVirtualRow({
     tokens,
     rawTokens: raw,
@@ -1786,7 +1951,7 @@ function build(ctx) {
     let role = roleAt(i);
     return role && lines.push(["turn", role]), special && special[i] && lines.push("chat-template special token"), explained.has(i) && lines.push("explained: its saliency is in the saliency panel"), lines;
   }
-  let LATER = [["lens"], ["predictions"], ["watch", "factors", "attention"]], raf = typeof requestAnimationFrame == "function" ? requestAnimationFrame : null, generation = 0, pendingStages = [], waiters = [], settle = () => {
+  let LATER = [["lens"], ["predictions"], ["watch", "factors", "attention"], ["components", "features"]], raf = typeof requestAnimationFrame == "function" ? requestAnimationFrame : null, generation = 0, pendingStages = [], waiters = [], settle = () => {
     pendingStages = [];
     let w = waiters;
     waiters = [];
@@ -1905,7 +2070,21 @@ function render({ model, el }) {
       "attention_label",
       "head_labels",
       "attention_keys",
-      "attention_values"
+      "attention_values",
+      "component_tokens",
+      "component_attn",
+      "component_mlp",
+      "component_accumulated",
+      "component_logit",
+      "component_head_tokens",
+      "component_heads",
+      "component_head_values",
+      "component_note",
+      "feature_names",
+      "feature_indices",
+      "feature_values",
+      "feature_active",
+      "feature_labels"
     ],
     localTraits: ["selected_token", "method"],
     build

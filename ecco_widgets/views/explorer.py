@@ -10,6 +10,9 @@ back) shows, each panel only when its arrays are given:
 - ``watch``: ``watch_ranks[:, k]`` (n_layers, n_tokens, n_watch): the watched tokens' ranks after token k;
 - ``factors``: ``factors[:, j]`` (n_components, n_positions) where ``factor_positions[j] == k``, and the strongest
   neurons ``neuron_ids[k]`` (n_tokens, n_top, 2: layer, neuron) with ``neuron_values[k]`` (n_tokens, n_top);
+- ``components``: for token k, the direct logit attribution of token k where it was predicted (attention vs MLP per
+  layer, the logit read after each block, the strongest heads), see :mod:`ecco_widgets.views.explorer_panels`;
+- ``features``: per sparse dictionary, the strongest active latents at token k (index, label, activation);
 - ``attention``: the strongest keys ``attention_keys[h, k]`` (n_heads, n_tokens, n_keys; -1 = none) with their
   weights ``attention_values[h, k]``, for the head (or mean) ``head_labels[h]`` of one layer (``attention_label``).
 
@@ -37,11 +40,12 @@ import traitlets
 from .arrays import Array, ViewValueError, array_serialization, as_float_array, as_int_array
 from .base import TokenView, check_choice, check_index, check_labels, check_tokens, check_topk
 from .chat_marks import check_special, check_turns
+from .explorer_panels import components, features
 from .rank_grid import check_metric_arrays
 from .saliency import stack_methods
 
 #: the panels, in the order the view shows them
-PANELS = ("saliency", "lens", "predictions", "watch", "factors", "attention")
+PANELS = ("saliency", "lens", "predictions", "watch", "factors", "attention", "components", "features")
 UNITS = ("token", "word")
 
 _READERS: list[Callable[..., dict[str, Any]]] = []
@@ -98,6 +102,22 @@ class Explorer(TokenView):
     head_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
     attention_keys = _arr(ndim=3)
     attention_values = _arr(ndim=3)
+    # components (direct logit attribution of each token where it was predicted)
+    component_tokens = _arr(ndim=1)
+    component_attn = _arr(ndim=2)
+    component_mlp = _arr(ndim=2)
+    component_accumulated = _arr(ndim=2)
+    component_logit = _arr(ndim=1)
+    component_head_tokens = _arr(ndim=1)
+    component_heads = _arr(ndim=3)
+    component_head_values = _arr(ndim=2)
+    component_note = traitlets.Unicode("").tag(sync=True)
+    # features (sparse dictionaries)
+    feature_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    feature_indices = _arr(ndim=3)
+    feature_values = _arr(ndim=3)
+    feature_active = _arr(ndim=2)
+    feature_labels = traitlets.List(traitlets.Dict()).tag(sync=True)
 
     def __init__(self, out: Any = None, /, **options: Any) -> None:
         if out is not None:
@@ -114,7 +134,8 @@ class Explorer(TokenView):
         """The panels the view shows (those whose arrays were given), in :data:`PANELS` order."""
         return present_panels(self.attributions.size > 0, self.ranks.size > 0, self.topk_index.size > 0,
                               self.watch_ranks.size > 0, self.factors.size + self.neuron_ids.size > 0,
-                              self.attention_keys.size > 0)
+                              self.attention_keys.size > 0, self.component_tokens.size > 0,
+                              self.feature_indices.size > 0)
 
     def _repr_summary(self) -> str:
         title = f"title={self.title!r}, " if self.title else ""
@@ -169,6 +190,8 @@ def checked(o: Mapping[str, Any]) -> dict[str, Any]:
         if n_layers else []
     out.update(_factors(o, n))
     out.update(_attention(o, n))
+    out.update(components(o, n))
+    out.update(features(o, n))
     selected = o.pop("selected_token", 0)
     out["selected_token"] = check_index(selected, n, "selected_token", allow_none=False)
     out.update(o)  # title, theme, ...

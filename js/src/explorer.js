@@ -3,7 +3,8 @@
 // three frames, so that no frame is long); click, arrow keys (Up / Down: a line), PageUp / PageDown, Home / End and
 // Enter select it and write `selected_token` back; a `selected_token` set from Python moves the selection.
 // For the shown token k: saliency row of target k, lens column k (after token k), layer predictions and watched ranks
-// after token k, factor values and top neurons at token k, the attention row of query k. Panels whose arrays are
+// after token k, factor values and top neurons at token k, the attention row of query k, the direct logit attribution
+// of token k where it was predicted (lib/component_panels.js), its strongest dictionary features. Panels whose arrays are
 // empty are left out. The token row is virtualised (lib/virtual_tokens.js): only the lines in view are in the DOM.
 import { decodeArray } from "./lib/arrays.js";
 import { attributionScale, legend, CATEGORICAL } from "./lib/colors.js";
@@ -11,6 +12,7 @@ import { createVirtualRow } from "./lib/virtual_tokens.js";
 import { saliencyPanel, factorsPanel, attentionPanel } from "./lib/panels.js";
 import { lensPanel, predictionsPanel, watchPanel } from "./lib/lens_panels.js";
 import { injectExplorerStyles } from "./lib/explorer_styles.js";
+import { componentsPanel, featuresPanel, injectComponentStyles } from "./lib/component_panels.js";
 import { mountView, commit, get, tokenTraits } from "./lib/model.js";
 
 const ROLE_RGB = { system: [153, 153, 153], user: [0, 114, 178], assistant: [213, 94, 0] };
@@ -28,11 +30,19 @@ export function readData(model, N) {
     neuronIds: A("neuron_ids"), neuronValues: A("neuron_values"),
     attentionKeys: A("attention_keys"), attentionValues: A("attention_values"),
     headLabels: get(model, "head_labels", []).map(String), attentionLabel: String(get(model, "attention_label", "")),
+    componentTokens: A("component_tokens").data, componentAttn: A("component_attn"), componentMlp: A("component_mlp"),
+    componentAccumulated: A("component_accumulated"), componentLogit: A("component_logit").data,
+    componentHeadTokens: A("component_head_tokens").data, componentHeads: A("component_heads"),
+    componentHeadValues: A("component_head_values"), componentNote: String(get(model, "component_note", "")),
+    featureNames: get(model, "feature_names", []).map(String), featureIndices: A("feature_indices"),
+    featureValues: A("feature_values"), featureActive: A("feature_active"), featureLabels: get(model, "feature_labels", []),
   };
   const layers = [d.ranks, d.topkIndex, d.watchRanks].find((a) => !a.empty);
+  const m = d.componentTokens.length;
+  const dlaLayers = d.componentAttn.empty ? 0 : d.componentAttn.shape[1];
   const L = layers ? layers.shape[0] : 0;
   const given = get(model, "layer_labels", []);
-  d.layerLabels = Array.from({ length: L }, (_, i) => (given[i] != null ? String(given[i]) : String(i)));
+  d.layerLabels = Array.from({ length: Math.max(L, dlaLayers) }, (_, i) => (given[i] != null ? String(given[i]) : String(i)));
   for (const [m, trait] of [["prob", "target_probs"], ["kl", "kl_to_final"], ["entropy", "entropy"]]) {
     const a = A(trait);
     if (fit(a, [L, N - 1])) d.metrics[m] = a;
@@ -46,6 +56,11 @@ export function readData(model, N) {
     watch: fit(d.watchRanks, [L, N, d.watchTokens.length]),
     factors: fit(d.factors, [null, d.factorPositions.size]) || fit(d.neuronIds, [N, null, 2]),
     attention: fit(d.attentionKeys, [null, N, null]) && d.attentionValues.size === d.attentionKeys.size,
+    components: m > 0 && fit(d.componentAttn, [m, null]) && fit(d.componentMlp, [m, dlaLayers]) &&
+      fit(d.componentAccumulated, [m, dlaLayers + 1]) && Array.from(d.componentTokens).every((t) => t >= 0 && t < N) &&
+      (d.componentHeadTokens.length === 0 || (fit(d.componentHeads, [d.componentHeadTokens.length, null, 2]) &&
+        d.componentHeadValues.size * 2 === d.componentHeads.size)),
+    features: fit(d.featureIndices, [d.featureNames.length, N, null]) && d.featureValues.size === d.featureIndices.size,
   };
   return d;
 }
@@ -75,6 +90,7 @@ function morph(a, b) {
 function build(ctx) {
   const { model, body, tooltip, root } = ctx;
   injectExplorerStyles(root);
+  injectComponentStyles(root);
   const { tokens, raw, nInput } = tokenTraits(model);
   const N = tokens.length;
   const unit = get(model, "unit", "token") === "word" ? "word" : "token";
@@ -103,6 +119,8 @@ function build(ctx) {
   if (d.has.watch) panels.push(watchPanel(d));
   if (d.has.factors) panels.push(factorsPanel(d));
   if (d.has.attention) panels.push(attentionPanel(d));
+  if (d.has.components) panels.push(componentsPanel(d));
+  if (d.has.features) panels.push(featuresPanel(d));
 
   const timings = {}; // ms of the last hover: tooltip, each panel, row, legend (benchmarks/bench_explorer.py reads them)
   const now = () => (typeof performance !== "undefined" ? performance.now() : 0);
@@ -173,7 +191,7 @@ function build(ctx) {
   // (benchmarks/bench_explorer.py, "longest frame"): the token row, its saliency colours, the saliency panel and the
   // legend in the hover's own frame; then each group of LATER in a frame of its own. A newer hover (or a selection,
   // which writes every panel at once) drops the rest.
-  const LATER = [["lens"], ["predictions"], ["watch", "factors", "attention"]];
+  const LATER = [["lens"], ["predictions"], ["watch", "factors", "attention"], ["components", "features"]];
   const raf = typeof requestAnimationFrame === "function" ? requestAnimationFrame : null;
   let generation = 0;
   let pendingStages = [];
@@ -307,7 +325,9 @@ export function render({ model, el }) {
       "attributions", "causal", "layer_labels", "ranks", "target_probs", "kl_to_final", "entropy", "first_layer",
       "topk_vocab", "topk_index", "topk_probs", "watch_tokens", "watch_ranks", "factor_labels", "factors",
       "factor_positions", "neuron_ids", "neuron_values", "attention_label", "head_labels", "attention_keys",
-      "attention_values"],
+      "attention_values", "component_tokens", "component_attn", "component_mlp", "component_accumulated",
+      "component_logit", "component_head_tokens", "component_heads", "component_head_values", "component_note",
+      "feature_names", "feature_indices", "feature_values", "feature_active", "feature_labels"],
     localTraits: ["selected_token", "method"],
     build,
   });
