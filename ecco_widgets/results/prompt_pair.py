@@ -61,6 +61,8 @@ class PromptPair:
     targets_b: np.ndarray | None = None
     attributions_a: np.ndarray | None = None
     attributions_b: np.ndarray | None = None
+    _out_a: Any = field(default=None, repr=False, compare=False)  # the outputs (their recorded components, if any)
+    _out_b: Any = field(default=None, repr=False, compare=False)
 
     @property
     def n_layers(self) -> int:
@@ -115,6 +117,30 @@ class PromptPair:
             attributions_a=empty if self.attributions_a is None else self.attributions_a,
             attributions_b=empty if self.attributions_b is None else self.attributions_b,
             unit=self.unit, **view_options)
+
+    def logit_attribution_difference(self, column: int = -1, target: Any = None, foil: Any = None,
+                                     unit: str = "head") -> Any:
+        """Direct logit attribution of ``target`` (− ``foil``) after the tokens of aligned ``column`` (-1: the last
+        column both prompts have a token in) on A and on B, and A − B per component (both outputs analysed with
+        ``components=True``): a LogitAttributionDifference; ``.view()`` draws its layers x heads grid.
+
+        Example: ``ew.compare(clean, corrupt).logit_attribution_difference(target=" are", foil=" is").view()``
+        """
+        from .dla_difference import logit_attribution_difference
+
+        both = np.flatnonzero((self.alignment[:, 0] >= 0) & (self.alignment[:, 1] >= 0))
+        n = len(self.alignment)
+        if isinstance(column, bool) or not isinstance(column, (int, np.integer)) or not -n <= column < n:
+            raise InputError(f"column {column!r} is out of range: the pair has {n} aligned columns (0..{n - 1}).")
+        column = int(both[-1]) if column == -1 and both.size else int(column) % n
+        pos_a, pos_b = (int(v) for v in self.alignment[column])
+        if pos_a < 0 or pos_b < 0:
+            raise InputError(f"column {column} is a gap in prompt {'A' if pos_a < 0 else 'B'}: pick a column both "
+                             "prompts have a token in.")
+        if self._out_a is None or self._out_b is None:
+            raise NotAvailableError("This pair holds no outputs (it was loaded from a file): ew.compare(out_a, out_b) "
+                                    "again with outputs analysed with components=True.")
+        return logit_attribution_difference(self._out_a, self._out_b, (pos_a, pos_b), target, foil, unit)
 
     def save(self, path: str | Path) -> Path:
         """Write the pair to one .npz file; ``ew.load(path)`` gives it back."""
@@ -216,4 +242,4 @@ def compare(out_a: Any, out_b: Any, aggregate: str = "l2_normalized") -> PromptP
         layer_labels=list(out_a.layer_labels), unit=out_a.unit, methods=methods, aggregate=aggregate,
         targets_a=None if not methods else np.asarray(out_a.targets, np.int64).copy(),
         targets_b=None if not methods else np.asarray(out_b.targets, np.int64).copy(),
-        attributions_a=stacked(out_a), attributions_b=stacked(out_b))
+        attributions_a=stacked(out_a), attributions_b=stacked(out_b), _out_a=out_a, _out_b=out_b)
