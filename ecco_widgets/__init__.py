@@ -25,6 +25,8 @@ from .results import ClassifierOutput, LogitAttribution, LogitAttributions, Mask
     PatchingResult, PromptPair, Seq2SeqOutput, compare, load
 from .views import (AttentionView, Explorer, FactorExplorer, LayerPredictions, LensComparison, LogitAttributionView,
                     NeuronHeatmap, PatchingGrid, PromptPairView, RankGrid, RankWatch, SaliencyView)
+from .results.feature_attribution import FeatureAttribution
+from .results.steering import SteeringResult
 from .views.export import save_html, to_html
 from .views.hosts import set_html_fallback
 
@@ -42,6 +44,7 @@ __all__ = [
     "Seq2SeqOutput", "load_seq2seq", "seq2seq", "TunedLens", "held_out_kl", "compare_lenses",
     "BatchResults", "batch", "load_batch",
     "patching", "PatchingResult", "PatchingGrid",
+    "FeatureAttribution", "SteeringResult",
     "compare", "PromptPair", "PromptPairView",
     "set_html_fallback", "LogitAttribution", "LogitAttributions", "LogitAttributionView", "SAE", "Site", "SiteWarning",
 ]

@@ -25,6 +25,7 @@ from ..analysis.features import FeatureRecorder
 from ..analysis.lens import logit_lens
 from ..capture import capture, forward_until
 from .generation import check_generation_options, generate_ids, pad_id
+from .steering import generate_steered, links_of
 from ..errors import InputError, UnsupportedModelError
 from ..memory import check_activation_memory
 from ..results import Output
@@ -148,11 +149,14 @@ class LanguageModel(ModelBase):
         return self.analyze_ids(ids, n_input_tokens=len(ids), **options)
 
     def generate(self, prompt: str, max_new_tokens: int = 20, do_sample: bool = False,
-                 generation_kwargs: dict | None = None, **options: Any) -> Output:
+                 generation_kwargs: dict | None = None, steer: Any = None, **options: Any) -> Output:
         """Generate (greedy unless do_sample=True), then analyse prompt + generated tokens in one hooked pass.
 
-        Example: ``out = lm.generate("The capital of France is", max_new_tokens=10)``
+        Example: ``out = lm.generate("The capital of France is", max_new_tokens=10)``. steer={sae: {feature: value}}
+        returns a SteeringResult: the plain and the steered continuation (models/steering.py, docs/features.md).
         """
+        if steer is not None:
+            return generate_steered(self, prompt, max_new_tokens, do_sample, generation_kwargs, steer, **options)
         ids = self.encode(prompt)
         if isinstance(max_new_tokens, (bool, np.bool_)) or not isinstance(max_new_tokens, (int, np.integer)) \
                 or max_new_tokens < 1:
@@ -258,6 +262,7 @@ class LanguageModel(ModelBase):
             del captured
             out._components = plugs[0].finish() if plugs else None
             out.features = features_of(features.finish()) if features else {}
+            out._saes = links_of(features)  # out.feature_attribution(name)
             if attribution:
                 result = compute_attributions(self.spec, input_ids, target_positions, methods, target=target,
                                               foil_ids=foil_ids, n_steps=n_steps, progress=progress,

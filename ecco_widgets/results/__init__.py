@@ -5,8 +5,8 @@
 their views (``out.rankings()``, ``out.primary_attributions()``, ...); views never import results.
 
 >>> sorted(KINDS)  # doctest: +NORMALIZE_WHITESPACE
-['ClassifierOutput', 'LogitAttribution', 'LogitAttributions', 'MaskedLMOutput', 'Output', 'PatchingResult', 'PromptPair',
- 'Seq2SeqOutput']
+['ClassifierOutput', 'FeatureAttribution', 'LogitAttribution', 'LogitAttributions', 'MaskedLMOutput', 'Output',
+ 'PatchingResult', 'PromptPair', 'Seq2SeqOutput', 'SteeringResult']
 """
 
 from pathlib import Path
@@ -14,6 +14,7 @@ from pathlib import Path
 from .classifier import ClassifierOutput
 from .explore import explorer_traits  # (also lets ew.Explorer(out) read an output)
 from .factors import NMFResult
+from .feature_attribution import FeatureAttribution
 from .logit_attribution import LogitAttribution
 from .logit_attributions import LogitAttributions
 from .masked_lm import MaskedLMOutput
@@ -21,12 +22,13 @@ from .output import Output
 from .patching import PatchingResult
 from .prompt_pair import PromptPair, compare
 from .seq2seq import Seq2SeqOutput
+from .steering import SteeringResult
 from .storage import read_result, save_result
 
 #: Every result kind, by the name written into its file.
 KINDS: dict[str, type] = {cls.__name__: cls for cls in (Output, MaskedLMOutput, ClassifierOutput, Seq2SeqOutput,
                                                          PatchingResult, PromptPair, LogitAttribution,
-                                                         LogitAttributions)}
+                                                         LogitAttributions, FeatureAttribution, SteeringResult)}
 
 
 def load(path: str | Path) -> Output:
@@ -35,4 +37,5 @@ def load(path: str | Path) -> Output:
     return read_result(path, KINDS)
 
 __all__ = ["KINDS", "ClassifierOutput", "LogitAttribution", "LogitAttributions", "MaskedLMOutput", "NMFResult", "Output",
-           "PatchingResult", "Seq2SeqOutput", "PromptPair", "compare", "load", "save_result"]
+           "PatchingResult", "Seq2SeqOutput", "PromptPair", "compare", "load", "save_result", "FeatureAttribution",
+           "SteeringResult"]

@@ -22,6 +22,7 @@ from ..errors import InputError, NotAvailableError
 from .factors import NMFResult, neuron_heatmap, nmf_of, top_neurons
 from .logit_attribution import logit_attribution_of
 from .logit_attributions import logit_attributions_of
+from .feature_attribution import feature_attribution_of
 from .storage import save_result
 from .words import add_units, by_word, chat_options, sum_pieces, words_of
 
@@ -109,6 +110,7 @@ class Output:
     words = words_of  # out.words(): [{"text", "start", "stop", "pieces"}], contiguous token ranges
     logit_attribution = logit_attribution_of  # out.logit_attribution(position, target, foil, unit): components=True
     logit_attributions = logit_attributions_of  # every position (or a list) by layer or head, one batched pass
+    feature_attribution = feature_attribution_of  # out.feature_attribution(sae, positions, target, foil)
 
     def by_word(self) -> "Output":
         """This output with words as tokens (unit == "word"; see :mod:`ecco_widgets.results.words`)."""
