@@ -177,6 +177,9 @@ def make_view(cls, rng=None):
     if cls is views.LogitAttributionView:
         return views.LogitAttributionView(rng.normal(size=(4, 3)), rng.normal(size=4), tokens=TOKENS, position=N - 1,
                                           target=" mat", attention=rng.random((4, 3, N)))
+    if cls is views.FeatureExplorer:
+        return views.FeatureExplorer(TOKENS, rng.permutation(40)[:N * 2].reshape(N, 2), rng.random((N, 2)) + 0.1,
+                                     d_sae=40, labels={0: "zero"}, n_input_tokens=3)
     if cls is views.BatchSummary:
         return views.BatchSummary(layer_labels=["0", "1", "2", "3"], share_rank1=rng.random(4),
                                   first_layer_counts=rng.integers(0, 5, size=5), mean_kl=rng.random(4))

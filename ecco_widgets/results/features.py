@@ -16,7 +16,7 @@ the reconstruction error's norm, and the text's FVU and L0. Saved and loaded wit
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -84,6 +84,33 @@ class SAEFeatures:
         return SAEFeatures(**{**self.meta(), "indices": indices[:, :width].copy(), "values": values[:, :width].copy(),
                               "error_norm": self.error_norm[positions].copy()})
 
+    def explore(self, tokens: Sequence[str], *, sae: Any = None, labels: Mapping[int, str] | None = None,
+                attribution: Any = None, attribution_target: str = "", attribution_index: int = 0,
+                **view_options: Any):
+        """FeatureExplorer of these features over ``tokens`` (the output's; ``out.explore_features(name)`` passes
+        them): ``labels`` {latent: description}, default ``sae.labels`` when ``sae`` is given; ``attribution``
+        {position: (indices, values)} or a pair of (n_tokens, k) arrays, each token's features' effect on
+        ``attribution_target``; or ``out.feature_attribution(sae)``'s result, whose target ``attribution_index`` is
+        shown. Sends indices + values + per-token offsets, never the dense array."""
+        from ..views import FeatureExplorer
+
+        if hasattr(attribution, "attributions") and hasattr(attribution, "indices"):  # a FeatureAttribution
+            attribution, attribution_target = _one_target(attribution, attribution_index, attribution_target,
+                                                          self.d_sae)
+
+        if labels is None and sae is not None:
+            labels = getattr(sae, "labels", None)
+            if getattr(sae, "d_sae", self.d_sae) != self.d_sae:
+                raise InputError(f"sae has d_sae={sae.d_sae} but the features {self.name!r} come from a dictionary of "
+                                 f"{self.d_sae} latents: pass the SAE they were recorded with.")
+        if len(tokens) != self.n_tokens:
+            raise InputError(f"features {self.name!r} cover {self.n_tokens} tokens, not {len(tokens)}.")
+        view_options.setdefault("dictionary", self.name)
+        view_options.setdefault("title", f"Features of {self.name} ({self.site}; FVU {self.fvu:.3g}, L0 "
+                                         f"{self.l0:.3g})")
+        return FeatureExplorer(list(tokens), self.indices, self.values, d_sae=self.d_sae, labels=labels,
+                               attribution=attribution, attribution_target=attribution_target, **view_options)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SAEFeatures):
             return NotImplemented
@@ -106,6 +133,41 @@ class SAEFeatures:
         if self.error_norm.shape != (n_tokens,):
             found.append(f"features {self.name!r}: error_norm {self.error_norm.shape} for {n_tokens} tokens")
         return found
+
+
+def _one_target(result: Any, t: int, label: str, d_sae: int) -> tuple[tuple[np.ndarray, np.ndarray], str]:
+    """(indices, attributions of target t) of a FeatureAttribution, and the target's description."""
+    n = len(result.positions)
+    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not -n <= t < n:
+        raise InputError(f"attribution_index {t!r}: the attribution explains {n} targets (0..{n - 1}).")
+    if int(result.d_sae) != d_sae:
+        raise InputError(f"The attribution is of a dictionary of {result.d_sae} latents, these features of {d_sae}.")
+    foil = result.foils[t] if result.foils[t] else ""
+    what = f"{result.target} of {result.targets[t]!r}" + (f" - {foil!r}" if foil else "") + \
+        f" at token {int(result.positions[t])}"
+    return (result.indices, result.attributions[t]), label or what
+
+
+def explore_features_of(out: Any, name: str | None = None, **options: Any):
+    """``out.explore_features(name=None, sae=None, labels=None, attribution=None, attribution_target="", ...)``: the
+    FeatureExplorer of one dictionary's features (``lm.analyze(text, saes=[sae])``; ``name`` may be left out when
+    there is one). Example: ``out.explore_features(sae=sae)`` (labels from ``sae.labels``)."""
+    from .words import chat_options
+
+    found = getattr(out, "features", None) or {}
+    if not found:
+        raise InputError("This output has no features: analyze with saes=[sae] (lm.analyze(text, saes=[sae])).")
+    if name is None:
+        if len(found) > 1:
+            raise InputError(f"This output has the features of {len(found)} dictionaries ({', '.join(found)}): "
+                             "name one, out.explore_features(name).")
+        name = next(iter(found))
+    if name not in found:
+        raise InputError(f"No features named {name!r}; this output has: {', '.join(found)}.")
+    options.setdefault("raw_tokens", list(out.raw_tokens) if getattr(out, "raw_tokens", None) else None)
+    options.setdefault("n_input_tokens", out.n_input_tokens)
+    options.setdefault("unit", getattr(out, "unit", "token"))
+    return found[name].explore(out.tokens, **{**chat_options(out), **options})
 
 
 def features_of(found: list[dict[str, Any]]) -> dict[str, SAEFeatures]:

@@ -20,6 +20,7 @@ from ..analysis.attribution import aggregate_attributions, relative_completeness
 from ..analysis.lens import watch_ranks
 from ..errors import InputError, NotAvailableError
 from .factors import NMFResult, neuron_heatmap, nmf_of, top_neurons
+from .features import explore_features_of
 from .logit_attribution import logit_attribution_of
 from .logit_attributions import logit_attributions_of
 from .feature_attribution import feature_attribution_of
@@ -109,6 +110,7 @@ class Output:
 
     words = words_of  # out.words(): [{"text", "start", "stop", "pieces"}], contiguous token ranges
     logit_attribution = logit_attribution_of  # out.logit_attribution(position, target, foil, unit): components=True
+    explore_features = explore_features_of  # out.explore_features(name, sae=, attribution=): a FeatureExplorer
     logit_attributions = logit_attributions_of  # every position (or a list) by layer or head, one batched pass
     feature_attribution = feature_attribution_of  # out.feature_attribution(sae, positions, target, foil)
 

@@ -201,6 +201,15 @@ export function viewStates(tokens) {
       promoted_values: arr(Array.from({ length: L * 3 * K }, (_, i) => 2 - (i % K)), "float32", [L, 3, K]),
       attention: arr(Array.from({ length: L * 2 * n }, () => 1 / n), "float32", [L, 2, n]), selected_cell: [],
     },
+    // 2 active latents per token t: t % 5 (value 1 + t) and 5 + t % 3 (value 0.5); labels for 0 and 5; no attribution
+    feature_explorer: {
+      tokens, raw_tokens: raw, n_input_tokens: 3, title: "", theme: "light", unit: "token", turns: [], dictionary: "sae", d_sae: 8,
+      feature_offsets: arr(Array.from({ length: n + 1 }, (_, t) => 2 * t), "int32", [n + 1]),
+      feature_indices: arr(Array.from({ length: 2 * n }, (_, i) => (i % 2 ? 5 + ((i >> 1) % 3) : (i >> 1) % 5)), "int32", [2 * n]),
+      feature_values: arr(Array.from({ length: 2 * n }, (_, i) => (i % 2 ? 0.5 : 1 + (i >> 1))), "float32", [2 * n]),
+      feature_labels: [{ index: 0, description: "zero" }, { index: 5, description: "five" }], attribution_offsets: arr([], "int32", [0]), attribution_indices: arr([], "int32", [0]),
+      attribution_values: arr([], "float32", [0]), attribution_target: "", n_top: 10, selected_token: -1, selected_feature: -1,
+    },
     // prompt B = A with token 1 changed (position by position); ranks in both, IG of the last two tokens in both
     prompt_pair: {
       tokens_a: tokens, tokens_b: tokens.map((t, i) => (i === 1 ? `${t}X` : t)), raw_tokens_a: raw,

@@ -104,12 +104,32 @@ def build(cls, tokens=None, raw=None, labels=None, seed=0, title=""):
         return prompt_pair(toks, rw, n_in, rng, lab(6, "L{}"), title)
     if cls is views.LogitAttributionView:
         return logit_attribution(toks, rw, rng, lab(6, "{}"), lab(7, "v{}") if labels is not None else None, title)
+    if cls is views.FeatureExplorer:
+        return feature_explorer(toks, rw, n_in, rng, lab(6, "feature {}"), lab(2, "{}")[-1] if labels is not None
+                                else "' dog'", title)
     if cls is views.BatchSummary:  # a dataset view: no tokens; its texts are the layer labels and method names
         share = np.sort(rng.random(8))
         return views.BatchSummary(layer_labels=lab(8, "{}"), share_rank1=share, first_layer_counts=rng.integers(
             0, 9, size=9), mean_kl=share[::-1] * 5, methods=lab(1, "ig"), attribution_by_distance=rng.random(
             (1, 32)) / 4, n_prompts=40, n_errors=2, title=title)
     raise AssertionError(cls)
+
+
+def feature_explorer(toks, raw, n_in, rng, names, target="' dog'", title=""):
+    """A 40-latent dictionary over the tokens: latent 7 active at every other token and at the last (the view shows
+    the last token's features first), 2 or 3 others each, labels ``names`` for latents 7, 0, 1, ...; each token's
+    features' attribution to ``target`` (signed)."""
+    n, d, k = len(toks), 40, 3
+    idx, val = np.full((n, k), -1), np.zeros((n, k))
+    for t in range(n):
+        others = rng.choice(np.arange(8, d), size=2, replace=False)
+        row = [7, *others] if t % 2 == 0 or t == n - 1 else list(others)
+        idx[t, :len(row)], val[t, :len(row)] = row, rng.random(len(row)) * 3 + 0.1
+    labels = dict(zip([7, *range(len(names) - 1)], names))
+    attr = (idx, np.where(idx >= 0, rng.normal(size=(n, k)), 0.0))
+    return views.FeatureExplorer(toks, idx, val, d_sae=d, labels=labels, attribution=attr, attribution_target=target,
+                                 dictionary="blocks.6.hook_resid_post", raw_tokens=raw, n_input_tokens=n_in,
+                                 title=title)
 
 
 def logit_attribution(toks, raw, rng, layer_labels, vocab=None, title=""):
