@@ -12,6 +12,7 @@ by inspection) -> ``capture`` (one hooked forward) -> ``analysis`` (lens, attrib
 from . import analysis
 from .adapter import ModelSpec
 from .analysis.features import SAE, Site
+from .analysis.features.labels import Labels
 from .analysis.tuned_lens import TunedLens
 from .analysis.tuned_lens_fit import held_out_kl
 from .errors import (CompletenessWarning, EccoWidgetsError, InputError, ModelLoadError, NonFiniteError,
@@ -23,8 +24,9 @@ from .models.lenses import compare_lenses
 from .models.patching import patching
 from .results import ClassifierOutput, LogitAttribution, LogitAttributions, MaskedLMOutput, NMFResult, Output, \
     PatchingResult, PromptPair, Seq2SeqOutput, compare, load
-from .views import (AttentionView, Explorer, FactorExplorer, LayerPredictions, LensComparison, LogitAttributionView,
-                    NeuronHeatmap, PatchingGrid, PromptPairView, RankGrid, RankWatch, SaliencyView)
+from .views import (AttentionView, Explorer, FactorExplorer, FeatureExplorer, LayerPredictions, LensComparison,
+                    LogitAttributionView, NeuronHeatmap, PatchingGrid, PromptPairView, RankGrid, RankWatch,
+                    SaliencyView)
 from .results.feature_attribution import FeatureAttribution
 from .results.steering import SteeringResult
 from .views.export import save_html, to_html
@@ -47,4 +49,5 @@ __all__ = [
     "FeatureAttribution", "SteeringResult",
     "compare", "PromptPair", "PromptPairView",
     "set_html_fallback", "LogitAttribution", "LogitAttributions", "LogitAttributionView", "SAE", "Site", "SiteWarning",
+    "Labels", "FeatureExplorer",
 ]

@@ -135,6 +135,12 @@ class Labels(MutableMapping):
                              "a list of {\"index\": ..., \"description\": ...} records, or JSONL (one a line).") from None
         return cls.from_records(data, d_sae=d_sae, layer=layer, source=str(path))
 
+    def load(self, path: str | Path, layer: str | None = None) -> Labels:
+        """Adds the labels of an export file (see ``read``; checked against this dictionary's d_sae), the file's
+        replacing those set before; returns self. Example: ``sae.labels.load("explanations/batch-0.jsonl.gz")``."""
+        self.update(type(self).read(path, d_sae=self.d_sae, layer=layer))
+        return self
+
     # ----- writing -----
     def records(self) -> list[dict[str, Any]]:
         """[{"index": int, "description": str}], by index: the form ``save`` writes and ``read`` reads back."""
