@@ -131,7 +131,7 @@ def _check_options(lm: Any, generate: Any, attribution: Sequence[str], activatio
                          f"{generate!r}.")
     if isinstance(flush_every, bool) or not isinstance(flush_every, int) or flush_every < 1:
         raise InputError(f"flush_every must be a positive whole number of prompts, got {flush_every!r}.")
-    methods = list(check_methods(attribution)) if attribution else []
+    methods = list(check_methods(attribution, internals=True)) if attribution else []
     steps = None if n_steps is None else check_n_steps(n_steps)
     lm.check_options(lens_topk, "float32", lm.vocab_size)
     layers = lm.activation_layers(activations, lm.spec.n_layers)

@@ -21,6 +21,8 @@ from ..analysis.attribution.discretized import Vocabulary, vocabulary_of
 from ..analysis.attribution import EmbeddedInput, attribute, check_methods, check_n_steps, check_positions, \
     check_target, decoded_scalar
 from ..analysis.components import ComponentRecorder
+from ..analysis.components.mixing import ModelInternals, mixing_layout
+from ..analysis.attribution.methods import MIXING_METHODS
 from ..analysis.features import FeatureRecorder
 from ..analysis.lens import logit_lens
 from ..capture import capture, forward_until
@@ -79,6 +81,11 @@ class CausalFunction:
     def head(self, h: torch.Tensor) -> torch.Tensor:
         return decoded_scalar(self.spec.decode, h, self.token_ids, self.target, self.foil_ids, self.vocab_size)
 
+    def internals(self) -> ModelInternals:
+        """What the context-mixing methods read (attention, value vectors, norms: :mod:`...components.mixing`)."""
+        return ModelInternals(self.spec, self.inputs[0].embeddings.detach(), self.rows, self.token_ids,
+                              self.foil_ids, self.inputs[0].n_columns)
+
 
 def compute_attributions(spec: ResolvedSpec, input_ids: torch.Tensor, positions: np.ndarray, methods: Sequence[str],
                          target: str = "prob", foil_ids: np.ndarray | None = None, n_steps: int | None = None,
@@ -90,7 +97,7 @@ def compute_attributions(spec: ResolvedSpec, input_ids: torch.Tensor, positions:
     -1 where a target has no foil. baseline / keep: see :mod:`ecco_widgets.models.baselines`. Returns an
     AttributionResult: raw {method: (n_targets, n_tokens, d_model)}, row i exactly 0 at positions >= positions[i].
     """
-    methods = check_methods(methods)
+    methods = check_methods(methods, internals=True)
     check_target(target)
     input_ids = torch.as_tensor(input_ids)
     input_ids = input_ids[None] if input_ids.dim() == 1 else input_ids
@@ -164,7 +171,8 @@ class LanguageModel(ModelBase):
                              "prompt alone use lm.analyze(prompt).")
         self.check_length(len(ids) + max_new_tokens, f"The prompt plus max_new_tokens={max_new_tokens}")
         if options.get("attribution"):  # before generating; analyze_ids checks the rest
-            check_methods(options["attribution"])
+            if set(check_methods(options["attribution"], internals=True)) & set(MIXING_METHODS):
+                mixing_layout(self.spec)
         if options.get("saes"):  # sites and widths, before generating
             FeatureRecorder(self.spec, options["saes"], 1, check=False)
         kwargs = check_generation_options(do_sample, generation_kwargs)
@@ -236,7 +244,9 @@ class LanguageModel(ModelBase):
             raise InputError("contrast only shapes attributions, and none were asked for: pass attribution=('ig',) "
                              "(or another method), or drop contrast.")
         if attribution:  # every argument checked before the forward pass
-            methods = check_methods(attribution)
+            methods = check_methods(attribution, internals=True)
+            if set(methods) & set(MIXING_METHODS):
+                mixing_layout(self.spec)  # a family whose layout is not handled is refused here
             check_target(target)
             n_steps = IG_DEFAULTS["n_steps"] if n_steps is None else check_n_steps(n_steps)
             target_positions = self._target_positions(targets, n, n_input)
@@ -271,6 +281,7 @@ class LanguageModel(ModelBase):
                 out.attributions_raw = result.raw
                 out.convergence_deltas = result.deltas
                 out.attribution_settings = result.settings
+                out.mixing_raw = result.mixing
         return out
 
     # ----- helpers -----

@@ -162,7 +162,7 @@ def chat(lm: Any, messages: Any, max_new_tokens: int | None = None, do_sample: b
     except TypeError as error:
         raise InputError(f"lm.chat got an option that lm.analyze does not take: {error}.") from None
     if options.get("attribution"):
-        check_methods(options["attribution"])
+        check_methods(options["attribution"], internals=True)
     if options.get("saes"):  # sites and widths, before generating
         FeatureRecorder(lm.spec, options["saes"], 1, check=False)
     text, char_turns = render(tokenizer, messages, generate=answer)

@@ -67,6 +67,7 @@ class Output:
     attributions_raw: dict[str, np.ndarray] = field(default_factory=dict)
     convergence_deltas: dict[str, np.ndarray] = field(default_factory=dict)
     attribution_settings: dict[str, Any] = field(default_factory=dict)
+    mixing_raw: dict[str, np.ndarray] = field(default_factory=dict)  # context mixing: (2, layers, targets, tokens)
     attention_weights: np.ndarray | None = None
     model_name: str = ""
     model_fingerprint: str = ""  # config, dtype and weights (models/fingerprint.py): "" in files saved before it
@@ -258,6 +259,19 @@ class Output:
         aggregate: "sum" (signed, over embedding dims), "l2", or "l2_normalized" (rows sum to 1, Ecco's display).
         At word level each piece is aggregated, then a word's value is the sum over its pieces."""
         return sum_pieces(aggregate_attributions(self._require_attribution(method), aggregate), self.piece_starts)
+
+    def context_mixing(self, method: str = "value_zeroing") -> "ContextMixing":
+        """The per-layer and rolled-out matrices of a context-mixing method (value_zeroing, alti_logit, rollout), for
+        a layers x source tokens view: see :class:`ecco_widgets.results.context_mixing.ContextMixing`."""
+        from .context_mixing import ContextMixing
+
+        if method not in self.mixing_raw:
+            computed = ", ".join(self.mixing_raw) or "none"
+            raise NotAvailableError(f"No context mixing by {method!r} in this output (computed: {computed}). Pass "
+                                    f"attribution=({method!r},) to lm.analyze or lm.generate.")
+        if self.unit == "word":
+            raise NotAvailableError("Context mixing is kept per token: call context_mixing on the token-level output.")
+        return ContextMixing.of(method, self.mixing_raw[method], self.tokens, self.targets)
 
     def convergence_delta(self, method: str = "ig", relative: bool = False) -> np.ndarray:
         """Completeness error per target: sum of attributions - (f(input) - f(baseline)).

@@ -29,7 +29,7 @@ from .features import join_features, split_features
 
 FORMAT = "ecco_widgets.Result/2"
 _OLD_FORMATS = {"ecco_widgets.Output/1": "Output", "ecco_widgets.Seq2SeqOutput/1": "Seq2SeqOutput"}
-_ARRAY_GROUPS = ("attributions_raw", "convergence_deltas")  # {method: array} fields
+_ARRAY_GROUPS = ("attributions_raw", "convergence_deltas", "mixing_raw")  # {method: array} fields
 # Output.save stores arrays uncompressed: a large member that expands this much was not written by it.
 _MAX_EXPANSION = 20
 _CHECK_ABOVE_BYTES = 16 * 2**20

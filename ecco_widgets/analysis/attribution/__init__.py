@@ -28,11 +28,11 @@ from .checks import check_methods, check_n_steps, check_positions, check_target
 from .completeness import check_completeness, relative_completeness_error
 from .engine import AttributionJob, AttributionResult, EmbeddedInput, ExplainedFunction, frozen_model
 from . import methods as methods_module
-from .methods import DEFAULT_N_STEPS, IG_METHOD, METHODS, PATH_METHODS, QUADRATURES, Method
+from .methods import DEFAULT_N_STEPS, IG_METHOD, METHODS, MIXING_METHODS, PATH_METHODS, QUADRATURES, Method
 from .targets import TARGETS, decoded_scalar, scalar_of_logits
 
 __all__ = [
-    "AGGREGATES", "DEFAULT_N_STEPS", "IG_METHOD", "METHODS", "PATH_METHODS", "QUADRATURES", "TARGETS", "AttributionJob", "AttributionResult",
+    "AGGREGATES", "DEFAULT_N_STEPS", "IG_METHOD", "METHODS", "MIXING_METHODS", "PATH_METHODS", "QUADRATURES", "TARGETS", "AttributionJob", "AttributionResult",
     "EmbeddedInput", "ExplainedFunction", "Method", "aggregate_attributions", "attribute", "check_completeness",
     "check_methods", "check_n_steps", "check_positions", "check_target", "decoded_scalar", "frozen_model",
     "relative_completeness_error", "scalar_of_logits",
@@ -49,7 +49,7 @@ def attribute(function: ExplainedFunction, model: torch.nn.Module, methods: Sequ
     progress: True / False, or None to show a bar (stderr) only once the call has run for a few seconds.
     positions: where the explained tokens sit (named in the completeness warning).
     """
-    methods = check_methods(methods)
+    methods = check_methods(methods, internals=hasattr(function, "internals"))
     n_steps = check_n_steps(n_steps)
     with progress_bar(None, "attribution", progress, "pass") as bar, frozen_model(model):
         job = AttributionJob(function, bar)
@@ -78,4 +78,4 @@ def attribute(function: ExplainedFunction, model: torch.nn.Module, methods: Sequ
             described.update(check_completeness(deltas[method], getattr(job, f"{method}_change"), positions,
                                                 method))
     described.update(settings or {})
-    return AttributionResult(raw=raw, deltas=deltas, settings=described)
+    return AttributionResult(raw=raw, deltas=deltas, settings=described, mixing=job.mixing)

@@ -2,6 +2,8 @@
 
 >>> check_methods(["ig", "saliency", "ig"])
 ['ig', 'saliency']
+>>> check_methods(["rollout"], internals=True)
+['rollout']
 >>> check_positions([2, 3], 4, "tokens", "a target needs a token before it").tolist()
 [2, 3]
 """
@@ -13,13 +15,16 @@ from typing import Any, Iterable
 import numpy as np
 
 from ...errors import InputError
-from .methods import DEFAULT_N_STEPS, METHODS
+from .methods import DEFAULT_N_STEPS, METHODS, MIXING_METHODS
 from .targets import TARGETS
 
 
 def check_methods(methods: str | Iterable[str] | None, available: Iterable[str] = tuple(METHODS),
-                  kind: str = "") -> list[str]:
-    """The methods as a list without repeats; InputError naming the choices for an unknown or empty one."""
+                  kind: str = "", internals: bool = False) -> list[str]:
+    """The methods as a list without repeats; InputError naming the choices for an unknown or empty one.
+
+    internals: whether the model kind offers its internals (``ExplainedFunction.internals()``, causal LMs): without
+    them the context-mixing methods (MIXING_METHODS) are refused here, before any forward."""
     if isinstance(methods, str):
         methods = [methods]
     available = tuple(available)
@@ -28,6 +33,11 @@ def check_methods(methods: str | Iterable[str] | None, available: Iterable[str] 
     for m in methods or ():
         if m not in available:
             raise InputError(f"Unknown attribution method {m!r}{kind}; choose from {choices}.")
+        if m in MIXING_METHODS and not internals:
+            gradient = ", ".join(a for a in available if a not in MIXING_METHODS)
+            raise InputError(f"Attribution method {m!r}{kind} is not available: it is a context-mixing method, which "
+                             f"reads a causal language model's attention weights and value vectors (lm.analyze, "
+                             f"lm.generate, lm.chat, ew.batch). Use a gradient method here: {gradient}.")
         if m not in chosen:
             chosen.append(m)
     if not chosen:

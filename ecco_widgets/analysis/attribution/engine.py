@@ -100,11 +100,13 @@ class ExplainedFunction(Protocol):
 @dataclass
 class AttributionResult:
     """raw: {method: float32 (n_targets, n_columns, d_model)}; deltas: {method: float32 (n_targets,)} (IG only):
-    sum of attributions - (f(input) - f(baseline)); settings: JSON-serialisable description of what was computed."""
+    sum of attributions - (f(input) - f(baseline)); settings: JSON-serialisable description of what was computed;
+    mixing: {context-mixing method: float32 (2, n_layers, n_targets, n_columns)}, per layer and rolled out."""
 
     raw: dict[str, np.ndarray]
     deltas: dict[str, np.ndarray] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    mixing: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class _NoBar:
@@ -131,6 +133,7 @@ class AttributionJob:
         self.checkpointed = bool(self.blocks) and graph > CHECKPOINT_ABOVE_BYTES
         self._batched_ok = True
         self._gradient: list[torch.Tensor] | None = None
+        self.mixing: dict[str, np.ndarray] = {}  # context-mixing methods' per-layer matrices
 
     @property
     def sequences_per_forward(self) -> int:

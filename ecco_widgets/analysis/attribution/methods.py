@@ -24,11 +24,18 @@ What ``raw[method]`` (float32, (n_targets, n_columns, d_model)) holds:
   segment, but straight-line IG is already exact there; on SmolLM2 it misses completeness more than IG at equal
   evaluations, so it is an option, not the default.
 
+Context mixing (:mod:`ecco_widgets.analysis.components.mixing`), read from the model's internals, not gradients:
+
+* ``"value_zeroing"``, ``"alti_logit"``, ``"rollout"``: the method's per-token score s_j spread as s_j / d_model
+  over the dimensions (as occlusion's drop), so aggregate "sum" gives the score itself and "l2_normalized" its
+  share. Their per-layer matrices are kept in ``AttributionResult.mixing`` (``out.context_mixing(method)``). Only a
+  function with ``internals()`` (causal LMs) offers them; other kinds refuse them in ``check_methods``.
+
 Adding a method: write ``def my_method(job, n_steps) -> (raw, delta or None)`` using the job's ``values``,
 ``path_gradients``, ``gradient``, ``occlusion_drops`` and ``to_numpy``, and add one line to ``METHODS``.
 
 >>> sorted(METHODS)
-['dig', 'grad_x_input', 'ig', 'occlusion', 'saliency', 'sig']
+['alti_logit', 'dig', 'grad_x_input', 'ig', 'occlusion', 'rollout', 'saliency', 'sig', 'value_zeroing']
 >>> [round(a, 4) for a in gauss_legendre(2)[0]], [round(w, 4) for w in gauss_legendre(2)[1]]
 ([0.2113, 0.7887], [0.5, 0.5])
 """
@@ -47,6 +54,8 @@ from .engine import AttributionJob
 IG_METHOD = "gausslegendre"
 #: The methods whose rows have a completeness error (out.convergence_delta).
 PATH_METHODS = ("ig", "sig", "dig")
+#: The methods read from a causal LM's internals (ExplainedFunction.internals()), not from gradients.
+MIXING_METHODS = ("value_zeroing", "alti_logit", "rollout")
 DEFAULT_N_STEPS = 50
 
 
@@ -145,6 +154,32 @@ def discretized_integrated_gradients(job: AttributionJob, n_steps: int) -> tuple
     return _with_completeness(job, "dig", job.line_integral(points, steps))
 
 
+def _context_mixing(name: str) -> Callable[[AttributionJob, int], "tuple[np.ndarray, None]"]:
+    """The engine's run of a context-mixing measure: its score spread as score / d_model per dimension; its
+    per-layer and rolled-out matrices kept in job.mixing[name] as float32 (2, n_layers, n_targets, n_columns)."""
+
+    def run(job: AttributionJob, n_steps: int) -> tuple[np.ndarray, None]:
+        from ..components import mixing
+
+        offer = getattr(job.function, "internals", None)
+        if offer is None:
+            raise InputError(f"{name!r} reads a causal language model's attention and value vectors, which this "
+                             "model kind does not offer; use a gradient method (ig, grad_x_input, occlusion).")
+        internals = offer()
+        measure = {"value_zeroing": mixing.value_zeroing, "alti_logit": mixing.alti_logit,
+                   "rollout": mixing.attention_rollout}[name]
+        result = measure(internals)
+        job.bar.update(1)
+        matrices = np.zeros((2, *result.layers.shape[:2], internals.n_columns), dtype=np.float32)
+        matrices[0, :, :, :internals.length] = result.layers.float().cpu().numpy()
+        matrices[1, :, :, :internals.length] = result.rolled.float().cpu().numpy()
+        job.mixing[name] = matrices
+        spread = (result.score.float() / job.d_model)[:, :, None].expand(-1, -1, job.d_model)
+        return job.to_numpy([spread]), None
+
+    return run
+
+
 @dataclass(frozen=True)
 class Method:
     """An attribution method: its function and what its raw values mean (kept in attribution_settings)."""
@@ -166,4 +201,17 @@ METHODS: dict[str, Method] = {
     "dig": Method(discretized_integrated_gradients, "discretized integrated gradients: the line integral of the "
                                                     "gradient along a monotone path from the baseline through "
                                                     "neighbouring words' embeddings (0 at kept positions)"),
+    "value_zeroing": Method(_context_mixing("value_zeroing"),
+                            "value zeroing (Mohebbi et al. 2023): 1 - cosine of each block's output with token j's "
+                            "value vectors zeroed in it, rows normalised, rolled out across layers; the target row's "
+                            "score s_j (sums to 1) spread as s_j / d_model per dimension"),
+    "alti_logit": Method(_context_mixing("alti_logit"),
+                         "ALTI-Logit (Ferrando et al. 2023): each layer's attention update of the target's logit "
+                         "(minus its foil's; pre-cap, final norm frozen) per source token, traced to the input "
+                         "tokens through ALTI's rolled-out mixing of the layers below, summed over layers; the "
+                         "score s_j (logit units, signed) spread as s_j / d_model per dimension"),
+    "rollout": Method(_context_mixing("rollout"),
+                      "attention rollout (Abnar & Zuidema 2020): head-averaged attention plus identity, rows "
+                      "normalised, multiplied across layers; the target row's score s_j (sums to 1) spread as "
+                      "s_j / d_model per dimension"),
 }
