@@ -20,6 +20,7 @@ from .errors import (CompletenessWarning, EccoWidgetsError, InputError, ModelLoa
 from .models import (LanguageModel, MaskedLanguageModel, ModelBase, Seq2SeqLanguageModel, SequenceClassifier,
                      classifier, demo_model, from_pretrained, masked_lm, seq2seq)
 from .batch import BatchResults, batch, load_batch
+from .batch.dashboard import feature_dashboard
 from .models.lenses import compare_lenses
 from .models.patching import patching
 from .results import ClassifierOutput, LogitAttribution, LogitAttributions, MaskedLMOutput, NMFResult, Output, \
@@ -27,6 +28,7 @@ from .results import ClassifierOutput, LogitAttribution, LogitAttributions, Mask
 from .views import (AttentionView, Explorer, FactorExplorer, FeatureExplorer, LayerPredictions, LensComparison,
                     LogitAttributionView, NeuronHeatmap, PatchingGrid, PromptPairView, RankGrid, RankWatch,
                     SaliencyView)
+from .results.feature_dashboard import FeatureDashboard
 from .results.feature_attribution import FeatureAttribution
 from .results.steering import SteeringResult
 from .views.export import save_html, to_html
@@ -45,6 +47,7 @@ __all__ = [
     "UnsupportedModelError", "demo_model", "from_pretrained", "load", "masked_lm", "Seq2SeqLanguageModel",
     "Seq2SeqOutput", "load_seq2seq", "seq2seq", "TunedLens", "held_out_kl", "compare_lenses",
     "BatchResults", "batch", "load_batch",
+    "feature_dashboard", "FeatureDashboard",
     "patching", "PatchingResult", "PatchingGrid",
     "FeatureAttribution", "SteeringResult",
     "compare", "PromptPair", "PromptPairView",

@@ -75,6 +75,16 @@ def add_batch_parser(commands: Any) -> argparse.ArgumentParser:
                        help="write a part file every K prompts (a killed run redoes at most K a process; 8)")
     batch.add_argument("--summary", default=None, type=Path, metavar="PAGE",
                        help="also write the dataset summaries as an offline HTML page (by the first process)")
+    batch.add_argument("--sae", default=None, type=Path, metavar="FOLDER",
+                       help="a sparse dictionary's folder (SAELens, sparsify, Gemma Scope): each prompt's features are "
+                            "stored in its row, then its feature dashboard is written to OUT/feature_dashboard.npz "
+                            "(ew.FeatureDashboard.load)")
+    batch.add_argument("--sae-site", default=None, metavar="HOOK",
+                       help="where the dictionary reads (a TransformerLens hook name or a module name; default: the "
+                            "one its files name)")
+    batch.add_argument("--dashboard-k", type=int, default=20, metavar="K", help="top contexts kept per feature (20)")
+    batch.add_argument("--dashboard-window", type=int, default=8, metavar="W",
+                       help="tokens shown either side of each context's token (8)")
     batch.add_argument("--out", required=True, type=Path, help="the output folder (created; resumed if it exists)")
     return batch
 
@@ -103,6 +113,7 @@ def _run(args: argparse.Namespace) -> int:
     check_writable_folder(args.out, "--out")  # and where the run writes (not after the model loaded, or the run)
     if args.summary is not None:
         check_writable(args.summary, "--summary")
+    sae = _load_sae(args)  # before the model: a bad folder or option fails fast
     process = current_process()
     hf_logging.disable_progress_bar()
     try:
@@ -112,7 +123,10 @@ def _run(args: argparse.Namespace) -> int:
             lm = from_pretrained(args.model, dtype=args.dtype, device=process.device)
         results = batch(lm, prompts, args.out, generate=args.generate, attribution=methods, activations=layers,
                         n_steps=args.ig_steps, lens_topk=args.topk, keep_hidden_states=args.hidden_states,
-                        flush_every=args.flush_every, process=process)
+                        flush_every=args.flush_every, process=process,
+                        saes=[(sae, args.sae_site) if args.sae_site else sae] if sae is not None else ())
+        if sae is not None:
+            _dashboard(lm, sae, args, process)
         if process.rank == 0:
             frame = results.frame()
             failed, warned = int(frame["error"].notna().sum()), int(frame["warnings"].notna().sum())
@@ -128,3 +142,29 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         process.close()
     return 0
+
+
+def _load_sae(args: argparse.Namespace) -> Any:
+    """The --sae dictionary (None without one), its dashboard options checked."""
+    if args.sae is None:
+        if args.sae_site is not None:
+            raise InputError("--sae-site names where a dictionary reads: give the dictionary with --sae.")
+        return None
+    if args.dashboard_k < 1 or args.dashboard_window < 0:
+        raise InputError(f"--dashboard-k must be >= 1 and --dashboard-window >= 0; got {args.dashboard_k} and "
+                         f"{args.dashboard_window}.")
+    from ..analysis.features import SAE
+
+    return SAE.load(args.sae)
+
+
+def _dashboard(lm: Any, sae: Any, args: argparse.Namespace, process: Any) -> None:
+    """The dictionary's dashboard from the run's stored features (sharded, merged), written by the first process."""
+    from .dashboard import feature_dashboard
+
+    dash = feature_dashboard(lm, sae, args.out, k=args.dashboard_k, window=args.dashboard_window,
+                             site=args.sae_site, progress=False, process=process)
+    if process.rank == 0:
+        path = dash.save(args.out / "feature_dashboard.npz")
+        print(f"Wrote the feature dashboard {path.resolve()} ({dash.n_features} features over {dash.n_tokens} "
+              "tokens; ew.FeatureDashboard.load(path).view()).")
