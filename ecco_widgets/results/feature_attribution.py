@@ -139,7 +139,8 @@ def _token(out: Any, token: Any, what: str) -> int:
 def feature_attribution_of(out: Any, sae: Any, positions: Any = None, target: str = "logit",
                            foil: Any = None) -> FeatureAttribution:
     """Attribute explained tokens to the active latents of ``sae`` (an ew.SAE, an (SAE, site) pair, or the name of a
-    dictionary this output was analysed with, ``saes=[...]``): one forward and one batched backward on the model.
+    dictionary this output was analysed with, ``saes=[...]``; an SAE it was analysed with keeps the site given
+    there): one forward and one batched backward on the model.
 
     positions: the explained tokens (default: the generated ones, else the last); target: "logit" (default), "prob"
     or "logprob"; foil: a token (one-token string or id) whose value is subtracted from every target's.
@@ -155,8 +156,10 @@ def feature_attribution_of(out: Any, sae: Any, positions: Any = None, target: st
         raise NotAvailableError("Feature attribution works on tokens: call it on the token-level output.")
     if not isinstance(target, str) or target not in TARGETS:
         raise InputError(f"target must be one of {', '.join(map(repr, TARGETS))}, got {target!r}.")
+    linked = getattr(out, "_saes", None) or {}
+    same = [pair for pair in linked.values() if pair[0] is sae]  # an SAE the output was analysed with: its site
+    sae = same[0] if len(same) == 1 else sae
     if isinstance(sae, str):
-        linked = getattr(out, "_saes", None) or {}
         if sae not in linked:
             raise InputError(f"No dictionary named {sae!r} on this output (it has {sorted(linked) or 'none'}); pass the "
                              "ew.SAE itself.")
