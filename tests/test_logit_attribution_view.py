@@ -130,8 +130,8 @@ def test_a_layer_or_neuron_result_is_viewed_by_head(run):
 
 def test_without_attention_and_from_a_file(run, tmp_path):
     out = run.lm.analyze_ids(IDS, components=True)
-    v = out.logit_attribution(unit="layer").view()
-    assert v.attention.size == 0 and v.promoted_index.size > 0
+    v = out.logit_attribution(unit="layer").view()  # the pattern recomputed (test_attention_recompute.py checks it)
+    assert v.attention.shape == (*v.head_values.shape, len(IDS)) and v.promoted_index.size > 0
     path = out.logit_attribution(unit="head").save(tmp_path / "dla.npz")
     loaded = ew.load(path)
     v = loaded.view()  # the grid only: no tokens, no promoted tokens, no pattern

@@ -13,6 +13,7 @@ layer (``out.logit_attribution(...)``; the math is :mod:`ecco_widgets.analysis.c
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis.components import UNITS, direct_logit_attribution, top_token
+from ..analysis.components.attention import attention_rows
 from ..errors import InputError, NotAvailableError
 from .storage import save_result
 
@@ -117,6 +119,14 @@ class LogitAttribution:
             problems.append(f"unit {self.unit!r}")
         return problems
 
+    def attention_pattern(self, layer: int | None = None, head: int | None = None) -> np.ndarray:
+        """float32: each head's attention from ``position`` over the tokens, (n_layers, n_heads, n_tokens); with
+        ``layer``: (n_heads, n_tokens); with ``layer`` and ``head``: (n_tokens,). From the output's captured
+        attention (``attention=True``), else recomputed on demand by re-running only that layer's attention module
+        on the inputs the components=True forward recorded (:mod:`ecco_widgets.analysis.components.attention`).
+        Example: ``r.attention_pattern(3, 5)``"""
+        return attention_pattern_of(self._out, self.position, layer, head, self.n_layers)
+
     def save(self, path: str | Path) -> Path:
         """Write it to one .npz file; ``ew.load`` reads it back as a LogitAttribution."""
         return save_result(self, path)
@@ -128,6 +138,34 @@ class LogitAttribution:
         from .logit_attribution_view import logit_attribution_view
 
         return logit_attribution_view(self, **view_options)
+
+
+def attention_pattern_of(out: Any, position: int, layer: int | None, head: int | None, n_layers: int) -> np.ndarray:
+    """The attention rows of :meth:`LogitAttribution.attention_pattern`, captured or recomputed."""
+    for name, value in (("layer", layer), ("head", head)):
+        if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))):
+            raise InputError(f"{name} must be an integer index, got {value!r}.")
+    if head is not None and layer is None:
+        raise InputError("head needs its layer: attention_pattern(layer, head).")
+    if layer is not None and not -n_layers <= layer < n_layers:
+        raise InputError(f"layer {layer} is out of range: the model has {n_layers} layers.")
+    layers = None if layer is None else [int(layer) % n_layers]
+    weights = None if out is None else getattr(out, "attention_weights", None)
+    recorded = None if out is None else getattr(out, "_components", None)
+    if weights is not None and weights.ndim == 4:
+        rows = np.asarray(weights[:, :, position, :] if layers is None else weights[layers, :, position, :], np.float32)
+    elif recorded is not None and getattr(recorded, "attention_calls", None):
+        lm = getattr(out._encode_watch, "__self__", None)
+        with getattr(lm, "lock", nullcontext()):
+            rows = attention_rows(recorded.spec.model, recorded.attention_calls, position, layers)
+    else:
+        raise NotAvailableError("No attention to show: this result has neither captured attention nor the recorded "
+                                "forward to recompute it from (a loaded file); analyze with components=True (or "
+                                "attention=True) and call it again.")
+    if head is not None and not -rows.shape[1] <= head < rows.shape[1]:
+        raise InputError(f"head {head} is out of range: the model has {rows.shape[1]} heads.")
+    rows = rows if layer is None else rows[0]
+    return rows if head is None else rows[int(head)]
 
 
 def _token_id(out: Any, token: Any, what: str) -> int:

@@ -53,6 +53,10 @@ def logit_attribution_view(r: Any, **view_options: Any) -> Any:
         shape = options["head_values"].shape
         if weights is not None and weights.ndim == 4 and weights.shape[:2] == shape:
             options["attention"] = np.asarray(weights[:, :, r.position, :], np.float32)
+        elif weights is None and recorded is not None and getattr(recorded, "attention_calls", None):
+            rows = r.attention_pattern()  # every head's row at the position, recomputed (small: layers x heads x n)
+            if rows.shape[:2] == shape:
+                options["attention"] = rows
     if recorded is not None:
         ids, values = promoted_tokens(recorded.parts, recorded.inputs, r.position, PROMOTED_K)
         vocab, index = np.unique(ids[ids >= 0], return_inverse=True)

@@ -28,6 +28,7 @@ from torch import nn
 from ...capture import this_thread_only
 from ...errors import NotAvailableError
 from ...memory import require
+from .attention import AttentionCall, attention_module, keep_call
 from .norms import norm_form
 
 
@@ -161,17 +162,20 @@ def find_parts(spec: Any) -> Parts:
 class ComponentRecorder:
     """A capture plug: build it before the forward (it finds the parts, refuses what it cannot decompose and checks
     the memory), pass it in ``capture(..., plugs=(recorder,))``, then ``finish()``: ``inputs[key]`` is each hooked
-    module's input (n_tokens, width) in the model's dtype (keys of :meth:`Parts.hooked`)."""
+    module's input (n_tokens, width) in the model's dtype (keys of :meth:`Parts.hooked`); ``attention_calls[layer]``
+    each attention module's call (its input and arguments), from which attention.py recomputes a head's pattern."""
 
     spec: Any
     n_tokens: int
     parts: Parts = field(init=False)
     inputs: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    attention_calls: dict[int, AttentionCall] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.parts = find_parts(self.spec)
         width = sum(m.down_proj.shape[1] if is_experts(m) else weight_out_in(m).shape[1]
                     for m in (*self.parts.attn_out, *self.parts.mlp_out))
+        width += self.parts.n_layers * weight_out_in(self.parts.attn_out[0]).shape[0]  # the attention inputs
         itemsize = next(self.spec.model.parameters()).element_size()
         require(self.n_tokens * width * itemsize, f"Recording the components of {self.parts.n_layers} layers x "
                 f"{self.n_tokens} tokens", "Analyse a shorter text, or analyze without components=True.", None)
@@ -188,6 +192,11 @@ class ComponentRecorder:
 
         for key, module in self.parts.hooked().items():
             handles.append(module.register_forward_pre_hook(this_thread_only(keep(key)), with_kwargs=True))
+        for layer, out in enumerate(self.parts.attn_out):  # each attention module's call (attention.py recomputes
+            module = attention_module(self.spec.blocks[layer], out)  # a head's pattern from it)
+            if module is not None:
+                handles.append(module.register_forward_pre_hook(
+                    this_thread_only(keep_call(self.attention_calls, layer, self.n_tokens)), with_kwargs=True))
 
     def finish(self) -> "ComponentRecorder":
         """Self, once every hook has fired (NotAvailableError naming the modules that did not run)."""
