@@ -1214,7 +1214,9 @@ function build(ctx) {
   let { tokens, raw, nInput, marks } = tokenTraits(model), n = tokens.length, F = rowsOf(model, "feature", n) || sparseRows(new Int32Array(n + 1), new Int32Array(0), new Float32Array(0)), A = rowsOf(model, "attribution", n), labels = new Map(get(model, "feature_labels", []).map((r) => [Number(r.index), String(r.description)])), labelOf = (f) => labels.get(Number(f)) || "", name = (f) => `#${f}${labelOf(f) ? ` ${labelOf(f)}` : ""}`, nTop = Math.max(1, Number(get(model, "n_top", 10))), target = String(get(model, "attribution_target", "")), dictionary = String(get(model, "dictionary", "")), hoverTok = -1, hoverFeat = -1, selTok = () => {
     let s = Number(get(model, "selected_token", -1));
     return s >= 0 && s < n ? s : -1;
-  }, selFeat = () => Number(get(model, "selected_feature", -1)), shownToken = () => hoverTok >= 0 ? hoverTok : selTok() >= 0 ? selTok() : n - 1, currentFeature = () => hoverFeat >= 0 ? hoverFeat : selFeat(), tokenRow = createTokenRow({
+  }, selFeat = () => Number(get(model, "selected_feature", -1)), fallback = n - 1;
+  if (A && A.max > 0) for (let t = 0; t < n; t++) Math.abs(A.row(t).values[0] || 0) === A.max && (fallback = t);
+  let shownToken = () => hoverTok >= 0 ? hoverTok : selTok() >= 0 ? selTok() : fallback, currentFeature = () => hoverFeat >= 0 ? hoverFeat : selFeat(), tokenRow = createTokenRow({
     tokens,
     rawTokens: raw,
     nInput,

@@ -1,5 +1,5 @@
 // FeatureExplorer: a sparse dictionary's features over a text. The token row; for the hovered (else the selected,
-// else the last) token its strongest features: index, label, an activation bar and, when given, a signed bar of the
+// else the one with the largest |attribution|, else the last) token its strongest features: index, label, an activation bar and, when given, a signed bar of the
 // feature's attribution to one output. Hover or focus a feature to colour the tokens by its activation (data-value on
 // each token) and draw it as a sparkline over the text; click / Enter pins it (selected_feature). Click / Enter on a
 // token selects it (selected_token). Arrays are sparse rows: per-token offsets + latent indices + values (CSR).
@@ -111,7 +111,10 @@ function build(ctx) {
     return s >= 0 && s < n ? s : -1;
   };
   const selFeat = () => Number(get(model, "selected_feature", -1));
-  const shownToken = () => (hoverTok >= 0 ? hoverTok : selTok() >= 0 ? selTok() : n - 1);
+  // with none hovered or selected: the token of the largest |attribution| when there is one, else the last token
+  let fallback = n - 1;
+  if (A && A.max > 0) for (let t = 0; t < n; t++) if (Math.abs(A.row(t).values[0] || 0) === A.max) fallback = t;
+  const shownToken = () => (hoverTok >= 0 ? hoverTok : selTok() >= 0 ? selTok() : fallback);
   const currentFeature = () => (hoverFeat >= 0 ? hoverFeat : selFeat());
 
   // ----- the token row

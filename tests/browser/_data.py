@@ -116,20 +116,21 @@ def build(cls, tokens=None, raw=None, labels=None, seed=0, title=""):
 
 
 def feature_explorer(toks, raw, n_in, rng, names, target="' dog'", title=""):
-    """A 40-latent dictionary over the tokens: latent 7 active at every other token and at the last (the view shows
-    the last token's features first), 2 or 3 others each, labels ``names`` for latents 7, 0, 1, ...; each token's
+    """A 40-latent dictionary over the tokens: latent 7 active at every other token and at the last two (the view
+    lists token n - 2's features: it is selected, and the keyboard can move right from it), 2 or 3 others each,
+    labels ``names`` for latents 7, 0, 1, ...; each token's
     features' attribution to ``target`` (signed)."""
     n, d, k = len(toks), 40, 3
     idx, val = np.full((n, k), -1), np.zeros((n, k))
     for t in range(n):
         others = rng.choice(np.arange(8, d), size=2, replace=False)
-        row = [7, *others] if t % 2 == 0 or t == n - 1 else list(others)
+        row = [7, *others] if t % 2 == 0 or t >= n - 2 else list(others)
         idx[t, :len(row)], val[t, :len(row)] = row, rng.random(len(row)) * 3 + 0.1
     labels = dict(zip([7, *range(len(names) - 1)], names))
     attr = (idx, np.where(idx >= 0, rng.normal(size=(n, k)), 0.0))
     return views.FeatureExplorer(toks, idx, val, d_sae=d, labels=labels, attribution=attr, attribution_target=target,
                                  dictionary="blocks.6.hook_resid_post", raw_tokens=raw, n_input_tokens=n_in,
-                                 title=title)
+                                 selected_token=n - 2, title=title)
 
 
 def logit_attribution(toks, raw, rng, layer_labels, vocab=None, title=""):

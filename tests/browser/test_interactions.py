@@ -60,7 +60,7 @@ SPECS[views.PromptPairView] = Spec(hover='.ew-cell[data-r="2"][data-c="3"]', rec
 # (the head's attention recolours the tokens; c=4 is the MLP column: its promoted tokens)
 SPECS[views.LogitAttributionView] = Spec(hover='.ew-cell[data-r="2"][data-c="3"]', recolours=True,
                                          click='.ew-cell[data-r="1"][data-c="4"]', trait="selected_cell", value=[1, 4])
-# (the list shows the last token's features; latent 7 is among them: hovering it colours the tokens by it)
+# (the list shows the selected token's features; latent 7 is among them: hovering it colours the tokens by it)
 SPECS[views.FeatureExplorer] = Spec(hover='.ew-fx-feat[data-feature="7"]', recolours=True,
                                     click='.ew-fx-feat[data-feature="7"]', trait="selected_feature", value=7)
 SPECS[views.BatchSummary] = Spec(hover='[data-chart="share_rank1"] .ew-chart-hit[data-index="2"]', recolours=False)
