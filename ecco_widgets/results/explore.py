@@ -104,7 +104,7 @@ def explorer_traits(out: Any, *, unit: str = "token", watch: Sequence[str | int]
     if layer is not None:
         traits.update(attention_rows(out.attention_weights[layer], top_keys), attention_label=f"layer {layer}")
     if head_tokens is not None:
-        traits.update(component_traits(out, head_tokens, top_heads, progress))
+        traits.update(component_traits(out, head_tokens, top_heads))
     traits.update(feature_traits(out, top_features, labels))
     if selected is None:
         targets = [] if out.targets is None or not out.attributions_raw else list(out.targets)

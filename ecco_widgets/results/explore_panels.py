@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, NotAvailableError
-from ..progress import progress_bar
 
 
 def has_components(out: Any) -> bool:
@@ -55,47 +54,37 @@ def check_components(out: Any, components: bool | None, head_tokens: Sequence[in
     return chosen
 
 
-def component_traits(out: Any, head_tokens: list[int], top_heads: int = 8,
-                     progress: bool | None = None) -> dict[str, Any]:
-    """The components panel's arrays: ``component_tokens`` int32 (m,) = 1..n-1; ``component_attn`` /
-    ``component_mlp`` float32 (m, n_layers) and ``component_accumulated`` (m, n_layers + 1), ``component_logit``
-    (m,), of ``out.logit_attribution(k - 1, target=ids[k], unit="layer")``; ``component_head_tokens`` int32 (h,)
-    with ``component_heads`` int32 (h, top_heads, 2) (layer, head) and ``component_head_values`` float32
-    (h, top_heads): each head token's strongest heads by |value| (unit "head"), largest first."""
-    n, ids = out.n_tokens, np.asarray(out.token_ids)
+def component_traits(out: Any, head_tokens: list[int], top_heads: int = 8) -> dict[str, Any]:
+    """The components panel's arrays, from ``out.logit_attributions`` (one batched pass, each next token the target):
+    ``component_tokens`` int32 (m,) = 1..n-1; ``component_attn`` / ``component_mlp`` float32 (m, n_layers) and
+    ``component_accumulated`` (m, n_layers + 1), ``component_logit`` (m,): token k's row is the attribution at
+    position k - 1 by layer (``out.logit_attribution(k - 1, target=ids[k], unit="layer")``);
+    ``component_head_tokens`` int32 (h,) with ``component_heads`` int32 (h, top_heads, 2) (layer, head) and
+    ``component_head_values`` float32 (h, top_heads): each head token's strongest heads by |value| (unit "head"),
+    largest first."""
+    n = out.n_tokens
     tokens = np.arange(1, n, dtype=np.int32)
-    by_head = set(head_tokens)
-    attn, mlp, acc, logit = [], [], [], []
     heads = np.zeros((len(head_tokens), 0, 2), np.int32)
     values = np.zeros((len(head_tokens), 0), np.float32)
-    note = ""
-    with progress_bar(len(tokens), "direct logit attribution", progress, "token") as bar:
-        for k in tokens.tolist():
-            r = out.logit_attribution(k - 1, target=int(ids[k]), unit="head" if k in by_head else "layer")
-            attn.append(r.attn_by_layer)
-            mlp.append(r.mlp_by_layer)
-            acc.append(r.accumulated)
-            logit.append(r.logit)
-            note = r.note
-            if k in by_head:
-                row = head_tokens.index(k)
-                is_head = np.asarray(r.kinds) == "head"
-                hv = r.values[is_head]
-                order = np.argsort(-np.abs(hv), kind="stable")[:top_heads]
-                if heads.shape[1] != len(order):
-                    heads = np.zeros((len(head_tokens), len(order), 2), np.int32)
-                    values = np.zeros((len(head_tokens), len(order)), np.float32)
-                heads[row, :, 0] = r.layers[is_head][order]
-                heads[row, :, 1] = r.indices[is_head][order]
-                values[row] = hv[order]
-            bar.update(1)
-    n_layers = out._components.parts.n_layers
-    return {"component_tokens": tokens, "component_attn": np.array(attn, np.float32).reshape(-1, n_layers),
-            "component_mlp": np.array(mlp, np.float32).reshape(-1, n_layers),
-            "component_accumulated": np.array(acc, np.float32).reshape(-1, n_layers + 1),
-            "component_logit": np.array(logit, np.float32),
+    if n < 2:
+        return {}
+    ids = np.asarray(out.token_ids, np.int64)
+    r = out.logit_attributions(positions=(tokens - 1).tolist(), target=ids[tokens].tolist(), unit="layer")
+    if head_tokens:
+        h = out.logit_attributions(positions=[k - 1 for k in head_tokens], target=ids[head_tokens].tolist(),
+                                   unit="head")
+        is_head = np.asarray(h.kinds) == "head"
+        hv = h.values[:, is_head]  # (h, n_layers * n_heads)
+        order = np.argsort(-np.abs(hv), axis=1, kind="stable")[:, :top_heads]
+        heads = np.stack([h.layers[is_head][order], h.indices[is_head][order]], -1).astype(np.int32)
+        values = np.take_along_axis(hv, order, 1).astype(np.float32)
+    return {"component_tokens": tokens, "component_attn": r.attn_by_layer.astype(np.float32),
+            "component_mlp": r.mlp_by_layer.astype(np.float32),
+            "component_accumulated": r.accumulated.astype(np.float32),
+            "component_logit": np.asarray(r.logit, np.float32),
             "component_head_tokens": np.asarray(head_tokens, np.int32), "component_heads": heads,
-            "component_head_values": values, "component_note": note}
+            "component_head_values": values,
+            "component_note": r.at(0).note}
 
 
 def check_feature_labels(out: Any, feature_labels: Any) -> dict[str, dict[int, str]]:

@@ -941,7 +941,7 @@ function componentsPanel(d) {
   Array.from(d.componentTokens).forEach((t, i) => rowOf.set(t, i));
   let headRowOf = /* @__PURE__ */ new Map();
   Array.from(d.componentHeadTokens).forEach((t, i) => headRowOf.set(t, i));
-  let K = d.componentHeads.empty ? 0 : d.componentHeads.shape[1], labelOf = (l) => d.layerLabels && d.layerLabels[l] != null ? String(d.layerLabels[l]) : String(l), summary = note(""), missing = note(""), legendNote = note("bars: each sublayer's share of the logit (with its biases), right positive, left negative; after: the logit read after the block");
+  let K = d.componentHeads.empty ? 0 : d.componentHeads.shape[1], labelOf = (l) => d.layerLabels && d.layerLabels[l] != null ? String(d.layerLabels[l]) : String(l), summary = note(""), missing = note(""), legendNote = note("bars: each sublayer's share of the logit (with its biases): right of the middle (orange) raises it, left (blue) lowers it; after: the logit read after the block");
   d.componentNote && (legendNote.textContent += `. ${d.componentNote}`);
   let table = document.createElement("div");
   table.className = "ew-ex-table ew-ex-dla", table.style.gridTemplateColumns = "max-content minmax(40px, 8em) max-content minmax(40px, 8em) max-content max-content";
@@ -966,7 +966,7 @@ function componentsPanel(d) {
   curveBox.appendChild(curve), curveBox.appendChild(curveLabel);
   let headNote = note(""), headRows = rows("ew-ex-neuron-rows ew-ex-head-rows"), head = pool(() => {
     let parts = { k: key(""), track: bar(0), v: num(0) };
-    return parts.el = item([parts.k, parts.track, parts.v]), parts;
+    return parts.track.classList.add("ew-ex-signed"), parts.el = item([parts.k, parts.track, parts.v]), parts;
   }), drawCurve = (r) => {
     let acc = d.componentAccumulated.data.subarray(r * (L + 1), (r + 1) * (L + 1)), lo = 0, hi = 0;
     for (let v of acc)
@@ -992,7 +992,7 @@ function componentsPanel(d) {
       setNum(line.acc, d.componentAccumulated.data[r * (L + 1) + l + 1]);
     }
     let logit = d.componentLogit.length > r ? d.componentLogit[r] : d.componentAccumulated.data[r * (L + 1) + L];
-    setText(summary, `logit of ${d.unit} ${k} at position ${k - 1} (where it was predicted): ${logit.toFixed(4)}; after the embedding ${d.componentAccumulated.data[r * (L + 1)].toFixed(4)}`), summary.dataset.value = String(logit), drawCurve(r), setText(curveLabel, `the logit after the embedding and each block (${layerName(labelOf(0))} → ${layerName(labelOf(L - 1))})`);
+    setText(summary, `its logit where it was predicted (after ${d.unit} ${k - 1}): ${logit.toFixed(4)}; after the embedding ${d.componentAccumulated.data[r * (L + 1)].toFixed(4)}`), summary.dataset.value = String(logit), drawCurve(r), setText(curveLabel, `the logit after the embedding and each block (${layerName(labelOf(0))} → ${layerName(labelOf(L - 1))})`);
     let out = [summary, curveBox, table, legendNote], h = headRowOf.has(k) ? headRowOf.get(k) : -1;
     if (h >= 0 && K) {
       setText(headNote, `strongest heads (by |share|), top ${K}`);
@@ -1001,7 +1001,7 @@ function componentsPanel(d) {
       let hs = divergingScale(hTop, d.theme), items = [];
       for (let j = 0; j < K; j++) {
         let layer = d.componentHeads.data[(h * K + j) * 2], hd = d.componentHeads.data[(h * K + j) * 2 + 1], v = d.componentHeadValues.data[h * K + j], l = head(j);
-        setData(l.el, { layer, head: hd }), setText(l.k, `${layerName(labelOf(layer))} · head ${hd}`), setBar(l.track.firstChild, Math.abs(v) / (hTop || 1), hs(v)), setNum(l.v, v), items.push(l.el);
+        setData(l.el, { layer, head: hd }), setText(l.k, `${layerName(labelOf(layer))} · head ${hd}`), setSigned(l.track.firstChild, v, hTop, hs(v)), setNum(l.v, v), items.push(l.el);
       }
       fillChildren(headRows, items), out.push(headNote, headRows);
     } else if (d.componentHeadTokens.length) {

@@ -7,6 +7,7 @@
 import { divergingScale, css } from "./colors.js";
 import { layerName } from "./axis.js";
 import { panelFrame, named, note, bar, setBar, setText, num, setNum, key, item, rows, pool, setData, fillChildren } from "./panels.js";
+// (setBar: the features' unsigned bars; setSigned below: the components' signed ones)
 
 const SVG = "http://www.w3.org/2000/svg";
 const svgEl = (tag, attrs) => {
@@ -53,7 +54,7 @@ export function componentsPanel(d) {
   const labelOf = (l) => (d.layerLabels && d.layerLabels[l] != null ? String(d.layerLabels[l]) : String(l));
   const summary = note("");
   const missing = note("");
-  const legendNote = note("bars: each sublayer's share of the logit (with its biases), right positive, left negative; after: the logit read after the block");
+  const legendNote = note("bars: each sublayer's share of the logit (with its biases): right of the middle (orange) raises it, left (blue) lowers it; after: the logit read after the block");
   if (d.componentNote) legendNote.textContent += `. ${d.componentNote}`;
   // the per-layer table: layer | attention | MLP | after
   const table = document.createElement("div");
@@ -96,6 +97,7 @@ export function componentsPanel(d) {
   const headRows = rows("ew-ex-neuron-rows ew-ex-head-rows");
   const head = pool(() => {
     const parts = { k: key(""), track: bar(0), v: num(0) };
+    parts.track.classList.add("ew-ex-signed");
     parts.el = item([parts.k, parts.track, parts.v]);
     return parts;
   });
@@ -138,7 +140,7 @@ export function componentsPanel(d) {
       setNum(line.acc, d.componentAccumulated.data[r * (L + 1) + l + 1]);
     }
     const logit = d.componentLogit.length > r ? d.componentLogit[r] : d.componentAccumulated.data[r * (L + 1) + L];
-    setText(summary, `logit of ${d.unit} ${k} at position ${k - 1} (where it was predicted): ${logit.toFixed(4)}; after the embedding ${d.componentAccumulated.data[r * (L + 1)].toFixed(4)}`);
+    setText(summary, `its logit where it was predicted (after ${d.unit} ${k - 1}): ${logit.toFixed(4)}; after the embedding ${d.componentAccumulated.data[r * (L + 1)].toFixed(4)}`);
     summary.dataset.value = String(logit);
     drawCurve(r);
     setText(curveLabel, `the logit after the embedding and each block (${layerName(labelOf(0))} \u2192 ${layerName(labelOf(L - 1))})`);
@@ -157,7 +159,7 @@ export function componentsPanel(d) {
         const l = head(j);
         setData(l.el, { layer, head: hd });
         setText(l.k, `${layerName(labelOf(layer))} \u00b7 head ${hd}`);
-        setBar(l.track.firstChild, Math.abs(v) / (hTop || 1), hs(v));
+        setSigned(l.track.firstChild, v, hTop, hs(v));
         setNum(l.v, v);
         items.push(l.el);
       }
