@@ -60,9 +60,11 @@ def rows(view: FeatureExplorer, prefix: str = "feature") -> list[list[tuple[int,
 @pytest.mark.parametrize("name", ["topk", "relu"])
 def test_payload_equals_the_features_and_the_dictionarys_own_encode(run, name):
     out, sae = run["out"], run["saes"][name]
-    sae.labels.clear()
-    sae.labels[5] = "five"
     feats = out.features[name]
+    first = feats.active(0)[0][0]  # a latent present in the text
+    absent = next(i for i in range(sae.d_sae) if all(i != j for p in range(len(IDS)) for j, _ in feats.active(p)))
+    sae.labels.clear()
+    sae.labels[first], sae.labels[absent] = "first", "absent"
     view = out.explore_features(name, sae=sae)
     got = rows(view)
     # entry by entry what out.features holds, in its order (largest first)
@@ -82,9 +84,10 @@ def test_payload_equals_the_features_and_the_dictionarys_own_encode(run, name):
     assert {k: state[k]["shape"] for k in ("feature_offsets", "feature_indices", "feature_values")} == \
         {"feature_offsets": [len(IDS) + 1], "feature_indices": [nnz], "feature_values": [nnz]}
     # labels: only those of latents present
-    present = {i for row in got for i, _ in row}
-    assert view.feature_labels == ([{"index": 5, "description": "five"}] if 5 in present else [])
+    assert view.feature_labels == [{"index": first, "description": "first"}]
     assert view.tokens == out.tokens and view.dictionary == name and view.n_input_tokens == out.n_input_tokens
+    # without sae=, the labels of the SAE the output was analysed with (the same object, labelled since)
+    assert out.explore_features(name).feature_labels == view.feature_labels
 
 
 def test_feature_attribution_result_shows_one_targets_values(run):

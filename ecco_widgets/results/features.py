@@ -151,7 +151,8 @@ def _one_target(result: Any, t: int, label: str, d_sae: int) -> tuple[tuple[np.n
 def explore_features_of(out: Any, name: str | None = None, **options: Any):
     """``out.explore_features(name=None, sae=None, labels=None, attribution=None, attribution_target="", ...)``: the
     FeatureExplorer of one dictionary's features (``lm.analyze(text, saes=[sae])``; ``name`` may be left out when
-    there is one). Example: ``out.explore_features(sae=sae)`` (labels from ``sae.labels``)."""
+    there is one). Labels: ``labels``, else ``sae.labels``, else those of the SAE the output was analysed with.
+    Example: ``out.explore_features(sae=sae)``."""
     from .words import chat_options
 
     found = getattr(out, "features", None) or {}
@@ -164,6 +165,9 @@ def explore_features_of(out: Any, name: str | None = None, **options: Any):
         name = next(iter(found))
     if name not in found:
         raise InputError(f"No features named {name!r}; this output has: {', '.join(found)}.")
+    linked = (getattr(out, "_saes", None) or {}).get(name)  # the SAE it was recorded with: its labels by default
+    if linked is not None and "sae" not in options and "labels" not in options:
+        options["sae"] = linked[0] if isinstance(linked, tuple) else linked
     options.setdefault("raw_tokens", list(out.raw_tokens) if getattr(out, "raw_tokens", None) else None)
     options.setdefault("n_input_tokens", out.n_input_tokens)
     options.setdefault("unit", getattr(out, "unit", "token"))
