@@ -238,3 +238,14 @@ def test_kinds_and_families_without_internals_are_refused_before_any_forward():
     with pytest.raises(ew.UnsupportedModelError, match="'gptj' family.*Handled families: gemma, gpt2"):
         lm.analyze_ids(IDS, attribution=["value_zeroing"])
     assert not ran
+
+
+def test_alti_logit_in_chunks_of_query_rows_is_the_same(case, monkeypatch):
+    from ecco_widgets.analysis.components.mixing import alti
+
+    parts, out = case
+    monkeypatch.setattr(alti, "CHUNK_BYTES", 4 * 7 * parts.d * 2)  # 2 query rows per chunk
+    lm = ew.from_pretrained(parts.model, tokenizer=ToyTokenizer(WORDS))
+    chunked = lm.analyze_ids(IDS, attribution=["alti_logit"], targets=TARGETS)
+    np.testing.assert_allclose(chunked.context_mixing("alti_logit").rolled, out.context_mixing("alti_logit").rolled,
+                               atol=1e-6, rtol=1e-5)

@@ -36,7 +36,7 @@ import torch
 from ..norms import freeze
 from .internals import LayerRecord, MixingMatrices, ModelInternals, run_layers
 
-#: Memory for the per-source decomposition of one chunk of query rows (rows x sources x d_model float32, ~3 copies).
+#: Memory for the per-source decomposition of one chunk of query rows (rows x sources x d_model float32).
 CHUNK_BYTES = 64 * 2**20
 
 
@@ -61,10 +61,11 @@ def alti_layer(record: LayerRecord, per_head: torch.Tensor, chunk: int) -> torch
     mixing = torch.zeros(n, n, device=record.x.device)
     for t0 in range(0, n, chunk):
         t1 = min(n, t0 + chunk)
-        parts = torch.einsum("htj,hjd->tjd", record.weights[:, t0:t1, :t1], per_head[:, :t1])  # (c, t1, d)
-        rows = torch.arange(t0, t1, device=parts.device)
-        parts[rows - t0, rows] += record.x[t0:t1]
-        distance = (parts - resultant[t0:t1, None]).abs().sum(-1)  # (c, t1)
+        rows = torch.arange(t0, t1, device=record.x.device)
+        # (t1, c, H) @ (t1, H, d): every source's vector at each query row of the chunk, as (t1 sources, c rows, d)
+        parts = torch.bmm(record.weights[:, t0:t1, :t1].permute(2, 1, 0), per_head[:, :t1].transpose(0, 1))
+        parts[rows, rows - t0] += record.x[t0:t1]
+        distance = parts.sub_(resultant[None, t0:t1]).abs_().sum(-1).T  # (c, t1), in place: one copy in memory
         del parts
         contribution = (resultant[t0:t1].abs().sum(-1, keepdim=True) - distance).clamp(min=0)
         contribution = contribution * (torch.arange(t1, device=rows.device)[None, :] <= rows[:, None])  # causal
@@ -82,7 +83,7 @@ def alti_logit(internals: ModelInternals) -> MixingMatrices:
     rows = internals.rows
     n = internals.length
     d_model = int(internals.embeddings.shape[-1])
-    chunk = max(1, CHUNK_BYTES // (3 * 4 * n * d_model))
+    chunk = max(1, CHUNK_BYTES // (4 * n * d_model))
     kv_of = layout.kv_of_head()
     state = {"rolled": torch.eye(n, device=directions.device)}
     layers, rolled = [], []
