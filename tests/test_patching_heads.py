@@ -192,17 +192,48 @@ def test_a_model_whose_heads_are_not_a_slice_is_refused_before_any_forward():
     assert calls == []
 
 
-def test_the_result_has_no_grid_yet_and_checks_its_cells():
+def test_the_result_checks_its_cells():
     model = build("llama")
     answer, foil = answer_and_foil(model)
     result = ew.patching(ew.from_pretrained(model), CLEAN, CORRUPTED, answer, foil, points="head", progress=False)
-    with pytest.raises(ew.NotAvailableError, match=r"no view yet.*effect\[:, :, -1\]"):
-        result.grid()
     with pytest.raises(ew.InputError, match="needs a head from 0 to 3"):
         result.cell_topk(0, 5)
     with pytest.raises(ew.InputError, match="Position 2 was not patched"):
         result.cell_topk(0, 2, head=1)
     assert len(result.cell_topk(2, -1, head=3)) == 10
+
+
+def sent(view, name: str) -> np.ndarray:
+    """A trait's array as the browser receives it (the binary buffer, its dtype and shape)."""
+    state = view.get_state()[name]
+    return np.frombuffer(bytes(state["view"]), dtype=state["dtype"]).reshape(state["shape"])
+
+
+def test_the_grid_sends_the_results_arrays():
+    """grid() of a points="head" result is a HeadPatchingGrid (layers x heads, a position selector): what it sends
+    equals the result's arrays, every top-k entry names the result's token and probability."""
+    model = build("gpt2")
+    answer, foil = answer_and_foil(model)
+    result = ew.patching(ew.from_pretrained(model), CLEAN, CORRUPTED, answer, foil, points="head", method="both",
+                         positions=[2, 5], topk=3, progress=False)
+    view = result.grid(theme="dark")
+    assert isinstance(view, ew.views.HeadPatchingGrid) and view.theme == "dark"
+    np.testing.assert_array_equal(sent(view, "effect"), result.effect)
+    np.testing.assert_array_equal(sent(view, "attribution_effect"), result.attribution_effect)
+    assert view.positions == [2, 5] and view.selected_position == 1  # the last patched position first
+    assert view.clean_tokens == result.clean_tokens and view.pearson == pytest.approx(result.agreement["pearson"])
+    index, probs = sent(view, "topk_index"), sent(view, "topk_probs")
+    assert index.shape == result.topk_ids.shape == (3, 4, 2, 3)
+    words = np.vectorize(lambda i: view.topk_vocab[i])(index)
+    expected = np.vectorize(lambda i: result.vocab_text.get(int(i), str(int(i))))(result.topk_ids)
+    np.testing.assert_array_equal(words, expected)
+    np.testing.assert_array_equal(probs, result.topk_probs)
+    html = ew.to_html(view)
+    assert "patching_heads" in html or "HeadPatchingGrid" in html
+    with pytest.raises(ew.views.ViewValueError, match="selected_position"):
+        view.selected_position = 2
+    with pytest.raises(ew.views.ViewValueError, match="3 layers x 4 heads"):
+        view.selected_cell = [0, 4]
 
 
 def test_save_and_load_give_back_every_field(tmp_path):

@@ -170,6 +170,9 @@ def make_view(cls, rng=None):
     if cls is views.PatchingGrid:
         return views.PatchingGrid(TOKENS, TOKENS[:2] + [" dog"] + TOKENS[3:], rng.normal(size=(4, N)),
                                   answer=" mat", foil=" rug")
+    if cls is views.HeadPatchingGrid:
+        return views.HeadPatchingGrid(TOKENS, TOKENS[:2] + [" dog"] + TOKENS[3:], rng.normal(size=(4, 3, 2)),
+                                      positions=[2, N - 1], answer=" mat", foil=" rug")
     if cls is views.PromptPairView:
         return views.PromptPairView(TOKENS, TOKENS[:2] + [" dog"] + TOKENS[3:], [[i, i] for i in range(N)],
                                     [int(i == 2) for i in range(N)], rng.integers(1, 9, size=(4, N)),

@@ -143,13 +143,9 @@ class PatchingResult:
     def grid(self, **view_options: Any):
         """The PatchingGrid view: layers x positions, diverging scale centred on 0, the prompt pair on top; click a
         cell for the patched run's top-k at the answer position. Options (title, theme, shown, ...) go to the view.
-        Not available for points="head" yet (the view's columns are positions): read ``effect[:, :, j]``."""
-        from ..views import PatchingGrid
-
-        if self.points == "head":
-            raise NotAvailableError("The patching grid shows layers x positions; a points='head' result (layers x "
-                                    "heads x positions) has no view yet. Read result.effect[:, :, -1] (layers x heads "
-                                    "at the last patched position), or plot it with matplotlib.")
+        A points="head" result gives a HeadPatchingGrid: layers x heads at the last patched position, a selector for
+        the others (``selected_position=j``: column j of ``positions``)."""
+        from ..views import HeadPatchingGrid, PatchingGrid
 
         def words(ids: np.ndarray | None) -> list[str]:
             return [self.vocab_text.get(int(i), str(int(i))) for i in ([] if ids is None else np.ravel(ids))]
@@ -167,6 +163,15 @@ class PatchingResult:
                 topk["reference_topk_probs"] = np.stack([self.clean_topk_probs, self.corrupted_topk_probs])
         exact = self.method != "attribution"
         view_options.setdefault("title", f"activation patching ({self.points}): {self.answer!r} vs {self.foil!r}")
+        if self.points == "head":
+            return HeadPatchingGrid(
+                self.clean_tokens, self.corrupted_tokens, self.effect, positions=[int(p) for p in self.positions],
+                clean_raw_tokens=self.clean_raw_tokens, corrupted_raw_tokens=self.corrupted_raw_tokens,
+                effect_method="exact" if exact else "attribution",
+                attribution_effect=self.attribution_effect if exact else None, agreement=dict(self.agreement),
+                layer_labels=self.layer_labels, answer=self.answer, foil=self.foil,
+                clean_logit_diff=self.clean_logit_diff, corrupted_logit_diff=self.corrupted_logit_diff,
+                **topk, **view_options)
         cols = range(len(self.clean_tokens)) if self.positions is None else [int(p) for p in self.positions]
         return PatchingGrid(
             clean_tokens=[self.clean_tokens[p] for p in cols], corrupted_tokens=[self.corrupted_tokens[p] for p in cols],

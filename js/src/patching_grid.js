@@ -13,14 +13,14 @@ import { tokenSpan } from "./lib/tokens.js";
 const EFFECT_LABEL = { exact: "patching", attribution: "attribution estimate" };
 const pct = (p) => formatPercent(p);
 
-function maxAbs(data) {
+export function maxAbs(data) {
   let m = 0;
   for (let i = 0; i < data.length; i++) if (Math.abs(data[i]) > m) m = Math.abs(data[i]);
   return m > 0 ? m : 1;
 }
 
 /** A segmented toggle between the exact effects and the attribution estimate (`.ew-seg-btn[data-effect]`). */
-function effectSwitcher(current, onSelect) {
+export function effectSwitcher(current, onSelect) {
   const el = document.createElement("div");
   el.className = "ew-seg";
   el.setAttribute("role", "group");
@@ -54,7 +54,7 @@ function effectSwitcher(current, onSelect) {
 }
 
 /** One top-k list: a heading and one `.ew-patch-topk-item` (rank, token, probability) per entry. */
-function topkList(heading, kind, entries) {
+export function topkList(heading, kind, entries) {
   const box = document.createElement("div");
   box.className = "ew-patch-topk";
   box.dataset.run = kind;

@@ -183,6 +183,19 @@ export function viewStates(tokens) {
       reference_topk_index: arr([0, 1, 1, 0], "int32", [2, K]), reference_topk_probs: arr([0.5, 0.2, 0.6, 0.1], "float32", [2, K]),
       selected_cell: [],
     },
+    // 3 layers x 4 heads x 2 patched positions (n - 2, n - 1); effect[l, h, j] = (l * 8 + h * 2 + j) / 24 - 0.2
+    patching_heads: {
+      clean_tokens: tokens, corrupted_tokens: tokens.map((t, i) => (i === 1 ? `${t}X` : t)), clean_raw_tokens: raw,
+      corrupted_raw_tokens: raw.map((t, i) => (i === 1 ? `${t}X` : t)), layer_labels: ["l0", "l1", "l2"], head_labels: ["h0", "h1", "h2", "h3"],
+      positions: [n - 2, n - 1], title: "", theme: "light",
+      effect: arr(Array.from({ length: L * 8 }, (_, i) => i / 24 - 0.2), "float32", [L, 4, 2]), effect_method: "exact",
+      attribution_effect: arr([], "float32", [0, 0, 0]), pearson: null, sign_agreement: null, signed_cells: 0, shown: "exact", answer: " a", foil: " b", points: "head",
+      clean_logit_diff: 2, corrupted_logit_diff: -1, topk_vocab: tokens,
+      topk_index: arr(Array.from({ length: L * 8 * K }, (_, i) => i % n), "int32", [L, 4, 2, K]),
+      topk_probs: arr(Array.from({ length: L * 8 * K }, () => 0.25), "float32", [L, 4, 2, K]),
+      reference_topk_index: arr([0, 1, 1, 0], "int32", [2, K]), reference_topk_probs: arr([0.5, 0.2, 0.6, 0.1], "float32", [2, K]),
+      selected_cell: [], selected_position: 1,
+    },
     // a dataset summary: no tokens of its own (layer labels and method names are its only texts)
     batch_summary: {
       layer_labels: ["l0", "l1", "l2"], title: "", theme: "light", n_prompts: 4, n_errors: 1,

@@ -100,6 +100,8 @@ def build(cls, tokens=None, raw=None, labels=None, seed=0, title=""):
                                layer_labels=lab(6, "L{}"), title=title)
     if cls is views.PatchingGrid:
         return patching_grid(toks, rw, rng, lab(6, "L{}"), lab(5, "v{}") if labels is not None else None, title)
+    if cls is views.HeadPatchingGrid:
+        return patching_heads(toks, rw, rng, lab(6, "L{}"), lab(5, "v{}") if labels is not None else None, title)
     if cls is views.PromptPairView:
         return prompt_pair(toks, rw, n_in, rng, lab(6, "L{}"), title)
     if cls is views.LogitAttributionView:
@@ -228,6 +230,22 @@ def patching_grid(toks, raw, rng, layer_labels, vocab=None, title=""):
         reference_topk_index=[[0, 1, 2], [1, 0, 3]], reference_topk_probs=[[0.6, 0.2, 0.1], [0.7, 0.1, 0.05]],
         answer=vocab[0], foil=vocab[1], title=title)
 
+
+def patching_heads(toks, raw, rng, layer_labels, vocab=None, title=""):
+    """A 6-layer x 5-head head-patching grid at the last 3 positions (position 2 differs); every top-k."""
+    n = len(toks)
+    corrupted, corrupted_raw = list(toks), list(raw)
+    corrupted[2 % n] = corrupted_raw[2 % n] = toks[2 % n] + "X"
+    vocab = vocab or [" Paris", " Rome", " the", ",", " London"]
+    effect = np.clip(rng.normal(0.1, 0.4, size=(6, 5, 3)), -0.3, 1.0)
+    probs = np.sort(rng.random((6, 5, 3, 3)) / 3, axis=-1)[..., ::-1]
+    return views.HeadPatchingGrid(toks, corrupted, effect, positions=[n - 3, n - 2, n - 1], clean_raw_tokens=raw,
+        corrupted_raw_tokens=corrupted_raw, layer_labels=layer_labels, head_labels=(
+            layer_labels[:5] if vocab and vocab[0] != " Paris" else None), attribution_effect=effect * 0.8,
+        agreement={"pearson": 0.9, "sign_agreement": 0.75, "signed_cells": 12.0}, topk_vocab=vocab,
+        topk_index=rng.integers(0, len(vocab), size=(6, 5, 3, 3)), topk_probs=probs,
+        reference_topk_index=[[0, 1, 2], [1, 0, 3]], reference_topk_probs=[[0.6, 0.2, 0.1], [0.7, 0.1, 0.05]],
+        answer=vocab[0], foil=vocab[1], title=title)
 
 def hostile(cls):
     toks = HOSTILE + ["end"]

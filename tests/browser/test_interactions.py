@@ -53,6 +53,8 @@ SPECS = {
 }
 SPECS[views.PatchingGrid] = Spec(hover='.ew-cell[data-r="2"][data-c="3"]', recolours=False,
                                  click='.ew-cell[data-r="1"][data-c="4"]', trait="selected_cell", value=[1, 4])
+SPECS[views.HeadPatchingGrid] = Spec(hover='.ew-cell[data-r="2"][data-c="3"]', recolours=False,
+                                     click='.ew-cell[data-r="1"][data-c="4"]', trait="selected_cell", value=[1, 4])
 # (the explorer's click selects, it does not toggle: its own tests, tests/browser/test_explorer.py, cover clicks)
 SPECS[views.Explorer] = Spec(hover=tok(6), recolours=True)
 SPECS[views.PromptPairView] = Spec(hover='.ew-cell[data-r="2"][data-c="3"]', recolours=False,
