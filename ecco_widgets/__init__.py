@@ -29,6 +29,7 @@ from .views import (AttentionView, Explorer, FactorExplorer, FeatureExplorer, La
                     LogitAttributionView, NeuronHeatmap, PatchingGrid, PromptPairView, RankGrid, RankWatch,
                     SaliencyView)
 from .results.feature_dashboard import FeatureDashboard
+from .views import FeatureDashboardView
 from .results.feature_attribution import FeatureAttribution
 from .results.steering import SteeringResult
 from .views.export import save_html, to_html
@@ -47,7 +48,7 @@ __all__ = [
     "UnsupportedModelError", "demo_model", "from_pretrained", "load", "masked_lm", "Seq2SeqLanguageModel",
     "Seq2SeqOutput", "load_seq2seq", "seq2seq", "TunedLens", "held_out_kl", "compare_lenses",
     "BatchResults", "batch", "load_batch",
-    "feature_dashboard", "FeatureDashboard",
+    "feature_dashboard", "FeatureDashboard", "FeatureDashboardView",
     "patching", "PatchingResult", "PatchingGrid",
     "FeatureAttribution", "SteeringResult",
     "compare", "PromptPair", "PromptPairView",

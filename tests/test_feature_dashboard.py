@@ -260,3 +260,21 @@ def test_from_a_batch_folder_equals_from_the_texts_and_round_trips(lm, tmp_path)
         feature_dashboard(lm, random_sae(lm.model.config.hidden_size).__class__(
             W_enc=torch.zeros(lm.model.config.hidden_size, 5), W_dec=torch.zeros(5, lm.model.config.hidden_size),
             b_enc=torch.zeros(5), b_dec=torch.zeros(lm.model.config.hidden_size)), tmp_path / "run", site=SITE)
+
+
+def test_the_view_carries_the_dashboards_arrays(lm):
+    sae = random_sae(lm.model.config.hidden_size, seed=10)
+    dash = feature_dashboard(lm, sae, texts(4, seed=11), site=SITE, k=3, window=1, n_samples=4, progress=False)
+    view = dash.view(theme="dark")
+    assert isinstance(view, ew.FeatureDashboardView) and view.theme == "dark"
+    assert view.feature_ids.tolist() == list(range(D_SAE)) and view.labels[3] == "third"
+    # every token index of the view names the token id of the dashboard, through the strings table
+    ids = np.asarray(dash.vocab_ids)
+    for name, source in (("top_tokens", "top_context_ids"), ("sample_tokens", "sample_context_ids"),
+                         ("promoted_tokens", "promoted_ids"), ("suppressed_tokens", "suppressed_ids")):
+        got, want = getattr(view, name), getattr(dash, source)
+        assert np.array_equal(np.where(got >= 0, ids[np.maximum(got, 0)], -1), want), name
+    filled = dash.top_docs >= 0
+    np.testing.assert_array_equal(view.top_values[filled], dash.top_values[filled])
+    assert (view.top_values[~filled] == 0).all() and view.hist.tolist() == dash.hist.tolist()
+    assert view.strings == dash.vocab_strings == [WORDS[i] for i in ids]

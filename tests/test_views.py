@@ -183,6 +183,16 @@ def make_view(cls, rng=None):
     if cls is views.FeatureExplorer:
         return views.FeatureExplorer(TOKENS, rng.permutation(40)[:N * 2].reshape(N, 2), rng.random((N, 2)) + 0.1,
                                      d_sae=40, labels={0: "zero"}, n_input_tokens=3)
+    if cls is views.FeatureDashboardView:  # 3 features, top 2 contexts of 3 tokens, 4 samples, 5 histogram bins
+        return views.FeatureDashboardView(
+            feature_ids=[2, 5, 9], labels=["two", "", "nine"], strings=TOKENS, fire_counts=[3, 0, 5], n_tokens=N,
+            top_values=[[2.0, 1.0], [0, 0], [3.0, 0.5]], top_docs=[[0, 1], [-1, -1], [1, 1]],
+            top_positions=[[1, 2], [-1, -1], [0, 3]], top_tokens=rng.integers(-1, N, size=(3, 2, 3)),
+            top_acts=rng.random((3, 2, 3)), hist=[[0, 1, 2, 0, 0], [0] * 5, [1, 0, 0, 2, 2]],
+            hist_edges=[0.25, 0.5, 1.0, 2.0], sample={"values": rng.random((3, 4)), "docs": np.zeros((3, 4)),
+            "positions": np.ones((3, 4)), "tokens": rng.integers(0, N, size=(3, 4, 3)),
+            "acts": rng.random((3, 4, 3))}, promoted={"promoted": (rng.integers(0, N, size=(3, 2)), rng.random((3, 2))),
+            "suppressed": (rng.integers(0, N, size=(3, 2)), -rng.random((3, 2)))})
     if cls is views.BatchSummary:
         return views.BatchSummary(layer_labels=["0", "1", "2", "3"], share_rank1=rng.random(4),
                                   first_layer_counts=rng.integers(0, 5, size=5), mean_kl=rng.random(4))

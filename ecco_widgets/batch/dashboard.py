@@ -143,14 +143,15 @@ def _result(lm: Any, sae: Any, item: dict[str, Any], c: DashboardCollector, top:
     used = np.concatenate([c.top_context_ids.reshape(-1), c.sample_context_ids.reshape(-1),
                            top["promoted_ids"].reshape(-1), top["suppressed_ids"].reshape(-1)])
     vocab = np.unique(used[used >= 0])
-    shown = lm.display([int(vocab[0])] + vocab.tolist())[0][1:] if vocab.size else []
+    shown, raw = lm.display([int(vocab[0])] + vocab.tolist()) if vocab.size else ([""], [""])
     labels = getattr(sae, "labels", None) or {}
     return FeatureDashboard(
         name=item["name"], site=item.get("stored_site") or item["read"].describe(), d_sae=sae.d_sae,
         feature_ids=c.features.copy(), n_tokens=int(c.n_tokens), n_docs=int(c.n_docs), k=c.k, window=c.window,
         top_values=c.top_values, top_docs=c.top_docs, top_positions=c.top_positions,
         top_context_ids=c.top_context_ids, top_context_values=c.top_context_values, fire_counts=c.fire_counts,
-        hist=c.hist, hist_edges=EDGES.copy(), vocab_ids=vocab.astype(np.int64), vocab_strings=list(shown),
+        hist=c.hist, hist_edges=EDGES.copy(), vocab_ids=vocab.astype(np.int64), vocab_strings=list(shown[1:]),
+        vocab_raw=list(raw[1:]),
         sample_values=sample["values"], sample_docs=sample["docs"], sample_positions=sample["positions"],
         sample_context_ids=sample["context_ids"], sample_context_values=sample["context_values"],
         promoted_ids=top["promoted_ids"], promoted_values=top["promoted_values"],

@@ -10,7 +10,7 @@ top_positions int32 (F, k), top_context_ids int64 (F, k, W) (-1 outside the text
 hist int64 (F, len(hist_edges) + 1) (bin 0: (0, edges[0]), bin i: [edges[i-1], edges[i]), the last: [edges[-1],
 inf)); fire_counts int64 (F,); promoted_ids / suppressed_ids int64 (F, n), promoted_values / suppressed_values
 float32 (F, n) (logits per unit of activation); vocab_ids int64 (V,) with vocab_strings (V,), the display text of
-every token id used.
+every token id used (vocab_raw: their raw pieces).
 
 >>> import numpy as np
 >>> d = FeatureDashboard(name="s", site="h.0 output", d_sae=4, feature_ids=np.array([2]), n_tokens=10, n_docs=1,
@@ -74,6 +74,7 @@ class FeatureDashboard:
     suppressed_ids: np.ndarray = field(default_factory=lambda: _none((0, 0), np.int64))
     suppressed_values: np.ndarray = field(default_factory=lambda: _none((0, 0), np.float32))
     promoted_note: str = ""
+    vocab_raw: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     model_name: str = ""
     seed: int = 0
@@ -142,10 +143,35 @@ class FeatureDashboard:
 
     # ----- the view -----
     def view(self, **options: Any):
-        """A FeatureDashboardView: one card per feature, searchable by index or label."""
-        from .feature_dashboard_view import dashboard_view
+        """A FeatureDashboardView: one card per feature, searchable by index or label (options: title, theme,
+        query, selected_feature)."""
+        from ..views.feature_dashboard import FeatureDashboardView
 
-        return dashboard_view(self, **options)
+        vocab = np.asarray(self.vocab_ids)
+        raw = self.vocab_raw if len(self.vocab_raw) == len(self.vocab_strings) else self.vocab_strings
+
+        def index(ids: np.ndarray) -> np.ndarray:  # token ids -> rows of the strings table (-1 stays -1)
+            where = np.searchsorted(vocab, ids) if vocab.size else np.zeros(ids.shape, np.int64)
+            return np.where(ids >= 0, where, -1).astype(np.int32)
+
+        def table(name: str) -> tuple:
+            values = getattr(self, f"{name}_values")
+            return (np.where(np.isfinite(values), values, 0.0), getattr(self, f"{name}_docs"),
+                    getattr(self, f"{name}_positions"), index(getattr(self, f"{name}_context_ids")),
+                    getattr(self, f"{name}_context_values"))
+
+        top = dict(zip(("top_values", "top_docs", "top_positions", "top_tokens", "top_acts"), table("top")))
+        sample = dict(zip(("values", "docs", "positions", "tokens", "acts"), table("sample"))) \
+            if self.sample_values.size else None
+        promoted = {n: (index(getattr(self, f"{n}_ids")), getattr(self, f"{n}_values"))
+                    for n in ("promoted", "suppressed")} if self.promoted_ids.size else None
+        labels = [self.labels[r] if r < len(self.labels) else "" for r in range(self.n_features)]
+        options.setdefault("title", f"{self.name}: {self.n_features} features over {self.n_docs} texts")
+        return FeatureDashboardView(feature_ids=self.feature_ids, labels=labels, strings=list(self.vocab_strings),
+                                    raw_strings=list(raw), fire_counts=self.fire_counts, n_tokens=self.n_tokens,
+                                    n_docs=self.n_docs, **top, sample=sample, promoted=promoted,
+                                    hist=self.hist, hist_edges=self.hist_edges, promoted_note=self.promoted_note,
+                                    **options)
 
     # ----- save / load -----
     def save(self, path: str | Path) -> Path:

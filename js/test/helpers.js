@@ -223,6 +223,25 @@ export function viewStates(tokens) {
       feature_labels: [{ index: 0, description: "zero" }, { index: 5, description: "five" }], attribution_offsets: arr([], "int32", [0]), attribution_indices: arr([], "int32", [0]),
       attribution_values: arr([], "float32", [0]), attribution_target: "", n_top: 10, selected_token: -1, selected_feature: -1,
     },
+    // 3 features (latent 4 never fires), top 2 contexts of 3 tokens (tokens index strings = the tokens), 4 samples,
+    // a histogram over 5 bins, 2 promoted and suppressed tokens each
+    feature_dashboard: {
+      title: "", theme: "light", feature_ids: arr([1, 4, 8], "int32", [3]), labels: ["one", "", "eight"], strings: tokens,
+      raw_strings: raw, fire_counts: arr([3, 0, 6], "int32", [3]), n_tokens: 20, n_docs: 2,
+      top_values: arr([2, 1, 0, 0, 3, 0.5], "float32", [3, 2]), top_docs: arr([0, 1, -1, -1, 1, 0], "int32", [3, 2]),
+      top_positions: arr([1, 2, -1, -1, 0, 3], "int32", [3, 2]),
+      top_tokens: arr(Array.from({ length: 18 }, (_, i) => (i % 9 === 0 ? -1 : i % n)), "int32", [3, 2, 3]),
+      top_acts: arr(Array.from({ length: 18 }, (_, i) => (i % 3) / 2), "float32", [3, 2, 3]),
+      sample_values: arr(Array.from({ length: 12 }, (_, i) => 2 - (i % 4) / 4), "float32", [3, 4]),
+      sample_docs: arr(Array.from({ length: 12 }, (_, i) => (i >= 4 && i < 8 ? -1 : i % 2)), "int32", [3, 4]),
+      sample_positions: arr(Array.from({ length: 12 }, () => 1), "int32", [3, 4]),
+      sample_tokens: arr(Array.from({ length: 36 }, (_, i) => i % n), "int32", [3, 4, 3]),
+      sample_acts: arr(Array.from({ length: 36 }, (_, i) => (i % 5) / 4), "float32", [3, 4, 3]),
+      hist: arr([0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 2, 3], "int32", [3, 5]), hist_edges: arr([0.25, 0.5, 1, 2], "float32", [4]),
+      promoted_tokens: arr([0, 1, 2, 3, 1, 0], "int32", [3, 2]), promoted_values: arr([2, 1, 3, 2, 1, 0.5], "float32", [3, 2]),
+      suppressed_tokens: arr([3, 2, 1, 0, 2, 3], "int32", [3, 2]), suppressed_values: arr([-2, -1, -3, -2, -1, -0.5], "float32", [3, 2]),
+      promoted_note: "W_dec row through the final norm at unit scale", query: "", selected_feature: -1,
+    },
     // prompt B = A with token 1 changed (position by position); ranks in both, IG of the last two tokens in both
     prompt_pair: {
       tokens_a: tokens, tokens_b: tokens.map((t, i) => (i === 1 ? `${t}X` : t)), raw_tokens_a: raw,

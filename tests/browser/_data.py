@@ -109,12 +109,39 @@ def build(cls, tokens=None, raw=None, labels=None, seed=0, title=""):
     if cls is views.FeatureExplorer:
         return feature_explorer(toks, rw, n_in, rng, lab(6, "feature {}"), lab(2, "{}")[-1] if labels is not None
                                 else "' dog'", title)
+    if cls is views.FeatureDashboardView:  # a dataset view: its texts are the tokens (strings) and the labels
+        return feature_dashboard(toks, rw, rng, lab(4, "feature {}"), title)
     if cls is views.BatchSummary:  # a dataset view: no tokens; its texts are the layer labels and method names
         share = np.sort(rng.random(8))
         return views.BatchSummary(layer_labels=lab(8, "{}"), share_rank1=share, first_layer_counts=rng.integers(
             0, 9, size=9), mean_kl=share[::-1] * 5, methods=lab(1, "ig"), attribution_by_distance=rng.random(
             (1, 32)) / 4, n_prompts=40, n_errors=2, title=title)
     raise AssertionError(cls)
+
+
+def feature_dashboard(toks, raw, rng, names, title=""):
+    """Latents 7, 9, 12, 30 over the tokens: top 3 contexts of 5 tokens (the token in the middle), 8 samples, a
+    histogram over 6 bins, 3 promoted and suppressed tokens each; latent 30 never fires."""
+    n, f, k, w, s = len(toks), 4, 3, 5, 8
+    tokens = rng.integers(0, n, size=(f, k, w))
+    tokens[:, :, 0] = -1  # the texts' first token: nothing before it
+    values = -np.sort(-rng.random((f, k)) * 3, axis=1)
+    docs = np.tile(np.arange(k), (f, 1))
+    values[3], docs[3], tokens[3] = 0.0, -1, -1
+    acts = rng.random((f, k, w)) * values[:, :, None]
+    acts[:, :, 2] = values
+    sample = {"values": -np.sort(-rng.random((f, s)), axis=1), "docs": np.tile(np.arange(s), (f, 1)),
+              "positions": np.ones((f, s)), "tokens": rng.integers(0, n, size=(f, s, w)), "acts": rng.random((f, s, w))}
+    sample["docs"][3] = -1
+    hist = rng.integers(0, 9, size=(f, 7))
+    hist[3] = 0
+    promoted = {"promoted": (rng.integers(0, n, size=(f, 3)), rng.random((f, 3)) + 1),
+                "suppressed": (rng.integers(0, n, size=(f, 3)), -rng.random((f, 3)) - 1)}
+    return views.FeatureDashboardView(
+        feature_ids=[7, 9, 12, 30], labels=names, strings=toks, raw_strings=raw, fire_counts=hist.sum(1), n_tokens=40,
+        n_docs=3, top_values=values, top_docs=docs, top_positions=np.full((f, k), 2), top_tokens=tokens,
+        top_acts=acts, hist=hist, hist_edges=[0.125, 0.25, 0.5, 1.0, 2.0, 4.0], sample=sample, promoted=promoted,
+        promoted_note="W_dec row through the final norm at unit scale and the unembedding", title=title)
 
 
 def feature_explorer(toks, raw, n_in, rng, names, target="' dog'", title=""):

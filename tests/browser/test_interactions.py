@@ -65,6 +65,10 @@ SPECS[views.LogitAttributionView] = Spec(hover='.ew-cell[data-r="2"][data-c="3"]
 # (the list shows the selected token's features; latent 7 is among them: hovering it colours the tokens by it)
 SPECS[views.FeatureExplorer] = Spec(hover='.ew-fx-feat[data-feature="7"]', recolours=True,
                                     click='.ew-fx-feat[data-feature="7"]', trait="selected_feature", value=7)
+# (a context's token before the one it is about: hover outlines it; a click on a card selects its feature)
+SPECS[views.FeatureDashboardView] = Spec(hover='.ew-fd-card[data-feature="7"] .ew-fd-top .ew-tok:first-child',
+                                         recolours=False, click='.ew-fd-card[data-feature="9"]',
+                                         trait="selected_feature", value=9)
 SPECS[views.BatchSummary] = Spec(hover='[data-chart="share_rank1"] .ew-chart-hit[data-index="2"]', recolours=False)
 CLASSES = ALL_CLASSES  # from ecco_widgets/views/registry.json; each needs a Spec above
 IDS = [c.__name__ for c in CLASSES]
