@@ -182,6 +182,11 @@ def test_shards_merged_equal_one_pass_bitwise(lm):
                 assert got == value, key
 
 
+def test_tables_too_large_for_the_memory_are_refused_before_they_are_built():
+    with pytest.raises(ew.InputError, match="The dashboard's tables of 1000000 features .* needs about"):
+        collector_module.DashboardCollector(d_sae=10**6, k=10**5, window=8)
+
+
 def test_ties_are_broken_by_document_then_position():
     c = collector_module.DashboardCollector(d_sae=2, k=3, window=0, n_samples=0)
     same = np.array([[0], [0]]), np.array([[1.0], [1.0]], np.float32)

@@ -5,7 +5,7 @@ tokens its decoder direction promotes and suppresses. Saved and loaded as one .n
 
 Arrays (F chosen features, k top entries, S samples, W = 2 window + 1):
 feature_ids int64 (F,): the latents shown; top_values float32 (F, k) (-inf: empty slot), top_docs int64 (F, k) (-1: empty),
-top_positions int32 (F, k), top_context_ids int64 (F, k, W) (-1 outside the text), top_context_values float32
+top_positions int32 (F, k), top_context_ids int32 (F, k, W) (-1 outside the text), top_context_values float32
 (F, k, W) (the feature's activation there); the same for ``sample_*`` (F, S), sorted by activation, descending;
 hist int64 (F, len(hist_edges) + 1) (bin 0: (0, edges[0]), bin i: [edges[i-1], edges[i]), the last: [edges[-1],
 inf)); fire_counts int64 (F,); promoted_ids / suppressed_ids int64 (F, n), promoted_values / suppressed_values
@@ -24,7 +24,7 @@ every token id used (vocab_raw: their raw pieces).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ class FeatureDashboard:
     sample_values: np.ndarray = field(default_factory=lambda: _none((0, 0), np.float32))
     sample_docs: np.ndarray = field(default_factory=lambda: _none((0, 0), np.int64))
     sample_positions: np.ndarray = field(default_factory=lambda: _none((0, 0), np.int32))
-    sample_context_ids: np.ndarray = field(default_factory=lambda: _none((0, 0, 0), np.int64))
+    sample_context_ids: np.ndarray = field(default_factory=lambda: _none((0, 0, 0), np.int32))
     sample_context_values: np.ndarray = field(default_factory=lambda: _none((0, 0, 0), np.float32))
     hist_edges: np.ndarray = field(default_factory=lambda: (2.0 ** (np.arange(-40, 41) / 4.0)).astype(np.float32))
     promoted_ids: np.ndarray = field(default_factory=lambda: _none((0, 0), np.int64))
@@ -216,7 +216,3 @@ class FeatureDashboard:
         return (f"FeatureDashboard({self.name!r} at {self.site}: {self.n_features} of {self.d_sae} features over "
                 f"{self.n_docs} texts, {self.n_tokens} tokens; top {self.k}, window {self.window})")
 
-
-def array_fields() -> list[str]:
-    """The names of the dataclass's array fields."""
-    return [f.name for f in fields(FeatureDashboard) if f.type == "np.ndarray"]

@@ -12,7 +12,8 @@ Per chosen feature (F of them), a :class:`DashboardCollector` keeps:
 - the histogram of its activations over fixed bins (edges ``2 ** (j / 4)``, j = -40..40, plus a bin below the first
   edge and one above the last) and the number of tokens it fires on (activation > 0): integer counts, summed.
 
-Memory: O(F x (k + n_samples) x (2 window + 1)) plus one document's active entries.
+Memory: O(F x (k + n_samples) x (2 window + 1)) plus one document's active entries, checked before any work
+(:func:`ecco_widgets.memory.require`).
 
 >>> import numpy as np
 >>> c = DashboardCollector(d_sae=4, k=2, window=1, n_samples=2)
@@ -31,6 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ...errors import InputError
+from ...memory import require
 
 #: histogram bin edges (activations): 2 ** (j / 4) for j = -40..40; bin 0 is (0, 2**-10), the last [2**10, inf)
 EDGES = (2.0 ** (np.arange(-40, 41) / 4.0)).astype(np.float32)
@@ -64,7 +66,7 @@ class DashboardCollector:
     """One shard's (or the merged) dashboard state of ``features`` (default: all ``d_sae`` latents).
 
     Tables (``top_*`` of shape (F, k), ``sample_*`` of shape (F, n_samples)): values float32 (-inf empty), docs
-    int64 (-1 empty), positions int32, context_ids int64 (F, ., 2 window + 1; -1 outside the document),
+    int64 (-1 empty), positions int32, context_ids int32 (F, ., 2 window + 1; -1 outside the document),
     context_values float32 (the feature's activation at those tokens), priority uint64 (the sample's hash).
     hist int64 (F, N_BINS), fire_counts int64 (F,), n_tokens, n_docs."""
 
@@ -76,16 +78,20 @@ class DashboardCollector:
                 raise InputError(f"{name} must be a whole number >= {least}, got {value!r}.")
         self.d_sae, self.k, self.window, self.n_samples, self.seed = int(d_sae), int(k), int(window), \
             int(n_samples), int(seed)
+        n_f = self.d_sae if features is None else len(check_features(features, self.d_sae))
+        width = 2 * self.window + 1
+        require(n_f * (self.k + self.n_samples) * (width * 8 + 24) + n_f * (N_BINS + 1) * 8 + self.d_sae * 8,
+                f"The dashboard's tables of {n_f} features (top {self.k}, {self.n_samples} samples, window "
+                f"{self.window})", "Choose fewer features (features=[...]), a smaller k, n_samples or window.")
         chosen = np.arange(self.d_sae) if features is None else check_features(features, self.d_sae)
         self.features = chosen.astype(np.int64)
         self.column = np.full(self.d_sae, -1, np.int64)
-        self.column[self.features] = np.arange(len(self.features))
-        n_f, width = len(self.features), 2 * self.window + 1
+        self.column[self.features] = np.arange(n_f)
         for table, size in (("top", self.k), ("sample", self.n_samples)):
             setattr(self, f"{table}_values", np.full((n_f, size), -np.inf, np.float32))
             setattr(self, f"{table}_docs", np.full((n_f, size), -1, np.int64))
             setattr(self, f"{table}_positions", np.full((n_f, size), -1, np.int32))
-            setattr(self, f"{table}_context_ids", np.full((n_f, size, width), -1, np.int64))
+            setattr(self, f"{table}_context_ids", np.full((n_f, size, width), -1, np.int32))
             setattr(self, f"{table}_context_values", np.zeros((n_f, size, width), np.float32))
             setattr(self, f"{table}_priority", np.zeros((n_f, size), np.uint64))
         self.hist = np.zeros((n_f, N_BINS), np.int64)
@@ -158,7 +164,7 @@ class DashboardCollector:
         found = np.clip(np.searchsorted(keys, want), 0, max(len(keys) - 1, 0))
         hit = inside & (keys[found] == want) if len(keys) else np.zeros_like(inside)
         acts = np.where(hit, sorted_vals[found] if len(keys) else 0.0, 0.0).astype(np.float32)
-        return ids.astype(np.int64), acts
+        return ids.astype(np.int32), acts
 
     def _keep(self, table: str, cols: np.ndarray, new: dict[str, np.ndarray]) -> None:
         """The best entries per feature among the table's own and ``new`` (at columns ``cols``), written back."""
