@@ -1,6 +1,6 @@
-"""The direct logit attribution of one target (− foil) on two prompts, and its difference A − B, component by component
-(``ew.compare(out_a, out_b).logit_attribution_difference(column, target, foil)``): which heads and MLPs write the
-answer on the clean prompt and not on the corrupted one.
+"""The direct logit attribution of one target (− foil) on two prompts, and its difference A − B, component by
+component (``ew.compare(out_a, out_b).logit_attribution_difference(column, target, foil)``): which heads and MLPs
+write the answer on the clean prompt and not on the corrupted one.
 
 >>> import numpy as np
 >>> from ecco_widgets.results.logit_attribution import LogitAttribution
