@@ -81,7 +81,8 @@ def test_bundles_follow_the_registry():
 
 
 def test_every_view_module_is_in_the_registry():
-    infrastructure = {"__init__", "arrays", "base", "bundles", "chat_marks", "export", "figure", "hosts"}
+    infrastructure = {"__init__", "arrays", "base", "bundles", "chat_marks", "explorer_panels", "export", "figure",
+                      "hosts"}
     modules = {p.stem for p in (ROOT / "ecco_widgets" / "views").glob("*.py")} - infrastructure
     assert modules == {e["module"] for e in REGISTRY["views"]}
 
