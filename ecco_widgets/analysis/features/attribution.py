@@ -27,6 +27,7 @@ the effect of removing each latent (its value set to 0, the error kept).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,21 @@ from ..attribution.targets import TARGETS, decoded_scalar
 from .splice import Placement, active, decode_sparse, placements, spliced
 
 __all__ = ["attribute_features", "placements"]
+
+
+def _vjp(h: torch.Tensor, leaves: list[torch.Tensor], seeds: torch.Tensor, retain: bool) -> list[torch.Tensor]:
+    """Gradients of h into each leaf for each seed (k, *h.shape): one batched backward (``is_grads_batched``), or
+    one backward per seed where an op has no batching rule."""
+    if len(seeds) > 1:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # vmap fallbacks: slower, still correct
+                return list(torch.autograd.grad(h, leaves, seeds, retain_graph=True, is_grads_batched=True))
+        except RuntimeError:
+            pass
+    grads = [torch.autograd.grad(h, leaves, seed, retain_graph=retain or i + 1 < len(seeds))
+             for i, seed in enumerate(seeds)]
+    return [torch.stack([g[i] for g in grads]) for i in range(len(leaves))]
 
 
 def attribute_features(spec: Any, place: Placement, input_ids: torch.Tensor, positions: np.ndarray,
@@ -96,12 +112,7 @@ def attribute_features(spec: Any, place: Placement, input_ids: torch.Tensor, pos
             seeds = h_rows.new_zeros(len(idx), *h_rows.shape)
             seeds[torch.arange(len(idx)), :, idx] = grad_rows[:, idx].transpose(0, 1).to(h_rows.dtype)
             retain = t0 + len(idx) < T
-            if len(idx) == 1:
-                gv, gs = torch.autograd.grad(h_rows, [values, error], seeds[0], retain_graph=retain)
-                gv, gs = gv[None], gs[None]
-            else:
-                gv, gs = torch.autograd.grad(h_rows, [values, error], seeds, retain_graph=retain,
-                                             is_grads_batched=True)
+            gv, gs = _vjp(h_rows, [values, error], seeds, retain)
             grads_v[idx], grads_s[idx] = gv.float(), gs.float()
     attributions = values.detach()[None] * grads_v
     error_share = (error.detach()[None] * grads_s).sum(-1)
