@@ -11,7 +11,7 @@ import torch
 import ecco_widgets as ew
 import zoo
 from ecco_widgets.errors import InputError, NotAvailableError
-from ecco_widgets.views import LogitAttributionView
+from ecco_widgets.views import LogitAttributionView, PromptPairView
 
 IDS_A = [3, 17, 5, 99, 42, 7, 250, 12]
 IDS_B = [3, 17, 5, 98, 42, 7, 250, 12]
@@ -95,3 +95,25 @@ def test_outputs_without_components_and_loaded_pairs_are_refused(case, tmp_path)
     back = ew.load(pair.save(tmp_path / "pair"))
     with pytest.raises(NotAvailableError, match="loaded from a file"):
         back.logit_attribution_difference(target=TARGET)
+
+
+def test_the_pair_view_holds_the_difference_grid(case):
+    _, lm, out_a, out_b = case
+    pair = ew.compare(out_a, out_b)
+    view = pair.view(target=TARGET, foil=FOIL)
+    last = len(IDS_A) - 1
+    heads_a, mlps_a = _grid(out_a.logit_attribution(last, target=TARGET, foil=FOIL, unit="head"))
+    heads_b, mlps_b = _grid(out_b.logit_attribution(last, target=TARGET, foil=FOIL, unit="head"))
+    np.testing.assert_allclose(view.dla_heads, heads_a - heads_b, atol=1e-6)
+    np.testing.assert_allclose(view.dla_mlp, mlps_a - mlps_b, atol=1e-6)
+    assert view.dla_column == last and "A − B" in view.dla_label
+    assert view.dla_accumulated.shape == (heads_a.shape[0] + 1,)
+    assert pair.view(components=False).dla_heads.size == 0
+    assert ew.compare(out_a, lm.analyze_ids(IDS_B)).view().dla_heads.size == 0  # B has no components: no grid
+    with pytest.raises(NotAvailableError, match="components=True"):
+        ew.compare(out_a, lm.analyze_ids(IDS_B)).view(components=True)
+    with pytest.raises(InputError, match="components must be"):
+        pair.view(components="yes")
+    with pytest.raises(ValueError, match="go together"):
+        PromptPairView(tokens_a=["a"], tokens_b=["a"], alignment=[[0, 0]], differs=[0], ranks_a=[[0]],
+                       ranks_b=[[0]], rank_diff=[[0.0]], dla_heads=[[1.0, 2.0]], dla_mlp=[1.0], dla_accumulated=[0.0])

@@ -97,13 +97,32 @@ class PromptPair:
         diff[both] = np.log10(b[both].astype(np.float64) / a[both])
         return diff
 
-    def view(self, method: str | None = None, **view_options):
+    def view(self, method: str | None = None, components: bool | None = None, target: Any = None, foil: Any = None,
+             column: int = -1, **view_options):
         """PromptPairView: both token rows aligned (differences marked), the rank-grid difference and saliency of
-        a selected output token side by side."""
+        a selected output token side by side; with ``components`` (None: when both outputs were analysed with
+        ``components=True``) the direct logit attribution difference A − B of ``target`` (− ``foil``; None: A's top
+        prediction) after aligned ``column`` as a layers x heads (+ MLP) grid
+        (:meth:`logit_attribution_difference`)."""
         from ..views import PromptPairView
 
         if method is not None and method not in self.methods:
             raise InputError(f"method {method!r} is not in this pair (both outputs have: {self.methods or 'none'}).")
+        if components is not None and not isinstance(components, (bool, np.bool_)):
+            raise InputError(f"components must be True, False or None, got {components!r}.")
+        have = all(getattr(o, "_components", None) is not None for o in (self._out_a, self._out_b))
+        if components is None:
+            components = have
+        if components:
+            d = self.logit_attribution_difference(column, target, foil, unit="head")
+            grid = d.head_grid()
+            at = (self.alignment[:, 0] == d.a.position) & (self.alignment[:, 1] == d.b.position)
+            col = int(np.flatnonzero(at)[0])
+            foil_text = f" \u2212 {d.a.foil!r}" if d.a.foil else ""
+            view_options = {"dla_heads": grid["head_values"], "dla_mlp": grid["mlp_values"],
+                            "dla_accumulated": d.accumulated, "dla_column": col,
+                            "dla_label": f"{d.a.target!r}{foil_text} after column {col}: A {d.a.logit:.4g}, B "
+                                         f"{d.b.logit:.4g}, A \u2212 B {d.logit:.4g}", **view_options}
         ranks_a, ranks_b = self.aligned_ranks()
         diff = np.nan_to_num(self.rank_difference(), nan=0.0)
         empty = np.zeros((0, 0, 0), np.float32)

@@ -1429,6 +1429,15 @@ function build(ctx) {
     },
     onCommit: (l, k) => select(k)
   }), g.appendChild(rows.el), g.appendChild(grid.el)), wrap.appendChild(g), body.appendChild(wrap), ctx.setLegend(L ? legend(scale, { label: "log10 rank in B − log10 rank in A (> 0: B ranks its next token lower)", note: "diverging, centred on 0; grey: no cell in one prompt" }) : null);
+  let dla = dlaSection(model, ctx, labels);
+  if (dla) {
+    body.appendChild(dla.el);
+    let k = Number(get(model, "dla_column", -1));
+    for (let side of ["a", "b"]) {
+      let span = axes[side].spans[k];
+      span && (span.dataset.dla = "1", span.style.outline = "1px dashed var(--ew-accent)", span.style.outlineOffset = "-1px");
+    }
+  }
   let methods = get(model, "methods", []).map(String), attr = { a: decodeArray(model.get("attributions_a"), "attributions_a"), b: decodeArray(model.get("attributions_b"), "attributions_b") }, targets = { a: Array.from(decodeArray(model.get("targets_a"), "targets_a").data), b: Array.from(decodeArray(model.get("targets_b"), "targets_b").data) }, hasSal = methods.length && !attr.a.empty && !attr.b.empty, sal = document.createElement("div");
   sal.className = "ew-pp-saliency", sal.style.marginTop = "8px", body.appendChild(sal);
   let methodIdx = Math.max(0, methods.indexOf(String(get(model, "method", methods[0] || ""))));
@@ -1492,6 +1501,53 @@ function build(ctx) {
     methodIdx = Math.max(0, methods.indexOf(String(get(model, "method", "")))), paint();
   } } };
 }
+function dlaSection(model, ctx, lensLabels) {
+  let heads = decodeArray(model.get("dla_heads"), "dla_heads"), mlp = decodeArray(model.get("dla_mlp"), "dla_mlp"), acc = decodeArray(model.get("dla_accumulated"), "dla_accumulated");
+  if (heads.empty || heads.shape.length !== 2 || mlp.size !== heads.shape[0]) return null;
+  let [DL, DH] = heads.shape, value = (l, c) => c < DH ? heads.data[l * DH + c] : mlp.data[l], m = 0;
+  for (let l = 0; l < DL; l++) for (let c = 0; c <= DH; c++) m = Math.max(m, Math.abs(value(l, c)));
+  let scale = divergingScale(m || 1, ctx.theme), labels = lensLabels.length === DL ? lensLabels : Array.from({ length: DL }, (_, i) => String(i)), colName = (c) => c < DH ? `head ${c}` : "MLP", el = document.createElement("div");
+  el.className = "ew-pp-dla", el.style.marginTop = "10px";
+  let head = document.createElement("div");
+  head.className = "ew-pp-dla-head", head.style.fontWeight = "600", head.textContent = `Direct logit attribution, prompt A − prompt B: ${String(get(model, "dla_label", ""))}`, el.appendChild(head);
+  let mode = gridMode(DL, DH + 1), cellW = mode === "dom" ? 44 : 12, cellH = mode === "dom" ? 20 : 12, g = document.createElement("div");
+  g.style.cssText = "display:grid;grid-template-columns:max-content max-content;width:max-content", g.appendChild(document.createElement("span"));
+  let cols = document.createElement("div");
+  cols.className = "ew-pp-dla-cols", cols.style.cssText = `display:grid;grid-template-columns:repeat(${DH + 1}, ${cellW}px);font-size:10px;text-align:center`;
+  for (let c = 0; c <= DH; c++) {
+    let s = document.createElement("span");
+    s.className = "ew-legend-label", s.textContent = c < DH ? mode === "dom" ? `h${c}` : "" : "MLP", cols.appendChild(s);
+  }
+  g.appendChild(cols);
+  let rows = rowLabels(labels, cellH), grid = createGrid({
+    nRows: DL,
+    nCols: DH + 1,
+    cellW,
+    cellH,
+    mode,
+    ariaLabel: "direct logit attribution, prompt A minus prompt B, layers by heads and the MLP",
+    color: (l, c) => scale(value(l, c)),
+    text: mode === "dom" ? (l, c) => formatCompact(value(l, c), 5, 2) : null,
+    label: (l, c) => `${layerName(labels[l])}, ${colName(c)}: A − B ${formatNumber(value(l, c))}`,
+    onHover(l, c, how, ev) {
+      if (l < 0) return ctx.tooltip.hide();
+      ctx.tooltip.show([layerName(labels[l]), colName(c), ["A − B", formatNumber(value(l, c), 4)]], how === "focus" ? grid.anchor(l, c) : ev);
+    },
+    onCommit: () => {
+    }
+  });
+  for (let cell of grid.el.querySelectorAll(".ew-cell")) cell.dataset.value = String(value(Number(cell.dataset.r), Number(cell.dataset.c)));
+  g.appendChild(rows.el), g.appendChild(grid.el);
+  let wrap = document.createElement("div");
+  if (wrap.className = "ew-scroll", wrap.appendChild(g), el.appendChild(wrap), el.appendChild(legend(scale, { label: "A − B (> 0: the component writes more for the target on A)", note: "diverging, centred on 0" })), acc.size === DL + 1) {
+    let line = document.createElement("div");
+    line.className = "ew-pp-dla-acc", line.style.cssText = "font-size:11px;margin-top:14px", line.appendChild(document.createTextNode("logit (difference) after the embedding and each block, A − B: ")), Array.from(acc.data).forEach((v, i) => {
+      let s = document.createElement("span");
+      s.dataset.value = String(v), s.dataset.after = String(i - 1), s.textContent = `${formatNumber(v)}${i < DL ? ", " : ""}`, line.appendChild(s);
+    }), el.appendChild(line);
+  }
+  return { el, grid };
+}
 function render({ model, el }) {
   return mountView(model, el, {
     name: "prompt_pair",
@@ -1513,7 +1569,12 @@ function render({ model, el }) {
       "targets_b",
       "attributions_a",
       "attributions_b",
-      "unit"
+      "unit",
+      "dla_heads",
+      "dla_mlp",
+      "dla_accumulated",
+      "dla_column",
+      "dla_label"
     ],
     localTraits: ["selected", "method"],
     build

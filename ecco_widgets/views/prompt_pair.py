@@ -21,7 +21,10 @@ class PromptPairView(EccoView):
     float32 (n_layers, n_aligned), log10(rank B) - log10(rank A) (0 where a prompt has no cell). Saliency:
     ``methods``, ``method``, ``targets_a`` / ``targets_b`` int32 (n_targets,) and ``attributions_a`` /
     ``attributions_b`` float32 (n_methods, n_targets, n_tokens); ``selected``: the aligned column whose output
-    token is explained (-1 = the last one both explain), synced.
+    token is explained (-1 = the last one both explain), synced. Direct logit attribution difference (optional):
+    ``dla_heads`` float32 (n_layers, n_heads), ``dla_mlp`` (n_layers,) and ``dla_accumulated`` (n_layers + 1,), each
+    prompt A's minus prompt B's for one target (− foil) after aligned column ``dla_column``, described by
+    ``dla_label``: a layers x heads (+ MLP) grid on a diverging scale centred on 0.
 
     Example::
 
@@ -53,6 +56,11 @@ class PromptPairView(EccoView):
     attributions_a = Array(ndim=3).tag(sync=True, **array_serialization)
     attributions_b = Array(ndim=3).tag(sync=True, **array_serialization)
     selected = traitlets.Int(-1).tag(sync=True)
+    dla_heads = Array(ndim=2).tag(sync=True, **array_serialization)
+    dla_mlp = Array(ndim=1).tag(sync=True, **array_serialization)
+    dla_accumulated = Array(ndim=1).tag(sync=True, **array_serialization)
+    dla_column = traitlets.Int(-1).tag(sync=True)
+    dla_label = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, tokens_a: Sequence[str], tokens_b: Sequence[str], alignment: Any, differs: Any, ranks_a: Any,
                  ranks_b: Any, rank_diff: Any, *, raw_tokens_a: Sequence[str] | None = None,
@@ -68,6 +76,9 @@ class PromptPairView(EccoView):
             ranks_a=as_int_array(ranks_a, "ranks_a").astype(np.int32),
             ranks_b=as_int_array(ranks_b, "ranks_b").astype(np.int32),
             rank_diff=as_float_array(rank_diff, "rank_diff").astype(np.float32))
+        for name in ("dla_heads", "dla_mlp", "dla_accumulated"):
+            if kwargs.get(name) is not None:
+                kwargs[name] = as_float_array(kwargs[name], name).astype(np.float32)
         n_layers = kwargs["ranks_a"].shape[0] if kwargs["ranks_a"].ndim == 2 else 0
         kwargs["layer_labels"] = check_labels(layer_labels, n_layers, "layer_labels", "{}")
         super().__init__(**kwargs)
@@ -100,3 +111,13 @@ class PromptPairView(EccoView):
         if self.methods and self.method not in self.methods:
             raise ViewValueError(f"method: {self.method!r} is not one of {', '.join(self.methods)}")
         check_index(self.selected, n, "selected")
+        heads = self.dla_heads
+        if heads.size:
+            if heads.ndim != 2 or self.dla_mlp.shape != heads.shape[:1] or \
+                    self.dla_accumulated.shape != (heads.shape[0] + 1,):
+                raise ViewValueError(f"dla_heads (n_layers, n_heads), dla_mlp (n_layers,) and dla_accumulated "
+                                     f"(n_layers + 1,) go together; got {tuple(heads.shape)}, "
+                                     f"{tuple(self.dla_mlp.shape)}, {tuple(self.dla_accumulated.shape)}")
+            if not all(np.isfinite(a).all() for a in (heads, self.dla_mlp, self.dla_accumulated)):
+                raise ViewValueError("dla_heads / dla_mlp / dla_accumulated: values must be finite")
+            check_index(self.dla_column, n, "dla_column", allow_none=False)

@@ -3,7 +3,7 @@
 // cell [l, k] = log10(rank in B) - log10(rank in A) of each prompt's next token in column k, diverging scale
 // centred on 0 (grey: one prompt has no cell). Hovering a token or a cell shows both prompts' values. Clicking
 // commits `selected` (an aligned column): the saliency of that column's output token in A and in B, side by side,
-// on one scale.
+// on one scale. With components, the direct logit attribution difference A − B after one column (layers x heads + MLP).
 import { decodeArray, at } from "./lib/arrays.js";
 import { divergingScale, attributionScale, legend, formatNumber, formatCompact, formatRank } from "./lib/colors.js";
 import { createGrid, gridMode } from "./lib/grid.js";
@@ -137,6 +137,20 @@ function build(ctx) {
   body.appendChild(wrap);
   ctx.setLegend(L ? legend(scale, { label: "log10 rank in B \u2212 log10 rank in A (> 0: B ranks its next token lower)", note: "diverging, centred on 0; grey: no cell in one prompt" }) : null);
 
+  // ----- direct logit attribution difference A − B after one column (pair.view() with components) -----
+  const dla = dlaSection(model, ctx, labels);
+  if (dla) {
+    body.appendChild(dla.el);
+    const k = Number(get(model, "dla_column", -1));
+    for (const side of ["a", "b"]) {
+      const span = axes[side].spans[k];
+      if (!span) continue;
+      span.dataset.dla = "1"; // the column whose next token is attributed: outlined
+      span.style.outline = "1px dashed var(--ew-accent)";
+      span.style.outlineOffset = "-1px";
+    }
+  }
+
   // ----- saliency of the selected column's output token, A and B side by side -----
   const methods = get(model, "methods", []).map(String);
   const attr = { a: decodeArray(model.get("attributions_a"), "attributions_a"), b: decodeArray(model.get("attributions_b"), "attributions_b") };
@@ -237,11 +251,95 @@ function build(ctx) {
   } } };
 }
 
+/**
+ * The layers x heads (+ MLP) grid of dla_heads (n_layers, n_heads) / dla_mlp (n_layers,): prompt A's minus prompt B's
+ * direct share of one target's logit (difference) after column dla_column, on a diverging scale centred on 0; DOM
+ * cells carry data-value; the logit after each block (dla_accumulated, A − B) is listed under it. null without data.
+ */
+export function dlaSection(model, ctx, lensLabels) {
+  const heads = decodeArray(model.get("dla_heads"), "dla_heads");
+  const mlp = decodeArray(model.get("dla_mlp"), "dla_mlp");
+  const acc = decodeArray(model.get("dla_accumulated"), "dla_accumulated");
+  if (heads.empty || heads.shape.length !== 2 || mlp.size !== heads.shape[0]) return null;
+  const [DL, DH] = heads.shape;
+  const value = (l, c) => (c < DH ? heads.data[l * DH + c] : mlp.data[l]);
+  let m = 0;
+  for (let l = 0; l < DL; l++) for (let c = 0; c <= DH; c++) m = Math.max(m, Math.abs(value(l, c)));
+  const scale = divergingScale(m || 1, ctx.theme);
+  const labels = lensLabels.length === DL ? lensLabels : Array.from({ length: DL }, (_, i) => String(i));
+  const colName = (c) => (c < DH ? `head ${c}` : "MLP");
+  const el = document.createElement("div");
+  el.className = "ew-pp-dla";
+  el.style.marginTop = "10px";
+  const head = document.createElement("div");
+  head.className = "ew-pp-dla-head";
+  head.style.fontWeight = "600";
+  head.textContent = `Direct logit attribution, prompt A \u2212 prompt B: ${String(get(model, "dla_label", ""))}`;
+  el.appendChild(head);
+  const mode = gridMode(DL, DH + 1);
+  const cellW = mode === "dom" ? 44 : 12;
+  const cellH = mode === "dom" ? 20 : 12;
+  const g = document.createElement("div");
+  g.style.cssText = "display:grid;grid-template-columns:max-content max-content;width:max-content";
+  g.appendChild(document.createElement("span"));
+  const cols = document.createElement("div");
+  cols.className = "ew-pp-dla-cols";
+  cols.style.cssText = `display:grid;grid-template-columns:repeat(${DH + 1}, ${cellW}px);font-size:10px;text-align:center`;
+  for (let c = 0; c <= DH; c++) {
+    const s = document.createElement("span");
+    s.className = "ew-legend-label";
+    s.textContent = c < DH ? (mode === "dom" ? `h${c}` : "") : "MLP";
+    cols.appendChild(s);
+  }
+  g.appendChild(cols);
+  const rows = rowLabels(labels, cellH);
+  const grid = createGrid({
+    nRows: DL,
+    nCols: DH + 1,
+    cellW,
+    cellH,
+    mode,
+    ariaLabel: "direct logit attribution, prompt A minus prompt B, layers by heads and the MLP",
+    color: (l, c) => scale(value(l, c)),
+    text: mode === "dom" ? (l, c) => formatCompact(value(l, c), 5, 2) : null,
+    label: (l, c) => `${layerName(labels[l])}, ${colName(c)}: A \u2212 B ${formatNumber(value(l, c))}`,
+    onHover(l, c, how, ev) {
+      if (l < 0) return ctx.tooltip.hide();
+      ctx.tooltip.show([layerName(labels[l]), colName(c), ["A \u2212 B", formatNumber(value(l, c), 4)]], how === "focus" ? grid.anchor(l, c) : ev);
+    },
+    onCommit: () => {},
+  });
+  for (const cell of grid.el.querySelectorAll(".ew-cell")) cell.dataset.value = String(value(Number(cell.dataset.r), Number(cell.dataset.c)));
+  g.appendChild(rows.el);
+  g.appendChild(grid.el);
+  const wrap = document.createElement("div");
+  wrap.className = "ew-scroll";
+  wrap.appendChild(g);
+  el.appendChild(wrap);
+  el.appendChild(legend(scale, { label: "A \u2212 B (> 0: the component writes more for the target on A)", note: "diverging, centred on 0" }));
+  if (acc.size === DL + 1) {
+    const line = document.createElement("div");
+    line.className = "ew-pp-dla-acc";
+    line.style.cssText = "font-size:11px;margin-top:14px";
+    line.appendChild(document.createTextNode("logit (difference) after the embedding and each block, A \u2212 B: "));
+    Array.from(acc.data).forEach((v, i) => {
+      const s = document.createElement("span");
+      s.dataset.value = String(v);
+      s.dataset.after = String(i - 1);
+      s.textContent = `${formatNumber(v)}${i < DL ? ", " : ""}`;
+      line.appendChild(s);
+    });
+    el.appendChild(line);
+  }
+  return { el, grid };
+}
+
 export function render({ model, el }) {
   return mountView(model, el, {
     name: "prompt_pair",
     traits: ["tokens_a", "tokens_b", "raw_tokens_a", "raw_tokens_b", "n_input_tokens_a", "n_input_tokens_b", "alignment", "differs",
-      "layer_labels", "ranks_a", "ranks_b", "rank_diff", "methods", "targets_a", "targets_b", "attributions_a", "attributions_b", "unit"],
+      "layer_labels", "ranks_a", "ranks_b", "rank_diff", "methods", "targets_a", "targets_b", "attributions_a", "attributions_b", "unit",
+      "dla_heads", "dla_mlp", "dla_accumulated", "dla_column", "dla_label"],
     localTraits: ["selected", "method"],
     build,
   });
