@@ -16,7 +16,7 @@ import ecco_widgets as ew
 
 CLEAN = [5, 17, 33, 41, 9, 12]
 CORRUPTED = [5, 17, 80, 41, 9, 12]
-CELLS = "() => Array.from(document.querySelectorAll('.ew-cell')).map(e => [+e.dataset.r, +e.dataset.c, e.textContent])"
+CELLS = "() => Array.from(document.querySelectorAll('.ew-cell')).map(e => [+e.dataset.r, +e.dataset.c])"
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +36,10 @@ def page(probe, tmp_path, result):
 
 
 def shown_values(page) -> np.ndarray:
+    """The value of every cell as its aria-label states it (3 significant digits), (n_layers, n_heads)."""
     cells = page.evaluate(CELLS)
-    grid = np.full((max(r for r, _, _ in cells) + 1, max(c for _, c, _ in cells) + 1), np.nan)
-    page_text = {(r, c): t for r, c, t in cells}
-    for (r, c) in page_text:
+    grid = np.full((max(r for r, _ in cells) + 1, max(c for _, c in cells) + 1), np.nan)
+    for r, c in cells:
         grid[r, c] = float(page.get_attribute(f'.ew-cell[data-r="{r}"][data-c="{c}"]', "aria-label").rsplit(" ", 1)[1])
     return grid
 
@@ -47,17 +47,20 @@ def shown_values(page) -> np.ndarray:
 def test_layers_by_heads_at_the_last_position_then_the_chosen_one(page, result):
     assert page.locator(".ew-cell").count() == 3 * 4
     assert page.eval_on_selector_all(".ew-patch-head", "s => s.map(e => e.textContent)") == ["h0", "h1", "h2", "h3"]
-    np.testing.assert_allclose(shown_values(page), result.effect[:, :, 1], rtol=5e-3, atol=1e-3)  # position 5 (the last)
+    last = result.effect[:, :, 1]  # position 5
+    np.testing.assert_allclose(shown_values(page), last, rtol=5e-3, atol=1e-3)
     page.select_option(".ew-patch-position", "0")
     assert page.evaluate("() => window.__ewModels[0].get('selected_position')") == 0
-    np.testing.assert_allclose(shown_values(page), result.effect[:, :, 0], rtol=5e-3, atol=1e-3)  # position 2
+    first = result.effect[:, :, 0]  # position 2
+    np.testing.assert_allclose(shown_values(page), first, rtol=5e-3, atol=1e-3)
     marked = page.eval_on_selector_all('.ew-patch-prompt[data-prompt="clean"] .ew-tok',
                                        "s => s.flatMap((e, i) => e.classList.contains('ew-active') ? [i] : [])")
     assert marked == [2]
     page.click('.ew-patch-prompt[data-prompt="clean"] .ew-tok[data-column="1"]')
     np.testing.assert_allclose(shown_values(page), result.effect[:, :, 1], rtol=5e-3, atol=1e-3)
     legend = page.query_selector('.ew-legend[data-effect="exact"]')
-    assert page.text_content(".ew-legend .ew-legend-mid") == "0" and "centred on 0" in legend.get_attribute("aria-label")
+    assert page.text_content(".ew-legend .ew-legend-mid") == "0"
+    assert "centred on 0" in legend.get_attribute("aria-label")
 
 
 def test_hover_keyboard_and_click_list_the_patched_top_k(page, result):
