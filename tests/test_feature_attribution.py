@@ -208,6 +208,9 @@ def test_saved_and_loaded_and_bad_input(tmp_path):
         out.feature_attribution((sae, ew.Site(module="model.norm", io="output")))
     with pytest.raises(InputError, match="reads 32 values per token.*holds 64"):
         out.feature_attribution((_sae_of_width(32), "blocks.1.hook_mlp_out"))
+    with pytest.raises(NotAvailableError, match="causal LM's next tokens; this is a MaskedLMOutput"):
+        ew.results.MaskedLMOutput(**{k: getattr(out, k) for k in ("token_ids", "tokens", "raw_tokens",
+                                                                  "n_input_tokens", "ranks")}).feature_attribution(sae)
     with pytest.raises(NotAvailableError, match="not attached"):
         back_out = ew.load(out.save(tmp_path / "out"))
         back_out.feature_attribution(sae)

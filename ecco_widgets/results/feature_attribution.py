@@ -149,6 +149,8 @@ def feature_attribution_of(out: Any, sae: Any, positions: Any = None, target: st
     from ..analysis.features.attribution import attribute_features, placements
     from ..analysis.attribution.targets import TARGETS
 
+    if type(out).__name__ != "Output":
+        raise NotAvailableError(f"Feature attribution explains a causal LM's next tokens; this is a {type(out).__name__}.")
     lm = getattr(out._encode_watch, "__self__", None)
     if lm is None or not hasattr(lm, "spec"):
         raise NotAvailableError("This output is not attached to its model (a loaded output): out.attach(lm) first.")
