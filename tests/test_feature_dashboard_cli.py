@@ -68,10 +68,14 @@ def test_one_process_and_torchrun_two_write_identical_dashboards(model_dir, prom
     assert a.vocab_strings == here.vocab_strings
 
 
-def test_bad_dashboard_options_are_a_message(model_dir, prompts_file, sae_dir, tmp_path):  # noqa: F811
-    run = cli("--model", str(model_dir), "--input", str(prompts_file), "--out", str(tmp_path / "r"),
-              "--sae-site", SITE)
-    assert run.returncode == 2 and "give the dictionary with --sae" in run.stderr and "Traceback" not in run.stderr
-    run = cli("--model", str(model_dir), "--input", str(prompts_file), "--out", str(tmp_path / "r"), "--sae",
-              str(sae_dir), "--dashboard-k", "0")
-    assert run.returncode == 2 and "--dashboard-k must be >= 1" in run.stderr
+def test_bad_dashboard_options_are_a_message(model_dir, prompts_file, sae_dir, tmp_path, capsys):  # noqa: F811
+    """(in this process, through the command's main: the options are refused before any model loads)"""
+    from ecco_widgets.cli import main
+
+    base = ["batch", "--model", str(model_dir), "--input", str(prompts_file), "--out", str(tmp_path / "r")]
+    assert main([*base, "--sae-site", SITE]) == 2
+    assert "give the dictionary with --sae" in capsys.readouterr().err
+    assert main([*base, "--sae", str(sae_dir), "--dashboard-k", "0"]) == 2
+    assert "--dashboard-k must be >= 1" in capsys.readouterr().err
+    assert main([*base, "--sae", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err
