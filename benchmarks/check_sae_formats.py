@@ -28,7 +28,21 @@ for path in (ROOT, ROOT / "tests"):
         sys.path.insert(0, str(path))
 
 from ecco_widgets.analysis.features import SAE  # noqa: E402
-from sae_folders import CASES, D_SAE, inputs, write  # noqa: E402
+from ecco_widgets.analysis.features.fit import train_rows  # noqa: E402
+from ecco_widgets.analysis.features.training import TrainSettings  # noqa: E402
+from sae_folders import CASES, D_IN, D_SAE, inputs, write  # noqa: E402
+
+#: dictionaries trained and written by ecco_widgets itself (SAE.fit's trainer, SAE.save): SAELens must load them
+TRAINED = ("topk", "batchtopk", "jumprelu")
+
+
+def write_trained(kind: str, folder: Path) -> Path:
+    """A dictionary trained for a few steps on random rows by ecco_widgets' trainer, saved in SAELens' layout."""
+    rows = torch.randn(4096, D_IN, generator=torch.Generator().manual_seed(3))
+    weights, _ = train_rows(rows, D_SAE, TrainSettings(kind=kind, k=4, batch_size=256), steps=20, progress=False)
+    sae = SAE(**weights, architecture="topk" if kind == "topk" else "jumprelu", k=4 if kind == "topk" else None,
+              site={"hook_name": "blocks.3.hook_resid_post", "model_name": "gpt2"})
+    return sae.save(folder)
 
 WORKER = Path(__file__).with_name("_sae_formats_worker.py")
 TOLERANCE = 1e-5
@@ -82,6 +96,13 @@ def main() -> None:
             jobs.append({"id": str(i), "fmt": case[0], "folder": str(written[i]["folder"]), "root": str(root),
                          "sub": sub, "d_sae": D_SAE, "scale_factor": written[i]["load"].get("scale_factor"),
                          "x": str(tmp / "x.safetensors"), "out": str(tmp / f"out{i}.safetensors")})
+        for j, kind in enumerate(TRAINED):
+            i = len(CASES) + j
+            folder = write_trained(kind, tmp / f"case{i}")
+            written[i] = {"folder": folder, "load": {}}
+            jobs.append({"id": str(i), "fmt": "saelens", "folder": str(folder), "root": str(folder), "sub": "",
+                         "d_sae": D_SAE, "scale_factor": None, "x": str(tmp / "x.safetensors"),
+                         "out": str(tmp / f"out{i}.safetensors")})
         (tmp / "jobs.json").write_text(json.dumps(jobs))
         run = subprocess.run([str(python_of(args.venv)), str(WORKER), str(tmp / "jobs.json"), str(tmp / "report.json")],
                              capture_output=True, text=True, timeout=900)
@@ -92,7 +113,8 @@ def main() -> None:
               f"| pass at {TOLERANCE:g} |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         failures = 0
-        for i, case in enumerate(CASES):
+        cases = list(CASES) + [("ecco_widgets SAE.fit + save", kind, "none", "") for kind in TRAINED]
+        for i, case in enumerate(cases):
             ours = SAE.load(written[i]["folder"], **written[i]["load"])
             fmt, architecture, norm, variant = case
             if report.get(str(i)) != "ok":
@@ -110,7 +132,7 @@ def main() -> None:
             dtype = str(ours.dtype).replace("torch.", "")
             print(f"| {fmt} | {architecture} | {norm} | {variant or '-'} | {dtype} | {d_enc:.1e} | {d_dec:.1e} | "
                   f"{'yes' if ok else 'no'} |")
-        print(f"{len(CASES) - failures} of {len(CASES)} cases within {TOLERANCE:g}")
+        print(f"{len(cases) - failures} of {len(cases)} cases within {TOLERANCE:g}")
 
 
 if __name__ == "__main__":
