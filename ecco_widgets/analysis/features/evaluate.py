@@ -15,6 +15,7 @@ read through a norm's formula or one head's slice are not spliced (``ce_*`` are 
 
 >>> from transformers import GPT2Config, GPT2LMHeadModel
 >>> from ecco_widgets.adapter import discover_spec
+>>> from ecco_widgets.analysis.features import SAE
 >>> spec = discover_spec(GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=8, n_head=2, vocab_size=50)).eval())
 >>> eye = torch.eye(8)   # relu(x) - relu(-x) = x: a dictionary that reconstructs exactly
 >>> sae = SAE(W_enc=torch.cat([eye, -eye], 1), W_dec=torch.cat([eye, -eye]), b_enc=torch.zeros(16), b_dec=torch.zeros(8))
@@ -35,8 +36,7 @@ from ...capture import block_output, this_thread_only
 from ...errors import InputError
 from ...progress import progress_bar
 from .harvest import contexts, token_stream
-from .record import apply
-from .sae import SAE
+from .site_values import apply
 from .sites import Site, resolve, value_bias
 
 DENSE_ABOVE = 0.1  # a latent firing on more than this fraction of tokens counts as dense
@@ -67,7 +67,7 @@ def _loss(spec: Any, ids: torch.Tensor, skip_first: int) -> torch.Tensor:
     return F.cross_entropy(pred.reshape(-1, pred.shape[-1]), gold.reshape(-1), reduction="sum").double()
 
 
-def evaluate_ids(sae: SAE, spec: Any, ids: Sequence[int], site: Any = None, context: int = 128, skip_first: int = 1,
+def evaluate_ids(sae: Any, spec: Any, ids: Sequence[int], site: Any = None, context: int = 128, skip_first: int = 1,
                  progress: bool | None = False) -> dict[str, Any]:
     """The module docstring's figures of ``sae`` at ``site`` (default: the site its files name) over the id stream."""
     if site is None:
@@ -151,7 +151,7 @@ def evaluate_ids(sae: SAE, spec: Any, ids: Sequence[int], site: Any = None, cont
     return result
 
 
-def evaluate(sae: SAE, lm: Any, texts: Sequence[str], site: Any = None, context: int = 128, skip_first: int = 1,
+def evaluate(sae: Any, lm: Any, texts: Sequence[str], site: Any = None, context: int = 128, skip_first: int = 1,
              progress: bool | None = None) -> dict[str, Any]:
     """:func:`evaluate_ids` over ``texts`` tokenized by ``lm`` (``ew.SAE.evaluate``)."""
     return evaluate_ids(sae, lm.spec, token_stream(lm._require_tokenizer(), texts), site, context, skip_first,

@@ -161,16 +161,16 @@ def check_fit_options(kind: str, width: int, k: int, batch_size: int, lr: float)
 def fit(lm: Any, texts: Sequence[str], site: Any, kind: str = "topk", width: int | None = None, k: int = 32,
         tokens: int | None = None, epochs: float = 1.0, out: str | Path | None = None, context: int = 128,
         skip_first: int = 1, eval_texts: Sequence[str] | None = None, checkpoint_every: int = 200,
-        progress: bool | None = None, on_step: Callable[[int, dict], None] | None = None,
+        progress: bool | None = None, on_step: Callable[[int, dict], None] | None = None, *, sae_type: Any,
         **settings: Any) -> Any:
     """Trains a dictionary at ``site`` of ``lm`` on ``texts`` and returns it (read back from ``out``).
 
     width: latents (default 8 x the site's width); k: active latents per token (topk, batchtopk; jumprelu learns its
     own, pushed by ``l0_coefficient``); tokens: activation rows harvested (default: all the texts give); epochs:
-    passes over them; out: the SAELens folder written (default: a folder in the ecco_widgets cache named by the
-    settings); settings: :class:`~.training.TrainSettings` fields (batch_size, lr, aux_k, l0_coefficient, seed, ...).
+    passes over them; out: the SAELens folder written (default: ``saes/<model>-<site>-<kind>-<width>-k<k>-<tokens>``
+    in the working folder, as SAELens writes its checkpoints there); settings: :class:`~.training.TrainSettings`
+    fields (batch_size, lr, aux_k, l0_coefficient, seed, ...); sae_type: the SAE class (``SAE.fit`` passes it).
     """
-    from .sae import SAE  # sae.py's SAE.fit calls this
     from .evaluate import evaluate
 
     unknown = sorted(set(settings) - set(TrainSettings.__dataclass_fields__) - {"kind", "k"})
@@ -189,13 +189,12 @@ def fit(lm: Any, texts: Sequence[str], site: Any, kind: str = "topk", width: int
         tokens = rows_available(len(ids), context, skip_first)
     site_name = where.name or f"{where.module}:{where.io}"
     if out is None:
-        from ...models.demo import cache_dir
-        out = cache_dir() / "saes" / f"{lm.name.replace('/', '--')}-{site_name}-{kind}-{width}-k{k}-{tokens}"
+        out = Path("saes") / f"{lm.name.replace('/', '--')}-{site_name}-{kind}-{width}-k{k}-{tokens}"
     out = Path(out)
     identity = {"model": lm.name, "site": site_name, "width": width, "tokens": tokens, "epochs": epochs,
                 "context": context, "skip_first": skip_first, "settings": train.as_dict()}
     if (out / "cfg.json").is_file():
-        done = SAE.load(out)
+        done = sae_type.load(out)
         if done.config.get("metadata", {}).get("training", {}).get("identity") == json.loads(json.dumps(identity)):
             return done
         raise InputError(f"{out} already holds another dictionary; pass another out folder.")
@@ -206,7 +205,7 @@ def fit(lm: Any, texts: Sequence[str], site: Any, kind: str = "topk", width: int
     architecture = "topk" if kind == "topk" else "jumprelu"
     site_meta = {"model_name": lm.name, "hook_name": where.name or None, "context_size": context,
                  "prepend_bos": False}
-    sae = SAE(**weights, architecture=architecture, k=k if kind == "topk" else None, site=site_meta,
+    sae = sae_type(**weights, architecture=architecture, k=k if kind == "topk" else None, site=site_meta,
               format="saelens")
     metadata = {"training": {**log, "identity": identity, "steps": steps, "trained_by": "ecco_widgets"}}
     if where.name is None:
@@ -220,4 +219,4 @@ def fit(lm: Any, texts: Sequence[str], site: Any, kind: str = "topk", width: int
     save_saelens(sae, out, metadata)
     (out / ACTIVATIONS).unlink(missing_ok=True)
     Path(str(out / ACTIVATIONS) + ".done").unlink(missing_ok=True)
-    return SAE.load(out)
+    return sae_type.load(out)

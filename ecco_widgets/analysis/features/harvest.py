@@ -28,7 +28,7 @@ from ...capture import block_output, this_thread_only
 from ...errors import InputError
 from ...memory import format_bytes, require
 from ...progress import progress_bar
-from .record import apply
+from .site_values import apply
 from .sites import Site, resolve, value_bias
 
 FLOAT16_MAX = 65000.0  # above it a value would not survive the float16 buffer

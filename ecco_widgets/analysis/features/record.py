@@ -23,7 +23,6 @@ state) gives a :class:`~ecco_widgets.errors.SiteWarning` naming the neighbouring
 
 from __future__ import annotations
 
-import re
 import warnings
 from typing import Any, Sequence
 
@@ -33,8 +32,8 @@ import torch
 from ...capture import block_output, this_thread_only
 from ...errors import InputError, SiteWarning
 from ...memory import require
-from ..components.norms import norm_form
 from .sae import SAE, fvu
+from .site_values import apply
 from .sites import Site, neighbours, resolve, sites_of, value_bias
 
 FVU_LIMIT = 0.5  # above it a dictionary is taken to read the wrong site (or the wrong normalisation)
@@ -182,26 +181,6 @@ class FeatureRecorder:
             text += f" It fits {site.describe()}{same} better (FVU {best[0]:.3g}): saes=[(sae, {how})]."
         warnings.warn(text, SiteWarning, stacklevel=4)
         return text
-
-
-def apply(site: Site, x: torch.Tensor, module: Any = None, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """A site's transform of the values read at its module (see :class:`~.sites.Site`); bias: the value bias."""
-    if site.transform == "centre":
-        x = x.float()
-        return x - x.mean(dim=-1, keepdim=True)
-    if site.transform == "normalized":
-        form = norm_form(module)
-        x = x.float()
-        if form.centre:
-            x = x - x.mean(dim=-1, keepdim=True)
-        return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + form.eps)
-    if "value_bias" in site.transform and bias is not None:
-        x = x.float() - bias.to(x.device, torch.float32)
-    head = re.search(r"head:(\d+)", site.transform)
-    if head:
-        width = site.width or x.shape[-1]
-        return x[:, int(head.group(1)) * width:(int(head.group(1)) + 1) * width]
-    return x
 
 
 def encode_sparse(sae: SAE, x: torch.Tensor, keep: bool = True) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:

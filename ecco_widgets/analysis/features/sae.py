@@ -294,7 +294,7 @@ class SAE:
         ``ew.SAE.fit(lm, texts, "blocks.15.hook_resid_post", width=4608, k=32, out="sae/")``."""
         from .fit import fit
 
-        return fit(lm, texts, site, kind=kind, width=width, k=k, tokens=tokens, **options)
+        return fit(lm, texts, site, kind=kind, width=width, k=k, tokens=tokens, sae_type=cls, **options)
 
     def evaluate(self, lm: Any, texts: Any, site: Any = None, **options: Any) -> dict[str, Any]:
         """FVU, L0, dead / dense latents and cross-entropy loss recovered on ``texts`` (:mod:`.evaluate`)."""
