@@ -333,7 +333,8 @@ class AttributionJob:
             steps = max(1, min(n_steps, self.sequences_per_forward))
             per = max(1, min(n_targets, self.backward_tokens // (steps * self.tokens)))
             units += self.tokens * math.ceil(n_steps / steps) * math.ceil(n_targets / per) + 1
-        return units + ("occlusion" in methods)
+        mixing = {"value_zeroing", "alti_logit", "rollout"} & set(methods)  # one update each (methods.MIXING_METHODS)
+        return units + ("occlusion" in methods) + len(mixing)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ slice of the output projection; GQA: a query head reads its key/value head's val
 
 Memory: one layer's attention weights and value projections, two (L x L) float32 matrices, and the decomposition
 for a chunk of query rows at a time (``CHUNK_BYTES``); nothing grows with the number of layers. At 2,000 tokens on
-SmolLM2 that is about 0.3 GB above the model's own eager attention (measured: benchmarks/bench_mixing.py).
+SmolLM2: see docs/components.md (benchmarks/bench_mixing.py).
 
 >>> import torch
 >>> from transformers import GPT2Config, GPT2LMHeadModel
