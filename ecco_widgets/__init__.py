@@ -21,6 +21,7 @@ from .models import (LanguageModel, MaskedLanguageModel, ModelBase, Seq2SeqLangu
                      classifier, demo_model, from_pretrained, masked_lm, seq2seq)
 from .batch import BatchResults, batch, load_batch
 from .batch.dashboard import feature_dashboard
+from .models.demo_sae import demo_sae
 from .models.lenses import compare_lenses
 from .models.patching import patching
 from .results import ClassifierOutput, LogitAttribution, LogitAttributions, MaskedLMOutput, NMFResult, Output, \
@@ -45,7 +46,7 @@ __all__ = [
     "analysis", "save_html", "to_html", "ClassifierOutput", "SequenceClassifier", "classifier",
     "CompletenessWarning", "EccoWidgetsError", "InputError", "LanguageModel", "MaskedLMOutput", "MaskedLanguageModel",
     "ModelBase", "ModelLoadError", "NonFiniteError", "ModelSpec", "NMFResult", "NotAvailableError", "Output",
-    "UnsupportedModelError", "demo_model", "from_pretrained", "load", "masked_lm", "Seq2SeqLanguageModel",
+    "UnsupportedModelError", "demo_model", "demo_sae", "from_pretrained", "load", "masked_lm", "Seq2SeqLanguageModel",
     "Seq2SeqOutput", "load_seq2seq", "seq2seq", "TunedLens", "held_out_kl", "compare_lenses",
     "BatchResults", "batch", "load_batch",
     "feature_dashboard", "FeatureDashboard", "FeatureDashboardView",
