@@ -77,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="what the lens grid shows first (rank, prob, kl, entropy; the page switches)")
     render.add_argument("--lens-points", default="blocks", choices=("blocks", "sublayers"),
                         help="a grid row per block, or two (after attention, after the MLP)")
+    render.add_argument("--sae", default=None, metavar="demo|FOLDER|HUB_ID",
+                        help="a sparse dictionary (SAELens, sparsify, Gemma Scope folder or hub id; 'demo': "
+                             "ew.demo_sae(), the bundled model's, trained at first use): the page gains its "
+                             "feature explorer after the explorer (with --attribution, the first explained token's "
+                             "feature attribution)")
+    render.add_argument("--sae-site", default=None, metavar="HOOK",
+                        help="where the --sae dictionary reads (a TransformerLens hook name or a module name; "
+                             "default: the one its files name)")
     render.add_argument("--out", required=True, type=Path, help="where to write the HTML page")
     render.add_argument("--title", default=None, help="page title (default: the prompt)")
     add_batch_parser(commands)
@@ -141,16 +149,23 @@ def render(args: argparse.Namespace) -> Path:
     tuned = _tuned_lens(args.lens)
     if tuned is not None and args.lens_points != "blocks":
         raise EccoWidgetsError("A tuned lens has translators for block outputs only: drop --lens-points sublayers.")
+    sae = _sae_before_model(args)
     steps = ["load model", "analyse", "build views", "write page"]
     with tqdm(total=len(steps), file=sys.stderr, desc="ecco-widgets", unit="step") as bar:
         bar.set_postfix_str(steps[0])
         lm = demo_model() if args.model is None else from_pretrained(args.model)
+        if sae == "demo":
+            from .models.demo_sae import demo_sae
+
+            sae = demo_sae(lm)  # loaded from the cache; trained there at first use (minutes, with progress bars)
         bar.update()
         watch = _watch_tokens(args.watch)
         _check_before_analysis(lm, args, watch)
         bar.set_postfix_str(steps[1])
         options = dict(attribution=tuple(methods), activations=args.activations, lens_topk=max(10, args.topk),
                        n_steps=args.ig_steps, lens_points=args.lens_points)
+        if sae is not None:
+            options["saes"] = [(sae, args.sae_site) if args.sae_site else sae]
         if tuned is not None:
             lm.check_lens(tuned, "blocks")  # before any forward pass
         if args.generate > 0:
@@ -188,11 +203,42 @@ def render(args: argparse.Namespace) -> Path:
                                selected_token=None if args.position is None else p)
         explorer.title = f"Explorer: hover or select a token (at first {_after(out, explorer.selected_token)})"
         views.insert(0, explorer)
+        if sae is not None:
+            views.insert(1, _feature_view(out, sae, bool(methods)))
         bar.update()
         bar.set_postfix_str(steps[3])
         path = save_html(views, args.out, title=args.title or args.prompt)
         bar.update()
     return path
+
+
+def _sae_before_model(args: argparse.Namespace):
+    """None, "demo" (ew.demo_sae(), taken once the bundled model is loaded) or the SAE that --sae names (loaded before
+    the model, so a bad folder or hub id fails fast); EccoWidgetsError for --sae-site alone or 'demo' with --model."""
+    if args.sae is None:
+        if args.sae_site is not None:
+            raise EccoWidgetsError("--sae-site names where a dictionary reads: give the dictionary with --sae.")
+        return None
+    if args.sae == "demo":
+        if args.model is not None:
+            raise EccoWidgetsError(f"--sae demo is the bundled model's dictionary (ew.demo_sae()), not one for "
+                                   f"--model {args.model}: drop --model, or give that model's own dictionary with "
+                                   "--sae FOLDER|HUB_ID (ew.SAE.fit(lm, texts, site, out=FOLDER) trains one).")
+        return "demo"
+    from .analysis.features import SAE
+
+    return SAE.load(args.sae)
+
+
+def _feature_view(out, sae, attribution: bool):
+    """The FeatureExplorer of the analysed text's features; with ``attribution``, the first explained token's logit
+    split over the latents active before it (``out.feature_attribution``: one forward and one backward)."""
+    if not attribution:
+        return out.explore_features()  # titled with the dictionary's site, FVU and L0 on this text
+    first = int(out.targets[0])
+    view = out.explore_features(attribution=out.feature_attribution(sae, positions=[first]), selected_token=first)
+    view.title += f"; attribution to the logit of {_after(out, first)}"
+    return view
 
 
 def _check_before_analysis(lm, args: argparse.Namespace, watch: list[str]) -> None:
