@@ -55,7 +55,7 @@ js: $(NODE_STAMP)
 # under 1 %, so no CompletenessWarning; measured, see docs/saliency.md).
 demo: $(STAMP)
 	$(VENV)/bin/ecco-widgets render --prompt "The keys to the cabinet are" --generate 12 \
-		--attribution ig,grad_x_input --ig-steps 192 --activations --out $(DEMO_OUT)
+		--attribution ig,grad_x_input --ig-steps 192 --activations --sae demo --out $(DEMO_OUT)
 
 # Rebuild, then fail if the committed bundles differ from js/src (skipped outside a git checkout, e.g. an sdist).
 test-js: $(NODE_STAMP)
