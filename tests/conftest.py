@@ -27,6 +27,34 @@ def demo_lm():
     return ew.demo_model()
 
 
+def random_llama(tokenizer, seed: int = 0, **config):
+    """A random Llama (2 layers of width 64 unless ``config`` says otherwise) over ``tokenizer``'s vocabulary, eval."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    sizes = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "max_position_embeddings": 256, **config}
+    return LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), **sizes)).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_lm(demo_lm):
+    """A random 2-layer Llama (width 64) with the bundled model's tokenizer: real tokens, fast forwards."""
+    import ecco_widgets as ew
+
+    return ew.LanguageModel(random_llama(demo_lm.tokenizer), tokenizer=demo_lm.tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_folder(tmp_path_factory, demo_lm):
+    """The same random Llama saved with the bundled tokenizer as a folder (what `--model DIR` reads)."""
+    folder = tmp_path_factory.mktemp("tiny_llama")
+    random_llama(demo_lm.tokenizer).save_pretrained(folder)
+    demo_lm.tokenizer.save_pretrained(folder)
+    return folder
+
+
 # ---- one Playwright for the whole run: a second sync_playwright() in the same thread fails while this one is
 # open, so every test that drives Chromium from the main thread takes these fixtures
 @pytest.fixture(scope="session")

@@ -81,18 +81,9 @@ def test_batch_refuses_a_string_or_a_dict_of_prompts(gpt2, prompts, message, tmp
 
 
 @pytest.fixture(scope="module")
-def two_layer_folder(tmp_path_factory, demo_lm):
+def two_layer_folder(tiny_llama_folder):
     """A random 2-layer Llama with the bundled model's tokenizer, saved as a folder (what `--model DIR` reads)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tokenizer = demo_lm.tokenizer
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
-    folder = tmp_path_factory.mktemp("two_layers")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return tiny_llama_folder
 
 
 def _render(folder, tmp_path, *options):

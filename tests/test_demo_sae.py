@@ -34,12 +34,6 @@ def test_demo_sae_trains_once_into_the_cache_then_loads(demo_lm, tmp_path, monke
     assert list(out.features) and next(iter(out.features.values())).l0 == pytest.approx(4.0)
 
 
-def test_demo_sae_refuses_another_model(demo_lm):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    other = ew.LanguageModel(LlamaForCausalLM(LlamaConfig(vocab_size=len(demo_lm.tokenizer), hidden_size=32,
-                                                          intermediate_size=48, num_hidden_layers=1,
-                                                          num_attention_heads=2)).eval(),
-                             tokenizer=demo_lm.tokenizer)
+def test_demo_sae_refuses_another_model(tiny_llama_lm):
     with pytest.raises(InputError, match="bundled model's dictionary"):
-        ew.demo_sae(other)
+        ew.demo_sae(tiny_llama_lm)

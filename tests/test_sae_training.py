@@ -27,15 +27,8 @@ SMALL = dict(width=128, k=8, tokens=2048, context=32, batch_size=256, lr=3e-3, p
 
 
 @pytest.fixture(scope="module")
-def tiny_lm(demo_lm):
-    """A random 2-layer Llama (width 64) with the bundled model's tokenizer."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(demo_lm.tokenizer), hidden_size=64, intermediate_size=96,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=256)
-    return ew.LanguageModel(LlamaForCausalLM(config).eval(), tokenizer=demo_lm.tokenizer)
+def tiny_lm(tiny_llama_lm):
+    return tiny_llama_lm
 
 
 def synthetic(n: int = 30000, d: int = 32, m: int = 64, k: int = 3, seed: int = 1):

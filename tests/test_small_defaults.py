@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import ecco_widgets as ew
 from ecco_widgets.errors import InputError
@@ -20,15 +19,9 @@ PROMPT = "the cat sees"
 
 
 @pytest.fixture(scope="module")
-def two_layer_lm(demo_lm):
-    """A random 2-layer Llama with the bundled model's tokenizer."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(demo_lm.tokenizer), hidden_size=64, intermediate_size=96,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=128)
-    return ew.LanguageModel(LlamaForCausalLM(config).eval(), tokenizer=demo_lm.tokenizer)
+def two_layer_lm(tiny_llama_lm):
+    """A random 2-layer Llama with the bundled model's tokenizer (tests/conftest.py)."""
+    return tiny_llama_lm
 
 
 @pytest.fixture(scope="module", params=["two_layers", "smollm2"])

@@ -21,7 +21,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import torch
 
 pytestmark = pytest.mark.slow
 
@@ -114,18 +113,9 @@ def test_every_public_name_and_module_imports_from_the_installed_wheel(installed
 
 
 @pytest.fixture(scope="module")
-def model_folder(tmp_path_factory, demo_lm) -> Path:
+def model_folder(tiny_llama_folder) -> Path:
     """A random 2-layer Llama with the bundled model's tokenizer, saved as a folder: a local model."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(demo_lm.tokenizer), hidden_size=64, intermediate_size=96,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=128)
-    folder = tmp_path_factory.mktemp("model")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    demo_lm.tokenizer.save_pretrained(folder)
-    return folder
+    return tiny_llama_folder
 
 
 ONE_VIEW = r"""
