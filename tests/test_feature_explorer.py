@@ -230,3 +230,76 @@ def test_labels_by_hand_saved_beside_the_sae_and_read_back_by_load(tmp_path):
     (folder / "labels.json").write_text('[{"index": 999, "description": "x"}]')
     with pytest.raises(InputError, match="labels.json, entry 0: Label index 999"):
         SAE.load(folder)
+
+
+def dash_texts(n: int = 6, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(f"w{i}" for i in rng.integers(1, 40, size=rng.integers(4, 12))) for _ in range(n)]
+
+
+def test_dashboard_cards_sent_are_the_payload_of_the_texts_features_only(run):
+    """The explorer's card_* arrays, read back here row by row through its strings table, equal dash.payload(f) for
+    every feature both in the text and in the dashboard; the dashboard's other features are not sent."""
+    out, sae = run["out"], run["saes"]["topk"]
+    present = sorted({i for p in range(len(IDS)) for i, _ in out.features["topk"].active(p)})
+    absent = [i for i in range(sae.d_sae) if i not in present][:3]
+    chosen = present[::2] + absent  # half the text's features, and 3 it does not have
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SiteWarning)
+        # the analysed text itself among the dashboard's texts, so each of its features has contexts
+        docs = dash_texts() + [run["lm"].tokenizer.decode(IDS)]
+        dash = ew.feature_dashboard(run["lm"], sae, docs, features=chosen, site=SITE, k=3, window=2,
+                                    n_samples=8, n_promoted=4, progress=False)
+    dash.labels = [f"label {f}" for f in dash.feature_ids.tolist()]
+    view = out.explore_features("topk", sae=sae, dashboard=dash)
+    sent = view.card_feature_ids.tolist()
+    assert view.has_dashboard and sorted(sent) == sorted(present[::2]) and not set(sent) & set(absent)
+    strings, raws = view.card_strings, view.card_raw_strings
+    vocab = dict(zip(dash.vocab_ids.tolist(), dash.vocab_strings))
+    text = lambda i: strings[i] if i >= 0 else ""  # noqa: E731
+    used = set()
+    for r, f in enumerate(sent):
+        p = dash.payload(f)
+        assert view.card_labels[r] == p["label"] == f"label {f}"
+        assert view.card_fire_counts[r] / view.card_n_tokens == pytest.approx(p["density"], rel=1e-12)
+        assert int(view.card_fire_counts[r]) == p["fire_count"]
+        top = [j for j in range(3) if view.card_top_docs[r, j] >= 0]
+        assert len(top) == len(p["top"]) > 0
+        for j, want in zip(top, p["top"]):
+            assert float(view.card_top_values[r, j]) == want["value"]
+            assert int(view.card_top_docs[r, j]) == want["doc"] and int(view.card_top_positions[r, j]) == want["position"]
+            assert [text(i) for i in view.card_top_tokens[r, j].tolist()] == want["tokens"]
+            assert [vocab.get(t, "") for t in want["ids"]] == want["tokens"]
+            assert view.card_top_acts[r, j].tolist() == want["activations"]
+            used |= {i for i in view.card_top_tokens[r, j].tolist() if i >= 0}
+        kept = [j for j in range(view.card_sample_values.shape[1]) if view.card_sample_docs[r, j] >= 0]
+        flat = [c for band in p["bands"] for c in band]
+        assert [float(view.card_sample_values[r, j]) for j in kept] == [c["value"] for c in flat]
+        assert [[text(i) for i in view.card_sample_tokens[r, j].tolist()] for j in kept] == [c["tokens"] for c in flat]
+        assert [view.card_sample_acts[r, j].tolist() for j in kept] == [c["activations"] for c in flat]
+        assert view.card_hist[r].tolist() == p["hist"] and view.card_hist_edges.tolist() == p["hist_edges"]
+        for name in ("promoted", "suppressed"):
+            got = [(text(int(t)), float(v)) for t, v in zip(getattr(view, f"card_{name}_tokens")[r],
+                                                            getattr(view, f"card_{name}_values")[r])]
+            assert got == p[name] and len(got) == 4
+    # the strings table holds the texts those cards use only (bounded by the cards, not the dataset's vocabulary)
+    assert len(strings) == len(raws) <= len(dash.vocab_strings) and used <= set(range(len(strings)))
+    # binary buffers of the sent features only
+    state = view.export_state()
+    assert state["card_top_tokens"]["shape"] == [len(sent), 3, 5] and "base64" in state["card_top_tokens"]
+    assert state["card_hist"]["shape"] == [len(sent), len(dash.hist_edges) + 1]
+    # without a dashboard: nothing sent
+    plain = out.explore_features("topk", sae=sae)
+    assert not plain.has_dashboard and plain.card_feature_ids.size == 0
+
+
+def test_dashboard_of_another_dictionary_is_refused(run):
+    out, sae = run["out"], run["saes"]["topk"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SiteWarning)
+        other = ew.feature_dashboard(run["lm"], run["saes"]["relu"], dash_texts(2), features=[0, 1], site=SITE, k=1,
+                                     window=0, progress=False)
+    with pytest.raises(ViewValueError, match="dictionary of 80 latents, these features of 96"):
+        out.explore_features("topk", sae=sae, dashboard=other)
+    with pytest.raises(ViewValueError, match="expected a FeatureDashboard"):
+        out.explore_features("topk", sae=sae, dashboard={"top": []})

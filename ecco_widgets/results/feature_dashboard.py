@@ -142,36 +142,61 @@ class FeatureDashboard:
                 "promoted": promoted, "suppressed": suppressed, "promoted_note": self.promoted_note}
 
     # ----- the view -----
+    def card_arrays(self, features: Any = None) -> dict[str, Any]:
+        """The cards of ``features`` (latents, default every one; in this dashboard's row order) as a view's arrays:
+        the FeatureDashboardView's keyword arguments (``feature_ids`` (F',), ``labels``, ``strings`` / ``raw_strings``
+        (only the token texts those rows use), ``top_*`` (F', k[, W]), ``sample`` / ``promoted`` dicts or None,
+        ``hist`` ...); token arrays index ``strings`` (-1: none). A FeatureExplorer sends the cards of its text's
+        features this way.
+
+        >>> d = FeatureDashboard(name="s", site="h.0 output", d_sae=4, feature_ids=np.array([2]), n_tokens=10,
+        ...     n_docs=1, k=1, window=0, top_values=np.array([[1.5]], np.float32), top_docs=np.array([[0]]),
+        ...     top_positions=np.array([[3]], np.int32), top_context_ids=np.array([[[7]]]),
+        ...     top_context_values=np.array([[[1.5]]], np.float32), fire_counts=np.array([2]),
+        ...     hist=np.zeros((1, 82), np.int64), vocab_ids=np.array([7]), vocab_strings=[" cat"])
+        >>> a = d.card_arrays([2]); a["strings"], a["top_tokens"].tolist()
+        ([' cat'], [[[0]]])
+        """
+        rows = np.arange(self.n_features) if features is None else \
+            np.array(sorted({self.row(f) for f in features}), np.int64)
+        vocab = np.asarray(self.vocab_ids)
+        raw = self.vocab_raw if len(self.vocab_raw) == len(self.vocab_strings) else self.vocab_strings
+        id_arrays = [getattr(self, f"{t}_context_ids")[rows] for t in TABLES if getattr(self, f"{t}_values").size]
+        if self.promoted_ids.size:
+            id_arrays += [self.promoted_ids[rows], self.suppressed_ids[rows]]
+        used = np.unique(np.concatenate([np.asarray(a).reshape(-1) for a in id_arrays] + [np.zeros(0, np.int64)]))
+        used = used[used >= 0] if features is not None else vocab  # every row: the whole table, as stored
+        keep = np.searchsorted(vocab, used) if vocab.size else np.zeros(0, np.int64)
+
+        def index(ids: np.ndarray) -> np.ndarray:  # token ids -> rows of the strings table (-1 stays -1)
+            where = np.searchsorted(used, ids) if used.size else np.zeros(ids.shape, np.int64)
+            return np.where(ids >= 0, where, -1).astype(np.int32)
+
+        def table(name: str) -> tuple:
+            values = getattr(self, f"{name}_values")[rows]
+            return (np.where(np.isfinite(values), values, 0.0), getattr(self, f"{name}_docs")[rows],
+                    getattr(self, f"{name}_positions")[rows], index(getattr(self, f"{name}_context_ids")[rows]),
+                    getattr(self, f"{name}_context_values")[rows])
+
+        top = dict(zip(("top_values", "top_docs", "top_positions", "top_tokens", "top_acts"), table("top")))
+        sample = dict(zip(("values", "docs", "positions", "tokens", "acts"), table("sample"))) \
+            if self.sample_values.size else None
+        promoted = {n: (index(getattr(self, f"{n}_ids")[rows]), getattr(self, f"{n}_values")[rows])
+                    for n in ("promoted", "suppressed")} if self.promoted_ids.size else None
+        labels = [self.labels[r] if r < len(self.labels) else "" for r in rows.tolist()]
+        return {"feature_ids": np.asarray(self.feature_ids)[rows], "labels": labels,
+                "strings": [self.vocab_strings[i] for i in keep.tolist()], "raw_strings": [raw[i] for i in keep.tolist()],
+                "fire_counts": self.fire_counts[rows], "n_tokens": self.n_tokens, "n_docs": self.n_docs, **top,
+                "sample": sample, "promoted": promoted, "hist": self.hist[rows], "hist_edges": self.hist_edges,
+                "promoted_note": self.promoted_note}
+
     def view(self, **options: Any):
         """A FeatureDashboardView: one card per feature, searchable by index or label (options: title, theme,
         query, selected_feature)."""
         from ..views.feature_dashboard import FeatureDashboardView
 
-        vocab = np.asarray(self.vocab_ids)
-        raw = self.vocab_raw if len(self.vocab_raw) == len(self.vocab_strings) else self.vocab_strings
-
-        def index(ids: np.ndarray) -> np.ndarray:  # token ids -> rows of the strings table (-1 stays -1)
-            where = np.searchsorted(vocab, ids) if vocab.size else np.zeros(ids.shape, np.int64)
-            return np.where(ids >= 0, where, -1).astype(np.int32)
-
-        def table(name: str) -> tuple:
-            values = getattr(self, f"{name}_values")
-            return (np.where(np.isfinite(values), values, 0.0), getattr(self, f"{name}_docs"),
-                    getattr(self, f"{name}_positions"), index(getattr(self, f"{name}_context_ids")),
-                    getattr(self, f"{name}_context_values"))
-
-        top = dict(zip(("top_values", "top_docs", "top_positions", "top_tokens", "top_acts"), table("top")))
-        sample = dict(zip(("values", "docs", "positions", "tokens", "acts"), table("sample"))) \
-            if self.sample_values.size else None
-        promoted = {n: (index(getattr(self, f"{n}_ids")), getattr(self, f"{n}_values"))
-                    for n in ("promoted", "suppressed")} if self.promoted_ids.size else None
-        labels = [self.labels[r] if r < len(self.labels) else "" for r in range(self.n_features)]
         options.setdefault("title", f"{self.name}: {self.n_features} features over {self.n_docs} texts")
-        return FeatureDashboardView(feature_ids=self.feature_ids, labels=labels, strings=list(self.vocab_strings),
-                                    raw_strings=list(raw), fire_counts=self.fire_counts, n_tokens=self.n_tokens,
-                                    n_docs=self.n_docs, **top, sample=sample, promoted=promoted,
-                                    hist=self.hist, hist_edges=self.hist_edges, promoted_note=self.promoted_note,
-                                    **options)
+        return FeatureDashboardView(**self.card_arrays(), **options)
 
     # ----- save / load -----
     def save(self, path: str | Path) -> Path:

@@ -86,12 +86,13 @@ class SAEFeatures:
 
     def explore(self, tokens: Sequence[str], *, sae: Any = None, labels: Mapping[int, str] | None = None,
                 attribution: Any = None, attribution_target: str = "", attribution_index: int = 0,
-                **view_options: Any):
+                dashboard: Any = None, **view_options: Any):
         """FeatureExplorer of these features over ``tokens`` (the output's; ``out.explore_features(name)`` passes
         them): ``labels`` {latent: description}, default ``sae.labels`` when ``sae`` is given; ``attribution``
         {position: (indices, values)} or a pair of (n_tokens, k) arrays, each token's features' effect on
         ``attribution_target``; or ``out.feature_attribution(sae)``'s result, whose target ``attribution_index`` is
-        shown. Sends indices + values + per-token offsets, never the dense array."""
+        shown; ``dashboard``: ``ew.feature_dashboard(lm, sae, texts)``'s result, whose cards of these features open
+        on click. Sends indices + values + per-token offsets, never the dense array."""
         from ..views import FeatureExplorer
 
         if hasattr(attribution, "attributions") and hasattr(attribution, "indices"):  # a FeatureAttribution
@@ -109,7 +110,8 @@ class SAEFeatures:
         view_options.setdefault("title", f"Features of {self.name} ({self.site}; FVU {self.fvu:.3g}, L0 "
                                          f"{self.l0:.3g})")
         return FeatureExplorer(list(tokens), self.indices, self.values, d_sae=self.d_sae, labels=labels,
-                               attribution=attribution, attribution_target=attribution_target, **view_options)
+                               attribution=attribution, attribution_target=attribution_target, dashboard=dashboard,
+                               **view_options)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SAEFeatures):
@@ -149,8 +151,8 @@ def _one_target(result: Any, t: int, label: str, d_sae: int) -> tuple[tuple[np.n
 
 
 def explore_features_of(out: Any, name: str | None = None, **options: Any):
-    """``out.explore_features(name=None, sae=None, labels=None, attribution=None, attribution_target="", ...)``: the
-    FeatureExplorer of one dictionary's features (``lm.analyze(text, saes=[sae])``; ``name`` may be left out when
+    """``out.explore_features(name=None, sae=None, labels=None, attribution=None, attribution_target="",
+    dashboard=None, ...)``: the FeatureExplorer of one dictionary's features (``lm.analyze(text, saes=[sae])``; ``name`` may be left out when
     there is one). Labels: ``labels``, else ``sae.labels``, else those of the SAE the output was analysed with.
     Example: ``out.explore_features(sae=sae)``."""
     from .words import chat_options

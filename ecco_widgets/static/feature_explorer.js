@@ -103,6 +103,12 @@ function textColorFor(rgb) {
   return (L + 0.05) / 0.05 >= withWhite ? "#000000" : "#ffffff";
 }
 var THEME_BG = Object.freeze({ light: [255, 255, 255], dark: [27, 29, 33] });
+function formatPercent(p, digits = 3) {
+  if (typeof p != "number" || !Number.isFinite(p)) return String(p);
+  if (p === 0) return "0%";
+  let v = p * 100;
+  return Math.abs(v) < 0.01 ? v > 0 ? "<0.01%" : ">-0.01%" : p < 1 && v > 99.99 ? ">99.99%" : `${formatNumber(v, digits)}%`;
+}
 function formatNumber(v, digits = 3) {
   if (typeof v != "number" || !Number.isFinite(v)) return String(v);
   if (v === 0) return "0";
@@ -142,17 +148,17 @@ function gradientCss(ramp, lo, hi, n = 11) {
   return `linear-gradient(to right, ${parts.join(", ")})`;
 }
 function legend(scale, opts = {}) {
-  let el2 = document.createElement("div");
-  el2.className = "ew-legend", el2.setAttribute("role", "img");
+  let el3 = document.createElement("div");
+  el3.className = "ew-legend", el3.setAttribute("role", "img");
   let label = document.createElement("span");
-  if (label.className = "ew-legend-label", label.textContent = opts.label || "", el2.appendChild(label), opts.categories) {
+  if (label.className = "ew-legend-label", label.textContent = opts.label || "", el3.appendChild(label), opts.categories) {
     for (let c of opts.categories) {
       let item = document.createElement("span");
       item.className = "ew-legend-item";
       let sw = document.createElement("span");
-      sw.className = "ew-legend-swatch", sw.style.background = css(c.rgb), item.appendChild(sw), item.appendChild(document.createTextNode(c.label)), el2.appendChild(item);
+      sw.className = "ew-legend-swatch", sw.style.background = css(c.rgb), item.appendChild(sw), item.appendChild(document.createTextNode(c.label)), el3.appendChild(item);
     }
-    return el2.setAttribute("aria-label", `${opts.label || "legend"}: ${opts.categories.map((c) => c.label).join(", ")}`), el2;
+    return el3.setAttribute("aria-label", `${opts.label || "legend"}: ${opts.categories.map((c) => c.label).join(", ")}`), el3;
   }
   let fmt = opts.format || formatNumber, [d0, d1] = scale.domain, lo = document.createElement("span");
   lo.className = "ew-legend-min";
@@ -165,9 +171,9 @@ function legend(scale, opts = {}) {
     mid.className = "ew-legend-mid", mid.textContent = "0", bar.appendChild(mid);
   } else
     bar.style.background = gradientCss(scale.ramp, 0, 1);
-  lo.textContent = fmt(d0), hi.textContent = fmt(d1), el2.appendChild(lo), el2.appendChild(bar), el2.appendChild(hi);
+  lo.textContent = fmt(d0), hi.textContent = fmt(d1), el3.appendChild(lo), el3.appendChild(bar), el3.appendChild(hi);
   let extra = opts.note ? ` (${opts.note})` : scale.kind === "rank" ? ` (log scale, rank 1 ${strongWord(scale.theme)})` : scale.kind === "diverging" ? " (centred on 0)" : scale.strongHigh ? ` (the largest ${strongWord(scale.theme)})` : "";
-  return el2.setAttribute("aria-label", `${opts.label || "colour scale"}${extra}: ${fmt(d0)} to ${fmt(d1)}`), el2;
+  return el3.setAttribute("aria-label", `${opts.label || "colour scale"}${extra}: ${fmt(d0)} to ${fmt(d1)}`), el3;
 }
 
 // src/lib/tokens.js
@@ -203,23 +209,23 @@ function tokenParts(text) {
   }
   return buf && parts.push({ kind: "text", text: buf }), parts;
 }
-function fillToken(el2, text) {
+function fillToken(el3, text) {
   let parts = tokenParts(text);
   if (parts.length === 1 && parts[0].kind === "text")
-    return el2.textContent = parts[0].text, el2;
-  el2.textContent = "";
+    return el3.textContent = parts[0].text, el3;
+  el3.textContent = "";
   let solo = parts.length > 0 && parts.every((p) => p.kind === "space" || p.kind === "nl" || p.kind === "tab");
   for (let p of parts)
     if (p.kind === "text")
-      el2.appendChild(document.createTextNode(p.text));
+      el3.appendChild(document.createTextNode(p.text));
     else if (p.kind === "ctl") {
       let m = document.createElement("span");
-      m.className = "ew-ws ew-ws-ctl", m.setAttribute("aria-hidden", "true"), m.dataset.mark = p.mark, m.title = `U+${p.text.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")} ${p.mark}`, m.textContent = p.text, el2.appendChild(m);
+      m.className = "ew-ws ew-ws-ctl", m.setAttribute("aria-hidden", "true"), m.dataset.mark = p.mark, m.title = `U+${p.text.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")} ${p.mark}`, m.textContent = p.text, el3.appendChild(m);
     } else {
       let m = document.createElement("span");
-      m.className = `ew-ws ew-ws-${p.kind}` + (solo ? " ew-ws-solo" : ""), m.setAttribute("aria-hidden", "true"), m.textContent = p.text, el2.appendChild(m);
+      m.className = `ew-ws ew-ws-${p.kind}` + (solo ? " ew-ws-solo" : ""), m.setAttribute("aria-hidden", "true"), m.textContent = p.text, el3.appendChild(m);
     }
-  return el2;
+  return el3;
 }
 function describeToken(i, text, raw) {
   let shown = raw != null && raw !== "" ? raw : text;
@@ -252,19 +258,19 @@ function chatMarks(turns, special, n) {
   };
 }
 function createTokenRow(opts) {
-  let tokens = opts.tokens || [], raw = opts.rawTokens || [], nInput = opts.nInput == null ? tokens.length : opts.nInput, el2 = document.createElement("div");
-  el2.className = "ew-tokens" + (opts.className ? " " + opts.className : ""), el2.setAttribute("role", "listbox"), el2.setAttribute("aria-orientation", "horizontal"), opts.label && el2.setAttribute("aria-label", opts.label);
+  let tokens = opts.tokens || [], raw = opts.rawTokens || [], nInput = opts.nInput == null ? tokens.length : opts.nInput, el3 = document.createElement("div");
+  el3.className = "ew-tokens" + (opts.className ? " " + opts.className : ""), el3.setAttribute("role", "listbox"), el3.setAttribute("aria-orientation", "horizontal"), opts.label && el3.setAttribute("aria-label", opts.label);
   let spans = new Array(tokens.length), active = -1;
   for (let i = 0; i < tokens.length; i++) {
     let s = document.createElement("span");
     s.className = "ew-tok " + (i < nInput ? "ew-tok-prompt" : "ew-tok-gen") + (opts.marks ? opts.marks.classOf(i) : ""), s.dataset.index = String(i), opts.marks && opts.marks.startsTurn(i) && (s.dataset.turnRole = opts.marks.startsTurn(i)), s.setAttribute("role", "option"), s.tabIndex = -1, fillToken(s, tokens[i]);
     let r = raw[i] != null ? raw[i] : tokens[i];
-    s.title = String(r ?? ""), s.setAttribute("aria-label", describeToken(i, tokens[i], raw[i]) + (i < nInput ? " (prompt)" : " (generated)")), spans[i] = s, el2.appendChild(s);
+    s.title = String(r ?? ""), s.setAttribute("aria-label", describeToken(i, tokens[i], raw[i]) + (i < nInput ? " (prompt)" : " (generated)")), spans[i] = s, el3.appendChild(s);
   }
   spans.length && (spans[0].tabIndex = 0, active = 0);
   let idxOf = (t) => {
-    for (; t && t !== el2; ) {
-      if (t.dataset && t.dataset.index !== void 0 && t.parentNode === el2) return Number(t.dataset.index);
+    for (; t && t !== el3; ) {
+      if (t.dataset && t.dataset.index !== void 0 && t.parentNode === el3) return Number(t.dataset.index);
       t = t.parentNode;
     }
     return -1;
@@ -286,7 +292,7 @@ function createTokenRow(opts) {
     let i = idxOf(ev.target);
     i < 0 || (setActive(i), opts.onHover && opts.onHover(i, spans[i], "focus"));
   }, onFocusOut = (ev) => {
-    ev.relatedTarget && el2.contains(ev.relatedTarget) || opts.onHover && opts.onHover(-1, null, "focus");
+    ev.relatedTarget && el3.contains(ev.relatedTarget) || opts.onHover && opts.onHover(-1, null, "focus");
   }, onKey = (ev) => {
     let i = idxOf(ev.target);
     if (i < 0) return;
@@ -319,8 +325,8 @@ function createTokenRow(opts) {
     }
     ev.preventDefault(), focus(j);
   };
-  return el2.addEventListener("mouseover", onOver), el2.addEventListener("mousemove", onMove), el2.addEventListener("mouseleave", onLeave), el2.addEventListener("click", onClick), el2.addEventListener("focusin", onFocusIn), el2.addEventListener("focusout", onFocusOut), el2.addEventListener("keydown", onKey), {
-    el: el2,
+  return el3.addEventListener("mouseover", onOver), el3.addEventListener("mousemove", onMove), el3.addEventListener("mouseleave", onLeave), el3.addEventListener("click", onClick), el3.addEventListener("focusin", onFocusIn), el3.addEventListener("focusout", onFocusOut), el3.addEventListener("keydown", onKey), {
+    el: el3,
     spans,
     setColor: (i, rgb) => {
       let s = spans[i];
@@ -332,7 +338,7 @@ function createTokenRow(opts) {
       return active;
     },
     destroy() {
-      el2.remove();
+      el3.remove();
     }
   };
 }
@@ -356,13 +362,13 @@ function sparkPoints(values, w, h, pad = 2, domain = null, x0 = 0) {
   return pts.join(" ");
 }
 function yLabels(domain, h, fmt) {
-  let el2 = document.createElement("span");
-  el2.className = "ew-spark-y", el2.style.height = `${h}px`, el2.setAttribute("aria-hidden", "true");
+  let el3 = document.createElement("span");
+  el3.className = "ew-spark-y", el3.style.height = `${h}px`, el3.setAttribute("aria-hidden", "true");
   for (let v of [domain[1], domain[0]]) {
     let s = document.createElement("span");
-    s.textContent = fmt(v), el2.appendChild(s);
+    s.textContent = fmt(v), el3.appendChild(s);
   }
-  return el2;
+  return el3;
 }
 function sparkline(values, opts = {}) {
   let w = opts.width || 160, h = opts.height || 28, domain = opts.domain || range(values), x0 = opts.yAxis ? 2 : 0, svg = document.createElementNS(SVG, "svg");
@@ -374,9 +380,9 @@ function sparkline(values, opts = {}) {
   line.setAttribute("class", "ew-spark-line"), line.setAttribute("points", sparkPoints(values, w, h, 2, domain, x0)), line.setAttribute("fill", "none"), opts.color && (line.style.stroke = opts.color), svg.appendChild(line);
   let marker = document.createElementNS(SVG, "line");
   marker.setAttribute("class", "ew-spark-mark"), marker.setAttribute("y1", "0"), marker.setAttribute("y2", String(h)), marker.setAttribute("visibility", "hidden"), svg.appendChild(marker);
-  let n = values.length, inner = w - x0 - 4, xOf = (i) => n <= 1 ? x0 + (w - x0) / 2 : x0 + 2 + inner * i / (n - 1), el2 = svg;
-  return opts.yAxis && (el2 = document.createElement("span"), el2.className = "ew-spark-wrap", el2.appendChild(yLabels(domain, h, opts.yAxis)), el2.appendChild(svg)), {
-    el: el2,
+  let n = values.length, inner = w - x0 - 4, xOf = (i) => n <= 1 ? x0 + (w - x0) / 2 : x0 + 2 + inner * i / (n - 1), el3 = svg;
+  return opts.yAxis && (el3 = document.createElement("span"), el3.className = "ew-spark-wrap", el3.appendChild(yLabels(domain, h, opts.yAxis)), el3.appendChild(svg)), {
+    el: el3,
     svg,
     line,
     mark(i) {
@@ -620,9 +626,9 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-sbar-fill { position: absolute; left: 0; top: 0; bottom: 0; background: var(--ew-bar); opacity: 0.55; }
 .ew-sbar-val { position: relative; display: block; padding-left: 2px; line-height: 1; white-space: nowrap; }
 `;
-function injectStyles(el2) {
+function injectStyles(el3) {
   if (typeof document > "u") return;
-  let root = el2 && typeof el2.getRootNode == "function" ? el2.getRootNode() : document, isShadow = typeof ShadowRoot < "u" && root instanceof ShadowRoot, container = isShadow ? root : document.head || document.documentElement;
+  let root = el3 && typeof el3.getRootNode == "function" ? el3.getRootNode() : document, isShadow = typeof ShadowRoot < "u" && root instanceof ShadowRoot, container = isShadow ? root : document.head || document.documentElement;
   if (isShadow ? root.getElementById && root.querySelector(`#${STYLE_ID}`) : document.getElementById(STYLE_ID)) return;
   let style = document.createElement("style");
   style.id = STYLE_ID, style.textContent = CSS, container.appendChild(style);
@@ -640,15 +646,15 @@ var lightness = (value) => {
   let rgb = parseColor(value);
   return rgb ? luminance(rgb) < 0.4 ? "dark" : "light" : null;
 };
-function cssVar(el2, name) {
+function cssVar(el3, name) {
   try {
-    let target = el2 && el2.isConnected ? el2 : document.documentElement;
+    let target = el3 && el3.isConnected ? el3 : document.documentElement;
     return getComputedStyle(target).getPropertyValue(name).trim();
   } catch {
     return "";
   }
 }
-function hostTheme(el2) {
+function hostTheme(el3) {
   if (typeof document > "u") return null;
   let body = document.body, html = document.documentElement;
   if (body && body.dataset && body.dataset.jpThemeLight !== void 0)
@@ -659,16 +665,16 @@ function hostTheme(el2) {
     if (body.classList.contains("vscode-high-contrast-light") || body.classList.contains("vscode-light")) return "light";
     if (body.classList.contains("vscode-dark") || body.classList.contains("vscode-high-contrast")) return "dark";
   }
-  let vscode = lightness(cssVar(el2, "--vscode-editor-background"));
+  let vscode = lightness(cssVar(el3, "--vscode-editor-background"));
   if (vscode) return vscode;
   let colab = html && html.getAttribute && html.getAttribute("theme");
   if (colab === "dark" || colab === "light") return colab;
   for (let node of [html, body])
     if (node && node.classList && (node.classList.contains("dark") || node.classList.contains("dark-theme"))) return "dark";
-  return lightness(cssVar(el2, "--jp-layout-color0"));
+  return lightness(cssVar(el3, "--jp-layout-color0"));
 }
-function hasJupyterVars(el2) {
-  return typeof document > "u" || !document.body || document.body.dataset.jpThemeLight === void 0 ? !1 : !!cssVar(el2, "--jp-layout-color0");
+function hasJupyterVars(el3) {
+  return typeof document > "u" || !document.body || document.body.dataset.jpThemeLight === void 0 ? !1 : !!cssVar(el3, "--jp-layout-color0");
 }
 function prefersDark() {
   try {
@@ -677,8 +683,8 @@ function prefersDark() {
     return !1;
   }
 }
-function resolveTheme(setting, el2) {
-  return setting === "light" || setting === "dark" ? setting : hostTheme(el2) || (prefersDark() ? "dark" : "light");
+function resolveTheme(setting, el3) {
+  return setting === "light" || setting === "dark" ? setting : hostTheme(el3) || (prefersDark() ? "dark" : "light");
 }
 function applyTheme(root, setting, onResolved) {
   let update = () => {
@@ -707,12 +713,12 @@ function applyTheme(root, setting, onResolved) {
 
 // src/lib/tooltip.js
 function createTooltip(root) {
-  let el2 = document.createElement("div");
-  el2.className = "ew-tooltip", el2.setAttribute("role", "tooltip"), el2.hidden = !0;
-  let topLayer = typeof el2.showPopover == "function";
-  topLayer && el2.setAttribute("popover", "manual"), root.appendChild(el2);
+  let el3 = document.createElement("div");
+  el3.className = "ew-tooltip", el3.setAttribute("role", "tooltip"), el3.hidden = !0;
+  let topLayer = typeof el3.showPopover == "function";
+  topLayer && el3.setAttribute("popover", "manual"), root.appendChild(el3);
   function setRows(rows) {
-    el2.textContent = "";
+    el3.textContent = "";
     for (let row of rows) {
       if (row == null) continue;
       let line;
@@ -737,7 +743,7 @@ function createTooltip(root) {
       } else if (row.nodeType)
         line = row;
       else continue;
-      el2.appendChild(line);
+      el3.appendChild(line);
     }
   }
   let clippers = null, parentOf = (n) => n.parentElement || n.parentNode && n.parentNode.host || null;
@@ -785,9 +791,9 @@ function createTooltip(root) {
       hide();
       return;
     }
-    if ((el2.hidden || clippers == null) && (clippers = findClippers()), setRows(rows), el2.hidden = !1, topLayer && !isOpen())
+    if ((el3.hidden || clippers == null) && (clippers = findClippers()), setRows(rows), el3.hidden = !1, topLayer && !isOpen())
       try {
-        el2.showPopover();
+        el3.showPopover();
       } catch {
       }
     place(anchor);
@@ -797,25 +803,25 @@ function createTooltip(root) {
     anchor && typeof anchor.getBoundingClientRect == "function" ? a = anchor.getBoundingClientRect() : anchor && typeof anchor.clientX == "number" ? (mouse = !0, a = { left: anchor.clientX, right: anchor.clientX, top: anchor.clientY, bottom: anchor.clientY }) : anchor && typeof anchor.left == "number" && (a = anchor);
     let rr = root.getBoundingClientRect();
     a || (a = { left: rr.left, right: rr.left, top: rr.top, bottom: rr.top });
-    let w = el2.offsetWidth || 0, h = el2.offsetHeight || 0;
+    let w = el3.offsetWidth || 0, h = el3.offsetHeight || 0;
     clippers == null && (clippers = findClippers());
     let b = bounds(), x = mouse ? side(a.left, a.right, 12, w, b.left, b.right) : side(a.left, a.left, 0, w, b.left, b.right, a.right), y = side(a.top, a.bottom, mouse ? 14 : 4, h, b.top, b.bottom), left = topLayer ? x : x - rr.left - (root.clientLeft || 0), top = topLayer ? y : y - rr.top - (root.clientTop || 0);
-    el2.style.transform = `translate(${Math.round(left)}px, ${Math.round(top)}px)`;
+    el3.style.transform = `translate(${Math.round(left)}px, ${Math.round(top)}px)`;
   }
   function isOpen() {
     try {
-      return el2.matches(":popover-open");
+      return el3.matches(":popover-open");
     } catch {
       return !1;
     }
   }
   function hide() {
-    el2.hidden = !0, topLayer && isOpen() && el2.hidePopover();
+    el3.hidden = !0, topLayer && isOpen() && el3.hidePopover();
   }
   function invalidate() {
     clippers = null;
   }
-  return { el: el2, show, hide, place, setRows, invalidate, topLayer };
+  return { el: el3, show, hide, place, setRows, invalidate, topLayer };
 }
 
 // src/lib/figure.js
@@ -911,16 +917,16 @@ function viewToSvg(root) {
     for (let [s, r] of pieces) {
       let t = cleanText(s);
       if (!t || !keepSpaces && !t.trim()) continue;
-      let a = textAttrs(cs), el2;
+      let a = textAttrs(cs), el3;
       if (vertical) {
         let x = X(r.left + r.width / 2 + 0.35 * fs), y = Y(r.bottom);
-        el2 = svgEl("text", { ...a, x, y, transform: `rotate(-90 ${x} ${y})`, textLength: r1(r.height), lengthAdjust: "spacingAndGlyphs" });
+        el3 = svgEl("text", { ...a, x, y, transform: `rotate(-90 ${x} ${y})`, textLength: r1(r.height), lengthAdjust: "spacingAndGlyphs" });
       } else
-        el2 = svgEl("text", { ...a, x: X(r.left), y: Y(r.top + r.height / 2 + 0.35 * fs), textLength: r1(r.width), lengthAdjust: "spacingAndGlyphs" });
-      el2.textContent = t, parent.appendChild(el2);
+        el3 = svgEl("text", { ...a, x: X(r.left), y: Y(r.top + r.height / 2 + 0.35 * fs), textLength: r1(r.width), lengthAdjust: "spacingAndGlyphs" });
+      el3.textContent = t, parent.appendChild(el3);
     }
-  }, copySvg = (parent, el2, r) => {
-    let clone = el2.cloneNode(!0), src = [el2, ...el2.querySelectorAll("*")], dst = [clone, ...clone.querySelectorAll("*")];
+  }, copySvg = (parent, el3, r) => {
+    let clone = el3.cloneNode(!0), src = [el3, ...el3.querySelectorAll("*")], dst = [clone, ...clone.querySelectorAll("*")];
     src.forEach((s, i) => {
       let cs = getComputedStyle(s), d = dst[i];
       for (let p of ["fill", "stroke", "stroke-width", "opacity", "fill-opacity", "stroke-opacity"]) {
@@ -929,29 +935,29 @@ function viewToSvg(root) {
       }
       d.removeAttribute("class");
     }), clone.setAttribute("x", X(r.left)), clone.setAttribute("y", Y(r.top)), clone.setAttribute("width", r1(r.width)), clone.setAttribute("height", r1(r.height)), parent.appendChild(clone);
-  }, walk = (parent, el2) => {
-    if (el2.nodeType === 3) return text(parent, el2);
-    if (el2.nodeType !== 1 || el2.hasAttribute("data-ew-nofig") || el2.classList.contains("ew-tooltip") || el2.classList.contains("ew-sr-only")) return;
-    let cs = getComputedStyle(el2);
+  }, walk = (parent, el3) => {
+    if (el3.nodeType === 3) return text(parent, el3);
+    if (el3.nodeType !== 1 || el3.hasAttribute("data-ew-nofig") || el3.classList.contains("ew-tooltip") || el3.classList.contains("ew-sr-only")) return;
+    let cs = getComputedStyle(el3);
     if (cs.display === "none" || cs.visibility === "hidden") return;
-    let r = el2.getBoundingClientRect(), g = parent, op = Number(cs.opacity);
-    if (op < 1 && (g = svgEl("g", { opacity: op }), parent.appendChild(g)), el2.tagName === "CANVAS") {
+    let r = el3.getBoundingClientRect(), g = parent, op = Number(cs.opacity);
+    if (op < 1 && (g = svgEl("g", { opacity: op }), parent.appendChild(g)), el3.tagName === "CANVAS") {
       let href = "";
       try {
-        href = el2.toDataURL("image/png");
+        href = el3.toDataURL("image/png");
       } catch {
       }
       href && g.appendChild(svgEl("image", { x: X(r.left), y: Y(r.top), width: r1(r.width), height: r1(r.height), href, preserveAspectRatio: "none" }));
       return;
     }
-    if (el2.namespaceURI === SVG_NS && el2.tagName.toLowerCase() === "svg") return copySvg(g, el2, r);
-    if (box(g, r, cs), el2 !== root && (cs.overflowX !== "visible" || cs.overflowY !== "visible")) {
+    if (el3.namespaceURI === SVG_NS && el3.tagName.toLowerCase() === "svg") return copySvg(g, el3, r);
+    if (box(g, r, cs), el3 !== root && (cs.overflowX !== "visible" || cs.overflowY !== "visible")) {
       let id = `ew-c${ids++}`, clip = svgEl("clipPath", { id });
       clip.appendChild(svgEl("rect", { x: X(r.left), y: Y(r.top), width: r1(r.width), height: r1(r.height) })), defs.appendChild(clip);
       let inner = svgEl("g", { "clip-path": `url(#${id})` });
       g.appendChild(inner), g = inner;
     }
-    for (let c of el2.childNodes) walk(g, c);
+    for (let c of el3.childNodes) walk(g, c);
   };
   return walk(svg, root), new XMLSerializer().serializeToString(svg);
 }
@@ -1044,10 +1050,10 @@ function showError(container, err) {
   let box = document.createElement("div");
   return box.className = "ew-error", box.setAttribute("role", "alert"), box.textContent = `ecco_widgets: ${err && err.message ? err.message : String(err)}`, container.appendChild(box), box;
 }
-function mountView(model, el2, spec) {
-  injectStyles(el2);
+function mountView(model, el3, spec) {
+  injectStyles(el3);
   let root = document.createElement("div");
-  root.className = `ew-root ew-view-${spec.name}`, root.dataset.ewView = spec.name, root.tabIndex = -1, el2.appendChild(root);
+  root.className = `ew-root ew-view-${spec.name}`, root.dataset.ewView = spec.name, root.tabIndex = -1, el3.appendChild(root);
   let title = document.createElement("div");
   title.className = "ew-title";
   let controls = document.createElement("div");
@@ -1151,8 +1157,137 @@ function awaitArrays(model, names, body, ready) {
   return model.send({ type: "ew:resend" }), finish;
 }
 
+// src/lib/feature_card.js
+var N_BANDS = 4, SVG2 = "http://www.w3.org/2000/svg", STYLE_ID2 = "ew-style-feature-card-v1", CSS2 = `
+.ew-fd-card { border: 1px solid var(--ew-border); border-radius: 6px; padding: 6px 8px; background: var(--ew-bg); }
+.ew-fd-card:focus-visible { outline: 2px solid var(--ew-focus); outline-offset: 1px; }
+.ew-fd-card.ew-selected { box-shadow: 0 0 0 2px var(--ew-select); }
+.ew-fd-head { display: flex; flex-wrap: wrap; gap: 10px; align-items: baseline; }
+.ew-fd-index { font-weight: 700; }
+.ew-fd-label { font-style: italic; }
+.ew-fd-stats, .ew-fd-note, .ew-fd-sub { color: var(--ew-muted); font-size: 12px; }
+.ew-fd-sub { margin: 6px 0 2px; font-weight: 600; }
+.ew-fd-ctx { display: flex; gap: 8px; align-items: baseline; font-family: var(--ew-mono, ui-monospace, monospace); font-size: 12px; margin: 1px 0; }
+.ew-fd-val { min-width: 4.5em; text-align: right; color: var(--ew-muted); }
+.ew-fd-ctx .ew-tokens { display: inline-flex; flex-wrap: wrap; gap: 1px; }
+.ew-fd-ctx .ew-tok { padding: 0 2px; border-radius: 2px; white-space: pre; }
+.ew-fd-ctx .ew-tok:hover, .ew-fd-logit:hover { outline: 2px solid var(--ew-focus); outline-offset: 0; }
+.ew-fd-ctx .ew-tok.ew-fd-center { outline: 1.5px solid var(--ew-focus); font-weight: 700; }
+.ew-fd-hist rect.ew-fd-bar { fill: var(--ew-bar); }
+.ew-fd-hist text { fill: var(--ew-muted); font-size: 10px; }
+.ew-fd-logits { display: flex; flex-wrap: wrap; gap: 4px; font-size: 12px; }
+.ew-fd-logit { border: 1px solid var(--ew-border); border-radius: 3px; padding: 0 3px; white-space: pre; }
+`;
+function injectCardStyles(node) {
+  if (typeof document > "u") return;
+  let root = node && typeof node.getRootNode == "function" ? node.getRootNode() : document, isShadow = typeof ShadowRoot < "u" && root instanceof ShadowRoot, container = isShadow ? root : document.head || document.documentElement;
+  if (isShadow ? root.querySelector(`#${STYLE_ID2}`) : document.getElementById(STYLE_ID2)) return;
+  let style = document.createElement("style");
+  style.id = STYLE_ID2, style.textContent = CSS2, container.appendChild(style);
+}
+var el = (tag, className, text) => {
+  let node = document.createElement(tag);
+  return className && (node.className = className), text != null && (node.textContent = String(text)), node;
+}, CARD_ARRAYS = [
+  "feature_ids",
+  "fire_counts",
+  "top_values",
+  "top_docs",
+  "top_positions",
+  "top_tokens",
+  "top_acts",
+  "sample_values",
+  "sample_docs",
+  "sample_positions",
+  "sample_tokens",
+  "sample_acts",
+  "hist",
+  "hist_edges",
+  "promoted_tokens",
+  "promoted_values",
+  "suppressed_tokens",
+  "suppressed_values"
+];
+function readCardArrays(model, prefix = "") {
+  let a = {};
+  for (let n of CARD_ARRAYS) {
+    let f = model.get(prefix + n);
+    a[n] = f ? decodeArray(f, prefix + n) : { data: [], shape: [0], empty: !0 };
+  }
+  return a;
+}
+function cardDrawer({ A, strings, rawStrings, labels, nTokens, theme, tooltip }) {
+  let F = A.feature_ids.shape[0] || 0, K = A.top_values.shape[1] || 0, S = A.sample_values.empty ? 0 : A.sample_values.shape[1] || 0, W = A.top_tokens.shape[2] || 1, B = A.hist.shape[1] || 0, N = A.promoted_tokens.empty ? 0 : A.promoted_tokens.shape[1] || 0, ids = Array.from(A.feature_ids.data, Number), text = (j) => j >= 0 && j < strings.length ? strings[j] : "", rawText = (j) => j >= 0 && j < rawStrings.length ? rawStrings[j] : text(j), peak = (r) => K && Number(A.top_docs.data[r * K]) >= 0 ? A.top_values.data[r * K] : 0, tokenRow = (table, r, j, top) => {
+    let row = el("div", "ew-fd-ctx"), size = table === "top" ? K : S, value = A[`${table}_values`].data[r * size + j], v = el("span", "ew-fd-val", formatNumber(value, 3));
+    v.dataset.value = String(value), row.appendChild(v);
+    let toks = el("span", "ew-tokens"), scale = strengthScale(0, top > 0 ? top : 1, theme), doc = Number(A[`${table}_docs`].data[r * size + j]), pos = Number(A[`${table}_positions`].data[r * size + j]);
+    for (let w = 0; w < W; w++) {
+      let t = Number(A[`${table}_tokens`].data[(r * size + j) * W + w]);
+      if (t < 0) continue;
+      let act = A[`${table}_acts`].data[(r * size + j) * W + w], span = el("span", "ew-tok" + (w === (W - 1) / 2 ? " ew-fd-center" : ""));
+      if (fillToken(span, text(t)), span.title = rawText(t), span.dataset.value = String(act), act > 0) {
+        let rgb = scale(act);
+        span.style.background = css(rgb), span.style.color = css(textColorFor(rgb));
+      }
+      let where = pos + w - (W - 1) / 2, tip = () => [{ label: `text ${doc}, token ${where}`, token: text(t) }, ["raw", rawText(t)], ["activation", formatNumber(act, 4)]];
+      span.addEventListener("mouseover", (ev) => tooltip.show(tip(), ev)), span.addEventListener("mouseout", () => tooltip.hide()), toks.appendChild(span);
+    }
+    return row.appendChild(toks), row;
+  }, histogram = (r) => {
+    let counts = Array.from(A.hist.data.slice(r * B, (r + 1) * B), Number), lo = counts.findIndex((c) => c > 0), hi = B - 1 - [...counts].reverse().findIndex((c) => c > 0);
+    if (lo < 0) return el("div", "ew-fd-note", "never fires in the dataset");
+    let edges = Array.from(A.hist_edges.data, Number), most = Math.max(...counts), bw = Math.max(4, Math.min(14, Math.floor(360 / (hi - lo + 1)))), h = 48, svg = document.createElementNS(SVG2, "svg");
+    svg.setAttribute("class", "ew-fd-hist"), svg.setAttribute("width", String(bw * (hi - lo + 1) + 2)), svg.setAttribute("height", String(h + 14)), svg.setAttribute("role", "img");
+    let edge = (b) => b <= 0 ? 0 : edges[Math.min(b - 1, edges.length - 1)];
+    svg.setAttribute("aria-label", `activation histogram from ${formatNumber(edge(lo), 3)} to ${hi >= B - 1 ? "above " + formatNumber(edge(hi), 3) : formatNumber(edge(hi + 1), 3)}, log bins`);
+    for (let b = lo; b <= hi; b++) {
+      let bar = document.createElementNS(SVG2, "rect"), y = counts[b] ? Math.max(1, Math.round(h * counts[b] / most)) : 0;
+      bar.setAttribute("class", "ew-fd-bar"), bar.setAttribute("x", String(1 + (b - lo) * bw)), bar.setAttribute("y", String(h - y)), bar.setAttribute("width", String(bw - 1)), bar.setAttribute("height", String(y)), bar.dataset.bin = String(b), bar.dataset.value = String(counts[b]);
+      let range2 = b >= B - 1 ? `≥ ${formatNumber(edge(b), 3)}` : `${formatNumber(edge(b), 3)} – ${formatNumber(edge(b + 1), 3)}`;
+      bar.addEventListener("mouseover", (ev) => tooltip.show([["activation", range2], ["tokens", String(counts[b])]], ev)), bar.addEventListener("mouseout", () => tooltip.hide()), svg.appendChild(bar);
+    }
+    for (let [b, anchor] of [[lo, "start"], [hi, "end"]]) {
+      let t = document.createElementNS(SVG2, "text");
+      t.setAttribute("x", String(anchor === "start" ? 1 : bw * (hi - lo + 1))), t.setAttribute("y", String(h + 11)), t.setAttribute("text-anchor", anchor), t.textContent = formatNumber(edge(anchor === "start" ? b : Math.min(b + 1, B - 1)), 2), svg.appendChild(t);
+    }
+    return svg;
+  }, logits = (name, r, title) => {
+    let box = el("div", `ew-fd-logits ew-fd-${name}`);
+    box.setAttribute("aria-label", title), box.appendChild(el("span", "ew-fd-stats", `${title}:`));
+    for (let j = 0; j < N; j++) {
+      let t = Number(A[`${name}_tokens`].data[r * N + j]), v = A[`${name}_values`].data[r * N + j], chip = el("span", "ew-fd-logit");
+      chip.dataset.value = String(v);
+      let tok = el("span", "ew-tok");
+      fillToken(tok, text(t)), tok.title = rawText(t), chip.appendChild(tok), chip.appendChild(document.createTextNode(` ${v >= 0 ? "+" : ""}${formatNumber(v, 3)}`)), chip.addEventListener("mouseover", (ev) => tooltip.show([{ label: title, token: text(t) }, ["raw", rawText(t)], ["logit per unit", formatNumber(v, 4)]], ev)), chip.addEventListener("mouseout", () => tooltip.hide()), box.appendChild(chip);
+    }
+    return box;
+  };
+  return { F, N, ids, rowOf: (f) => ids.indexOf(Number(f)), peak, card: (r, selected = !1) => {
+    let f = ids[r], c = el("div", "ew-fd-card" + (selected ? " ew-selected" : ""));
+    c.dataset.feature = String(f), c.setAttribute("aria-label", `feature ${f}${labels[r] ? ": " + labels[r] : ""}`);
+    let head = el("div", "ew-fd-head");
+    head.appendChild(el("span", "ew-fd-index", `#${f}`)), labels[r] && head.appendChild(el("span", "ew-fd-label", labels[r]));
+    let fires = Number(A.fire_counts.data[r]), stats = el("span", "ew-fd-stats", `density ${formatPercent(nTokens ? fires / nTokens : 0)} (${fires} of ${nTokens} tokens) · max ${formatNumber(peak(r), 3)}`);
+    stats.dataset.density = String(nTokens ? fires / nTokens : 0), head.appendChild(stats), c.appendChild(head), c.appendChild(histogram(r)), c.appendChild(el("div", "ew-fd-sub", `top ${K} contexts`));
+    let top = el("div", "ew-fd-top");
+    for (let j = 0; j < K; j++) Number(A.top_docs.data[r * K + j]) >= 0 && top.appendChild(tokenRow("top", r, j, peak(r)));
+    if (c.appendChild(top), S) {
+      let n = Array.from({ length: S }, (_, j) => Number(A.sample_docs.data[r * S + j])).filter((d) => d >= 0).length;
+      for (let b = 0; b < N_BANDS && n; b++) {
+        let from = Math.floor(b * n / N_BANDS), to = Math.floor((b + 1) * n / N_BANDS);
+        if (to <= from) continue;
+        let band = el("div", "ew-fd-band");
+        band.dataset.band = String(b), band.appendChild(el("div", "ew-fd-sub", `sampled, quantile band ${b + 1} of ${N_BANDS} (${b === 0 ? "strongest" : b === N_BANDS - 1 ? "weakest" : "middle"})`));
+        for (let j = from; j < to; j++) band.appendChild(tokenRow("sample", r, j, peak(r)));
+        c.appendChild(band);
+      }
+    }
+    return N && (c.appendChild(logits("promoted", r, "promotes")), c.appendChild(logits("suppressed", r, "suppresses"))), c;
+  } };
+}
+
 // src/feature_explorer.js
-var STYLE_ID2 = "ew-style-feature-explorer-v1", FX_CSS = `
+var STYLE_ID3 = "ew-style-feature-explorer-v1", FX_CSS = `
 .ew-fx-spark-row { display: flex; align-items: center; gap: 8px; margin: 6px 0; min-height: 30px; font-size: 12px; color: var(--ew-muted); }
 .ew-fx-spark-row .ew-spark-line { stroke: var(--ew-accent); stroke-width: 1.5; }
 .ew-fx-head { font-size: 12px; font-weight: 600; margin: 6px 0 4px 0; overflow-wrap: anywhere; }
@@ -1177,13 +1312,18 @@ var STYLE_ID2 = "ew-style-feature-explorer-v1", FX_CSS = `
 .ew-fx-zero { position: absolute; left: 50%; top: -1px; bottom: -1px; border-left: 1px solid var(--ew-muted); }
 .ew-fx-val { font-variant-numeric: tabular-nums; text-align: right; }
 .ew-fx-colhead { color: var(--ew-muted); font-size: 11px; font-weight: 400; }
+.ew-fx-card { margin-top: 8px; }
+.ew-fx-card:focus { outline: none; }
+.ew-fx-card:focus-visible { outline: 2px solid var(--ew-focus); outline-offset: 1px; }
+.ew-fx-card-bar { display: flex; align-items: baseline; gap: 8px; font-size: 12px; color: var(--ew-muted); margin-bottom: 2px; }
+.ew-fx-card-close { background: var(--ew-bg2); color: var(--ew-fg); border: 1px solid var(--ew-border); border-radius: 4px; font: inherit; cursor: pointer; margin-left: auto; }
 `;
-function injectFxStyles(el2) {
+function injectFxStyles(el3) {
   if (typeof document > "u") return;
-  let root = el2 && typeof el2.getRootNode == "function" ? el2.getRootNode() : document, isShadow = typeof ShadowRoot < "u" && root instanceof ShadowRoot, container = isShadow ? root : document.head || document.documentElement;
-  if (isShadow ? root.querySelector(`#${STYLE_ID2}`) : document.getElementById(STYLE_ID2)) return;
+  let root = el3 && typeof el3.getRootNode == "function" ? el3.getRootNode() : document, isShadow = typeof ShadowRoot < "u" && root instanceof ShadowRoot, container = isShadow ? root : document.head || document.documentElement;
+  if (isShadow ? root.querySelector(`#${STYLE_ID3}`) : document.getElementById(STYLE_ID3)) return;
   let style = document.createElement("style");
-  style.id = STYLE_ID2, style.textContent = FX_CSS, container.appendChild(style);
+  style.id = STYLE_ID3, style.textContent = FX_CSS, container.appendChild(style);
 }
 function sparseRows(offsets, indices, values) {
   let n = Math.max(0, offsets.length - 1), cache = /* @__PURE__ */ new Map(), max = 0;
@@ -1204,7 +1344,7 @@ function rowsOf(model, prefix, n) {
   let off = decodeArray(model.get(`${prefix}_offsets`), `${prefix}_offsets`), idx = decodeArray(model.get(`${prefix}_indices`), `${prefix}_indices`), val = decodeArray(model.get(`${prefix}_values`), `${prefix}_values`);
   return off.empty || off.data.length !== n + 1 ? null : sparseRows(off.data, idx.empty ? new Int32Array(0) : idx.data, val.empty ? new Float32Array(0) : val.data);
 }
-function el(tag, cls, text) {
+function el2(tag, cls, text) {
   let e = document.createElement(tag);
   return cls && (e.className = cls), text != null && (e.textContent = text), e;
 }
@@ -1234,25 +1374,25 @@ function build(ctx) {
     onCommit(i) {
       commit(model, "selected_token", i);
     }
-  }), scroll = el("div", "ew-scroll");
+  }), scroll = el2("div", "ew-scroll");
   scroll.appendChild(tokenRow.el);
-  let sparkRow = el("div", "ew-fx-spark-row"), spark = null, sparkFeature = null;
+  let sparkRow = el2("div", "ew-fx-spark-row"), spark = null, sparkFeature = null;
   function drawSpark(c) {
     if (c === sparkFeature) return;
     if (sparkFeature = c, sparkRow.textContent = "", spark = null, c < 0) {
-      sparkRow.appendChild(el("span", "ew-fx-spark-label", "hover or select a feature: its activation colours the tokens and is drawn here"));
+      sparkRow.appendChild(el2("span", "ew-fx-spark-label", "hover or select a feature: its activation colours the tokens and is drawn here"));
       return;
     }
     let col = F.column(c), hi = 0;
     for (let t = 0; t < n; t++) hi = Math.max(hi, col[t]);
-    sparkRow.appendChild(el("span", "ew-fx-spark-label", `${name(c)} over the text`)), spark = sparkline(col, { width: Math.min(640, Math.max(160, n * 6)), height: 28, label: `feature ${name(c)}: activation over ${n} tokens`, domain: [0, hi || 1], yAxis: (v) => formatCompact(v, 5, 2) }), spark.svg.dataset.feature = String(c), spark.svg.classList.add("ew-fx-spark"), spark.svg.addEventListener("mousemove", (ev) => {
+    sparkRow.appendChild(el2("span", "ew-fx-spark-label", `${name(c)} over the text`)), spark = sparkline(col, { width: Math.min(640, Math.max(160, n * 6)), height: 28, label: `feature ${name(c)}: activation over ${n} tokens`, domain: [0, hi || 1], yAxis: (v) => formatCompact(v, 5, 2) }), spark.svg.dataset.feature = String(c), spark.svg.classList.add("ew-fx-spark"), spark.svg.addEventListener("mousemove", (ev) => {
       let rect = spark.svg.getBoundingClientRect(), i = spark.indexAt(ev.clientX - rect.left);
       spark.mark(i), tooltip.show([name(c), { label: `token ${i}`, token: tokens[i] }, ["activation", formatNumber(col[i])]], ev);
     }), spark.svg.addEventListener("mouseleave", () => {
       spark && spark.mark(-1), tooltip.hide();
     }), sparkRow.appendChild(spark.el);
   }
-  let head = el("div", "ew-fx-head"), list = el("div", "ew-fx-list" + (A ? " ew-fx-with-attr" : ""));
+  let head = el2("div", "ew-fx-head"), list = el2("div", "ew-fx-list" + (A ? " ew-fx-with-attr" : ""));
   list.setAttribute("role", "listbox"), list.setAttribute("aria-label", "features of the shown token");
   let rows = [], listed = -2;
   function renderList() {
@@ -1262,20 +1402,20 @@ function build(ctx) {
     if (head.appendChild(document.createTextNode(`${r.indices.length} active feature${r.indices.length === 1 ? "" : "s"} at token ${t} `)), head.appendChild(tokenSpan(tokens[t], { raw: raw[t] })), r.indices.length > nTop && head.appendChild(document.createTextNode(` (the ${nTop} strongest)`)), !r.indices.length) return;
     let cols = ["feature", "label", "activation", ""];
     A && cols.push(target ? `attribution to ${target}` : "attribution", "");
-    let colRow = el("div", "ew-fx-cols");
+    let colRow = el2("div", "ew-fx-cols");
     colRow.setAttribute("aria-hidden", "true");
-    for (let c of cols) colRow.appendChild(el("span", "ew-fx-colhead", c));
+    for (let c of cols) colRow.appendChild(el2("span", "ew-fx-colhead", c));
     list.appendChild(colRow);
     let attrMax = A && A.max || 1;
     for (let k = 0; k < Math.min(nTop, r.indices.length); k++) {
-      let f = r.indices[k], v = r.values[k], row = el("div", "ew-fx-feat");
-      row.setAttribute("role", "option"), row.dataset.feature = String(f), row.dataset.value = String(v), row.tabIndex = k === 0 ? 0 : -1, row.setAttribute("aria-label", `feature ${f}${labelOf(f) ? `: ${labelOf(f)}` : ""}, activation ${formatNumber(v)}`), row.appendChild(el("span", "ew-fx-idx", `#${f}`)), row.appendChild(el("span", "ew-fx-label" + (labelOf(f) ? "" : " ew-fx-nolabel"), labelOf(f) || "no label"));
-      let track = el("span", "ew-fx-track"), fill = el("span", "ew-fx-fill");
-      if (fill.style.width = `${Math.max(0, Math.min(100, 100 * v / (F.max || 1))).toFixed(1)}%`, track.appendChild(fill), row.appendChild(track), row.appendChild(el("span", "ew-fx-val", formatNumber(v))), A) {
-        let a = A.valueOf(t, f), at = el("span", "ew-fx-track ew-fx-attr");
+      let f = r.indices[k], v = r.values[k], row = el2("div", "ew-fx-feat");
+      row.setAttribute("role", "option"), row.dataset.feature = String(f), row.dataset.value = String(v), row.tabIndex = k === 0 ? 0 : -1, row.setAttribute("aria-label", `feature ${f}${labelOf(f) ? `: ${labelOf(f)}` : ""}, activation ${formatNumber(v)}`), row.appendChild(el2("span", "ew-fx-idx", `#${f}`)), row.appendChild(el2("span", "ew-fx-label" + (labelOf(f) ? "" : " ew-fx-nolabel"), labelOf(f) || "no label"));
+      let track = el2("span", "ew-fx-track"), fill = el2("span", "ew-fx-fill");
+      if (fill.style.width = `${Math.max(0, Math.min(100, 100 * v / (F.max || 1))).toFixed(1)}%`, track.appendChild(fill), row.appendChild(track), row.appendChild(el2("span", "ew-fx-val", formatNumber(v))), A) {
+        let a = A.valueOf(t, f), at = el2("span", "ew-fx-track ew-fx-attr");
         at.dataset.value = String(a);
-        let af = el("span", `ew-fx-attr-fill ${a >= 0 ? "ew-fx-pos" : "ew-fx-neg"}`);
-        af.style.width = `${Math.min(50, 50 * Math.abs(a) / attrMax).toFixed(1)}%`, at.appendChild(af), at.appendChild(el("span", "ew-fx-zero")), row.appendChild(at), row.appendChild(el("span", "ew-fx-val ew-fx-attr-val", formatNumber(a)));
+        let af = el2("span", `ew-fx-attr-fill ${a >= 0 ? "ew-fx-pos" : "ew-fx-neg"}`);
+        af.style.width = `${Math.min(50, 50 * Math.abs(a) / attrMax).toFixed(1)}%`, at.appendChild(af), at.appendChild(el2("span", "ew-fx-zero")), row.appendChild(at), row.appendChild(el2("span", "ew-fx-val ew-fx-attr-val", formatNumber(a)));
       }
       list.appendChild(row), rows.push(row);
     }
@@ -1321,8 +1461,11 @@ function build(ctx) {
   }
   let preview = (f) => {
     f !== hoverFeat && (hoverFeat = f, paint());
-  }, pin = (f) => commit(model, "selected_feature", selFeat() === f ? -1 : f);
-  if (list.addEventListener("mouseover", (ev) => {
+  }, pin = (f) => {
+    let next = hasCards && selFeat() === f && cardFeature !== f ? f : selFeat() === f ? -1 : f;
+    next !== selFeat() && commit(model, "selected_feature", next), showCard(next);
+  };
+  list.addEventListener("mouseover", (ev) => {
     let f = featureOf(ev.target);
     f < 0 || (preview(f), tooltip.show(featureTooltip(f), ev));
   }), list.addEventListener("mouseleave", () => {
@@ -1338,6 +1481,10 @@ function build(ctx) {
   }), list.addEventListener("keydown", (ev) => {
     let k = rows.indexOf(ev.target);
     if (k < 0) return;
+    if (ev.key === "Escape" && cardFeature >= 0) {
+      ev.preventDefault(), closeCard();
+      return;
+    }
     let j = -1;
     if (ev.key === "ArrowDown" || ev.key === "ArrowRight") j = Math.min(rows.length - 1, k + 1);
     else if (ev.key === "ArrowUp" || ev.key === "ArrowLeft") j = Math.max(0, k - 1);
@@ -1348,13 +1495,45 @@ function build(ctx) {
       return;
     } else return;
     ev.preventDefault(), rows[j].focus();
+  });
+  let hasCards = !!get(model, "has_dashboard", !1), cardBox = el2("div", "ew-fx-card");
+  cardBox.setAttribute("role", "region"), cardBox.tabIndex = -1, cardBox.hidden = !0;
+  let drawer = null, cardFeature = -1;
+  hasCards && (injectCardStyles(ctx.root), drawer = cardDrawer({
+    A: readCardArrays(model, "card_"),
+    strings: get(model, "card_strings", []).map(String),
+    rawStrings: get(model, "card_raw_strings", []).map(String),
+    labels: get(model, "card_labels", []).map(String),
+    nTokens: Number(get(model, "card_n_tokens", 0)),
+    theme: ctx.theme,
+    tooltip
+  }));
+  function showCard(f) {
+    if (!hasCards || f === cardFeature || (cardFeature = f, cardBox.textContent = "", cardBox.hidden = f < 0, f < 0)) return;
+    let r = drawer.rowOf(f);
+    cardBox.dataset.feature = String(f), cardBox.setAttribute("aria-label", `dashboard card of feature ${f}`);
+    let bar = el2("div", "ew-fx-card-bar");
+    bar.appendChild(el2("span", "", r >= 0 ? `dashboard card of #${f}` : `#${f}`));
+    let close = el2("button", "ew-fx-card-close", "close (Esc)");
+    close.type = "button", close.setAttribute("aria-label", "close the card"), close.addEventListener("click", () => closeCard()), bar.appendChild(close), cardBox.appendChild(bar), r >= 0 ? cardBox.appendChild(drawer.card(r)) : cardBox.appendChild(el2("div", "ew-hint ew-fx-nocard", `feature #${f} has no card: the dashboard does not cover it`));
+  }
+  function closeCard() {
+    let f = cardFeature;
+    showCard(-1);
+    let row = rows.find((r) => Number(r.dataset.feature) === f);
+    row && row.focus();
+  }
+  if (cardBox.addEventListener("keydown", (ev) => {
+    ev.key === "Escape" && (ev.preventDefault(), ev.stopPropagation(), closeCard());
   }), dictionary) {
-    let d = el("div", "ew-hint ew-fx-dictionary", `dictionary ${dictionary}${get(model, "d_sae", 0) ? ` · ${get(model, "d_sae", 0)} latents` : ""}`);
+    let d = el2("div", "ew-hint ew-fx-dictionary", `dictionary ${dictionary}${get(model, "d_sae", 0) ? ` · ${get(model, "d_sae", 0)} latents` : ""}`);
     body.appendChild(d);
   }
-  return n || hint(body, "No tokens to show."), body.appendChild(scroll), body.appendChild(sparkRow), body.appendChild(head), body.appendChild(list), renderList(), paint(), selTok() >= 0 && tokenRow.setActive(selTok()), {
+  return n || hint(body, "No tokens to show."), body.appendChild(scroll), body.appendChild(sparkRow), body.appendChild(head), body.appendChild(list), body.appendChild(cardBox), renderList(), paint(), selTok() >= 0 && tokenRow.setActive(selTok()), {
     onTrait: {
-      selected_feature: paint,
+      selected_feature() {
+        paint(), showCard(selFeat());
+      },
       selected_token() {
         renderList(), paint();
       }
@@ -1378,7 +1557,31 @@ function render({ model, el: host }) {
       "attribution_indices",
       "attribution_values",
       "attribution_target",
-      "n_top"
+      "n_top",
+      "has_dashboard",
+      "card_feature_ids",
+      "card_labels",
+      "card_strings",
+      "card_raw_strings",
+      "card_fire_counts",
+      "card_n_tokens",
+      "card_top_values",
+      "card_top_docs",
+      "card_top_positions",
+      "card_top_tokens",
+      "card_top_acts",
+      "card_sample_values",
+      "card_sample_docs",
+      "card_sample_positions",
+      "card_sample_tokens",
+      "card_sample_acts",
+      "card_hist",
+      "card_hist_edges",
+      "card_promoted_tokens",
+      "card_promoted_values",
+      "card_suppressed_tokens",
+      "card_suppressed_values",
+      "card_promoted_note"
     ],
     localTraits: ["selected_feature", "selected_token"],
     build

@@ -99,7 +99,9 @@ class FeatureExplorer(TokenView):
     arrays), or flat (nnz,) with ``offsets`` (n_tokens + 1,). ``labels``: {latent: description} (``sae.labels``); only
     those of the latents shown are sent. ``attribution``: each token's features' effect on one output
     (``attribution_target``, e.g. ``"' Paris'"``): ``{position: (indices, values)}`` or a pair of (n_tokens, k) arrays;
-    drawn as a signed bar beside the activation. Usually built by ``out.explore_features(name)``.
+    drawn as a signed bar beside the activation. ``dashboard``: a FeatureDashboard of the same dictionary
+    (``ew.feature_dashboard``); the cards of the text's features that it has are sent (only those), and click / Enter
+    on a feature opens its card under the list (Escape closes it). Usually built by ``out.explore_features(name)``.
 
     Example::
 
@@ -125,11 +127,37 @@ class FeatureExplorer(TokenView):
     n_top = traitlets.Int(10).tag(sync=True)
     selected_token = traitlets.Int(-1).tag(sync=True)
     selected_feature = traitlets.Int(-1).tag(sync=True)
+    #: a dashboard was given: clicking / Enter on a feature opens its card (``card_*``: the FeatureDashboardView's
+    #: arrays for the features of this text that the dashboard has, nothing more)
+    has_dashboard = traitlets.Bool(False).tag(sync=True)
+    card_feature_ids = Array(ndim=1).tag(sync=True, **array_serialization)
+    card_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    card_strings = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    card_raw_strings = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    card_fire_counts = Array(ndim=1).tag(sync=True, **array_serialization)
+    card_n_tokens = traitlets.Int(0).tag(sync=True)
+    card_top_values = Array(ndim=2).tag(sync=True, **array_serialization)
+    card_top_docs = Array(ndim=2).tag(sync=True, **array_serialization)
+    card_top_positions = Array(ndim=2).tag(sync=True, **array_serialization)
+    card_top_tokens = Array(ndim=3).tag(sync=True, **array_serialization)
+    card_top_acts = Array(ndim=3).tag(sync=True, **array_serialization)
+    card_sample_values = Array(ndim=2).tag(sync=True, **array_serialization)
+    card_sample_docs = Array(ndim=2).tag(sync=True, **array_serialization)
+    card_sample_positions = Array(ndim=2).tag(sync=True, **array_serialization)
+    card_sample_tokens = Array(ndim=3).tag(sync=True, **array_serialization)
+    card_sample_acts = Array(ndim=3).tag(sync=True, **array_serialization)
+    card_hist = Array(ndim=2).tag(sync=True, **array_serialization)
+    card_hist_edges = Array(ndim=1).tag(sync=True, **array_serialization)
+    card_promoted_tokens = Array(ndim=2).tag(sync=True, **array_serialization)
+    card_promoted_values = Array(ndim=2).tag(sync=True, **array_serialization)
+    card_suppressed_tokens = Array(ndim=2).tag(sync=True, **array_serialization)
+    card_suppressed_values = Array(ndim=2).tag(sync=True, **array_serialization)
+    card_promoted_note = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, tokens: Any, indices: Any, values: Any, *, offsets: Any = None, d_sae: int | None = None,
                  labels: Mapping[int, str] | None = None, attribution: Any = None, attribution_target: str = "",
                  n_top: int = 10, selected_token: int = -1, selected_feature: int = -1, raw_tokens: Any = None,
-                 n_input_tokens: int | None = None, **kwargs: Any) -> None:
+                 n_input_tokens: int | None = None, dashboard: Any = None, **kwargs: Any) -> None:
         tk = self._token_kwargs(tokens, raw_tokens, n_input_tokens)
         n = len(tk["tokens"])
         off, idx, val = sparse_rows(indices, values, n, "features", offsets=offsets)
@@ -149,7 +177,8 @@ class FeatureExplorer(TokenView):
                 raise ViewValueError(f"labels[{key!r}]: expected a str, got {type(text).__name__}")
             if int(key) in shown:
                 sent.append({"index": int(key), "description": text})
-        super().__init__(**tk, feature_offsets=off, feature_indices=idx, feature_values=val, feature_labels=sent,
+        cards = _cards(dashboard, set(idx.tolist()), int(d_sae))
+        super().__init__(**cards, **tk, feature_offsets=off, feature_indices=idx, feature_values=val, feature_labels=sent,
                          d_sae=int(d_sae), attribution_offsets=a_off, attribution_indices=a_idx,
                          attribution_values=a_val, attribution_target=str(attribution_target), n_top=int(n_top),
                          selected_token=check_index(selected_token, n, "selected_token"),
@@ -168,3 +197,29 @@ class FeatureExplorer(TokenView):
         p = check_index(position, len(self.tokens), "position", allow_none=False)
         a, b = int(self.feature_offsets[p]), int(self.feature_offsets[p + 1])
         return [(int(i), float(v)) for i, v in zip(self.feature_indices[a:b], self.feature_values[a:b])]
+
+
+def _cards(dashboard: Any, present: set[int], d_sae: int) -> dict[str, Any]:
+    """The ``card_*`` traits: the FeatureDashboardView's arrays of the features in ``present`` that ``dashboard``
+    has (rows in the dashboard's order); {} without a dashboard."""
+    if dashboard is None:
+        return {}
+    from ..results.feature_dashboard import FeatureDashboard
+    from .feature_dashboard import FeatureDashboardView
+
+    if not isinstance(dashboard, FeatureDashboard):
+        raise ViewValueError(f"dashboard: expected a FeatureDashboard (ew.feature_dashboard(lm, sae, texts)), got "
+                             f"{type(dashboard).__name__}")
+    if int(dashboard.d_sae) != d_sae:
+        raise ViewValueError(f"dashboard: it is of a dictionary of {dashboard.d_sae} latents, these features of "
+                             f"{d_sae}: build the dashboard with the SAE the text was analysed with")
+    have = set(np.asarray(dashboard.feature_ids).tolist())
+    arrays = dashboard.card_arrays(sorted(present & have))
+    view = FeatureDashboardView(**arrays)  # its checks and dtypes
+    names = ("feature_ids", "labels", "strings", "raw_strings", "fire_counts", "n_tokens", "top_values", "top_docs",
+             "top_positions", "top_tokens", "top_acts", "sample_values", "sample_docs", "sample_positions",
+             "sample_tokens", "sample_acts", "hist", "hist_edges", "promoted_tokens", "promoted_values",
+             "suppressed_tokens", "suppressed_values", "promoted_note")
+    out = {f"card_{n}": getattr(view, n) for n in names}
+    view.close()
+    return {"has_dashboard": True, **out}

@@ -3,11 +3,15 @@
 // feature's attribution to one output. Hover or focus a feature to colour the tokens by its activation (data-value on
 // each token) and draw it as a sparkline over the text; click / Enter pins it (selected_feature). Click / Enter on a
 // token selects it (selected_token). Arrays are sparse rows: per-token offsets + latent indices + values (CSR).
+// With a dashboard (has_dashboard; card_* arrays: the dashboard cards of this text's features only), click / Enter on
+// a feature also opens its card under the list (lib/feature_card.js, as the FeatureDashboard draws it); Escape or
+// the close button closes it; a feature the dashboard does not cover says so.
 import { decodeArray } from "./lib/arrays.js";
 import { strengthScale, legend, formatNumber, formatCompact, css } from "./lib/colors.js";
 import { createTokenRow, piecesRow, tokenSpan } from "./lib/tokens.js";
 import { sparkline } from "./lib/sparkline.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
+import { cardDrawer, readCardArrays, injectCardStyles } from "./lib/feature_card.js";
 
 const STYLE_ID = "ew-style-feature-explorer-v1";
 const FX_CSS = `
@@ -35,6 +39,11 @@ const FX_CSS = `
 .ew-fx-zero { position: absolute; left: 50%; top: -1px; bottom: -1px; border-left: 1px solid var(--ew-muted); }
 .ew-fx-val { font-variant-numeric: tabular-nums; text-align: right; }
 .ew-fx-colhead { color: var(--ew-muted); font-size: 11px; font-weight: 400; }
+.ew-fx-card { margin-top: 8px; }
+.ew-fx-card:focus { outline: none; }
+.ew-fx-card:focus-visible { outline: 2px solid var(--ew-focus); outline-offset: 1px; }
+.ew-fx-card-bar { display: flex; align-items: baseline; gap: 8px; font-size: 12px; color: var(--ew-muted); margin-bottom: 2px; }
+.ew-fx-card-close { background: var(--ew-bg2); color: var(--ew-fg); border: 1px solid var(--ew-border); border-radius: 4px; font: inherit; cursor: pointer; margin-left: auto; }
 `;
 
 function injectFxStyles(el) {
@@ -301,7 +310,12 @@ function build(ctx) {
     hoverFeat = f;
     paint();
   };
-  const pin = (f) => commit(model, "selected_feature", selFeat() === f ? -1 : f);
+  const pin = (f) => {
+    // with a dashboard: a pinned feature whose card was closed opens it again; otherwise toggle, the card follows
+    const next = hasCards && selFeat() === f && cardFeature !== f ? f : selFeat() === f ? -1 : f;
+    if (next !== selFeat()) commit(model, "selected_feature", next);
+    showCard(next);
+  };
   list.addEventListener("mouseover", (ev) => {
     const f = featureOf(ev.target);
     if (f < 0) return;
@@ -331,6 +345,11 @@ function build(ctx) {
   list.addEventListener("keydown", (ev) => {
     const k = rows.indexOf(ev.target);
     if (k < 0) return;
+    if (ev.key === "Escape" && cardFeature >= 0) {
+      ev.preventDefault();
+      closeCard();
+      return;
+    }
     let j = -1;
     if (ev.key === "ArrowDown" || ev.key === "ArrowRight") j = Math.min(rows.length - 1, k + 1);
     else if (ev.key === "ArrowUp" || ev.key === "ArrowLeft") j = Math.max(0, k - 1);
@@ -345,6 +364,59 @@ function build(ctx) {
     rows[j].focus();
   });
 
+  // ----- the clicked feature's dashboard card
+  const hasCards = Boolean(get(model, "has_dashboard", false));
+  const cardBox = el("div", "ew-fx-card");
+  cardBox.setAttribute("role", "region");
+  cardBox.tabIndex = -1;
+  cardBox.hidden = true;
+  let drawer = null;
+  let cardFeature = -1;
+  if (hasCards) {
+    injectCardStyles(ctx.root);
+    drawer = cardDrawer({
+      A: readCardArrays(model, "card_"),
+      strings: get(model, "card_strings", []).map(String),
+      rawStrings: get(model, "card_raw_strings", []).map(String),
+      labels: get(model, "card_labels", []).map(String),
+      nTokens: Number(get(model, "card_n_tokens", 0)),
+      theme: ctx.theme,
+      tooltip,
+    });
+  }
+  function showCard(f) {
+    if (!hasCards || f === cardFeature) return;
+    cardFeature = f;
+    cardBox.textContent = "";
+    cardBox.hidden = f < 0;
+    if (f < 0) return;
+    const r = drawer.rowOf(f);
+    cardBox.dataset.feature = String(f);
+    cardBox.setAttribute("aria-label", `dashboard card of feature ${f}`);
+    const bar = el("div", "ew-fx-card-bar");
+    bar.appendChild(el("span", "", r >= 0 ? `dashboard card of #${f}` : `#${f}`));
+    const close = el("button", "ew-fx-card-close", "close (Esc)");
+    close.type = "button";
+    close.setAttribute("aria-label", "close the card");
+    close.addEventListener("click", () => closeCard());
+    bar.appendChild(close);
+    cardBox.appendChild(bar);
+    if (r >= 0) cardBox.appendChild(drawer.card(r));
+    else cardBox.appendChild(el("div", "ew-hint ew-fx-nocard", `feature #${f} has no card: the dashboard does not cover it`));
+  }
+  function closeCard() {
+    const f = cardFeature;
+    showCard(-1);
+    const row = rows.find((r) => Number(r.dataset.feature) === f);
+    if (row) row.focus();
+  }
+  cardBox.addEventListener("keydown", (ev) => {
+    if (ev.key !== "Escape") return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    closeCard();
+  });
+
   if (dictionary) {
     const d = el("div", "ew-hint ew-fx-dictionary", `dictionary ${dictionary}${get(model, "d_sae", 0) ? ` · ${get(model, "d_sae", 0)} latents` : ""}`);
     body.appendChild(d);
@@ -354,12 +426,16 @@ function build(ctx) {
   body.appendChild(sparkRow);
   body.appendChild(head);
   body.appendChild(list);
+  body.appendChild(cardBox);
   renderList();
   paint();
   if (selTok() >= 0) tokenRow.setActive(selTok());
   return {
     onTrait: {
-      selected_feature: paint,
+      selected_feature() {
+        paint();
+        showCard(selFeat());
+      },
       selected_token() {
         renderList();
         paint();
@@ -372,7 +448,11 @@ export function render({ model, el: host }) {
   return mountView(model, host, {
     name: "feature_explorer",
     traits: ["tokens", "raw_tokens", "n_input_tokens", "feature_offsets", "feature_indices", "feature_values", "feature_labels", "d_sae", "dictionary",
-      "attribution_offsets", "attribution_indices", "attribution_values", "attribution_target", "n_top"],
+      "attribution_offsets", "attribution_indices", "attribution_values", "attribution_target", "n_top",
+      "has_dashboard", "card_feature_ids", "card_labels", "card_strings", "card_raw_strings", "card_fire_counts", "card_n_tokens",
+      "card_top_values", "card_top_docs", "card_top_positions", "card_top_tokens", "card_top_acts", "card_sample_values",
+      "card_sample_docs", "card_sample_positions", "card_sample_tokens", "card_sample_acts", "card_hist", "card_hist_edges",
+      "card_promoted_tokens", "card_promoted_values", "card_suppressed_tokens", "card_suppressed_values", "card_promoted_note"],
     localTraits: ["selected_feature", "selected_token"],
     build,
   });
