@@ -5,6 +5,7 @@ and selects through the host shim; labels and the attribution bar come from the 
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -42,7 +43,7 @@ def data():
     listed = [i for i, _ in out.features[NAME].active(shown)]
     feature = next(f for f in listed if 0 < (dense[:, f] > 0).sum() < len(IDS))  # active at some tokens only
     sae.labels[feature] = "the <b>chosen</b> one"
-    return {"out": out, "sae": sae, "dense": dense, "feature": feature, "fa": fa, "shown": shown}
+    return {"out": out, "sae": sae, "dense": dense, "feature": feature, "fa": fa, "shown": shown, "lm": lm}
 
 
 def _view(data, **kw):
@@ -134,3 +135,53 @@ def test_svg_and_png_hold_the_tokens_the_list_and_the_legend(data, tmp_path):
     assert any(g.tag.endswith("polyline") for g in root.iter()), "the sparkline"
     head = view.save_png(tmp_path / "fx.png", scale=1).read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n" and min(struct.unpack(">II", head[16:24])) > 100
+
+
+_CARD_VALUES = "() => Array.from(document.querySelectorAll('.ew-fx-card .ew-fd-top .ew-fd-ctx')).map(c => ({value: " \
+    "Number(c.querySelector('.ew-fd-val').dataset.value), acts: Array.from(c.querySelectorAll('.ew-tok'))" \
+    ".map(t => Number(t.dataset.value)), raw: Array.from(c.querySelectorAll('.ew-tok')).map(t => t.title)}))"
+
+
+@pytest.fixture(scope="module")
+def dash(data):
+    """ew.feature_dashboard of the same SAE over a few texts (the analysed one among them: every feature has contexts)."""
+    rng = np.random.default_rng(5)
+    docs = [" ".join(f"w{i}" for i in rng.integers(1, 60, size=8)) for _ in range(4)]
+    docs.append(data["lm"].tokenizer.decode(IDS))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SiteWarning)
+        return ew.feature_dashboard(data["lm"], data["sae"], docs, site=SITE, k=4, window=2, n_samples=8,
+                                    n_promoted=3, progress=False)
+
+
+@pytest.mark.parametrize("where,theme", [("host", "light"), ("export", "dark")])
+def test_clicking_a_feature_opens_its_dashboard_card(probe, tmp_path, data, dash, where, theme):
+    (probe.open_host if where == "host" else probe.open_export)(_view(data, dashboard=dash, theme=theme),
+                                                                tmp_path / f"{where}.html")
+    page, f = probe.page, data["feature"]
+    assert page.is_hidden(".ew-fx-card")
+    page.click(f'.ew-fx-feat[data-feature="{f}"]')
+    page.wait_for_selector(f'.ew-fx-card .ew-fd-card[data-feature="{f}"]')
+    row = dash.row(f)
+    got = page.evaluate(_CARD_VALUES)
+    slots = [j for j in range(dash.k) if dash.top_docs[row, j] >= 0]
+    assert len(got) == len(slots) > 0
+    raw = dict(zip(dash.vocab_ids.tolist(), dash.vocab_raw or dash.vocab_strings))
+    for ctx, j in zip(got, slots):  # the dashboard's own arrays, slot by slot
+        assert ctx["value"] == float(dash.top_values[row, j])
+        ids = dash.top_context_ids[row, j]
+        assert ctx["acts"] == [float(v) for v, i in zip(dash.top_context_values[row, j], ids) if i >= 0]
+        assert ctx["raw"] == [raw[int(i)] for i in ids if i >= 0]
+    hist = page.evaluate("() => Array.from(document.querySelectorAll('.ew-fx-card .ew-fd-hist rect')).map(r => Number(r.dataset.value))")
+    assert sum(hist) == int(dash.hist[row].sum()) == int(dash.fire_counts[row])
+    if theme == "dark":  # the card on the dark background
+        bg = page.evaluate("() => getComputedStyle(document.querySelector('.ew-fx-card .ew-fd-card')).backgroundColor")
+        assert sum(int(x) for x in re.findall(r"\d+", bg)[:3]) < 200, bg
+    # Escape closes the card and gives the focus back to the feature's row
+    page.focus(f'.ew-fx-card .ew-fx-card-close')
+    page.keyboard.press("Escape")
+    page.wait_for_selector(".ew-fx-card", state="hidden")
+    assert page.evaluate("() => document.activeElement.dataset.feature") == str(f)
+    page.keyboard.press("Enter")  # the pinned feature's card opens again
+    page.wait_for_selector(f'.ew-fx-card .ew-fd-card[data-feature="{f}"]')
+    probe.assert_clean()
