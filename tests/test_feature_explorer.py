@@ -251,6 +251,14 @@ def test_dashboard_cards_sent_are_the_payload_of_the_texts_features_only(run):
         dash = ew.feature_dashboard(run["lm"], sae, docs, features=chosen, site=SITE, k=3, window=2,
                                     n_samples=8, n_promoted=4, progress=False)
     dash.labels = [f"label {f}" for f in dash.feature_ids.tolist()]
+    # a card without a label of its own takes the SAE's (the one the list shows)
+    unlabelled = present[0]
+    dash.labels[dash.row(unlabelled)] = ""
+    sae.labels.clear()
+    sae.labels[unlabelled] = "from the sae"
+    view = out.explore_features("topk", sae=sae, dashboard=dash)
+    assert view.card_labels[view.card_feature_ids.tolist().index(unlabelled)] == "from the sae"
+    dash.labels[dash.row(unlabelled)] = f"label {unlabelled}"
     view = out.explore_features("topk", sae=sae, dashboard=dash)
     sent = view.card_feature_ids.tolist()
     assert view.has_dashboard and sorted(sent) == sorted(present[::2]) and not set(sent) & set(absent)

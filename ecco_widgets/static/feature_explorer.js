@@ -1498,7 +1498,7 @@ function build(ctx) {
   });
   let hasCards = !!get(model, "has_dashboard", !1), cardBox = el2("div", "ew-fx-card");
   cardBox.setAttribute("role", "region"), cardBox.tabIndex = -1, cardBox.hidden = !0;
-  let drawer = null, cardFeature = -1;
+  let drawer = null, cardFeature = -1, cardNote = String(get(model, "card_promoted_note", ""));
   hasCards && (injectCardStyles(ctx.root), drawer = cardDrawer({
     A: readCardArrays(model, "card_"),
     strings: get(model, "card_strings", []).map(String),
@@ -1515,7 +1515,7 @@ function build(ctx) {
     let bar = el2("div", "ew-fx-card-bar");
     bar.appendChild(el2("span", "", r >= 0 ? `dashboard card of #${f}` : `#${f}`));
     let close = el2("button", "ew-fx-card-close", "close (Esc)");
-    close.type = "button", close.setAttribute("aria-label", "close the card"), close.addEventListener("click", () => closeCard()), bar.appendChild(close), cardBox.appendChild(bar), r >= 0 ? cardBox.appendChild(drawer.card(r)) : cardBox.appendChild(el2("div", "ew-hint ew-fx-nocard", `feature #${f} has no card: the dashboard does not cover it`));
+    close.type = "button", close.setAttribute("aria-label", "close the card"), close.addEventListener("click", () => closeCard()), bar.appendChild(close), cardBox.appendChild(bar), r >= 0 && cardBox.appendChild(drawer.card(r)), r >= 0 && drawer.N && cardNote ? cardBox.appendChild(el2("div", "ew-fd-note", cardNote)) : cardBox.appendChild(el2("div", "ew-hint ew-fx-nocard", `feature #${f} has no card: the dashboard does not cover it`));
   }
   function closeCard() {
     let f = cardFeature;

@@ -177,7 +177,7 @@ class FeatureExplorer(TokenView):
                 raise ViewValueError(f"labels[{key!r}]: expected a str, got {type(text).__name__}")
             if int(key) in shown:
                 sent.append({"index": int(key), "description": text})
-        cards = _cards(dashboard, set(idx.tolist()), int(d_sae))
+        cards = _cards(dashboard, set(idx.tolist()), int(d_sae), {int(k): v for k, v in (labels or {}).items()})
         super().__init__(**cards, **tk, feature_offsets=off, feature_indices=idx, feature_values=val, feature_labels=sent,
                          d_sae=int(d_sae), attribution_offsets=a_off, attribution_indices=a_idx,
                          attribution_values=a_val, attribution_target=str(attribution_target), n_top=int(n_top),
@@ -199,9 +199,10 @@ class FeatureExplorer(TokenView):
         return [(int(i), float(v)) for i, v in zip(self.feature_indices[a:b], self.feature_values[a:b])]
 
 
-def _cards(dashboard: Any, present: set[int], d_sae: int) -> dict[str, Any]:
+def _cards(dashboard: Any, present: set[int], d_sae: int, labels: Mapping[int, str]) -> dict[str, Any]:
     """The ``card_*`` traits: the FeatureDashboardView's arrays of the features in ``present`` that ``dashboard``
-    has (rows in the dashboard's order); {} without a dashboard."""
+    has (rows in the dashboard's order; a card without a label of its own takes ``labels``'); {} without a
+    dashboard."""
     if dashboard is None:
         return {}
     from ..results.feature_dashboard import FeatureDashboard
@@ -215,6 +216,7 @@ def _cards(dashboard: Any, present: set[int], d_sae: int) -> dict[str, Any]:
                              f"{d_sae}: build the dashboard with the SAE the text was analysed with")
     have = set(np.asarray(dashboard.feature_ids).tolist())
     arrays = dashboard.card_arrays(sorted(present & have))
+    arrays["labels"] = [text or labels.get(int(f), "") for f, text in zip(arrays["feature_ids"], arrays["labels"])]
     view = FeatureDashboardView(**arrays)  # its checks and dtypes
     names = ("feature_ids", "labels", "strings", "raw_strings", "fire_counts", "n_tokens", "top_values", "top_docs",
              "top_positions", "top_tokens", "top_acts", "sample_values", "sample_docs", "sample_positions",

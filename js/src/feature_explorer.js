@@ -372,6 +372,7 @@ function build(ctx) {
   cardBox.hidden = true;
   let drawer = null;
   let cardFeature = -1;
+  const cardNote = String(get(model, "card_promoted_note", ""));
   if (hasCards) {
     injectCardStyles(ctx.root);
     drawer = cardDrawer({
@@ -402,6 +403,7 @@ function build(ctx) {
     bar.appendChild(close);
     cardBox.appendChild(bar);
     if (r >= 0) cardBox.appendChild(drawer.card(r));
+    if (r >= 0 && drawer.N && cardNote) cardBox.appendChild(el("div", "ew-fd-note", cardNote));
     else cardBox.appendChild(el("div", "ew-hint ew-fx-nocard", `feature #${f} has no card: the dashboard does not cover it`));
   }
   function closeCard() {

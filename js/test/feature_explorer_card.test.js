@@ -28,7 +28,7 @@ const CARD = {
   card_hist: arr([0, 3, 2], "int32", [1, 3]), card_hist_edges: arr([0.5, 2], "float32", [2]),
   card_promoted_tokens: arr([2, 3], "int32", [1, 2]), card_promoted_values: arr([1.5, 0.75], "float32", [1, 2]),
   card_suppressed_tokens: arr([0, 1], "int32", [1, 2]), card_suppressed_values: arr([-1, -0.5], "float32", [1, 2]),
-  card_promoted_note: "",
+  card_promoted_note: "W_dec row through the final norm",
 };
 
 function mount(extra = {}) {
@@ -73,6 +73,7 @@ test("feature_explorer card: clicking a feature opens its card with the contexts
   assert.deepEqual([...card.querySelectorAll(".ew-fd-hist rect")].map((r) => Number(r.dataset.value)), [3, 2]);
   assert.deepEqual([...card.querySelectorAll(".ew-fd-promoted .ew-fd-logit")].map((c) => Number(c.dataset.value)), [1.5, 0.75]);
   assert.deepEqual([...card.querySelectorAll(".ew-fd-suppressed .ew-tok")].map((c) => c.title), ["Ġdog", "Ġran"]);
+  assert.equal(b.querySelector(".ew-fd-note").textContent, "W_dec row through the final norm");
   // a second click unpins and closes
   fire(w, row(m.root, 0), "click");
   assert.deepEqual(m.model.sets("selected_feature"), [0, -1]);
