@@ -275,7 +275,8 @@ def test_dashboard_cards_sent_are_the_payload_of_the_texts_features_only(run):
         assert len(top) == len(p["top"]) > 0
         for j, want in zip(top, p["top"]):
             assert float(view.card_top_values[r, j]) == want["value"]
-            assert int(view.card_top_docs[r, j]) == want["doc"] and int(view.card_top_positions[r, j]) == want["position"]
+            assert int(view.card_top_docs[r, j]) == want["doc"]
+            assert int(view.card_top_positions[r, j]) == want["position"]
             assert [text(i) for i in view.card_top_tokens[r, j].tolist()] == want["tokens"]
             assert [vocab.get(t, "") for t in want["ids"]] == want["tokens"]
             assert view.card_top_acts[r, j].tolist() == want["activations"]

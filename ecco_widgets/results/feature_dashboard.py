@@ -185,7 +185,8 @@ class FeatureDashboard:
                     for n in ("promoted", "suppressed")} if self.promoted_ids.size else None
         labels = [self.labels[r] if r < len(self.labels) else "" for r in rows.tolist()]
         return {"feature_ids": np.asarray(self.feature_ids)[rows], "labels": labels,
-                "strings": [self.vocab_strings[i] for i in keep.tolist()], "raw_strings": [raw[i] for i in keep.tolist()],
+                "strings": [self.vocab_strings[i] for i in keep.tolist()],
+                "raw_strings": [raw[i] for i in keep.tolist()],
                 "fire_counts": self.fire_counts[rows], "n_tokens": self.n_tokens, "n_docs": self.n_docs, **top,
                 "sample": sample, "promoted": promoted, "hist": self.hist[rows], "hist_edges": self.hist_edges,
                 "promoted_note": self.promoted_note}

@@ -178,7 +178,8 @@ class FeatureExplorer(TokenView):
             if int(key) in shown:
                 sent.append({"index": int(key), "description": text})
         cards = _cards(dashboard, set(idx.tolist()), int(d_sae), {int(k): v for k, v in (labels or {}).items()})
-        super().__init__(**cards, **tk, feature_offsets=off, feature_indices=idx, feature_values=val, feature_labels=sent,
+        super().__init__(**cards, **tk, feature_offsets=off, feature_indices=idx, feature_values=val,
+                         feature_labels=sent,
                          d_sae=int(d_sae), attribution_offsets=a_off, attribution_indices=a_idx,
                          attribution_values=a_val, attribution_target=str(attribution_target), n_top=int(n_top),
                          selected_token=check_index(selected_token, n, "selected_token"),

@@ -144,7 +144,8 @@ _CARD_VALUES = "() => Array.from(document.querySelectorAll('.ew-fx-card .ew-fd-t
 
 @pytest.fixture(scope="module")
 def dash(data):
-    """ew.feature_dashboard of the same SAE over a few texts (the analysed one among them: every feature has contexts)."""
+    """ew.feature_dashboard of the same SAE over a few texts (the analysed one among them: every feature has
+    contexts)."""
     rng = np.random.default_rng(5)
     docs = [" ".join(f"w{i}" for i in rng.integers(1, 60, size=8)) for _ in range(4)]
     docs.append(data["lm"].tokenizer.decode(IDS))
@@ -172,7 +173,8 @@ def test_clicking_a_feature_opens_its_dashboard_card(probe, tmp_path, data, dash
         ids = dash.top_context_ids[row, j]
         assert ctx["acts"] == [float(v) for v, i in zip(dash.top_context_values[row, j], ids) if i >= 0]
         assert ctx["raw"] == [raw[int(i)] for i in ids if i >= 0]
-    hist = page.evaluate("() => Array.from(document.querySelectorAll('.ew-fx-card .ew-fd-hist rect')).map(r => Number(r.dataset.value))")
+    hist = page.evaluate("() => Array.from(document.querySelectorAll('.ew-fx-card .ew-fd-hist rect'))"
+                         ".map(r => Number(r.dataset.value))")
     assert sum(hist) == int(dash.hist[row].sum()) == int(dash.fire_counts[row])
     if theme == "dark":  # the card on the dark background
         bg = page.evaluate("() => getComputedStyle(document.querySelector('.ew-fx-card .ew-fd-card')).backgroundColor")
