@@ -8,8 +8,8 @@ ALTI-Logit (issue 28).
 - ALTI-Logit at 2,000 tokens (``--alti-tokens``), the last one explained: the peak resident memory of the call (RSS
   peak from ``resource.getrusage``) above the process's resident memory with the model loaded, in a fresh subprocess
   so earlier work does not hide it. It includes the call's two forwards (one with eager attention: one layer's
-  weights at a time). ``--alti-layers N`` keeps SmolLM2's first N blocks: ALTI holds one layer at a time, so the peak
-  does not depend on the number of layers, and the run takes N/30 of the time.
+  weights at a time). ``--alti-layers N`` keeps SmolLM2's first N blocks (N/30 of the time; measured: the peak still
+  grows by ~13-20 MiB per layer, see docs/components.md, so the default, all 30, is the number to quote).
 
 Run: python benchmarks/bench_mixing.py [--tokens 200] [--alti-tokens 2000] [--repeats 3] [--alti-layers N]
 """
@@ -67,8 +67,7 @@ def value_zeroing_ratio(lm, n: int, repeats: int) -> dict:
 
 def alti_memory(n: int, layers: int = 0) -> dict:
     """Run in a fresh process: peak RSS of ALTI-Logit over a plain eager forward's peak, in MiB. layers > 0 keeps only
-    SmolLM2's first ``layers`` blocks (ALTI holds one layer at a time, so its peak does not depend on how many there
-    are; the run takes that fraction of the time)."""
+    SmolLM2's first ``layers`` blocks (a shorter run; the peak is then lower, see the module docstring)."""
     lm = ew.demo_model()
     if layers:
         lm.model.model.layers = lm.model.model.layers[:layers]
