@@ -1285,6 +1285,39 @@ function cardDrawer({ A, strings, rawStrings, labels, nTokens, theme, tooltip })
     return N && (c.appendChild(logits("promoted", r, "promotes")), c.appendChild(logits("suppressed", r, "suppresses"))), c;
   } };
 }
+function cardPanel(model, ctx, prefix, onClosed) {
+  let enabled = !!get(model, "has_dashboard", !1), box = el("div", "ew-fx-card");
+  box.setAttribute("role", "region"), box.tabIndex = -1, box.hidden = !0;
+  let note = String(get(model, `${prefix}promoted_note`, "")), shown = -1, drawer = null;
+  enabled && (injectCardStyles(ctx.root), drawer = cardDrawer({
+    A: readCardArrays(model, prefix),
+    strings: get(model, `${prefix}strings`, []).map(String),
+    rawStrings: get(model, `${prefix}raw_strings`, []).map(String),
+    labels: get(model, `${prefix}labels`, []).map(String),
+    nTokens: Number(get(model, `${prefix}n_tokens`, 0)),
+    theme: ctx.theme,
+    tooltip: ctx.tooltip
+  }));
+  let close = () => {
+    let f = shown;
+    open(-1), f >= 0 && onClosed && onClosed(f);
+  }, open = (f) => {
+    if (!enabled || f === shown || (shown = f, box.textContent = "", box.hidden = f < 0, f < 0)) return;
+    let r = drawer.rowOf(f);
+    box.dataset.feature = String(f), box.setAttribute("aria-label", `dashboard card of feature ${f}`);
+    let bar = el("div", "ew-fx-card-bar");
+    bar.appendChild(el("span", "", r >= 0 ? `dashboard card of #${f}` : `#${f}`));
+    let button = el("button", "ew-fx-card-close", "close (Esc)");
+    if (button.type = "button", button.setAttribute("aria-label", "close the card"), button.addEventListener("click", close), bar.appendChild(button), box.appendChild(bar), r < 0) {
+      box.appendChild(el("div", "ew-hint ew-fx-nocard", `feature #${f} has no card: the dashboard does not cover it`));
+      return;
+    }
+    box.appendChild(drawer.card(r)), drawer.N && note && box.appendChild(el("div", "ew-fd-note", note));
+  };
+  return box.addEventListener("keydown", (ev) => {
+    ev.key === "Escape" && (ev.preventDefault(), ev.stopPropagation(), close());
+  }), { el: box, enabled, current: () => shown, open, close };
+}
 
 // src/feature_explorer.js
 var STYLE_ID3 = "ew-style-feature-explorer-v1", FX_CSS = `
@@ -1462,8 +1495,8 @@ function build(ctx) {
   let preview = (f) => {
     f !== hoverFeat && (hoverFeat = f, paint());
   }, pin = (f) => {
-    let next = hasCards && selFeat() === f && cardFeature !== f ? f : selFeat() === f ? -1 : f;
-    next !== selFeat() && commit(model, "selected_feature", next), showCard(next);
+    let next = hasCards && selFeat() === f && panel.current() !== f ? f : selFeat() === f ? -1 : f;
+    next !== selFeat() && commit(model, "selected_feature", next), panel.open(next);
   };
   list.addEventListener("mouseover", (ev) => {
     let f = featureOf(ev.target);
@@ -1481,8 +1514,8 @@ function build(ctx) {
   }), list.addEventListener("keydown", (ev) => {
     let k = rows.indexOf(ev.target);
     if (k < 0) return;
-    if (ev.key === "Escape" && cardFeature >= 0) {
-      ev.preventDefault(), closeCard();
+    if (ev.key === "Escape" && panel.current() >= 0) {
+      ev.preventDefault(), panel.close();
       return;
     }
     let j = -1;
@@ -1496,43 +1529,18 @@ function build(ctx) {
     } else return;
     ev.preventDefault(), rows[j].focus();
   });
-  let hasCards = !!get(model, "has_dashboard", !1), cardBox = el2("div", "ew-fx-card");
-  cardBox.setAttribute("role", "region"), cardBox.tabIndex = -1, cardBox.hidden = !0;
-  let drawer = null, cardFeature = -1, cardNote = String(get(model, "card_promoted_note", ""));
-  hasCards && (injectCardStyles(ctx.root), drawer = cardDrawer({
-    A: readCardArrays(model, "card_"),
-    strings: get(model, "card_strings", []).map(String),
-    rawStrings: get(model, "card_raw_strings", []).map(String),
-    labels: get(model, "card_labels", []).map(String),
-    nTokens: Number(get(model, "card_n_tokens", 0)),
-    theme: ctx.theme,
-    tooltip
-  }));
-  function showCard(f) {
-    if (!hasCards || f === cardFeature || (cardFeature = f, cardBox.textContent = "", cardBox.hidden = f < 0, f < 0)) return;
-    let r = drawer.rowOf(f);
-    cardBox.dataset.feature = String(f), cardBox.setAttribute("aria-label", `dashboard card of feature ${f}`);
-    let bar = el2("div", "ew-fx-card-bar");
-    bar.appendChild(el2("span", "", r >= 0 ? `dashboard card of #${f}` : `#${f}`));
-    let close = el2("button", "ew-fx-card-close", "close (Esc)");
-    close.type = "button", close.setAttribute("aria-label", "close the card"), close.addEventListener("click", () => closeCard()), bar.appendChild(close), cardBox.appendChild(bar), r >= 0 && cardBox.appendChild(drawer.card(r)), r >= 0 && drawer.N && cardNote ? cardBox.appendChild(el2("div", "ew-fd-note", cardNote)) : cardBox.appendChild(el2("div", "ew-hint ew-fx-nocard", `feature #${f} has no card: the dashboard does not cover it`));
-  }
-  function closeCard() {
-    let f = cardFeature;
-    showCard(-1);
+  let panel = cardPanel(model, ctx, "card_", (f) => {
     let row = rows.find((r) => Number(r.dataset.feature) === f);
     row && row.focus();
-  }
-  if (cardBox.addEventListener("keydown", (ev) => {
-    ev.key === "Escape" && (ev.preventDefault(), ev.stopPropagation(), closeCard());
-  }), dictionary) {
+  }), hasCards = panel.enabled;
+  if (dictionary) {
     let d = el2("div", "ew-hint ew-fx-dictionary", `dictionary ${dictionary}${get(model, "d_sae", 0) ? ` · ${get(model, "d_sae", 0)} latents` : ""}`);
     body.appendChild(d);
   }
-  return n || hint(body, "No tokens to show."), body.appendChild(scroll), body.appendChild(sparkRow), body.appendChild(head), body.appendChild(list), body.appendChild(cardBox), renderList(), paint(), selTok() >= 0 && tokenRow.setActive(selTok()), {
+  return n || hint(body, "No tokens to show."), body.appendChild(scroll), body.appendChild(sparkRow), body.appendChild(head), body.appendChild(list), body.appendChild(panel.el), renderList(), paint(), selTok() >= 0 && tokenRow.setActive(selTok()), {
     onTrait: {
       selected_feature() {
-        paint(), showCard(selFeat());
+        paint(), panel.open(selFeat());
       },
       selected_token() {
         renderList(), paint();

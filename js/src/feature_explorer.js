@@ -11,7 +11,7 @@ import { strengthScale, legend, formatNumber, formatCompact, css } from "./lib/c
 import { createTokenRow, piecesRow, tokenSpan } from "./lib/tokens.js";
 import { sparkline } from "./lib/sparkline.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
-import { cardDrawer, readCardArrays, injectCardStyles } from "./lib/feature_card.js";
+import { cardPanel } from "./lib/feature_card.js";
 
 const STYLE_ID = "ew-style-feature-explorer-v1";
 const FX_CSS = `
@@ -312,9 +312,9 @@ function build(ctx) {
   };
   const pin = (f) => {
     // with a dashboard: a pinned feature whose card was closed opens it again; otherwise toggle, the card follows
-    const next = hasCards && selFeat() === f && cardFeature !== f ? f : selFeat() === f ? -1 : f;
+    const next = hasCards && selFeat() === f && panel.current() !== f ? f : selFeat() === f ? -1 : f;
     if (next !== selFeat()) commit(model, "selected_feature", next);
-    showCard(next);
+    panel.open(next);
   };
   list.addEventListener("mouseover", (ev) => {
     const f = featureOf(ev.target);
@@ -345,9 +345,9 @@ function build(ctx) {
   list.addEventListener("keydown", (ev) => {
     const k = rows.indexOf(ev.target);
     if (k < 0) return;
-    if (ev.key === "Escape" && cardFeature >= 0) {
+    if (ev.key === "Escape" && panel.current() >= 0) {
       ev.preventDefault();
-      closeCard();
+      panel.close();
       return;
     }
     let j = -1;
@@ -364,60 +364,12 @@ function build(ctx) {
     rows[j].focus();
   });
 
-  // ----- the clicked feature's dashboard card
-  const hasCards = Boolean(get(model, "has_dashboard", false));
-  const cardBox = el("div", "ew-fx-card");
-  cardBox.setAttribute("role", "region");
-  cardBox.tabIndex = -1;
-  cardBox.hidden = true;
-  let drawer = null;
-  let cardFeature = -1;
-  const cardNote = String(get(model, "card_promoted_note", ""));
-  if (hasCards) {
-    injectCardStyles(ctx.root);
-    drawer = cardDrawer({
-      A: readCardArrays(model, "card_"),
-      strings: get(model, "card_strings", []).map(String),
-      rawStrings: get(model, "card_raw_strings", []).map(String),
-      labels: get(model, "card_labels", []).map(String),
-      nTokens: Number(get(model, "card_n_tokens", 0)),
-      theme: ctx.theme,
-      tooltip,
-    });
-  }
-  function showCard(f) {
-    if (!hasCards || f === cardFeature) return;
-    cardFeature = f;
-    cardBox.textContent = "";
-    cardBox.hidden = f < 0;
-    if (f < 0) return;
-    const r = drawer.rowOf(f);
-    cardBox.dataset.feature = String(f);
-    cardBox.setAttribute("aria-label", `dashboard card of feature ${f}`);
-    const bar = el("div", "ew-fx-card-bar");
-    bar.appendChild(el("span", "", r >= 0 ? `dashboard card of #${f}` : `#${f}`));
-    const close = el("button", "ew-fx-card-close", "close (Esc)");
-    close.type = "button";
-    close.setAttribute("aria-label", "close the card");
-    close.addEventListener("click", () => closeCard());
-    bar.appendChild(close);
-    cardBox.appendChild(bar);
-    if (r >= 0) cardBox.appendChild(drawer.card(r));
-    if (r >= 0 && drawer.N && cardNote) cardBox.appendChild(el("div", "ew-fd-note", cardNote));
-    else cardBox.appendChild(el("div", "ew-hint ew-fx-nocard", `feature #${f} has no card: the dashboard does not cover it`));
-  }
-  function closeCard() {
-    const f = cardFeature;
-    showCard(-1);
+  // ----- the clicked feature's dashboard card (lib/feature_card.js); closing it gives the focus back to its row
+  const panel = cardPanel(model, ctx, "card_", (f) => {
     const row = rows.find((r) => Number(r.dataset.feature) === f);
     if (row) row.focus();
-  }
-  cardBox.addEventListener("keydown", (ev) => {
-    if (ev.key !== "Escape") return;
-    ev.preventDefault();
-    ev.stopPropagation();
-    closeCard();
   });
+  const hasCards = panel.enabled;
 
   if (dictionary) {
     const d = el("div", "ew-hint ew-fx-dictionary", `dictionary ${dictionary}${get(model, "d_sae", 0) ? ` · ${get(model, "d_sae", 0)} latents` : ""}`);
@@ -428,7 +380,7 @@ function build(ctx) {
   body.appendChild(sparkRow);
   body.appendChild(head);
   body.appendChild(list);
-  body.appendChild(cardBox);
+  body.appendChild(panel.el);
   renderList();
   paint();
   if (selTok() >= 0) tokenRow.setActive(selTok());
@@ -436,7 +388,7 @@ function build(ctx) {
     onTrait: {
       selected_feature() {
         paint();
-        showCard(selFeat());
+        panel.open(selFeat());
       },
       selected_token() {
         renderList();

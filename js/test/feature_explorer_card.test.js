@@ -74,6 +74,7 @@ test("feature_explorer card: clicking a feature opens its card with the contexts
   assert.deepEqual([...card.querySelectorAll(".ew-fd-promoted .ew-fd-logit")].map((c) => Number(c.dataset.value)), [1.5, 0.75]);
   assert.deepEqual([...card.querySelectorAll(".ew-fd-suppressed .ew-tok")].map((c) => c.title), ["Ġdog", "Ġran"]);
   assert.equal(b.querySelector(".ew-fd-note").textContent, "W_dec row through the final norm");
+  assert.equal(b.querySelector(".ew-fx-nocard"), null); // a card, so no "has no card"
   // a second click unpins and closes
   fire(w, row(m.root, 0), "click");
   assert.deepEqual(m.model.sets("selected_feature"), [0, -1]);
@@ -102,6 +103,14 @@ test("feature_explorer card: a feature without a card says so; Enter opens, Esca
   m.model.set("selected_feature", 0); // no change: stays closed
   m.model.set("selected_feature", 7); // from Python: follows
   assert.match(box(m.root).textContent, /#7 has no card/);
+});
+
+test("feature_explorer card: no promoted note, no note line and still no 'has no card'", () => {
+  const m = mount({ card_promoted_note: "" });
+  fire(w, row(m.root, 0), "click");
+  assert.equal(box(m.root).querySelectorAll(".ew-fd-card").length, 1);
+  assert.equal(box(m.root).querySelector(".ew-fx-nocard"), null);
+  assert.equal(box(m.root).querySelector(".ew-fd-note"), null);
 });
 
 test("feature_explorer card: without a dashboard nothing opens; hostile card strings stay text", () => {

@@ -163,6 +163,7 @@ def test_clicking_a_feature_opens_its_dashboard_card(probe, tmp_path, data, dash
     assert page.is_hidden(".ew-fx-card")
     page.click(f'.ew-fx-feat[data-feature="{f}"]')
     page.wait_for_selector(f'.ew-fx-card .ew-fd-card[data-feature="{f}"]')
+    assert page.query_selector(".ew-fx-card .ew-fx-nocard") is None
     row = dash.row(f)
     got = page.evaluate(_CARD_VALUES)
     slots = [j for j in range(dash.k) if dash.top_docs[row, j] >= 0]

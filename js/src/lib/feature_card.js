@@ -6,6 +6,7 @@
 import { decodeArray } from "./arrays.js";
 import { strengthScale, formatNumber, formatPercent, css, textColorFor } from "./colors.js";
 import { fillToken } from "./tokens.js";
+import { get } from "./model.js";
 
 export const N_BANDS = 4; // quantile bands of the sample, as in results/feature_dashboard.py
 const SVG = "http://www.w3.org/2000/svg";
@@ -220,4 +221,70 @@ export function cardDrawer({ A, strings, rawStrings, labels, nTokens, theme, too
   };
 
   return { F, N, ids, rowOf: (f) => ids.indexOf(Number(f)), peak, card };
+}
+
+/**
+ * The panel a view opens a feature's card in (the FeatureExplorer): reads the dashboard arrays from the traits
+ * `${prefix}*` (`has_dashboard` says whether there are any). Returns {el (div.ew-fx-card[data-feature], hidden
+ * while closed), enabled, current() (-1: closed), open(f) (f < 0 closes; a feature without a card says so), close()}.
+ * Escape inside the panel or its close button closes it, then calls onClosed(f).
+ * Example: const p = cardPanel(model, ctx, "card_", (f) => rowOf(f).focus()); body.appendChild(p.el); p.open(12).
+ */
+export function cardPanel(model, ctx, prefix, onClosed) {
+  const enabled = Boolean(get(model, "has_dashboard", false));
+  const box = el("div", "ew-fx-card");
+  box.setAttribute("role", "region");
+  box.tabIndex = -1;
+  box.hidden = true;
+  const note = String(get(model, `${prefix}promoted_note`, ""));
+  let shown = -1;
+  let drawer = null;
+  if (enabled) {
+    injectCardStyles(ctx.root);
+    drawer = cardDrawer({
+      A: readCardArrays(model, prefix),
+      strings: get(model, `${prefix}strings`, []).map(String),
+      rawStrings: get(model, `${prefix}raw_strings`, []).map(String),
+      labels: get(model, `${prefix}labels`, []).map(String),
+      nTokens: Number(get(model, `${prefix}n_tokens`, 0)),
+      theme: ctx.theme,
+      tooltip: ctx.tooltip,
+    });
+  }
+  const close = () => {
+    const f = shown;
+    open(-1);
+    if (f >= 0 && onClosed) onClosed(f);
+  };
+  const open = (f) => {
+    if (!enabled || f === shown) return;
+    shown = f;
+    box.textContent = "";
+    box.hidden = f < 0;
+    if (f < 0) return;
+    const r = drawer.rowOf(f);
+    box.dataset.feature = String(f);
+    box.setAttribute("aria-label", `dashboard card of feature ${f}`);
+    const bar = el("div", "ew-fx-card-bar");
+    bar.appendChild(el("span", "", r >= 0 ? `dashboard card of #${f}` : `#${f}`));
+    const button = el("button", "ew-fx-card-close", "close (Esc)");
+    button.type = "button";
+    button.setAttribute("aria-label", "close the card");
+    button.addEventListener("click", close);
+    bar.appendChild(button);
+    box.appendChild(bar);
+    if (r < 0) {
+      box.appendChild(el("div", "ew-hint ew-fx-nocard", `feature #${f} has no card: the dashboard does not cover it`));
+      return;
+    }
+    box.appendChild(drawer.card(r));
+    if (drawer.N && note) box.appendChild(el("div", "ew-fd-note", note));
+  };
+  box.addEventListener("keydown", (ev) => {
+    if (ev.key !== "Escape") return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    close();
+  });
+  return { el: box, enabled, current: () => shown, open, close };
 }
