@@ -159,14 +159,14 @@ def _check_nmf(out: Any, nmf: Any) -> Any:
 
 
 def _lens(out: Any, topk: int) -> dict[str, Any]:
-    from .output import _compact_vocab
+    from .view_arrays import compact_vocab
 
     traits: dict[str, Any] = {"layer_labels": out.layer_labels}
     if out.n_tokens > 1:
         traits.update(ranks=out.ranks, target_probs=out.target_probs, kl_to_final=out.kl_to_final,
                       entropy=out.entropy, first_layer=out.first_layer_at_rank(1))
     if out.topk_ids is not None and out.topk_probs is not None:
-        vocab, index = _compact_vocab(out.topk_ids[:, :, :topk], out.vocab_text)
+        vocab, index = compact_vocab(out.topk_ids[:, :, :topk], out.vocab_text)
         traits.update(topk_vocab=vocab, topk_index=index, topk_probs=out.topk_probs[:, :, :topk])
     return traits
 

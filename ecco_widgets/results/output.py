@@ -26,6 +26,7 @@ from .logit_attributions import logit_attributions_of
 from .feature_attribution import feature_attribution_of
 from .storage import save_result
 from .words import add_units, by_word, chat_options, sum_pieces, words_of
+from .view_arrays import attention_heads, compact_vocab
 
 
 @dataclass
@@ -210,7 +211,7 @@ class Output:
             raise InputError(f"This output has no {metric!r} values (it was computed without lens metrics, or saved "
                              "by an older version); show metric='rank', or analyze again.")
         topk = self.topk_ids[:, :-1] if self.topk_ids is not None else None
-        vocab, index = _compact_vocab(topk, self.vocab_text)
+        vocab, index = compact_vocab(topk, self.vocab_text)
         marker = {} if first_layer_k is None else {"first_layer": self.first_layer_at_rank(first_layer_k),
                                                    "first_layer_k": first_layer_k}
         return RankGrid(
@@ -238,7 +239,7 @@ class Output:
         p = self._position(position)
         rows = self.layer_topk(p, topk)
         ids = np.array([r["token_ids"] for r in rows])
-        vocab, index = _compact_vocab(ids, self.vocab_text)
+        vocab, index = compact_vocab(ids, self.vocab_text)
         probs = np.array([r["probs"] for r in rows], dtype=np.float32)
         return LayerPredictions(position=p, context_token=self.tokens[p], topk_vocab=vocab, topk_index=index,
                                 topk_probs=probs, layer_labels=self.layer_labels, **view_options)
@@ -392,28 +393,3 @@ def _through(lens: Any, decode: Callable, lens_points: str) -> Callable:
     if lens_points != "blocks":
         raise InputError("A tuned lens has translators for block outputs only; this output has sublayer rows.")
     return lambda hidden: decode(lens.translate(hidden[:, None])[:, 0])
-
-
-def _compact_vocab(ids: np.ndarray | None, vocab_text: dict[int, str]) -> tuple[list[str], np.ndarray | None]:
-    """Turn token ids into (list of distinct display strings, indices into it) for the views."""
-    if ids is None:
-        return [], None
-    unique, inverse = np.unique(ids, return_inverse=True)
-    return [vocab_text.get(int(i), str(int(i))) for i in unique], inverse.reshape(ids.shape).astype(np.int32)
-
-
-def attention_heads(weights: np.ndarray | None, layer: int, head: int | None, what: str) -> tuple[np.ndarray,
-                                                                                                  list[str]]:
-    """One layer of attention weights (n_layers, H, q, k): all heads (H, q, k), or one (1, q, k), and their labels."""
-    if weights is None:
-        raise NotAvailableError("No attention was captured; pass attention=True to analyze or generate.")
-    n_layers = weights.shape[0]
-    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -n_layers <= layer < n_layers:
-        raise InputError(f"layer {layer!r} does not exist: the {what} has {n_layers} layers (0..{n_layers - 1}).")
-    chosen = weights[layer]
-    n_heads = chosen.shape[0]
-    if head is None:
-        return chosen, [f"head {h}" for h in range(n_heads)]
-    if isinstance(head, bool) or not isinstance(head, (int, np.integer)) or not 0 <= head < n_heads:
-        raise InputError(f"head {head} does not exist: layer {layer} has {n_heads} heads (0..{n_heads - 1}).")
-    return chosen[head: head + 1], [f"head {head}"]

@@ -17,7 +17,8 @@ import numpy as np
 
 from ..errors import InputError, NotAvailableError
 from .factors import neuron_heatmap, nmf_of, top_neurons
-from .output import Output, attention_heads
+from .output import Output
+from .view_arrays import attention_heads
 
 __all__ = ["STACKS", "Seq2SeqOutput"]
 

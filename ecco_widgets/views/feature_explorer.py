@@ -206,10 +206,9 @@ def _cards(dashboard: Any, present: set[int], d_sae: int, labels: Mapping[int, s
     dashboard."""
     if dashboard is None:
         return {}
-    from ..results.feature_dashboard import FeatureDashboard
     from .feature_dashboard import FeatureDashboardView
 
-    if not isinstance(dashboard, FeatureDashboard):
+    if not callable(getattr(dashboard, "card_arrays", None)) or not hasattr(dashboard, "feature_ids"):
         raise ViewValueError(f"dashboard: expected a FeatureDashboard (ew.feature_dashboard(lm, sae, texts)), got "
                              f"{type(dashboard).__name__}")
     if int(dashboard.d_sae) != d_sae:

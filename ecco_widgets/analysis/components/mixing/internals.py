@@ -27,7 +27,6 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from ....adapter import ResolvedSpec
 from ....capture import block_output, forward_until, this_thread_only
 from ....errors import UnsupportedModelError
 from .layout import MixingLayout, mixing_layout
@@ -39,7 +38,7 @@ class ModelInternals:
     (L = the last target's position); rows: int (T,), the row that predicts each target (its position - 1);
     token_ids / foil_ids: int (T,) (foil_ids None without a contrast); n_columns: the columns of the result."""
 
-    spec: ResolvedSpec
+    spec: Any
     embeddings: torch.Tensor
     rows: torch.Tensor
     token_ids: torch.Tensor

@@ -20,11 +20,11 @@ its family, before any forward (:func:`mixing_layout`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from ....adapter import ResolvedSpec
 from ....errors import UnsupportedModelError
 from ..norms import norm_form
 
@@ -53,7 +53,7 @@ def _config_int(config, *names) -> int | None:
 class MixingLayout:
     """The parts of a supported causal LM (see the module docstring); built by :func:`mixing_layout`."""
 
-    spec: ResolvedSpec
+    spec: Any
     family: str
     attention: list[nn.Module]
     value_modules: list[nn.Module]
@@ -95,7 +95,7 @@ class MixingLayout:
         return torch.arange(self.n_heads) // (self.n_heads // self.n_kv_heads)
 
 
-def mixing_layout(spec: ResolvedSpec) -> MixingLayout:
+def mixing_layout(spec: Any) -> MixingLayout:
     """The layout of ``spec``'s model, or UnsupportedModelError naming its family and the ones handled."""
     config = getattr(spec.model, "config", None)
     family = str(getattr(config, "model_type", type(spec.model).__name__))
