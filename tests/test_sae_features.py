@@ -41,7 +41,7 @@ def _first(x):
     return x[0] if isinstance(x, tuple) else x
 
 
-def reference(lm, family: str, layer: int = LAYER) -> dict[str, torch.Tensor]:
+def reference(lm, family: str, layer: int = LAYER, ids: list[int] = IDS) -> dict[str, torch.Tensor]:
     """Each TL site of block ``layer`` as hooks written here record it (float32 where a transform applies)."""
     blocks_name, attn, mlp, ln2, mlp_module, down, o_proj = PARTS[family]
     model = lm.model
@@ -58,7 +58,7 @@ def reference(lm, family: str, layer: int = LAYER) -> dict[str, torch.Tensor]:
     ]
     try:
         with torch.no_grad():
-            hidden = model(torch.tensor([IDS]), output_hidden_states=True).hidden_states
+            hidden = model(torch.tensor([ids]), output_hidden_states=True).hidden_states
     finally:
         for h in hooks:
             h.remove()
@@ -226,14 +226,34 @@ def test_the_attach_check_catches_the_neighbouring_layer(family):
         lm.analyze_ids(IDS, saes=[(sae, f"blocks.{LAYER}.hook_resid_pre")])
 
 
+LONG_IDS = [(37 * i) % 250 + 1 for i in range(40)]  # long enough for the check to judge by FVU alone
+
+
 def test_stated_fvu_in_the_files_tightens_the_check():
     lm = _lm("llama")
-    x = reference(lm, "llama")["hook_resid_post"]
-    sae = _pca_sae(x[:6])  # fits the first tokens only: FVU below 0.5 on the text, far above the stated 0.01
+    x = reference(lm, "llama", ids=LONG_IDS)["hook_resid_post"]
+    sae = _pca_sae(x[:20])  # fits the first tokens only: FVU below 0.5 on the text (0.32), far above the stated 0.01
     sae.config = {"metadata": {"explained_variance": 0.99}}
     with pytest.warns(SiteWarning, match="its files state 0.01"):
-        out = lm.analyze_ids(IDS, saes=[(sae, f"blocks.{LAYER}.hook_resid_post")])
+        out = lm.analyze_ids(LONG_IDS, saes=[(sae, f"blocks.{LAYER}.hook_resid_post")])
     assert out.features[f"blocks.{LAYER}.hook_resid_post"].file_fvu == pytest.approx(0.01)
+    assert 0.12 < out.features[f"blocks.{LAYER}.hook_resid_post"].fvu < 0.5
+
+
+def test_on_a_short_text_a_high_fvu_alone_does_not_warn():
+    """12 tokens: the same kind of dictionary (fits the first tokens only) is above its stated FVU, but no
+    neighbouring site fits better and its FVU is below 1, so the check stays quiet; a wrong site on the same short
+    text still warns (a random dictionary too: test_batch_stores_each_prompts_features)."""
+    lm = _lm("llama")
+    x = reference(lm, "llama")["hook_resid_post"]
+    sae = _pca_sae(x[:6])
+    sae.config = {"metadata": {"explained_variance": 0.99}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SiteWarning)
+        out = lm.analyze_ids(IDS, saes=[(sae, f"blocks.{LAYER}.hook_resid_post")])
+    assert out.features[f"blocks.{LAYER}.hook_resid_post"].warning == ""
+    with pytest.warns(SiteWarning, match="fits"):
+        lm.analyze_ids(IDS, saes=[(_pca_sae(x), f"blocks.{LAYER}.hook_attn_out")])
 
 
 def test_wrong_widths_and_unknown_sites_are_refused_before_the_forward():
@@ -329,6 +349,7 @@ def test_generate_and_chat_pass_saes_through():
 def test_batch_stores_each_prompts_features(tmp_path):
     lm = _lm("gpt2")
     sae = _dummy(64)
+    sae.W_dec = -sae.W_dec  # a broken dictionary (FVU above 1): the check warns even on short prompts
     prompts = ["w3 w17 w5 w9", "w4 w8", ""]
     with pytest.raises(InputError, match="reads 32 values"):  # checked before any prompt
         ew.batch(lm, prompts, tmp_path / "bad", saes=[(_dummy(32), "blocks.1.hook_resid_post")], progress=False)
