@@ -31,6 +31,7 @@ from .views import (AttentionView, Explorer, FactorExplorer, FeatureExplorer, La
                     SaliencyView)
 from .results.feature_dashboard import FeatureDashboard
 from .views import FeatureDashboardView
+from .views import ContextMixingView
 from .results.feature_attribution import FeatureAttribution
 from .results.steering import SteeringResult
 from .views.export import save_html, to_html
@@ -54,5 +55,5 @@ __all__ = [
     "FeatureAttribution", "SteeringResult",
     "compare", "PromptPair", "PromptPairView",
     "set_html_fallback", "LogitAttribution", "LogitAttributions", "LogitAttributionView", "SAE", "Site", "SiteWarning",
-    "Labels", "FeatureExplorer",
+    "Labels", "FeatureExplorer", "ContextMixingView",
 ]

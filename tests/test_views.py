@@ -194,6 +194,9 @@ def make_view(cls, rng=None):
             "positions": np.ones((3, 4)), "tokens": rng.integers(0, N, size=(3, 4, 3)),
             "acts": rng.random((3, 4, 3))}, promoted={"promoted": (rng.integers(0, N, size=(3, 2)), rng.random((3, 2))),
             "suppressed": (rng.integers(0, N, size=(3, 2)), -rng.random((3, 2)))})
+    if cls is views.ContextMixingView:  # 2 layers, tokens 4 and 5 explained
+        layers = rng.random((2, 2, N)) * (np.arange(N) < np.array([[4], [5]]))
+        return views.ContextMixingView(TOKENS, [4, 5], layers, np.cumsum(layers, axis=0), method="rollout")
     if cls is views.BatchSummary:
         return views.BatchSummary(layer_labels=["0", "1", "2", "3"], share_rank1=rng.random(4),
                                   first_layer_counts=rng.integers(0, 5, size=5), mean_kl=rng.random(4))

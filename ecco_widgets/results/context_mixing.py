@@ -15,6 +15,7 @@ context-mixing method (value zeroing, ALTI-Logit, rollout), for a "layers x sour
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -64,3 +65,20 @@ class ContextMixing:
         if not len(hits):
             raise InputError(f"Position {target} was not explained; explained positions: {self.targets.tolist()}.")
         return self.layers[:, hits[0]], self.rolled[:, hits[0]]
+
+    def view(self, position: int | None = None, **kwargs: Any) -> Any:
+        """A :class:`~ecco_widgets.views.ContextMixingView` of these matrices, showing the token at ``position``
+        (None: the last explained; negative from the end); ``kwargs`` go to the view (``mode="rolled"``, ``title``).
+
+        >>> raw = np.zeros((2, 2, 1, 3), dtype=np.float32)
+        >>> ContextMixing.of("rollout", raw, ["a", "b", "c"], np.array([2])).view().selected_token
+        -1
+        """
+        from ..views.context_mixing import ContextMixingView
+
+        selected = -1
+        if position is not None:
+            self.at(position)  # refuses a position that was not explained
+            selected = position % len(self.tokens) if position < 0 else position
+        return ContextMixingView(self.tokens, self.targets, self.layers, self.rolled, score=self.score,
+                                 method=self.method, selected_token=selected, **kwargs)

@@ -242,6 +242,14 @@ export function viewStates(tokens) {
       suppressed_tokens: arr([3, 2, 1, 0, 2, 3], "int32", [3, 2]), suppressed_values: arr([-2, -1, -3, -2, -1, -0.5], "float32", [3, 2]),
       promoted_note: "W_dec row through the final norm at unit scale", query: "", selected_feature: -1,
     },
+    // 3 layers; targets n - 2 and n - 1; per layer (p + 1) / (l + 1) / n before the target, rolled out the negative
+    context_mixing: {
+      title: "", theme: "light", tokens, raw_tokens: raw, n_input_tokens: n, method: "rollout", targets: arr(targets, "int32", [2]),
+      layers: arr(Array.from({ length: L * 2 * n }, (_, i) => { const p = i % n; const l = Math.floor(i / (2 * n)); return p < targets[Math.floor(i / n) % 2] ? (p + 1) / (l + 1) / n : 0; }), "float32", [L, 2, n]),
+      rolled: arr(Array.from({ length: L * 2 * n }, (_, i) => { const p = i % n; return p < targets[Math.floor(i / n) % 2] ? -(p + 1) / n : 0; }), "float32", [L, 2, n]),
+      score: arr(Array.from({ length: 2 * n }, (_, i) => (i % n < targets[Math.floor(i / n)] ? (i % n) / n : 0)), "float32", [2, n]),
+      layer_labels: ["0", "1", "2"], selected_token: -1, mode: "layer", selected_cell: [],
+    },
     // prompt B = A with token 1 changed (position by position); ranks in both, IG of the last two tokens in both
     prompt_pair: {
       tokens_a: tokens, tokens_b: tokens.map((t, i) => (i === 1 ? `${t}X` : t)), raw_tokens_a: raw,

@@ -111,6 +111,12 @@ def build(cls, tokens=None, raw=None, labels=None, seed=0, title=""):
                                 else "' dog'", title)
     if cls is views.FeatureDashboardView:  # a dataset view: its texts are the tokens (strings) and the labels
         return feature_dashboard(toks, rw, rng, lab(4, "feature {}"), title)
+    if cls is views.ContextMixingView:  # 6 layers, the last 3 tokens explained; per layer and rolled out
+        targets = np.arange(n - 3, n)
+        layers = rng.random((6, 3, n)).astype(np.float32) * (np.arange(n)[None, None] < targets[None, :, None])
+        rolled = -np.cumsum(layers, axis=0)
+        return views.ContextMixingView(toks, targets, layers, rolled, raw_tokens=rw, n_input_tokens=n_in,
+                                       method=lab(1, "alti_logit")[0], layer_labels=lab(6, "{}"), title=title)
     if cls is views.BatchSummary:  # a dataset view: no tokens; its texts are the layer labels and method names
         share = np.sort(rng.random(8))
         return views.BatchSummary(layer_labels=lab(8, "{}"), share_rank1=share, first_layer_counts=rng.integers(

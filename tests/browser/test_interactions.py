@@ -69,6 +69,9 @@ SPECS[views.FeatureExplorer] = Spec(hover='.ew-fx-feat[data-feature="7"]', recol
 SPECS[views.FeatureDashboardView] = Spec(hover='.ew-fd-card[data-feature="7"] .ew-fd-top .ew-tok:first-child',
                                          recolours=False, click='.ew-fd-card[data-feature="9"]',
                                          trait="selected_feature", value=9)
+# (a cell of the grid: hover shows its value; a click on an explained token chooses it)
+SPECS[views.ContextMixingView] = Spec(hover='.ew-cm-grid .ew-cell[data-r="2"][data-c="1"]', recolours=False,
+                                      click=tok(8), trait="selected_token", value=8)
 SPECS[views.BatchSummary] = Spec(hover='[data-chart="share_rank1"] .ew-chart-hit[data-index="2"]', recolours=False)
 CLASSES = ALL_CLASSES  # from ecco_widgets/views/registry.json; each needs a Spec above
 IDS = [c.__name__ for c in CLASSES]
