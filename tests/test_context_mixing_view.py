@@ -100,3 +100,15 @@ def test_bad_input_is_refused_with_a_message():
     assert big.size > MAX_VALUES
     with pytest.raises(ValueError, match="over the view's 4,000,000: explain fewer tokens"):
         ew.ContextMixingView(["x"] * n, np.arange(1, n), big, big)
+
+
+def test_the_explorer_shows_the_methods_as_saliency_with_the_views_row_colours(case):
+    """"Linked to the explorer": out.explore() lists the context-mixing methods among its attribution methods, and
+    its saliency row of each target is the view's row colours (the method's score) as the explorer's default
+    "l2_normalized" share: |score| / sum |score| over the row (ALTI-Logit's scores are signed)."""
+    _, out = case
+    explorer = out.explore()
+    assert list(explorer.methods) == METHODS
+    for m, method in enumerate(METHODS):
+        score = np.abs(out.context_mixing(method).view().score.astype(np.float64))
+        np.testing.assert_allclose(explorer.attributions[m], score / score.sum(-1, keepdims=True), rtol=1e-5)
