@@ -17,7 +17,8 @@ import ecco_widgets as ew
 
 IDS = [5, 17, 33, 2, 99, 140, 7, 61]
 TARGETS = [3, 7]
-CELLS = "() => Array.from(document.querySelectorAll('.ew-cm-grid .ew-cell')).map(e => [+e.dataset.r, +e.dataset.c, +e.dataset.value])"
+CELLS = ("() => Array.from(document.querySelectorAll('.ew-cm-grid .ew-cell'))"
+         ".map(e => [+e.dataset.r, +e.dataset.c, +e.dataset.value])")
 
 
 @pytest.fixture(scope="module")
