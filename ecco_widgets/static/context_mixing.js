@@ -1405,7 +1405,14 @@ function build(ctx) {
     let o = document.createElement("option");
     o.value = k, o.textContent = text, select.appendChild(o);
   }
-  select.value = mode, select.addEventListener("change", () => commit(model, "mode", select.value)), controls.appendChild(select);
+  select.value = mode, select.addEventListener("change", () => commit(model, "mode", select.value));
+  let pick = document.createElement("select");
+  pick.className = "ew-cm-target", pick.setAttribute("aria-label", "the explained token shown");
+  for (let t of targets) {
+    let o = document.createElement("option");
+    o.value = String(t), o.textContent = `${t}: ${JSON.stringify(tok(t))}`, pick.appendChild(o);
+  }
+  pick.addEventListener("change", () => commit(model, "selected_token", Number(pick.value))), controls.appendChild(pick), controls.appendChild(select);
   let shown = -1, grid = null, chosen = () => {
     let sel = Number(get(model, "selected_token", -1));
     return rowOf.has(sel) ? sel : targets[targets.length - 1];
@@ -1464,7 +1471,7 @@ function build(ctx) {
     grid && Array.isArray(sel) && sel.length === 2 && sel[0] >= 0 && sel[0] < L && sel[1] >= 0 && sel[1] < shown ? grid.setSelected(sel[0], sel[1]) : grid && grid.setSelected(-1, -1);
   }
   let show = () => {
-    shown = chosen(), colourRow(), drawGrid();
+    shown = chosen(), pick.value = String(shown), colourRow(), drawGrid();
   };
   return show(), {
     row,

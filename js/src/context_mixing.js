@@ -76,6 +76,18 @@ function build(ctx) {
   }
   select.value = mode;
   select.addEventListener("change", () => commit(model, "mode", select.value));
+  // the explained tokens, as a selector too (the same as a click on one in the row)
+  const pick = document.createElement("select");
+  pick.className = "ew-cm-target";
+  pick.setAttribute("aria-label", "the explained token shown");
+  for (const t of targets) {
+    const o = document.createElement("option");
+    o.value = String(t);
+    o.textContent = `${t}: ${JSON.stringify(tok(t))}`;
+    pick.appendChild(o);
+  }
+  pick.addEventListener("change", () => commit(model, "selected_token", Number(pick.value)));
+  controls.appendChild(pick);
   controls.appendChild(select);
 
   let shown = -1;
@@ -188,6 +200,7 @@ function build(ctx) {
 
   const show = () => {
     shown = chosen();
+    pick.value = String(shown);
     colourRow();
     drawGrid();
   };

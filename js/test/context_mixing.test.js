@@ -74,7 +74,7 @@ test("context_mixing: the switcher shows the rolled-out values and writes mode",
   m.cleanup();
 });
 
-test("context_mixing: click / Enter on an explained token chooses it, the grid follows; others do nothing", () => {
+test("context_mixing: click / Enter on an explained token or the selector chooses it, the grid follows; others do nothing", () => {
   const m = mount();
   const tok = (i) => m.root.querySelector(`.ew-tokens .ew-tok[data-index="${i}"]`);
   fire(w, tok(1), "click");
@@ -88,6 +88,14 @@ test("context_mixing: click / Enter on an explained token chooses it, the grid f
   assert.deepEqual(m.model.sets("selected_token"), [3, -1]);
   assert.equal(m.root.querySelector(".ew-cm-grid").dataset.target, "5");
   assert.equal(cells(m.root).length, L * 5);
+  // the selector: lists the explained tokens, shows the one drawn, and chooses like a click
+  const pick = m.root.querySelector("select.ew-cm-target");
+  assert.deepEqual([...pick.options].map((o) => o.value), ["3", "5"]);
+  assert.equal(pick.value, "5");
+  pick.value = "3";
+  fire(w, pick, "change");
+  assert.deepEqual(m.model.sets("selected_token"), [3, -1, 3]);
+  assert.deepEqual(grid(m.root), expected(perLayer, 0));
   m.cleanup();
 });
 

@@ -60,6 +60,9 @@ def test_hover_shows_the_value_and_a_click_turns_the_grid_to_that_token(page, mi
     # the row: the tokens before the shown one carry the method's score
     scores = page.eval_on_selector_all(".ew-tokens .ew-tok[data-value]", "s => s.map(e => +e.dataset.value)")
     np.testing.assert_array_equal(scores, mixing.score[0, :3])
+    page.select_option(".ew-cm-target", "7")  # the selector: back to token 7 (still rolled out)
+    assert page.evaluate("() => window.__ewModels[0].get('selected_token')") == 7
+    np.testing.assert_array_equal(shown(page), rolled[:, :7])
 
 
 def test_keyboard_dark_theme_svg_and_png(probe, tmp_path, mixing):
