@@ -149,6 +149,9 @@ def test_the_installed_cli_and_a_view_render_in_chromium(installed, model_folder
         tab.on("pageerror", lambda exc: errors.append(str(exc)))
         tab.goto(page.as_uri())
         tab.locator('.ew-root[data-ew-view="explorer"]').first.wait_for(timeout=20_000)
+        # the page's views mount one after another: wait for its last one before listing them (a loaded machine once
+        # listed them while the factor explorer, last on the page, had not mounted yet)
+        tab.locator('.ew-root[data-ew-view="factor_explorer"]').first.wait_for(timeout=20_000)
         found["views"] = tab.locator(".ew-root").evaluate_all("els => els.map(e => e.dataset.ewView)")
         found["page_errors"] = tab.locator(".ew-error").count()
         tab.goto(view_page.as_uri())
