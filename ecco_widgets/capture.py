@@ -24,7 +24,7 @@ import threading
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, NoReturn
 
 import numpy as np
 import torch
@@ -298,7 +298,27 @@ def capture_seq2seq(spec: Any, source_ids: torch.Tensor, decoder_ids: torch.Tens
 
 
 class _StopForward(Exception):
-    """Raised by the hook of forward_until: nothing after the chosen block is needed."""
+    """Raised by :func:`stop_forward`: nothing after the hook's module is needed."""
+
+
+def stop_forward() -> NoReturn:
+    """Ends the forward from inside a hook (a pre-hook or a forward hook); run the forward in :func:`stoppable`."""
+    raise _StopForward
+
+
+@contextmanager
+def stoppable() -> Iterator[None]:
+    """A forward run inside may be ended by a hook's :func:`stop_forward`, which returns here (no model output).
+
+    >>> lin = nn.Linear(2, 2)
+    >>> handle = lin.register_forward_hook(lambda module, args, output: stop_forward())
+    >>> with stoppable():
+    ...     _ = lin(torch.ones(2))
+    """
+    try:
+        yield
+    except _StopForward:
+        pass
 
 
 def forward_until(block: nn.Module, model: nn.Module, **inputs: Any) -> torch.Tensor:
@@ -310,13 +330,12 @@ def forward_until(block: nn.Module, model: nn.Module, **inputs: Any) -> torch.Te
 
     def hook(module, args, output):
         store["h"] = block_output(output)
-        raise _StopForward
+        stop_forward()
 
     handle = block.register_forward_hook(this_thread_only(hook))
     try:
-        model(**inputs)
-    except _StopForward:
-        pass
+        with stoppable():
+            model(**inputs)
     finally:
         handle.remove()
     if "h" not in store:
@@ -331,7 +350,8 @@ def as_rows(output: torch.Tensor, batch: int) -> torch.Tensor:
     return output if output.dim() == 3 else output.reshape(batch, -1, output.shape[-1])
 
 
-def _replace_first(output: Any, tensor: torch.Tensor) -> Any:
+def replace_first(output: Any, tensor: torch.Tensor) -> Any:
+    """A module's forward ``output`` (a tensor, or a tuple / list led by one) with ``tensor`` in its place."""
     if isinstance(output, torch.Tensor):
         return tensor
     return (tensor, *output[1:]) if isinstance(output, tuple) else [tensor, *output[1:]]
@@ -377,7 +397,7 @@ def writing(modules: list[nn.Module], plans: dict[int, tuple[torch.Tensor, torch
             live = block_output(output)
             patched = as_rows(live, batch).clone()
             patched[rows.to(patched.device), positions.to(patched.device)] = values.to(patched.device, patched.dtype)
-            return _replace_first(output, patched.reshape(live.shape))
+            return replace_first(output, patched.reshape(live.shape))
         return write
 
     with _hooks(handles):
