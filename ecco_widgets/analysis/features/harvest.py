@@ -24,19 +24,15 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from ...capture import block_output, this_thread_only
+from ...capture import stop_forward, stoppable
 from ...errors import InputError
 from ...memory import format_bytes, require
 from ...progress import progress_bar
-from .site_values import apply
-from .sites import Site, resolve, value_bias
+from .site_values import read_site
+from .sites import Site, resolve
 
 FLOAT16_MAX = 65000.0  # above it a value would not survive the float16 buffer
 BATCH_TOKENS = 2048  # tokens per forward
-
-
-class _Stop(Exception):
-    """Raised by the site's hook: nothing after the site is needed."""
 
 
 def token_stream(tokenizer: Any, texts: Sequence[str]) -> list[int]:
@@ -68,23 +64,11 @@ def rows_available(n_tokens: int, context: int, skip_first: int) -> int:
 
 def site_hook(spec: Any, site: Site, sink: Any) -> Any:
     """A hook (pre-hook for an input site) giving ``sink`` the site's transformed values (batch, n, width), then
-    stopping the forward."""
-    module = spec.modules[site.module]
-    bias = value_bias(spec, site.layer) if "value_bias" in site.transform else None
-
-    def read(x: torch.Tensor) -> None:
-        rows = apply(site, x.detach().reshape(-1, x.shape[-1]), module, bias)
-        sink(rows.reshape(x.shape[0], -1, rows.shape[-1]))
-        raise _Stop
-
-    if site.io == "input":
-        def pre(mod, args, kwargs):
-            read(args[0] if args else kwargs["hidden_states"])
-        return module.register_forward_pre_hook(this_thread_only(pre), with_kwargs=True)
-
-    def post(mod, args, output):
-        read(block_output(output))
-    return module.register_forward_hook(this_thread_only(post))
+    stopping the forward (run it in :func:`~ecco_widgets.capture.stoppable`)."""
+    def take(values: torch.Tensor) -> None:
+        sink(values.reshape(values.shape[0], -1, values.shape[-1]))
+        stop_forward()
+    return read_site(spec, site, take)
 
 
 def site_batches(spec: Any, windows: np.ndarray, site: Site, batch: int) -> Iterator[torch.Tensor]:
@@ -94,10 +78,8 @@ def site_batches(spec: Any, windows: np.ndarray, site: Site, batch: int) -> Iter
         got: list[torch.Tensor] = []
         handle = site_hook(spec, site, got.append)
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), stoppable():
                 spec.model(input_ids=torch.as_tensor(windows[start:start + batch], device=device), use_cache=False)
-        except _Stop:
-            pass
         finally:
             handle.remove()
         if not got:

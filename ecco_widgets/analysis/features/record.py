@@ -29,12 +29,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ...capture import block_output, this_thread_only
 from ...errors import InputError, SiteWarning
 from ...memory import require
 from .sae import SAE, fvu
-from .site_values import apply
-from .sites import Site, neighbours, resolve, sites_of, value_bias
+from .site_values import read_site, values_of
+from .sites import Site, neighbours, resolve, sites_of
 
 FVU_LIMIT = 0.5  # above it a dictionary is taken to read the wrong site (or the wrong normalisation)
 #: On fewer tokens (after the first) a high FVU alone warns of nothing: a short text's tokens vary little around their
@@ -107,21 +106,14 @@ class FeatureRecorder:
         self.values: dict[tuple[str, str], torch.Tensor] = {}
 
     def register(self, handles: list) -> None:
+        """Hooks keeping each wanted module's input / output (raw: its sites' transforms apply in :meth:`read`)."""
         def keep(key: tuple[str, str]):
-            def pre(module, args, kwargs):
-                x = args[0] if args else kwargs.get("hidden_states")
-                self.values[key] = x.detach().reshape(-1, x.shape[-1])[-self.n_tokens:].clone()
-
-            def post(module, args, output):
-                x = block_output(output)
-                self.values[key] = x.detach().reshape(-1, x.shape[-1])[-self.n_tokens:].clone()
-            return pre if key[1] == "input" else post
+            def take(x: torch.Tensor) -> None:
+                self.values[key] = x.reshape(-1, x.shape[-1])[-self.n_tokens:].clone()
+            return take
 
         for key in sorted(self.wanted):
-            module = self.spec.modules[key[0]]
-            hook = this_thread_only(keep(key))
-            handles.append(module.register_forward_pre_hook(hook, with_kwargs=True) if key[1] == "input"
-                           else module.register_forward_hook(hook))
+            handles.append(read_site(self.spec, Site(module=key[0], io=key[1]), keep(key), raw=True))
 
     def read(self, site: Site) -> torch.Tensor:
         """What ``site`` held in the forward, transformed (float32 once a transform applies), (n_tokens, width)."""
@@ -129,8 +121,7 @@ class FeatureRecorder:
         if key not in self.values:
             raise InputError(f"{site.describe()} did not run as a module during the forward pass (a fused or "
                              "functional path), so it could not be read; pass another site.")
-        bias = value_bias(self.spec, site.layer) if "value_bias" in site.transform else None
-        return apply(site, self.values[key], self.spec.modules[site.module], bias)
+        return values_of(self.spec, site)(self.values[key])
 
     def finish(self) -> list[dict[str, Any]]:
         """Per dictionary: name, site / site_out (descriptions), indices int32 (n_tokens, k_max) padded with -1 and

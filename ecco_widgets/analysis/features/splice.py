@@ -2,7 +2,7 @@
 by feature attribution (the reconstruction from differentiable latents plus the error held constant) and by steering
 (a latent clamped, or a decoder row added).
 
-The site is read as the feature recorder reads it (:func:`.record.apply`: centred, a head's slice, minus the value
+The site is read as the feature recorder reads it (:mod:`.site_values`: centred, a head's slice, minus the value
 bias); the edit is written back as a difference: ``raw + embed(s' - s)`` (a head's difference goes to its slice).
 Centring is not undone: every reader of a LayerNorm model's residual centres it again, as TransformerLens'
 centred weights do. A transcoder reads its input site and writes its output site; an SAE reads and writes one site.
@@ -26,11 +26,11 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from ...capture import block_output, this_thread_only
 from ...errors import InputError
-from .record import FeatureRecorder, apply
+from .record import FeatureRecorder
 from .sae import SAE
-from .sites import Site, value_bias
+from .site_values import read_site, values_of, write_site
+from .sites import Site
 
 #: edit(index of the placement, x_in (rows, d_in), s (rows, d_out)) -> the site's new value (rows, d_out)
 Edit = Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -84,59 +84,31 @@ def spliced(spec: Any, items: list[Placement], edit: Edit) -> Iterator[None]:
     handles: list = []
     inputs: dict[int, torch.Tensor] = {}
 
-    def bias_of(site: Site) -> torch.Tensor | None:
-        return value_bias(spec, site.layer) if "value_bias" in site.transform else None
+    def keep(i: int) -> Callable[[torch.Tensor], None]:
+        def take(values: torch.Tensor) -> None:
+            inputs[i] = values.reshape(-1, values.shape[-1])
+        return take
 
-    def reader(i: int, site: Site):
-        module, bias = spec.modules[site.module], bias_of(site)
-
-        def keep(x: torch.Tensor) -> None:
-            inputs[i] = apply(site, x.detach().reshape(-1, x.shape[-1]), module, bias)
-
-        if site.io == "input":
-            return lambda m, args, kwargs: keep(args[0] if args else kwargs["hidden_states"])
-        return lambda m, args, output: keep(block_output(output))
-
-    def writer(i: int, place: Placement):
-        site = place.write
-        module, bias = spec.modules[site.module], bias_of(site)
+    def writer(i: int, place: Placement) -> Callable[[torch.Tensor], torch.Tensor]:
+        site, values = place.write, values_of(spec, place.write)
 
         def new(raw: torch.Tensor) -> torch.Tensor:
             rows = raw.reshape(-1, raw.shape[-1])
-            s = apply(site, rows, module, bias)
+            s = values(rows)
             x_in = inputs.pop(i, None) if place.transcoder else s
             if x_in is None or x_in.shape[0] != rows.shape[0]:
                 raise InputError(f"Dictionary {place.name!r}: {place.read.describe()} did not run before "
                                  f"{site.describe()} in this forward; pass other sites.")
             delta = edit(i, x_in, s) - s
             return (rows + embed(site, delta, rows.shape[-1]).to(rows.dtype)).reshape(raw.shape)
-
-        if site.io == "input":
-            def pre(m, args, kwargs):
-                if args:
-                    return (new(args[0]), *args[1:]), kwargs
-                return args, {**kwargs, "hidden_states": new(kwargs["hidden_states"])}
-            return pre
-
-        def post(m, args, output):
-            changed = new(block_output(output))
-            if isinstance(output, torch.Tensor):
-                return changed
-            return (changed, *output[1:]) if isinstance(output, tuple) else [changed, *output[1:]]
-        return post
+        return new
 
     try:
         for i, place in enumerate(items):
             if place.transcoder:
-                module = spec.modules[place.read.module]
-                hook = this_thread_only(reader(i, place.read))
-                handles.append(module.register_forward_pre_hook(hook, with_kwargs=True) if place.read.io == "input"
-                               else module.register_forward_hook(hook))
+                handles.append(read_site(spec, place.read, keep(i)))
         for i, place in enumerate(items):
-            module = spec.modules[place.write.module]
-            hook = this_thread_only(writer(i, place))
-            handles.append(module.register_forward_pre_hook(hook, with_kwargs=True) if place.write.io == "input"
-                           else module.register_forward_hook(hook))
+            handles.append(write_site(spec, place.write, writer(i, place)))
         yield
     finally:
         for handle in handles:
