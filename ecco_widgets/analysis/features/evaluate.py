@@ -32,31 +32,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...capture import block_output, this_thread_only
 from ...errors import InputError
 from ...progress import progress_bar
 from .harvest import contexts, token_stream
-from .site_values import apply
-from .sites import Site, resolve, value_bias
+from .site_values import values_of, write_site
+from .sites import Site, resolve
 
 DENSE_ABOVE = 0.1  # a latent firing on more than this fraction of tokens counts as dense
 BATCH_TOKENS = 2048
-
-
-def _replace(spec: Any, site: Site, how: Any) -> Any:
-    """A hook replacing the site's raw value v (b, n, width) by how(v)."""
-    module = spec.modules[site.module]
-    if site.io == "input":
-        def pre(mod, args, kwargs):
-            if args:
-                return (how(args[0]), *args[1:]), kwargs
-            return args, {**kwargs, "hidden_states": how(kwargs["hidden_states"])}
-        return module.register_forward_pre_hook(this_thread_only(pre), with_kwargs=True)
-
-    def post(mod, args, output):
-        new = how(block_output(output))
-        return (new, *output[1:]) if isinstance(output, tuple) else new
-    return module.register_forward_hook(this_thread_only(post))
 
 
 def _loss(spec: Any, ids: torch.Tensor, skip_first: int) -> torch.Tensor:
@@ -81,8 +64,7 @@ def evaluate_ids(sae: Any, spec: Any, ids: Sequence[int], site: Any = None, cont
     if len(windows) == 0 or context - skip_first < 2:
         raise InputError(f"The texts give {len(ids)} tokens, less than one context of {context}; pass more text or a "
                          "smaller context.")
-    module = spec.modules[where.module]
-    bias = value_bias(spec, where.layer) if "value_bias" in where.transform else None
+    values = values_of(spec, where)
     splice = where.transform in ("", "centre")
     device = next(spec.model.parameters()).device
     sums = {"err": 0.0, "x2": 0.0, "n": 0, "l0": 0.0, "clean": 0.0, "sae": 0.0, "zero": 0.0, "pred": 0}
@@ -91,7 +73,7 @@ def evaluate_ids(sae: Any, spec: Any, ids: Sequence[int], site: Any = None, cont
     batch = max(1, BATCH_TOKENS // context)
 
     def reconstruct(v: torch.Tensor, store: bool) -> torch.Tensor:
-        x = apply(where, v.reshape(-1, v.shape[-1]), module, bias).float()
+        x = values(v.reshape(-1, v.shape[-1])).float()
         acts = sae.encode(x.to(sae.dtype))
         recon = sae.decode(acts, x_in=x.to(sae.dtype)).float()
         if store:
@@ -111,7 +93,7 @@ def evaluate_ids(sae: Any, spec: Any, ids: Sequence[int], site: Any = None, cont
         out[:, :skip_first] = v[:, :skip_first]
         return out
 
-    def zero(v: torch.Tensor) -> torch.Tensor:
+    def zero(v: torch.Tensor) -> torch.Tensor:  # a raw zero: a centred site is zeroed, not its mean kept
         out = torch.zeros_like(v)
         out[:, :skip_first] = v[:, :skip_first]
         return out
@@ -120,13 +102,13 @@ def evaluate_ids(sae: Any, spec: Any, ids: Sequence[int], site: Any = None, cont
         for start in range(0, len(windows), batch):
             ids_b = torch.as_tensor(windows[start:start + batch], device=device)
             sums["clean"] += float(_loss(spec, ids_b, skip_first))
-            handle = _replace(spec, where, lambda v: reconstruct(v, True))
+            handle = write_site(spec, where, lambda v: reconstruct(v, True))
             try:
                 sums["sae"] += float(_loss(spec, ids_b, skip_first))
             finally:
                 handle.remove()
             if splice:
-                handle = _replace(spec, where, zero)
+                handle = write_site(spec, where, zero)
                 try:
                     sums["zero"] += float(_loss(spec, ids_b, skip_first))
                 finally:
