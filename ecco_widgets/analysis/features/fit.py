@@ -60,6 +60,15 @@ class Batches:
         return torch.from_numpy(np.asarray(self.rows[index], dtype=np.float32))
 
 
+def plain_identity(identity: dict[str, Any] | None) -> dict[str, Any]:
+    """A run's identity as its JSON file reads it back (tuples as lists, keys as strings), to compare with one read.
+
+    >>> plain_identity({"shape": (1, 2), 3: "x"})
+    {'shape': [1, 2], '3': 'x'}
+    """
+    return json.loads(json.dumps(identity or {}))
+
+
 def _optimizer(state: TrainState, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(state.params(), lr=lr, betas=(0.9, 0.999))
 
@@ -105,10 +114,10 @@ def train_rows(rows: Any, width: int, settings: TrainSettings, steps: int, folde
     state = init_state(sample, width, settings.kind, settings.seed, settings.initial_threshold)
     optimizer = _optimizer(state, settings.lr)
     curve: dict[str, list] = {k: [] for k in ("steps", "tokens", "mse", "l0", "dead", "aux", "seconds")}
-    identity = identity or {}
+    identity = plain_identity(identity)
     if folder is not None and (folder / CHECKPOINT_INFO).is_file():
         info = json.loads((folder / CHECKPOINT_INFO).read_text())
-        if info.get("identity") != json.loads(json.dumps(identity)):
+        if info.get("identity") != identity:
             raise InputError(f"{folder} holds a checkpoint of another training run ({info.get('identity')}); pass "
                              "another out folder, or delete it to start again.")
         curve = load_checkpoint(folder, state, optimizer)["curve"]
@@ -191,11 +200,12 @@ def fit(lm: Any, texts: Sequence[str], site: Any, kind: str = "topk", width: int
     if out is None:
         out = Path("saes") / f"{lm.name.replace('/', '--')}-{site_name}-{kind}-{width}-k{k}-{tokens}"
     out = Path(out)
-    identity = {"model": lm.name, "site": site_name, "width": width, "tokens": tokens, "epochs": epochs,
-                "context": context, "skip_first": skip_first, "settings": train.as_dict()}
+    identity = plain_identity({"model": lm.name, "site": site_name, "width": width, "tokens": tokens,
+                               "epochs": epochs, "context": context, "skip_first": skip_first,
+                               "settings": train.as_dict()})
     if (out / "cfg.json").is_file():
         done = sae_type.load(out)
-        if done.config.get("metadata", {}).get("training", {}).get("identity") == json.loads(json.dumps(identity)):
+        if done.config.get("metadata", {}).get("training", {}).get("identity") == identity:
             return done
         raise InputError(f"{out} already holds another dictionary; pass another out folder.")
     out.mkdir(parents=True, exist_ok=True)
