@@ -1,18 +1,23 @@
 """Context mixing (issue 28): value zeroing, ALTI-Logit and attention rollout as attribution methods, each checked
-against its definition computed here with hooks written in this file, in float32, on three layouts of the zoo: GPT-2
-(fused Conv1D c_attn, LayerNorm), Llama (v_proj / o_proj, RMSNorm, GQA: 4 query heads on 2 key/value heads) and
-GPT-NeoX (fused query_key_value interleaved per head, parallel attention and MLP).
+against its definition computed here with hooks written in this file, in float32, on every family of the zoo (14
+layouts: fused Conv1D c_attn, separate v_proj, NeoX's and BLOOM's query_key_value interleaved per head, Falcon's
+multi-query fused projection, Phi-3's qkv_proj; GQA; LayerNorm, RMSNorm and Gemma's (1 + w) RMSNorm; OPT's
+project_out after the final norm; Gemma-2/3's post-attention norm; parallel attention and MLP in GPT-J, NeoX and
+Falcon; BLOOM's ALiBi).
 
 * rollout: the model's own attention weights (``output_attentions`` under eager attention), averaged, plus I,
   normalised, multiplied;
 * value zeroing: one full forward per (layer, token) with a forward hook that zeroes that token's value slice in
   that layer's projection output, 1 - cosine of that block's output against the clean run's, normalised, rolled out;
 * ALTI-Logit: per-head vectors A_h[t, j] v_hj W_O^h built here from the recorded value slices, attention weights and
-  the projection's weight (checked to add up to the projection's real output), the final norm frozen by its formula
-  written here, ALTI's L1 contributions, rolled out.
+  the projection's weight (checked to add up to the projection's real output, and, through the post-attention norm
+  at its frozen scale, to that norm's real output), the final norm(s) frozen by their formula written here, ALTI's L1
+  contributions, rolled out.
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import pytest
@@ -24,55 +29,79 @@ from test_foundation import WORDS, ToyTokenizer
 
 IDS = [5, 17, 33, 2, 99, 140, 7, 61]
 TARGETS = [3, 7]  # explained positions; the prefix is IDS[:7], rows 2 and 6 predict them
-FAMILIES = ["gpt2", "llama", "gpt_neox"]
+FAMILIES = zoo.FAMILIES
 METHODS = ["value_zeroing", "alti_logit", "rollout"]
+
+LLAMA_LIKE = ("model.layers", ["model.norm"], "self_attn.v_proj", "v", "self_attn.o_proj")
+#: family -> (blocks, final chain, value module in a block, its column layout, output projection in a block)
+WHERE = {
+    "gpt2": ("transformer.h", ["transformer.ln_f"], "attn.c_attn", "qkv", "attn.c_proj"),
+    "gpt_neo": ("transformer.h", ["transformer.ln_f"], "attn.attention.v_proj", "v", "attn.attention.out_proj"),
+    "gptj": ("transformer.h", ["transformer.ln_f"], "attn.v_proj", "v", "attn.out_proj"),
+    "gpt_neox": ("gpt_neox.layers", ["gpt_neox.final_layer_norm"], "attention.query_key_value", "per_head",
+                 "attention.dense"),
+    "opt": ("model.decoder.layers", ["model.decoder.final_layer_norm", "model.decoder.project_out"],
+            "self_attn.v_proj", "v", "self_attn.out_proj"),
+    "bloom": ("transformer.h", ["transformer.ln_f"], "self_attention.query_key_value", "per_head",
+              "self_attention.dense"),
+    "falcon": ("transformer.h", ["transformer.ln_f"], "self_attention.query_key_value", "qkv", "self_attention.dense"),
+    "phi3": ("model.layers", ["model.norm"], "self_attn.qkv_proj", "qkv", "self_attn.o_proj"),
+    **{family: LLAMA_LIKE for family in ("llama", "mistral", "qwen2", "gemma", "gemma2", "gemma3")},
+}
+
+
+def frozen(norm: torch.nn.Module, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The norm's linear part at the scale of its input x (..., d), applied to v (..., [k,] d) row by row; bias out."""
+    w = norm.weight.float() + (1.0 if type(norm).__name__.startswith("Gemma") else 0.0)
+    if isinstance(norm, torch.nn.LayerNorm):
+        return (v - v.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, unbiased=False, keepdim=True) + norm.eps) * w
+    eps = getattr(norm, "variance_epsilon", getattr(norm, "eps", None))
+    return v / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
 
 
 class Parts:
-    """This test's own map of a zoo model: blocks, value slice, output projection per head, final norm."""
+    """This test's own map of a zoo model: blocks, value slice, output projection per head, final chain, post-norms."""
 
     def __init__(self, family: str, model: torch.nn.Module):
         self.family, self.model, config = family, model, model.config
+        blocks, final, self.value_name, self.layout, self.out_name = WHERE[family]
+        self.blocks = model.get_submodule(blocks)
+        self.final = [model.get_submodule(name) for name in final]
         self.n_heads = config.num_attention_heads if family != "gpt2" else config.n_head
-        self.n_kv = getattr(config, "num_key_value_heads", None) or self.n_heads
-        d = config.hidden_size if family != "gpt2" else config.n_embd
-        self.d, self.hd = d, d // self.n_heads
-        if family == "gpt2":
-            self.blocks, self.final = model.transformer.h, model.transformer.ln_f
-        elif family == "llama":
-            self.blocks, self.final = model.model.layers, model.model.norm
-        else:
-            self.blocks, self.final = model.gpt_neox.layers, model.gpt_neox.final_layer_norm
+        self.n_kv = 1 if family == "falcon" else (getattr(config, "num_key_value_heads", None) or self.n_heads)
+        self.d = config.hidden_size if family != "gpt2" else config.n_embd
+        self.hd = getattr(config, "head_dim", None) or self.d // self.n_heads
 
     def value_module(self, layer: int) -> torch.nn.Module:
-        block = self.blocks[layer]
-        return {"gpt2": lambda: block.attn.c_attn, "llama": lambda: block.self_attn.v_proj,
-                "gpt_neox": lambda: block.attention.query_key_value}[self.family]()
+        return self.blocks[layer].get_submodule(self.value_name)
 
     def out_module(self, layer: int) -> torch.nn.Module:
-        block = self.blocks[layer]
-        return {"gpt2": lambda: block.attn.c_proj, "llama": lambda: block.self_attn.o_proj,
-                "gpt_neox": lambda: block.attention.dense}[self.family]()
+        return self.blocks[layer].get_submodule(self.out_name)
+
+    def post(self, layer: int) -> torch.nn.Module | None:
+        """Gemma-2/3's norm between the attention's output projection and the residual stream."""
+        return self.blocks[layer].post_attention_layernorm if self.family in ("gemma2", "gemma3") else None
+
+    def value_slice(self, width: int) -> torch.Tensor:
+        """bool (width,): the value columns of the value module's output."""
+        keep = torch.zeros(width, dtype=torch.bool)
+        q, kv = self.n_heads * self.hd, self.n_kv * self.hd
+        if self.layout == "v":
+            keep[:] = True
+        elif self.layout == "qkv":
+            keep[q + kv: q + 2 * kv] = True
+        else:  # per head: [q | k | v] of head 0, then head 1, ...
+            keep.view(self.n_heads, 3 * self.hd)[:, 2 * self.hd:] = True
+        return keep
 
     def values(self, output: torch.Tensor) -> torch.Tensor:
         """(L, n_heads, hd): each QUERY head's value vectors, from the value module's output (1, L, width)."""
-        o = output[0]
-        if self.family == "gpt2":
-            v = o[:, 2 * self.d:].reshape(-1, self.n_heads, self.hd)
-        elif self.family == "llama":
-            v = o.reshape(-1, self.n_kv, self.hd).repeat_interleave(self.n_heads // self.n_kv, dim=1)
-        else:
-            v = o.reshape(-1, self.n_heads, 3 * self.hd)[:, :, 2 * self.hd:]
-        return v.float()
+        o = output[0][:, self.value_slice(output.shape[-1])]
+        return o.reshape(-1, self.n_kv, self.hd).repeat_interleave(self.n_heads // self.n_kv, dim=1).float()
 
     def zero_value(self, output: torch.Tensor, token: int) -> torch.Tensor:
         output = output.clone()
-        if self.family == "gpt2":
-            output[0, token, 2 * self.d:] = 0
-        elif self.family == "llama":
-            output[0, token] = 0
-        else:
-            output.view(1, output.shape[1], self.n_heads, 3 * self.hd)[0, token, :, 2 * self.hd:] = 0
+        output[0, token, self.value_slice(output.shape[-1])] = 0
         return output
 
     def head_out(self, layer: int, head: int) -> torch.Tensor:
@@ -82,11 +111,11 @@ class Parts:
         return (module.weight[rows] if self.family == "gpt2" else module.weight[:, rows].T).float()
 
     def frozen_final(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """The final norm's linear part at the scale of its input x (d,), applied to v (..., d), bias left out."""
-        w = self.final.weight.float()
-        if isinstance(self.final, torch.nn.LayerNorm):
-            return (v - v.mean(-1, keepdim=True)) / torch.sqrt(x.var(unbiased=False) + self.final.eps) * w
-        return v / torch.sqrt(x.pow(2).mean() + self.final.variance_epsilon) * w
+        """The final chain's linear part at the scale of its input x (d,) applied to v (..., d), biases left out."""
+        v = frozen(self.final[0], x, v)
+        for projection in self.final[1:]:  # OPT's project_out
+            v = v @ projection.weight.float().T
+        return v
 
 
 def analysed(family: str):
@@ -119,10 +148,11 @@ def check(out, method: str, per_layer: list[torch.Tensor], rolled: list[torch.Te
 
 def test_rollout_is_the_product_of_mean_attention_plus_identity(case):
     parts, out = case
+    before = parts.model.config._attn_implementation
     parts.model.set_attn_implementation("eager")
     with torch.no_grad():
         attentions = parts.model(torch.tensor([IDS[:7]]), output_attentions=True, use_cache=False).attentions
-    parts.model.set_attn_implementation("sdpa")
+    parts.model.set_attn_implementation(before)
     per_layer, rolled, r = [], [], torch.eye(7)
     for a in attentions:
         m = normalised(a[0].mean(0) + torch.eye(7))
@@ -135,12 +165,15 @@ def test_rollout_is_the_product_of_mean_attention_plus_identity(case):
 
 def test_value_zeroing_is_one_minus_cosine_of_the_zeroed_block_output(case):
     parts, out = case
+    # the reference in float64: where a token's values change a block's output little (a random BLOOM: 1 - cos ~ 3e-6)
+    # a float32 full forward puts ~1 % noise in the normalised row; ours (float32) must match the exact value
+    parts = Parts(parts.family, copy.deepcopy(parts.model).double())
     ids = torch.tensor([IDS[:7]])
     store = {}
 
     def keep(layer):
         def hook(module, args, output):
-            store[layer] = (output[0] if isinstance(output, tuple) else output)[0].detach().float()
+            store[layer] = (output[0] if isinstance(output, tuple) else output)[0].detach()
         return hook
 
     with torch.no_grad():
@@ -155,7 +188,7 @@ def test_value_zeroing_is_one_minus_cosine_of_the_zeroed_block_output(case):
                     lambda m, a, o, _t=token: parts.zero_value(o, _t))
                 parts.model(ids, use_cache=False)  # the whole model; block `layer`'s input is untouched
                 zero.remove()
-                s[:, token] = 1 - torch.nn.functional.cosine_similarity(store[layer], clean[layer], dim=-1)
+                s[:, token] = (1 - torch.nn.functional.cosine_similarity(store[layer], clean[layer], dim=-1)).float()
             s = normalised(torch.tril(s))
             r = s @ r
             per_layer.append(s)
@@ -176,14 +209,18 @@ def test_alti_logit_from_per_head_vectors(case):
             lambda m, a, o, _l=layer: rec.__setitem__(("v", _l), parts.values(o.detach()))))
         hooks.append(parts.out_module(layer).register_forward_hook(
             lambda m, a, o, _l=layer: rec.__setitem__(("o", _l), o[0].detach().float())))
+        if parts.post(layer) is not None:
+            hooks.append(parts.post(layer).register_forward_hook(
+                lambda m, a, o, _l=layer: rec.__setitem__(("post", _l), o[0].detach().float())))
         hooks.append(parts.blocks[layer].register_forward_hook(
             lambda m, a, o, _l=layer: rec.__setitem__(("in", _l + 1), (o[0] if isinstance(o, tuple) else o)[0])))
     hooks.append(parts.blocks[0].register_forward_pre_hook(
         lambda m, a, k: rec.__setitem__(("in", 0), (a[0] if a else k["hidden_states"])[0]), with_kwargs=True))
+    before = parts.model.config._attn_implementation
     parts.model.set_attn_implementation("eager")
     with torch.no_grad():
         attentions = parts.model(ids, output_attentions=True, use_cache=False).attentions
-    parts.model.set_attn_implementation("sdpa")
+    parts.model.set_attn_implementation(before)
     for h in hooks:
         h.remove()
     unembedding = parts.model.get_output_embeddings().weight.float()
@@ -197,11 +234,16 @@ def test_alti_logit_from_per_head_vectors(case):
         bias = getattr(parts.out_module(layer), "bias", None)
         total = z.sum(1) + (bias.float() if bias is not None else 0)
         torch.testing.assert_close(total, rec[("o", layer)], atol=1e-5, rtol=1e-4)  # the split is complete
+        added = rec[("o", layer)]
+        if parts.post(layer) is not None:  # each share through the post-attention norm at row t's frozen scale
+            z = frozen(parts.post(layer), rec[("o", layer)][:, None, :], z)
+            added = rec[("post", layer)]
+            torch.testing.assert_close(z.sum(1), added, atol=1e-5, rtol=1e-4)
         dlogit = torch.zeros(n, n)
         for t in range(n):
             u = unembedding[IDS[t + 1]]
             dlogit[t] = parts.frozen_final(final_in[t], z[t]) @ u
-        y = x + rec[("o", layer)]
+        y = x + added
         c = torch.zeros(n, n)
         for t in range(n):
             for j in range(t + 1):
@@ -233,9 +275,12 @@ def test_kinds_and_families_without_internals_are_refused_before_any_forward():
     model.register_forward_pre_hook(lambda *a: ran.append(1))
     with pytest.raises(ew.InputError, match="'rollout'.*context-mixing method.*causal language model.*ig"):
         ew.classifier(model).analyze_ids([1, 2, 3], attribution=["rollout"])
-    lm = ew.from_pretrained(zoo.build("gptj"), tokenizer=ToyTokenizer(WORDS))
+    codegen = tf.CodeGenForCausalLM(tf.CodeGenConfig(n_layer=2, n_embd=64, n_head=4, rotary_dim=8, n_positions=64,
+                                                     vocab_size=320)).eval()  # qkv_proj: four interleaved groups
+    lm = ew.from_pretrained(codegen, tokenizer=ToyTokenizer(WORDS))
     lm.model.register_forward_pre_hook(lambda *a: ran.append(1))
-    with pytest.raises(ew.UnsupportedModelError, match="'gptj' family.*Handled families: gemma, gpt2"):
+    with pytest.raises(ew.UnsupportedModelError, match="'codegen' model.*no separate v_proj.*known only for bloom, "
+                                                       "falcon, gpt2, gpt_neox, phi3"):
         lm.analyze_ids(IDS, attribution=["value_zeroing"])
     assert not ran
 

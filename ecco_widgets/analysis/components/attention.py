@@ -80,9 +80,9 @@ def _additive(mask: torch.Tensor | None, n: int, dtype: torch.dtype, device: tor
 
 
 @contextmanager
-def _eager(model: nn.Module) -> Iterator[None]:
-    config = model.config
-    previous = getattr(config, "_attn_implementation", None)
+def eager_attention(model: nn.Module) -> Iterator[None]:
+    """Eager attention for the duration (sdpa and flash attention return no weights), restored after."""
+    previous = getattr(model.config, "_attn_implementation", None)
     switch = previous not in (None, "eager") and hasattr(model, "set_attn_implementation")
     if switch:
         model.set_attn_implementation("eager")
@@ -93,7 +93,7 @@ def _eager(model: nn.Module) -> Iterator[None]:
             model.set_attn_implementation(previous)
 
 
-def _weights(output: Any, n: int) -> torch.Tensor | None:
+def attention_weights(output: Any, n: int) -> torch.Tensor | None:
     """The attention weights (1, n_heads, n, n) among what an attention module returned."""
     found = [t for t in (output if isinstance(output, tuple) else (output,))
              if isinstance(t, torch.Tensor) and t.dim() == 4 and t.shape[-2:] == (n, n)]
@@ -107,7 +107,7 @@ def attention_rows(model: nn.Module, calls: dict[int, AttentionCall], position: 
     recorded inputs. NotAvailableError when a layer's call was not recorded or returns no weights."""
     layers = sorted(calls) if layers is None else list(layers)
     rows = []
-    with torch.no_grad(), _eager(model):
+    with torch.no_grad(), eager_attention(model):
         for layer in layers:
             call = calls.get(layer)
             if call is None:
@@ -120,7 +120,7 @@ def attention_rows(model: nn.Module, calls: dict[int, AttentionCall], position: 
             for key, value in (("use_cache", False), ("output_attentions", True)):
                 if key in kwargs:
                     kwargs[key] = value
-            weights = _weights(call.module(*call.args, **kwargs), n)
+            weights = attention_weights(call.module(*call.args, **kwargs), n)
             if weights is None:
                 raise NotAvailableError(f"{type(call.module).__name__} returned no attention weights when re-run "
                                         "eagerly: analyze with attention=True.")

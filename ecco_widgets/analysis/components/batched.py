@@ -53,9 +53,10 @@ def _bias(module) -> torch.Tensor | None:
     return bias.float() if isinstance(bias, torch.Tensor) else None
 
 
-def _readout(parts: Parts, inputs: dict[str, torch.Tensor], pos: torch.Tensor, targets: torch.Tensor,
+def readout_rows(parts: Parts, inputs: dict[str, torch.Tensor], pos: torch.Tensor, targets: torch.Tensor,
              foils: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(g (m, d_model), const (m,), model_logit (m,), final_scale (m,)): dla.readout for m positions."""
+    """(g (m, d_model), const (m,), model_logit (m,), final_scale (m,)): dla.readout for m positions. Reads only
+    ``parts.final_chain`` and ``parts.unembedding``, and ``inputs`` "final.{i}" and "unembed" (rows: positions)."""
     weight = weight_out_in(parts.unembedding)
     u = weight[targets].float() - (weight[foils].float() if foils is not None else 0.0)
     bias = _bias(parts.unembedding)
@@ -98,7 +99,7 @@ def _chunk(parts: Parts, inputs: dict[str, torch.Tensor], pos: torch.Tensor, tar
            foils: torch.Tensor | None, unit: str) -> tuple[list[tuple[str, str, int, int, torch.Tensor]], dict]:
     """Every column [(label, kind, layer, index, values (m,))] and the per-position totals of one chunk."""
     columns: list[tuple[str, str, int, int, torch.Tensor]] = []
-    g, const, model_logit, scale = _readout(parts, inputs, pos, targets, foils)
+    g, const, model_logit, scale = readout_rows(parts, inputs, pos, targets, foils)
     embed = (inputs["embed"][pos].float() * g).sum(-1)
     columns.append(("embed", "embed", -1, -1, embed))
     totals: dict[str, list[torch.Tensor]] = {"attn": [], "mlp": []}

@@ -64,15 +64,7 @@ def apply_frozen(module: nn.Module, x: torch.Tensor, v: torch.Tensor) -> torch.T
     """The norm's linear part at the scale of input ``x`` (d_model,) applied to vectors ``v`` (..., d_model), bias left
     out (a constant, not a share of any one vector): centred (LayerNorm), times the scale and the weight (Gemma's
     ``1 + weight``). float32. The forward counterpart of :func:`freeze`: ``apply_frozen(m, x, v) @ u == v @ g``."""
-    form = norm_form(module)
-    if form is None:
-        raise ValueError(f"{type(module).__name__} is not a known norm.")
-    x, v = x.float(), v.float()
-    centred = x - x.mean() if form.centre else x
-    scale = torch.rsqrt(centred.pow(2).mean() + form.eps)
-    v = (v - v.mean(-1, keepdim=True) if form.centre else v) * scale
-    weight = getattr(module, "weight", None)
-    return v * (weight.detach().float() + form.offset) if weight is not None else v
+    return apply_frozen_rows(module, x.reshape(1, -1), v.unsqueeze(-2)).squeeze(-2)
 
 
 def freeze_rows(module: nn.Module, x: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -93,3 +85,17 @@ def freeze_rows(module: nn.Module, x: torch.Tensor, u: torch.Tensor) -> tuple[to
     bias = getattr(module, "bias", None)
     const = u @ bias.detach().float() if isinstance(bias, torch.Tensor) else torch.zeros(len(u), device=u.device)
     return g, const, scale
+
+
+def apply_frozen_rows(module: nn.Module, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """:func:`apply_frozen` row by row: inputs ``x`` (m, d_model) and vectors ``v`` (..., m, d_model), row i of v
+    through the norm frozen at the scale of x[i]; bias left out. float32 (..., m, d_model)."""
+    form = norm_form(module)
+    if form is None:
+        raise ValueError(f"{type(module).__name__} is not a known norm.")
+    x, v = x.float(), v.float()
+    centred = x - x.mean(-1, keepdim=True) if form.centre else x
+    scale = torch.rsqrt(centred.pow(2).mean(-1) + form.eps)  # (m,)
+    v = (v - v.mean(-1, keepdim=True) if form.centre else v) * scale[:, None]
+    weight = getattr(module, "weight", None)
+    return v * (weight.detach().float() + form.offset) if weight is not None else v

@@ -33,7 +33,12 @@ from __future__ import annotations
 
 import torch
 
-from ..norms import freeze
+from types import SimpleNamespace
+
+from torch import nn
+
+from ..batched import readout_rows
+from ..norms import apply_frozen_rows, freeze_rows
 from .internals import LayerRecord, MixingMatrices, ModelInternals, run_layers
 
 #: Memory for the per-source decomposition of one chunk of query rows (rows x sources x d_model float32).
@@ -41,29 +46,47 @@ CHUNK_BYTES = 64 * 2**20
 
 
 def logit_directions(internals: ModelInternals, final_hidden: torch.Tensor) -> torch.Tensor:
-    """g_t for each target: float32 (T, d), the unembedding row of its token (minus its foil's) through the final norm
-    at the scale of the final residual stream at its row (final_hidden: (L, d))."""
-    weight = internals.spec.unembedding.weight.detach()
-    directions = []
-    for t, row in enumerate(internals.rows.tolist()):
-        u = weight[int(internals.token_ids[t])].float()
-        if internals.foil_ids is not None and int(internals.foil_ids[t]) >= 0:
-            u = u - weight[int(internals.foil_ids[t])].float()
-        directions.append(freeze(internals.spec.final_norms[0], final_hidden[row], u.to(final_hidden.device))[0])
-    return torch.stack(directions)
+    """g_t for each target: float32 (T, d), the unembedding row of its token (minus its foil's) through the final
+    norm(s) and projections (OPT's ``project_out``) frozen at the real forward's scale at its row, as direct logit
+    attribution folds them (final_hidden: the last block's output (L, d) in the model's dtype)."""
+    spec = internals.spec
+    inputs, x = {}, final_hidden
+    with torch.inference_mode():
+        for index, module in enumerate(spec.final_norms):
+            inputs[f"final.{index}"] = x.float()
+            x = module(x)
+    inputs["unembed"] = x.float()
+    head = SimpleNamespace(final_chain=list(spec.final_norms), unembedding=spec.unembedding)
+    foils = None
+    if internals.foil_ids is not None:
+        foils = torch.where(internals.foil_ids >= 0, internals.foil_ids, internals.token_ids)  # no foil: u - u = 0
+        foils = foils.to(x.device)
+    targets = internals.token_ids.to(x.device)
+    g = readout_rows(head, inputs, internals.rows.to(x.device), targets, foils)[0]
+    if internals.foil_ids is not None:  # a target without a foil reads its own logit
+        alone = readout_rows(head, inputs, internals.rows.to(x.device), targets, None)[0]
+        g = torch.where((internals.foil_ids >= 0).to(x.device)[:, None], g, alone)
+    return g
 
 
-def alti_layer(record: LayerRecord, per_head: torch.Tensor, chunk: int) -> torch.Tensor:
+def alti_layer(record: LayerRecord, per_head: torch.Tensor, chunk: int, post: nn.Module | None = None) -> torch.Tensor:
     """ALTI's matrix of one layer, float32 (L, L): per_head (H, L, d) each head's value vectors through its slice of the
-    output projection; rows of queries processed ``chunk`` at a time."""
+    output projection; rows of queries processed ``chunk`` at a time; ``post``: the norm the attention's output goes
+    through before the residual stream (Gemma-2/3), frozen at its scale at each query row."""
     n = record.x.shape[0]
-    resultant = record.x + record.attn_out  # (L, d): the residual stream after the attention
+    added = record.attn_out
+    if post is not None:
+        bias = getattr(post, "bias", None)
+        added = apply_frozen_rows(post, record.attn_out, record.attn_out) + (0 if bias is None else bias.float())
+    resultant = record.x + added  # (L, d): the residual stream after the attention
     mixing = torch.zeros(n, n, device=record.x.device)
     for t0 in range(0, n, chunk):
         t1 = min(n, t0 + chunk)
         rows = torch.arange(t0, t1, device=record.x.device)
         # (t1, c, H) @ (t1, H, d): every source's vector at each query row of the chunk, as (t1 sources, c rows, d)
         parts = torch.bmm(record.weights[:, t0:t1, :t1].permute(2, 1, 0), per_head[:, :t1].transpose(0, 1))
+        if post is not None:
+            parts = apply_frozen_rows(post, record.attn_out[t0:t1], parts)
         parts[rows, rows - t0] += record.x[t0:t1]
         distance = parts.sub_(resultant[None, t0:t1]).abs_().sum(-1).T  # (c, t1), in place: one copy in memory
         del parts
@@ -92,11 +115,15 @@ def alti_logit(internals: ModelInternals) -> MixingMatrices:
         out = layout.out_matrix(record.layer).to(record.x.device)  # (H, hd, d)
         values = record.values[:, kv_of.to(record.values.device)]  # (L, H, hd)
         per_head = torch.einsum("lhc,hcd->hld", values, out)  # (H, L, d)
-        along = per_head @ directions.to(per_head.device).T  # (H, L, T): each head-source's logit through g_t
+        post = layout.post[record.layer]
+        g = directions.to(per_head.device)
+        if post is not None:  # through the post-attention norm frozen at each target row's scale
+            g = freeze_rows(post, record.attn_out[rows], g)[0]
+        along = per_head @ g.T  # (H, L, T): each head-source's logit through g_t
         update = torch.einsum("htl,hlt->tl", record.weights[:, rows], along)  # (T, L)
         layers.append(update.cpu())
         rolled.append((update @ state["rolled"]).cpu())
-        state["rolled"] = alti_layer(record, per_head, chunk) @ state["rolled"]
+        state["rolled"] = alti_layer(record, per_head, chunk, post) @ state["rolled"]
 
     run_layers(internals, on_layer, layout)
     stacked = torch.stack(rolled)

@@ -21,14 +21,14 @@ run and is then dropped, so memory holds one layer's attention weights, not all 
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 
 from ....capture import block_output, forward_until, this_thread_only
 from ....errors import UnsupportedModelError
+from ..attention import attention_weights, eager_attention
 from .layout import MixingLayout, mixing_layout
 
 
@@ -53,11 +53,11 @@ class ModelInternals:
         return mixing_layout(self.spec)
 
     def final_hidden(self) -> torch.Tensor:
-        """The last block's output (the final norm's input), float32 (L, d)."""
+        """The last block's output (the final norm's input), in the model's dtype (L, d)."""
         with torch.inference_mode():
             hidden = forward_until(self.spec.blocks[-1], self.spec.model, inputs_embeds=self.embeddings,
                                    use_cache=False)
-        return hidden[0].float()
+        return hidden[0]
 
 
 @dataclass
@@ -71,20 +71,6 @@ class LayerRecord:
     values: torch.Tensor
     weights: torch.Tensor
     attn_out: torch.Tensor
-
-
-@contextmanager
-def eager_attention(model: torch.nn.Module) -> Iterator[None]:
-    """Eager attention for the duration (sdpa and flash attention return no weights), restored after."""
-    previous = getattr(model.config, "_attn_implementation", None)
-    switch = previous not in (None, "eager") and hasattr(model, "set_attn_implementation")
-    if switch:
-        model.set_attn_implementation("eager")
-    try:
-        yield
-    finally:
-        if switch:
-            model.set_attn_implementation(previous)
 
 
 def run_layers(internals: ModelInternals, on_layer: Callable[[LayerRecord], None],
@@ -113,8 +99,8 @@ def run_layers(internals: ModelInternals, on_layer: Callable[[LayerRecord], None
 
     def attention_output(layer: int):
         def hook(module, args, output):
-            weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
-            if not isinstance(weights, torch.Tensor):
+            weights = attention_weights(output, current["x"].shape[0])
+            if weights is None:
                 raise UnsupportedModelError(f"Block {layer}'s attention returned no weights under eager attention; "
                                             "context mixing needs them.")
             on_layer(LayerRecord(layer, current["x"], current["values"], weights[0].detach().float(),

@@ -69,6 +69,8 @@ def zeroed_block_outputs(block: torch.nn.Module, value_module: torch.nn.Module, 
     args, kwargs = call["args"], dict(call["kwargs"])
     hidden = args[0] if args else kwargs["hidden_states"]
     batch = hidden.expand(len(tokens), -1, -1)
+    if isinstance(kwargs.get("alibi"), torch.Tensor):  # BLOOM: (batch * n_heads, 1, L), batch-major
+        kwargs["alibi"] = kwargs["alibi"].repeat(len(tokens), 1, 1)
     if args:
         args = (batch,) + tuple(args[1:])
     else:
@@ -108,8 +110,10 @@ def value_zeroing(internals: ModelInternals) -> MixingMatrices:
         for start in range(0, n, per_run):
             tokens = torch.arange(start, min(n, start + per_run))
             zeroed = zeroed_block_outputs(block, layout.value_modules[layer], columns, calls[layer], tokens)
-            similarity = F.cosine_similarity(zeroed.float(), clean[None], dim=-1)  # (k, L): variant, row
-            scores[:, tokens] = (1.0 - similarity).T.cpu()
+            # in float64: 1 - cos of nearly equal vectors is a few float32 ulps of 1 where a token's values change
+            # the block's output little (1e-6 on a random BLOOM, 2 % noise after normalising in float32)
+            similarity = F.cosine_similarity(zeroed.double(), clean[None].double(), dim=-1)  # (k, L): variant, row
+            scores[:, tokens] = (1.0 - similarity).T.float().cpu()
         scores[future] = 0.0
         totals = scores.sum(-1, keepdim=True)
         scores = scores / torch.where(totals > 0, totals, torch.ones_like(totals))
