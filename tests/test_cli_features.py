@@ -21,6 +21,8 @@ import torch
 import ecco_widgets as ew
 from ecco_widgets import cli
 from ecco_widgets.errors import SiteWarning
+# Not conftest's tiny_llama_folder: its 2 layers make blocks.1.hook_resid_post the last block's output, which
+# _by_hand cannot read from HF's hidden_states (their last entry is after the final norm); 3 layers keep it inside.
 from test_batch import model_dir  # noqa: F401 (fixture)
 
 PROMPT = "The keys to the cabinet are"
