@@ -13,8 +13,10 @@ normalising) and that threshold at 0, the plain definition that ours computes.
     python benchmarks/check_mixing.py --setup   # once: .venv-inseq with torch 2.13 (CPU) and inseq
     python benchmarks/check_mixing.py           # the table
 
-inseq has no rollout of value zeroing and no ALTI-Logit; those are checked against their definitions in
-tests/test_context_mixing.py. Not part of `make test`. Results: docs/components.md.
+inseq has no rollout of value zeroing and no ALTI-Logit: rollout is checked against its definition in
+tests/test_context_mixing.py, ALTI-Logit there and against the authors' code (benchmarks/check_alti.py). Ours computes
+1 - cos in float64, inseq in float32: the rows differ by inseq's rounding (up to 1e-4 relative on these models). Not
+part of `make test`. Results: docs/components.md.
 """
 
 from __future__ import annotations
