@@ -205,3 +205,24 @@ def test_bad_settings_are_refused_before_any_forward(tiny_lm, tmp_path, options,
     finally:
         handle.remove()
     assert not calls
+
+
+def test_harvest_reads_a_site_whose_module_flattens_the_tokens():
+    """OPT's MLP runs on (batch * tokens, d): the rows still come out per context, in order (a hook in the test)."""
+    import zoo
+    from ecco_widgets.analysis.features.harvest import harvest_ids
+    from test_foundation import WORDS, ToyTokenizer
+
+    model = zoo.build("opt")
+    lm = ew.from_pretrained(model, tokenizer=ToyTokenizer(WORDS))
+    ids = np.random.default_rng(0).integers(0, zoo.VOCAB, 4 * 16)
+    rows = harvest_ids(lm.spec, ids, "blocks.1.hook_mlp_out", tokens=4 * 15, context=16, progress=False)
+    got = []
+    handle = model.model.decoder.layers[1].fc2.register_forward_hook(lambda m, a, o: got.append(o.detach()))
+    with torch.no_grad():
+        model(torch.tensor(ids.reshape(4, 16)), use_cache=False)
+    handle.remove()
+    assert got[0].shape == (4 * 16, 64)  # flattened by OPT's decoder layer
+    expected = got[0].reshape(4, 16, 64)[:, 1:].reshape(-1, 64)  # the first token of each context left out
+    expected = expected - expected.mean(-1, keepdim=True)  # a LayerNorm model's hook_mlp_out is centred, as in TL
+    np.testing.assert_allclose(rows.astype(np.float32), expected.numpy(), rtol=2e-3, atol=2e-3)

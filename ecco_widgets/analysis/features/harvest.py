@@ -63,10 +63,11 @@ def rows_available(n_tokens: int, context: int, skip_first: int) -> int:
 
 
 def site_hook(spec: Any, site: Site, sink: Any) -> Any:
-    """A hook (pre-hook for an input site) giving ``sink`` the site's transformed values (batch, n, width), then
-    stopping the forward (run it in :func:`~ecco_widgets.capture.stoppable`)."""
+    """A hook (pre-hook for an input site) giving ``sink`` the site's transformed values as the module held them
+    ((batch, n, width), or (batch * n, width) where a family flattens the tokens, as OPT's MLP does), then stopping
+    the forward (run it in :func:`~ecco_widgets.capture.stoppable`)."""
     def take(values: torch.Tensor) -> None:
-        sink(values.reshape(values.shape[0], -1, values.shape[-1]))
+        sink(values)
         stop_forward()
     return read_site(spec, site, take)
 
@@ -75,6 +76,7 @@ def site_batches(spec: Any, windows: np.ndarray, site: Site, batch: int) -> Iter
     """The site's values (b, context, width), float32, one batch of contexts at a time."""
     device = next(spec.model.parameters()).device
     for start in range(0, len(windows), batch):
+        n_contexts, context = windows[start:start + batch].shape
         got: list[torch.Tensor] = []
         handle = site_hook(spec, site, got.append)
         try:
@@ -84,7 +86,7 @@ def site_batches(spec: Any, windows: np.ndarray, site: Site, batch: int) -> Iter
             handle.remove()
         if not got:
             raise InputError(f"{site.describe()} did not run during the forward pass; pass another site.")
-        yield got[0].float()
+        yield got[0].float().reshape(n_contexts, context, got[0].shape[-1])
 
 
 def harvest_ids(spec: Any, ids: Sequence[int], site: Any, tokens: int, context: int = 128, skip_first: int = 1,
