@@ -106,7 +106,8 @@ def module_lock(model: nn.Module) -> threading.RLock:
 
 
 @contextmanager
-def _hooks(handles: list) -> Iterator[None]:
+def removed_on_exit(handles: list) -> Iterator[None]:
+    """Removes every hook handle in ``handles`` on exit (also when the body raises)."""
     try:
         yield
     finally:
@@ -252,7 +253,7 @@ def capture(spec: Any, input_ids: torch.Tensor, activation_layers: list[int] | N
     Raises NonFiniteError naming the first block whose output holds NaN or infinite values.
     """
     handles: list = []
-    with progress_bar(spec.n_layers, "forward", progress, "block") as bar, _hooks(handles), torch.inference_mode():
+    with progress_bar(spec.n_layers, "forward", progress, "block") as bar, removed_on_exit(handles), torch.inference_mode():
         recorder = _StackRecorder(spec, activation_layers or [], np.dtype(activation_dtype), bar=bar,
                                   sublayers=sublayers)
         for recorder_of_plug in (recorder, *plugs):
@@ -279,7 +280,7 @@ def capture_seq2seq(spec: Any, source_ids: torch.Tensor, decoder_ids: torch.Tens
     encoder = _StackRecorder(spec.encoder, encoder_layers or [], dtype, "encoder")
     decoder = _StackRecorder(spec.decoder, decoder_layers or [], dtype, "decoder")
     handles: list = []
-    with _hooks(handles), torch.inference_mode():
+    with removed_on_exit(handles), torch.inference_mode():
         encoder.register(handles)
         decoder.register(handles)
         kwargs = {"use_cache": False, **({"output_attentions": True} if attention else {})}
@@ -342,64 +343,3 @@ def forward_until(block: nn.Module, model: nn.Module, **inputs: Any) -> torch.Te
         raise UnsupportedModelError("The last block did not run during the forward pass; the ModelSpec may be wrong "
                                     "(pass ew.ModelSpec(blocks='path.to.layers')).")
     return store["h"]
-
-
-# ----- hooks for activation patching: record a module's output, or write values into it at chosen positions -----
-def as_rows(output: torch.Tensor, batch: int) -> torch.Tensor:
-    """A module's output as (batch, n_tokens, width): OPT's MLP works on (batch * n_tokens, width)."""
-    return output if output.dim() == 3 else output.reshape(batch, -1, output.shape[-1])
-
-
-def replace_first(output: Any, tensor: torch.Tensor) -> Any:
-    """A module's forward ``output`` (a tensor, or a tuple / list led by one) with ``tensor`` in its place."""
-    if isinstance(output, torch.Tensor):
-        return tensor
-    return (tensor, *output[1:]) if isinstance(output, tuple) else [tensor, *output[1:]]
-
-
-@contextmanager
-def recording(modules: list[nn.Module], batch: int = 1, keep_graph: bool = False) -> Iterator[list]:
-    """Forward hooks that keep each module's output: ``records[i]`` is a detached copy of module i's output as
-    (batch, n_tokens, width), or, with ``keep_graph``, ``(copy, live tensor)`` (the live one to take gradients at).
-    Hooks are removed on exit.
-
-    >>> lin = nn.Linear(2, 2)
-    >>> with recording([lin]) as records:
-    ...     _ = lin(torch.ones(1, 3, 2))
-    >>> tuple(records[0].shape)
-    (1, 3, 2)
-    """
-    records: list = [None] * len(modules)
-    handles: list = []
-
-    def hook(index: int):
-        def keep(module, args, output):
-            live = block_output(output)
-            copy = as_rows(live.detach(), batch).clone()  # a copy: Falcon adds to its MLP output in place
-            records[index] = (copy, live) if keep_graph else copy
-        return keep
-
-    with _hooks(handles):
-        handles.extend(m.register_forward_hook(this_thread_only(hook(i))) for i, m in enumerate(modules))
-        yield records
-
-
-@contextmanager
-def writing(modules: list[nn.Module], plans: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-            batch: int) -> Iterator[None]:
-    """Forward hooks that patch outputs: for ``plans[i] = (rows, positions, values)`` (int (k,), int (k,),
-    (k, width)), module i's output gets ``values[j]`` at ``[rows[j], positions[j]]`` of its (batch, n_tokens, width)
-    view; the other rows and positions run unchanged. Hooks are removed on exit."""
-    handles: list = []
-
-    def hook(rows: torch.Tensor, positions: torch.Tensor, values: torch.Tensor):
-        def write(module, args, output):
-            live = block_output(output)
-            patched = as_rows(live, batch).clone()
-            patched[rows.to(patched.device), positions.to(patched.device)] = values.to(patched.device, patched.dtype)
-            return replace_first(output, patched.reshape(live.shape))
-        return write
-
-    with _hooks(handles):
-        handles.extend(modules[i].register_forward_hook(this_thread_only(hook(*plan))) for i, plan in plans.items())
-        yield

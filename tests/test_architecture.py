@@ -104,11 +104,12 @@ def test_no_circle_of_imports():
     ("progress", set()),
     ("writable", {"errors"}),
     ("capture", {"errors", "progress"}),
+    ("patch_hooks", {"capture"}),  # beside capture: hooks that record or overwrite outputs (patching, splicing)
     ("adapter", {"errors", "capture"}),
-    ("analysis", {"errors", "capture", "progress", "memory"}),
+    ("analysis", {"errors", "capture", "patch_hooks", "progress", "memory"}),
     ("results", {"errors", "analysis", "views", "memory", "progress"}),
     ("views", {"errors"}),
-    ("models", {"errors", "adapter", "capture", "analysis", "results", "memory", "tokens", "progress"}),
+    ("models", {"errors", "adapter", "capture", "patch_hooks", "analysis", "results", "memory", "tokens", "progress"}),
     ("batch", {"errors", "analysis", "results", "views", "models", "memory", "progress", "writable"}),
     # Ecco's API (from ecco_widgets import ecco): a facade over the native stages, which never import it back
     ("ecco", {"errors", "tokens", "adapter", "analysis", "results", "views", "models", "memory", "progress"}),

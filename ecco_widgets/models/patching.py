@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from ..analysis.patching import agreement, logit_difference, normalised_effect, topk_of
-from ..capture import forward_until, recording, writing
+from ..capture import forward_until
+from ..patch_hooks import recording, writing
 from ..errors import InputError, UnsupportedModelError
 from ..memory import require
 from ..progress import progress_bar

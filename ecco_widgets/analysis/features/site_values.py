@@ -23,7 +23,8 @@ from typing import Any, Callable
 
 import torch
 
-from ...capture import block_output, replace_first, this_thread_only
+from ...capture import block_output, this_thread_only
+from ...patch_hooks import replace_first
 from ..components.norms import norm_form
 from .sites import Site, value_bias
 
