@@ -1227,7 +1227,7 @@ function cardDrawer({ A, strings, rawStrings, labels, nTokens, theme, tooltip })
       let act = A[`${table}_acts`].data[(r * size + j) * W + w], span = el("span", "ew-tok" + (w === (W - 1) / 2 ? " ew-fd-center" : ""));
       if (fillToken(span, text(t)), span.title = rawText(t), span.dataset.value = String(act), act > 0) {
         let rgb = scale(act);
-        span.style.background = css(rgb), span.style.color = css(textColorFor(rgb));
+        span.style.background = css(rgb), span.style.color = textColorFor(rgb);
       }
       let where = pos + w - (W - 1) / 2, tip = () => [{ label: `text ${doc}, token ${where}`, token: text(t) }, ["raw", rawText(t)], ["activation", formatNumber(act, 4)]];
       span.addEventListener("mouseover", (ev) => tooltip.show(tip(), ev)), span.addEventListener("mouseout", () => tooltip.hide()), toks.appendChild(span);

@@ -1355,7 +1355,7 @@ function build(ctx) {
   let select = el("select", "ew-patch-position");
   select.setAttribute("aria-label", "patched position");
   for (let j = 0; j < P; j++) {
-    let p = posOf(j), o = el("option", "", `position ${p}: ${clean[p] ?? ""}${differs(p) ? ` / ${corrupted[p] ?? ""}` : ""}`);
+    let p = posOf(j), o = el("option", "", `position ${p}: ${JSON.stringify(clean[p] ?? "")}${differs(p) ? ` / ${JSON.stringify(corrupted[p] ?? "")}` : ""}`);
     o.value = String(j), select.appendChild(o);
   }
   select.disabled = P < 2, select.addEventListener("change", () => choose(Number(select.value))), controls.appendChild(select);

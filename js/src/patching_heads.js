@@ -182,7 +182,7 @@ function build(ctx) {
   select.setAttribute("aria-label", "patched position");
   for (let j = 0; j < P; j++) {
     const p = posOf(j);
-    const o = el("option", "", `position ${p}: ${clean[p] ?? ""}${differs(p) ? ` / ${corrupted[p] ?? ""}` : ""}`);
+    const o = el("option", "", `position ${p}: ${JSON.stringify(clean[p] ?? "")}${differs(p) ? ` / ${JSON.stringify(corrupted[p] ?? "")}` : ""}`);
     o.value = String(j);
     select.appendChild(o);
   }

@@ -6,6 +6,7 @@ import { test, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { setupDom, teardownDom, fakeModel, arr, fire, viewStates } from "./helpers.js";
 import view, { matches } from "../src/feature_dashboard.js";
+import { contrastRatio } from "../src/lib/colors.js";
 
 let w;
 beforeEach(() => {
@@ -47,6 +48,12 @@ test("feature_dashboard: a card per feature with its numbers, histogram, context
   const toks = [...rows[0].querySelectorAll(".ew-tok")];
   assert.deepEqual(toks.map((t) => Number(t.dataset.value)), [0.5, 1]);
   assert.ok(toks[0].style.background && toks[1].style.background && toks[0].style.background !== toks[1].style.background);
+  // each coloured token's text is black or white, whichever reads better on its background (WCAG contrast >= 4.5)
+  const rgbOf = (c) => (c.startsWith("#") ? [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16)) : c.match(/\d+/g).slice(0, 3).map(Number));
+  for (const t of toks) {
+    assert.ok(["#000000", "#ffffff", "rgb(0, 0, 0)", "rgb(255, 255, 255)"].includes(t.style.color), `text colour set: ${t.style.color}`);
+    assert.ok(contrastRatio(rgbOf(t.style.color), rgbOf(t.style.background)) >= 4.5, t.style.background);
+  }
   // 4 samples in 4 quantile bands of one row each; the feature that never fires says so and has no rows
   assert.equal(one.querySelectorAll(".ew-fd-band").length, 4);
   const four = m.root.querySelector('.ew-fd-card[data-feature="4"]');

@@ -33,7 +33,7 @@ test("patching_heads: layers x heads at the selected position, head labels on to
   // selected_position 1 = token n - 1: cell [l, h] = effect[l, h, 1]
   for (const [l, h] of [[0, 0], [1, 2], [2, 3]]) assert.equal(cellText(m.root, l, h), expected(l, h, 1));
   assert.equal(m.root.querySelector(".ew-patch-position").value, "1");
-  assert.deepEqual([...m.root.querySelectorAll(".ew-patch-position option")].map((o) => o.textContent), [`position ${n - 2}: ${TOKENS[n - 2]}`, `position ${n - 1}: ${TOKENS[n - 1]}`]);
+  assert.deepEqual([...m.root.querySelectorAll(".ew-patch-position option")].map((o) => o.textContent), [`position ${n - 2}: ${JSON.stringify(TOKENS[n - 2])}`, `position ${n - 1}: ${JSON.stringify(TOKENS[n - 1])}`]);
   const marked = [...m.root.querySelectorAll('.ew-patch-prompt[data-prompt="clean"] .ew-tok')].flatMap((s, i) => (s.classList.contains("ew-active") ? [i] : []));
   assert.deepEqual(marked, [n - 1]);
   assert.ok(m.root.querySelector(".ew-legend .ew-legend-mid"), "diverging legend with its centre");

@@ -105,7 +105,7 @@ export function cardDrawer({ A, strings, rawStrings, labels, nTokens, theme, too
       if (act > 0) {
         const rgb = scale(act);
         span.style.background = css(rgb);
-        span.style.color = css(textColorFor(rgb));
+        span.style.color = textColorFor(rgb);  // already a CSS colour ("#000000" or "#ffffff")
       }
       const where = pos + w - (W - 1) / 2;
       const tip = () => [{ label: `text ${doc}, token ${where}`, token: text(t) }, ["raw", rawText(t)], ["activation", formatNumber(act, 4)]];
