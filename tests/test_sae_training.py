@@ -226,3 +226,16 @@ def test_harvest_reads_a_site_whose_module_flattens_the_tokens():
     expected = got[0].reshape(4, 16, 64)[:, 1:].reshape(-1, 64)  # the first token of each context left out
     expected = expected - expected.mean(-1, keepdim=True)  # a LayerNorm model's hook_mlp_out is centred, as in TL
     np.testing.assert_allclose(rows.astype(np.float32), expected.numpy(), rtol=2e-3, atol=2e-3)
+
+
+def test_fit_on_a_bfloat16_model_trains_in_float32_on_its_sites_values(demo_lm, tmp_path):
+    """A bfloat16 model: the harvest reads its bfloat16 site (float16 rows), training runs in float32 and the
+    dictionary reconstructs the bfloat16 model's own rows as well as the float32 model's dictionary does its own."""
+    from conftest import random_llama
+
+    lm16 = ew.LanguageModel(random_llama(demo_lm.tokenizer).to(torch.bfloat16), tokenizer=demo_lm.tokenizer)
+    sae = ew.SAE.fit(lm16, TEXTS, SITE, out=tmp_path / "sae16", epochs=2, **SMALL)
+    assert sae.W_enc.dtype == torch.float32
+    x, _ = site_rows(lm16, TEXTS, 32, 1, 2048)
+    assert x.dtype == torch.bfloat16
+    assert sae.fvu(x.float()) < 0.6  # the float32 model's bar in the test above
