@@ -114,7 +114,7 @@ function contrastRatio(a, b) {
   let la = luminance(a), lb = luminance(b);
   return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05);
 }
-var THEME_BG = Object.freeze({ light: [255, 255, 255], dark: [27, 29, 33] });
+var THEME_BG = Object.freeze({ light: [255, 255, 255], dark: [27, 29, 33] }), NO_VALUE = Object.freeze({ light: [208, 215, 222], dark: [68, 75, 85] });
 function onBackground(rgb, bg = THEME_BG.light, min = 3) {
   if (contrastRatio(rgb, bg) >= min) return rgb.slice();
   let target = luminance(bg) > 0.18 ? [0, 0, 0] : [255, 255, 255], lo = 0, hi = 1, mix = (t) => rgb.map((v, i) => Math.round(v + (target[i] - v) * t));
@@ -482,6 +482,8 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-legend-mid { position: absolute; left: 50%; top: 10px; transform: translateX(-50%); font-size: 10px; }
 .ew-legend-item { display: inline-flex; align-items: center; gap: 3px; }
 .ew-legend-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; }
+.ew-nocell { background: repeating-linear-gradient(135deg, var(--ew-bg) 0 3px, var(--ew-border) 3px 5px) !important; }
+.ew-legend-swatch.ew-nocell { border: 1px solid var(--ew-border); box-sizing: border-box; }
 
 .ew-grid { position: relative; }
 .ew-grid-canvas-el { contain: strict; }

@@ -102,7 +102,7 @@ function textColorFor(rgb) {
   let L = luminance(rgb), withWhite = 1.05 / (L + 0.05);
   return (L + 0.05) / 0.05 >= withWhite ? "#000000" : "#ffffff";
 }
-var THEME_BG = Object.freeze({ light: [255, 255, 255], dark: [27, 29, 33] });
+var THEME_BG = Object.freeze({ light: [255, 255, 255], dark: [27, 29, 33] }), NO_VALUE = Object.freeze({ light: [208, 215, 222], dark: [68, 75, 85] });
 function formatPercent(p, digits = 3) {
   if (typeof p != "number" || !Number.isFinite(p)) return String(p);
   if (p === 0) return "0%";
@@ -468,6 +468,8 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-legend-mid { position: absolute; left: 50%; top: 10px; transform: translateX(-50%); font-size: 10px; }
 .ew-legend-item { display: inline-flex; align-items: center; gap: 3px; }
 .ew-legend-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; }
+.ew-nocell { background: repeating-linear-gradient(135deg, var(--ew-bg) 0 3px, var(--ew-border) 3px 5px) !important; }
+.ew-legend-swatch.ew-nocell { border: 1px solid var(--ew-border); box-sizing: border-box; }
 
 .ew-grid { position: relative; }
 .ew-grid-canvas-el { contain: strict; }

@@ -99,7 +99,7 @@ function textColorFor(rgb) {
   let L = luminance(rgb), withWhite = 1.05 / (L + 0.05);
   return (L + 0.05) / 0.05 >= withWhite ? "#000000" : "#ffffff";
 }
-var THEME_BG = Object.freeze({ light: [255, 255, 255], dark: [27, 29, 33] });
+var THEME_BG = Object.freeze({ light: [255, 255, 255], dark: [27, 29, 33] }), NO_VALUE = Object.freeze({ light: [208, 215, 222], dark: [68, 75, 85] });
 function formatNumber(v, digits = 3) {
   if (typeof v != "number" || !Number.isFinite(v)) return String(v);
   if (v === 0) return "0";
@@ -211,7 +211,7 @@ function createGrid(opts) {
     el.style.gridTemplateColumns = `repeat(${nCols}, ${cellW}px)`, el.style.gridAutoRows = `${cellH}px`;
     let cells = new Array(nRows * nCols), paint = (d, r, c) => {
       let rgb = opts.color(r, c);
-      d.style.backgroundColor = rgb ? css(rgb) : "", d.style.color = rgb ? textColorFor(rgb) : "";
+      d.style.backgroundColor = rgb ? css(rgb) : "", d.style.color = rgb ? textColorFor(rgb) : "", opts.noValue && d.classList.toggle("ew-nocell", !!opts.noValue(r, c));
       let t = opts.text ? opts.text(r, c) : null;
       d.textContent = t ?? "", d.setAttribute("aria-label", label(r, c));
     };
@@ -580,6 +580,8 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-legend-mid { position: absolute; left: 50%; top: 10px; transform: translateX(-50%); font-size: 10px; }
 .ew-legend-item { display: inline-flex; align-items: center; gap: 3px; }
 .ew-legend-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; }
+.ew-nocell { background: repeating-linear-gradient(135deg, var(--ew-bg) 0 3px, var(--ew-border) 3px 5px) !important; }
+.ew-legend-swatch.ew-nocell { border: 1px solid var(--ew-border); box-sizing: border-box; }
 
 .ew-grid { position: relative; }
 .ew-grid-canvas-el { contain: strict; }

@@ -121,7 +121,7 @@ function textColorFor(rgb) {
   let L = luminance(rgb), withWhite = 1.05 / (L + 0.05);
   return (L + 0.05) / 0.05 >= withWhite ? "#000000" : "#ffffff";
 }
-var THEME_BG = Object.freeze({ light: [255, 255, 255], dark: [27, 29, 33] });
+var THEME_BG = Object.freeze({ light: [255, 255, 255], dark: [27, 29, 33] }), NO_VALUE = Object.freeze({ light: [208, 215, 222], dark: [68, 75, 85] }), noValueColor = (theme) => (theme === "dark" ? NO_VALUE.dark : NO_VALUE.light).slice();
 function formatNumber(v, digits = 3) {
   if (typeof v != "number" || !Number.isFinite(v)) return String(v);
   if (v === 0) return "0";
@@ -236,7 +236,7 @@ function createGrid(opts) {
     el.style.gridTemplateColumns = `repeat(${nCols}, ${cellW}px)`, el.style.gridAutoRows = `${cellH}px`;
     let cells = new Array(nRows * nCols), paint = (d, r, c) => {
       let rgb = opts.color(r, c);
-      d.style.backgroundColor = rgb ? css(rgb) : "", d.style.color = rgb ? textColorFor(rgb) : "";
+      d.style.backgroundColor = rgb ? css(rgb) : "", d.style.color = rgb ? textColorFor(rgb) : "", opts.noValue && d.classList.toggle("ew-nocell", !!opts.noValue(r, c));
       let t = opts.text ? opts.text(r, c) : null;
       d.textContent = t ?? "", d.setAttribute("aria-label", label(r, c));
     };
@@ -677,6 +677,8 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-legend-mid { position: absolute; left: 50%; top: 10px; transform: translateX(-50%); font-size: 10px; }
 .ew-legend-item { display: inline-flex; align-items: center; gap: 3px; }
 .ew-legend-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; }
+.ew-nocell { background: repeating-linear-gradient(135deg, var(--ew-bg) 0 3px, var(--ew-border) 3px 5px) !important; }
+.ew-legend-swatch.ew-nocell { border: 1px solid var(--ew-border); box-sizing: border-box; }
 
 .ew-grid { position: relative; }
 .ew-grid-canvas-el { contain: strict; }
@@ -1368,7 +1370,10 @@ function build(ctx) {
   let { model, body, controls, tooltip } = ctx, tokens = { a: get(model, "tokens_a", []).map(String), b: get(model, "tokens_b", []).map(String) }, raws = { a: get(model, "raw_tokens_a", tokens.a), b: get(model, "raw_tokens_b", tokens.b) }, unit = get(model, "unit", "token") === "word" ? "word" : "token", al = decodeArray(model.get("alignment"), "alignment"), K = al.empty ? 0 : al.shape[0];
   if (!K)
     return hint(body, "Nothing to compare."), {};
-  let col = { a: (k) => at(al, k, 0), b: (k) => at(al, k, 1) }, differsArr = decodeArray(model.get("differs"), "differs"), differs = (k) => !differsArr.empty && differsArr.data[k] !== 0, rankA = decodeArray(model.get("ranks_a"), "ranks_a"), rankB = decodeArray(model.get("ranks_b"), "ranks_b"), diff = decodeArray(model.get("rank_diff"), "rank_diff"), L = diff.empty || diff.shape.length !== 2 ? 0 : diff.shape[0], labels = Array.from({ length: L }, (_, i) => String(get(model, "layer_labels", [])[i] ?? i)), tokenAt = (side, k) => col[side](k) >= 0 ? tokens[side][col[side](k)] : GAP, hasCell = (l, k) => at(rankA, l, k) > 0 && at(rankB, l, k) > 0, maxAbs = 0;
+  let col = { a: (k) => at(al, k, 0), b: (k) => at(al, k, 1) }, differsArr = decodeArray(model.get("differs"), "differs"), differs = (k) => !differsArr.empty && differsArr.data[k] !== 0, rankA = decodeArray(model.get("ranks_a"), "ranks_a"), rankB = decodeArray(model.get("ranks_b"), "ranks_b"), diff = decodeArray(model.get("rank_diff"), "rank_diff"), L = diff.empty || diff.shape.length !== 2 ? 0 : diff.shape[0], labels = Array.from({ length: L }, (_, i) => String(get(model, "layer_labels", [])[i] ?? i)), tokenAt = (side, k) => col[side](k) >= 0 ? tokens[side][col[side](k)] : GAP, hasCell = (l, k) => at(rankA, l, k) > 0 && at(rankB, l, k) > 0, nTok = { a: tokens.a.length, b: tokens.b.length }, noCellWhy = (l, k) => ["a", "b"].flatMap((side) => {
+    let S = side.toUpperCase();
+    return col[side](k) < 0 ? [`a gap in ${S}`] : at(side === "a" ? rankA : rankB, l, k) > 0 ? [] : [col[side](k) === nTok[side] - 1 ? `${S}'s last ${unit}, no next ${unit}` : `no rank in ${S}`];
+  }).join("; "), maxAbs = 0;
   for (let l = 0; l < L; l++) for (let k = 0; k < K; k++) hasCell(l, k) && (maxAbs = Math.max(maxAbs, Math.abs(at(diff, l, k))));
   let scale = divergingScale(maxAbs || 1, ctx.theme), nDiff = Array.from({ length: K }, (_, k) => differs(k)).filter(Boolean).length, summary = document.createElement("span");
   summary.className = "ew-pp-summary", summary.textContent = `${K} aligned ${unit}s, ${nDiff} differ`, summary.style.marginRight = "12px", controls.appendChild(summary);
@@ -1394,7 +1399,7 @@ function build(ctx) {
     ...columnLines(k),
     ["rank in A", rankText(at(rankA, l, k))],
     ["rank in B", rankText(at(rankB, l, k))],
-    ["log10 rank B − A", hasCell(l, k) ? formatNumber(at(diff, l, k), 3) : "– (no cell in one prompt)"]
+    ["log10 rank B − A", hasCell(l, k) ? formatNumber(at(diff, l, k), 3) : `– (no cell in one prompt: ${noCellWhy(l, k)})`]
   ], setActive = (l, k) => {
     axes.a.setActive(k), axes.b.setActive(k), rows && rows.setActive(l);
   };
@@ -1417,7 +1422,8 @@ function build(ctx) {
     cellH,
     mode,
     ariaLabel: "log10 rank in B minus log10 rank in A, layers by aligned columns",
-    color: (l, k) => hasCell(l, k) ? scale(at(diff, l, k)) : [200, 200, 200],
+    color: (l, k) => hasCell(l, k) ? scale(at(diff, l, k)) : noValueColor(ctx.theme),
+    noValue: (l, k) => !hasCell(l, k),
     text: mode === "dom" ? (l, k) => hasCell(l, k) ? formatCompact(at(diff, l, k), 5, 2) : "" : null,
     label: (l, k) => `${layerName(labels[l])}, column ${k}: rank ${rankText(at(rankA, l, k))} in A, ${rankText(at(rankB, l, k))} in B`,
     onHover(l, k, how, ev) {
@@ -1428,7 +1434,7 @@ function build(ctx) {
       setActive(l, k), tooltip.show(cellLines(l, k), how === "focus" ? grid.anchor(l, k) : ev);
     },
     onCommit: (l, k) => select(k)
-  }), g.appendChild(rows.el), g.appendChild(grid.el)), wrap.appendChild(g), body.appendChild(wrap), ctx.setLegend(L ? legend(scale, { label: "log10 rank in B − log10 rank in A (> 0: B ranks its next token lower)", note: "diverging, centred on 0; grey: no cell in one prompt" }) : null);
+  }), g.appendChild(rows.el), g.appendChild(grid.el)), wrap.appendChild(g), body.appendChild(wrap), ctx.setLegend(L ? rankLegend(scale) : null);
   let dla = dlaSection(model, ctx, labels);
   if (dla) {
     body.appendChild(dla.el);
@@ -1500,6 +1506,13 @@ function build(ctx) {
   return paint(), { grid, onTrait: { selected: paint, method: () => {
     methodIdx = Math.max(0, methods.indexOf(String(get(model, "method", "")))), paint();
   } } };
+}
+var NO_CELL_NOTE = `no cell: a gap (${GAP}) in one prompt, or its last token (no next token to rank)`;
+function rankLegend(scale) {
+  let lg = legend(scale, { label: "log10 rank in B − log10 rank in A (> 0: B ranks its next token lower)", note: `diverging, centred on 0; hatched: ${NO_CELL_NOTE}` }), item = document.createElement("span");
+  item.className = "ew-legend-item ew-pp-nocell-note", item.style.marginLeft = "10px";
+  let sw = document.createElement("span");
+  return sw.className = "ew-legend-swatch ew-nocell", item.appendChild(sw), item.appendChild(document.createTextNode(NO_CELL_NOTE)), lg.appendChild(item), lg;
 }
 function dlaSection(model, ctx, lensLabels) {
   let heads = decodeArray(model.get("dla_heads"), "dla_heads"), mlp = decodeArray(model.get("dla_mlp"), "dla_mlp"), acc = decodeArray(model.get("dla_accumulated"), "dla_accumulated");

@@ -1,11 +1,12 @@
 // PromptPairView: two prompts on aligned columns (a gap where one prompt has no token there). Differing columns are
 // marked (data-differs="1", `.ew-pp-diff`) in both token rows. Below, the rank-grid difference: rows = layers,
 // cell [l, k] = log10(rank in B) - log10(rank in A) of each prompt's next token in column k, diverging scale
-// centred on 0 (grey: one prompt has no cell). Hovering a token or a cell shows both prompts' values. Clicking
+// centred on 0 (hatched, ew-nocell: one prompt has no cell there, a gap or its last token, which has no next token to
+// rank; a legend item says so). Hovering a token or a cell shows both prompts' values. Clicking
 // commits `selected` (an aligned column): the saliency of that column's output token in A and in B, side by side,
 // on one scale. With components, the direct logit attribution difference A − B after one column (layers x heads + MLP).
 import { decodeArray, at } from "./lib/arrays.js";
-import { divergingScale, attributionScale, legend, formatNumber, formatCompact, formatRank } from "./lib/colors.js";
+import { divergingScale, attributionScale, legend, formatNumber, formatCompact, formatRank, noValueColor } from "./lib/colors.js";
 import { createGrid, gridMode } from "./lib/grid.js";
 import { tokenAxis, rowLabels, layerName, axisTitle } from "./lib/axis.js";
 import { mountView, commit, get, hint } from "./lib/model.js";
@@ -34,6 +35,14 @@ function build(ctx) {
   const labels = Array.from({ length: L }, (_, i) => String(get(model, "layer_labels", [])[i] ?? i));
   const tokenAt = (side, k) => (col[side](k) >= 0 ? tokens[side][col[side](k)] : GAP);
   const hasCell = (l, k) => at(rankA, l, k) > 0 && at(rankB, l, k) > 0;
+  // why a column has no cell in a prompt: a gap there, or that prompt's last token (nothing after it to rank)
+  const nTok = { a: tokens.a.length, b: tokens.b.length };
+  const noCellWhy = (l, k) => ["a", "b"].flatMap((side) => {
+    const S = side.toUpperCase();
+    if (col[side](k) < 0) return [`a gap in ${S}`];
+    if (at(side === "a" ? rankA : rankB, l, k) > 0) return [];
+    return [col[side](k) === nTok[side] - 1 ? `${S}'s last ${unit}, no next ${unit}` : `no rank in ${S}`];
+  }).join("; ");
   let maxAbs = 0;
   for (let l = 0; l < L; l++) for (let k = 0; k < K; k++) if (hasCell(l, k)) maxAbs = Math.max(maxAbs, Math.abs(at(diff, l, k)));
   const scale = divergingScale(maxAbs || 1, ctx.theme);
@@ -84,7 +93,7 @@ function build(ctx) {
   ];
   const cellLines = (l, k) => [layerName(labels[l]), ...columnLines(k), ["rank in A", rankText(at(rankA, l, k))],
     ["rank in B", rankText(at(rankB, l, k))],
-    ["log10 rank B \u2212 A", hasCell(l, k) ? formatNumber(at(diff, l, k), 3) : "\u2013 (no cell in one prompt)"]];
+    ["log10 rank B \u2212 A", hasCell(l, k) ? formatNumber(at(diff, l, k), 3) : `\u2013 (no cell in one prompt: ${noCellWhy(l, k)})`]];
   const setActive = (l, k) => {
     axes.a.setActive(k);
     axes.b.setActive(k);
@@ -116,7 +125,8 @@ function build(ctx) {
       cellH,
       mode,
       ariaLabel: "log10 rank in B minus log10 rank in A, layers by aligned columns",
-      color: (l, k) => (hasCell(l, k) ? scale(at(diff, l, k)) : [200, 200, 200]),
+      color: (l, k) => (hasCell(l, k) ? scale(at(diff, l, k)) : noValueColor(ctx.theme)),
+      noValue: (l, k) => !hasCell(l, k),
       text: mode === "dom" ? (l, k) => (hasCell(l, k) ? formatCompact(at(diff, l, k), 5, 2) : "") : null,
       label: (l, k) => `${layerName(labels[l])}, column ${k}: rank ${rankText(at(rankA, l, k))} in A, ${rankText(at(rankB, l, k))} in B`,
       onHover(l, k, how, ev) {
@@ -135,7 +145,7 @@ function build(ctx) {
   }
   wrap.appendChild(g);
   body.appendChild(wrap);
-  ctx.setLegend(L ? legend(scale, { label: "log10 rank in B \u2212 log10 rank in A (> 0: B ranks its next token lower)", note: "diverging, centred on 0; grey: no cell in one prompt" }) : null);
+  ctx.setLegend(L ? rankLegend(scale) : null);
 
   // ----- direct logit attribution difference A − B after one column (pair.view() with components) -----
   const dla = dlaSection(model, ctx, labels);
@@ -249,6 +259,22 @@ function build(ctx) {
     methodIdx = Math.max(0, methods.indexOf(String(get(model, "method", ""))));
     paint();
   } } };
+}
+
+const NO_CELL_NOTE = `no cell: a gap (${GAP}) in one prompt, or its last token (no next token to rank)`;
+
+/** The rank-difference legend, with a visible item for the hatched cells (ew-nocell) that have no value. */
+function rankLegend(scale) {
+  const lg = legend(scale, { label: "log10 rank in B \u2212 log10 rank in A (> 0: B ranks its next token lower)", note: `diverging, centred on 0; hatched: ${NO_CELL_NOTE}` });
+  const item = document.createElement("span");
+  item.className = "ew-legend-item ew-pp-nocell-note";
+  item.style.marginLeft = "10px";
+  const sw = document.createElement("span");
+  sw.className = "ew-legend-swatch ew-nocell";
+  item.appendChild(sw);
+  item.appendChild(document.createTextNode(NO_CELL_NOTE));
+  lg.appendChild(item);
+  return lg;
 }
 
 /**

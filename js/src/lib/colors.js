@@ -174,6 +174,14 @@ export function contrastRatio(a, b) {
 export const THEME_BG = Object.freeze({ light: [255, 255, 255], dark: [27, 29, 33] });
 
 /**
+ * The colour of a cell that has no value, per theme: styles.js --ew-border (muted, set apart from a diverging scale's
+ * centre, not glaring on a dark background). DOM cells also carry the class ew-nocell (hatched with --ew-border on
+ * --ew-bg); a legend swatch of that class explains it.
+ */
+export const NO_VALUE = Object.freeze({ light: [208, 215, 222], dark: [68, 75, 85] });
+export const noValueColor = (theme) => (theme === "dark" ? NO_VALUE.dark : NO_VALUE.light).slice();
+
+/**
  * `rgb` darkened (on a light background) or lightened (on a dark one) just enough for a contrast of at least `min`
  * against `bg` (WCAG 1.4.11: 3 for lines, marks and swatches), its hue kept. A colour that already contrasts enough
  * is returned as it is. Example: onBackground([240, 228, 66], [255, 255, 255]) -> a dark yellow (Okabe-Ito's yellow

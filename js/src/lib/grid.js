@@ -49,7 +49,8 @@ export function navigate(key, r, c, nRows, nCols, ctrl = false) {
 /**
  * opts: {nRows, nCols, cellW, cellH, color(r,c) -> [r,g,b], text(r,c) -> string|null,
  *        label(r,c) -> string (aria), onHover(r, c, how, ev) (r = -1 on leave), onCommit(r, c),
- *        threshold, mode ("dom"|"canvas" to force), ariaLabel}
+ *        threshold, mode ("dom"|"canvas" to force), ariaLabel, noValue(r,c) -> bool (DOM cells with no value: class
+ *        ew-nocell, hatched in the theme's colours; the canvas draws color(r,c))}
  * The returned grid's refresh() repaints every cell from these callbacks (DOM) or redraws the canvas.
  */
 export function createGrid(opts) {
@@ -91,6 +92,7 @@ export function createGrid(opts) {
       const rgb = opts.color(r, c);
       d.style.backgroundColor = rgb ? css(rgb) : "";
       d.style.color = rgb ? textColorFor(rgb) : "";
+      if (opts.noValue) d.classList.toggle("ew-nocell", !!opts.noValue(r, c));
       const t = opts.text ? opts.text(r, c) : null;
       d.textContent = t != null ? t : "";
       d.setAttribute("aria-label", label(r, c));

@@ -67,6 +67,8 @@ export const CSS = `
 .ew-legend-mid { position: absolute; left: 50%; top: 10px; transform: translateX(-50%); font-size: 10px; }
 .ew-legend-item { display: inline-flex; align-items: center; gap: 3px; }
 .ew-legend-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; }
+.ew-nocell { background: repeating-linear-gradient(135deg, var(--ew-bg) 0 3px, var(--ew-border) 3px 5px) !important; }
+.ew-legend-swatch.ew-nocell { border: 1px solid var(--ew-border); box-sizing: border-box; }
 
 .ew-grid { position: relative; }
 .ew-grid-canvas-el { contain: strict; }
