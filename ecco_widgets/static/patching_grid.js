@@ -1274,6 +1274,13 @@ function maxAbs(data) {
   for (let i = 0; i < data.length; i++) Math.abs(data[i]) > m && (m = Math.abs(data[i]));
   return m > 0 ? m : 1;
 }
+function summaryText(model, points, answer, foil) {
+  let given = (name) => {
+    let v = model.get(name);
+    return v != null && v !== "" && Number.isFinite(Number(v)) ? Number(v) : null;
+  }, runs = [["clean", given("clean_logit_diff")], ["corrupted", given("corrupted_logit_diff")]].filter(([, v]) => v != null);
+  return `${points}: logit difference ${JSON.stringify(answer)} − ${JSON.stringify(foil)}${runs.map(([k, v]) => `, ${k} ${formatNumber(v, 3)}`).join("")}`;
+}
 function effectSwitcher(current, onSelect) {
   let el = document.createElement("div");
   el.className = "ew-seg", el.setAttribute("role", "group"), el.setAttribute("aria-label", "show");
@@ -1368,7 +1375,7 @@ function build(ctx) {
       detail.appendChild(topkList("clean run", "clean", Array.from({ length: k2 }, (_, k) => [word(at(refIdx, 0, k)), at(refProb, 0, k)]))), detail.appendChild(topkList("corrupted run", "corrupted", Array.from({ length: k2 }, (_, k) => [word(at(refIdx, 1, k)), at(refProb, 1, k)])));
     }
   }, summary = document.createElement("span");
-  summary.className = "ew-patch-summary", summary.textContent = `${points}: logit difference ${JSON.stringify(answer)} − ${JSON.stringify(foil)}, clean ${formatNumber(Number(get(model, "clean_logit_diff", 0)), 3)}, corrupted ${formatNumber(Number(get(model, "corrupted_logit_diff", 0)), 3)}`, summary.style.marginRight = "12px", controls.appendChild(summary);
+  summary.className = "ew-patch-summary", summary.textContent = summaryText(model, points, answer, foil), summary.style.marginRight = "12px", controls.appendChild(summary);
   let switcher = hasAttr ? effectSwitcher(shown, (m) => {
     show(m), get(model, "shown", method) !== m && commit(model, "shown", m);
   }) : null;
@@ -1376,7 +1383,7 @@ function build(ctx) {
   let agree = { pearson: model.get("pearson"), sign_agreement: model.get("sign_agreement"), signed_cells: get(model, "signed_cells", 0) };
   if (hasAttr && (agree.pearson != null || agree.sign_agreement != null)) {
     let a = document.createElement("span");
-    a.className = "ew-patch-agreement", a.style.marginLeft = "12px";
+    a.className = "ew-patch-agreement";
     let r = agree.pearson != null ? `Pearson r = ${formatNumber(agree.pearson, 3)}` : "Pearson r: n/a", s = agree.sign_agreement != null ? `signs agree in ${formatNumber(agree.sign_agreement * 100, 3)}% of the ${agree.signed_cells} cells with |effect| ≥ 0.01` : "";
     a.textContent = `attribution vs exact: ${r}${s ? `; ${s}` : ""}`, controls.appendChild(a);
   }

@@ -1248,6 +1248,13 @@ function maxAbs(data) {
   for (let i = 0; i < data.length; i++) Math.abs(data[i]) > m && (m = Math.abs(data[i]));
   return m > 0 ? m : 1;
 }
+function summaryText(model, points, answer, foil) {
+  let given = (name) => {
+    let v = model.get(name);
+    return v != null && v !== "" && Number.isFinite(Number(v)) ? Number(v) : null;
+  }, runs = [["clean", given("clean_logit_diff")], ["corrupted", given("corrupted_logit_diff")]].filter(([, v]) => v != null);
+  return `${points}: logit difference ${JSON.stringify(answer)} − ${JSON.stringify(foil)}${runs.map(([k, v]) => `, ${k} ${formatNumber(v, 3)}`).join("")}`;
+}
 function effectSwitcher(current, onSelect) {
   let el2 = document.createElement("div");
   el2.className = "ew-seg", el2.setAttribute("role", "group"), el2.setAttribute("aria-label", "show");
@@ -1352,7 +1359,7 @@ function build(ctx) {
       let k2 = refIdx.shape[1];
       detail.appendChild(topkList("clean run", "clean", Array.from({ length: k2 }, (_, k) => [word(at(refIdx, 0, k)), at(refProb, 0, k)]))), detail.appendChild(topkList("corrupted run", "corrupted", Array.from({ length: k2 }, (_, k) => [word(at(refIdx, 1, k)), at(refProb, 1, k)])));
     }
-  }, summary = el("span", "ew-patch-summary", `head: logit difference ${JSON.stringify(answer)} − ${JSON.stringify(foil)}, clean ${formatNumber(Number(get(model, "clean_logit_diff", 0)), 3)}, corrupted ${formatNumber(Number(get(model, "corrupted_logit_diff", 0)), 3)}`);
+  }, summary = el("span", "ew-patch-summary", summaryText(model, "head", answer, foil));
   summary.style.marginRight = "12px", controls.appendChild(summary);
   let select = el("select", "ew-patch-position");
   select.setAttribute("aria-label", "patched position");
@@ -1368,7 +1375,7 @@ function build(ctx) {
   let agree = { pearson: model.get("pearson"), sign_agreement: model.get("sign_agreement"), signed_cells: get(model, "signed_cells", 0) };
   if (hasAttr && (agree.pearson != null || agree.sign_agreement != null)) {
     let r = agree.pearson != null ? `Pearson r = ${formatNumber(agree.pearson, 3)}` : "Pearson r: n/a", s = agree.sign_agreement != null ? `signs agree in ${formatNumber(agree.sign_agreement * 100, 3)}% of the ${agree.signed_cells} cells with |effect| ≥ 0.01` : "", a = el("span", "ew-patch-agreement", `attribution vs exact: ${r}${s ? `; ${s}` : ""}`);
-    a.style.marginLeft = "12px", controls.appendChild(a);
+    controls.appendChild(a);
   }
   let legendFor = (m) => {
     let lg = legend(scaleOf(m), { label: `${EFFECT_LABEL2[m]}: 0 = corrupted, 1 = clean`, note: "diverging, centred on 0" });

@@ -54,8 +54,9 @@ class PatchingGrid(EccoView):
     answer = traitlets.Unicode("").tag(sync=True)
     foil = traitlets.Unicode("").tag(sync=True)
     points = traitlets.Unicode("resid").tag(sync=True)
-    clean_logit_diff = traitlets.Float(0.0).tag(sync=True)
-    corrupted_logit_diff = traitlets.Float(0.0).tag(sync=True)
+    # the runs' logit differences answer - foil; None (null): not given, and the view does not show them
+    clean_logit_diff = traitlets.Float(None, allow_none=True).tag(sync=True)
+    corrupted_logit_diff = traitlets.Float(None, allow_none=True).tag(sync=True)
     topk_vocab, topk_index, topk_probs = topk_traits(3)
     reference_topk_index = Array(ndim=2).tag(sync=True, **array_serialization)
     reference_topk_probs = Array(ndim=2).tag(sync=True, **array_serialization)

@@ -19,6 +19,19 @@ export function maxAbs(data) {
   return m > 0 ? m : 1;
 }
 
+/**
+ * The summary line: `${points}: logit difference "answer" − "foil"`, then the clean and corrupted runs' logit
+ * differences, each only when given (a finite number; the traits are null when the view was made without them).
+ */
+export function summaryText(model, points, answer, foil) {
+  const given = (name) => {
+    const v = model.get(name);
+    return v != null && v !== "" && Number.isFinite(Number(v)) ? Number(v) : null;
+  };
+  const runs = [["clean", given("clean_logit_diff")], ["corrupted", given("corrupted_logit_diff")]].filter(([, v]) => v != null);
+  return `${points}: logit difference ${JSON.stringify(answer)} \u2212 ${JSON.stringify(foil)}${runs.map(([k, v]) => `, ${k} ${formatNumber(v, 3)}`).join("")}`;
+}
+
 /** A segmented toggle between the exact effects and the attribution estimate (`.ew-seg-btn[data-effect]`). */
 export function effectSwitcher(current, onSelect) {
   const el = document.createElement("div");
@@ -215,7 +228,7 @@ function build(ctx) {
 
   const summary = document.createElement("span");
   summary.className = "ew-patch-summary";
-  summary.textContent = `${points}: logit difference ${JSON.stringify(answer)} \u2212 ${JSON.stringify(foil)}, clean ${formatNumber(Number(get(model, "clean_logit_diff", 0)), 3)}, corrupted ${formatNumber(Number(get(model, "corrupted_logit_diff", 0)), 3)}`;
+  summary.textContent = summaryText(model, points, answer, foil);
   summary.style.marginRight = "12px";
   controls.appendChild(summary);
   const switcher = hasAttr ? effectSwitcher(shown, (m) => {
@@ -226,8 +239,7 @@ function build(ctx) {
   const agree = { pearson: model.get("pearson"), sign_agreement: model.get("sign_agreement"), signed_cells: get(model, "signed_cells", 0) };
   if (hasAttr && (agree.pearson != null || agree.sign_agreement != null)) {
     const a = document.createElement("span");
-    a.className = "ew-patch-agreement";
-    a.style.marginLeft = "12px";
+    a.className = "ew-patch-agreement"; // (no margin of its own: the controls' gap spaces it, also when it wraps)
     const r = agree.pearson != null ? `Pearson r = ${formatNumber(agree.pearson, 3)}` : "Pearson r: n/a";
     const s = agree.sign_agreement != null ? `signs agree in ${formatNumber(agree.sign_agreement * 100, 3)}% of the ${agree.signed_cells} cells with |effect| \u2265 0.01` : "";
     a.textContent = `attribution vs exact: ${r}${s ? `; ${s}` : ""}`;

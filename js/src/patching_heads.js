@@ -9,7 +9,7 @@ import { createGrid, gridMode } from "./lib/grid.js";
 import { rowLabels, layerName, axisTitle } from "./lib/axis.js";
 import { mountView, commit, get } from "./lib/model.js";
 import { tokenSpan } from "./lib/tokens.js";
-import { maxAbs, effectSwitcher, topkList } from "./patching_grid.js";
+import { maxAbs, effectSwitcher, topkList, summaryText } from "./patching_grid.js";
 
 const EFFECT_LABEL = { exact: "patching", attribution: "attribution estimate" };
 
@@ -175,7 +175,7 @@ function build(ctx) {
   };
 
   // ---- controls: the summary, the position selector, the effect switcher
-  const summary = el("span", "ew-patch-summary", `head: logit difference ${JSON.stringify(answer)} \u2212 ${JSON.stringify(foil)}, clean ${formatNumber(Number(get(model, "clean_logit_diff", 0)), 3)}, corrupted ${formatNumber(Number(get(model, "corrupted_logit_diff", 0)), 3)}`);
+  const summary = el("span", "ew-patch-summary", summaryText(model, "head", answer, foil));
   summary.style.marginRight = "12px";
   controls.appendChild(summary);
   const select = el("select", "ew-patch-position");
@@ -198,8 +198,8 @@ function build(ctx) {
   if (hasAttr && (agree.pearson != null || agree.sign_agreement != null)) {
     const r = agree.pearson != null ? `Pearson r = ${formatNumber(agree.pearson, 3)}` : "Pearson r: n/a";
     const s = agree.sign_agreement != null ? `signs agree in ${formatNumber(agree.sign_agreement * 100, 3)}% of the ${agree.signed_cells} cells with |effect| \u2265 0.01` : "";
+    // (no margin of its own: the controls' gap spaces it, also when it wraps to a line of its own)
     const a = el("span", "ew-patch-agreement", `attribution vs exact: ${r}${s ? `; ${s}` : ""}`);
-    a.style.marginLeft = "12px";
     controls.appendChild(a);
   }
   const legendFor = (m) => {

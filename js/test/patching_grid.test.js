@@ -76,3 +76,14 @@ test("patching_grid: with an attribution estimate, the switcher recolours in pla
   assert.equal(m.root.querySelector(".ew-legend").dataset.effect, "exact");
   m.cleanup();
 });
+
+test("patching_grid: the runs' logit differences in the summary only when given; the agreement line unindented", () => {
+  const s = viewStates(TOKENS).patching_grid;
+  const m = mount({ ...s, clean_logit_diff: null, corrupted_logit_diff: null, attribution_effect: arr(Array.from({ length: 3 * n }, (_, i) => i / 10), "float32", [3, n]), pearson: 0.5, sign_agreement: 0.75, signed_cells: 8 });
+  assert.equal(m.root.querySelector(".ew-patch-summary").textContent, 'resid: logit difference " a" \u2212 " b"');
+  assert.equal(m.root.querySelector(".ew-patch-agreement").style.marginLeft, "");
+  m.cleanup();
+  const g = mount(s);
+  assert.match(g.root.querySelector(".ew-patch-summary").textContent, /clean 2, corrupted -1$/);
+  g.cleanup();
+});

@@ -92,3 +92,34 @@ test("patching_heads: with an attribution estimate, the switcher recolours in pl
   assert.equal(cellText(m.root, 0, 1), String(Number((-3 / 24).toPrecision(2))));
   m.cleanup();
 });
+
+test("patching_heads: the summary gives the runs' logit differences only when they are given (null: left out)", () => {
+  const s = viewStates(TOKENS).patching_heads;
+  const text = (extra) => {
+    const m = mount({ ...s, ...extra });
+    const t = m.root.querySelector(".ew-patch-summary").textContent;
+    m.cleanup();
+    return t;
+  };
+  assert.equal(text({}), 'head: logit difference " a" \u2212 " b", clean 2, corrupted -1');
+  assert.equal(text({ clean_logit_diff: null, corrupted_logit_diff: null }), 'head: logit difference " a" \u2212 " b"');
+  const absent = { ...s };
+  delete absent.clean_logit_diff;
+  delete absent.corrupted_logit_diff;
+  const m = mount(absent);
+  assert.doesNotMatch(m.root.querySelector(".ew-patch-summary").textContent, /clean|corrupted|\b0\b/);
+  m.cleanup();
+  assert.equal(text({ corrupted_logit_diff: null }), 'head: logit difference " a" \u2212 " b", clean 2');
+  assert.equal(text({ clean_logit_diff: 0, corrupted_logit_diff: null }), 'head: logit difference " a" \u2212 " b", clean 0', "a given 0 is shown");
+});
+
+test("patching_heads: the agreement line has no margin of its own (the controls' gap spaces it; wrapped, it is not indented)", () => {
+  const s = viewStates(TOKENS).patching_heads;
+  const est = Array.from({ length: 24 }, (_, i) => i / 24 - 0.2);
+  const m = mount({ ...s, attribution_effect: arr(est, "float32", [3, 4, 2]), pearson: 0.9, sign_agreement: 0.75, signed_cells: 12 });
+  const a = m.root.querySelector(".ew-patch-agreement");
+  assert.equal(a.parentNode, m.root.querySelector(".ew-controls"));
+  assert.equal(a.style.marginLeft, "");
+  assert.equal(a.style.paddingLeft, "");
+  m.cleanup();
+});
