@@ -1328,9 +1328,9 @@ var STYLE_ID3 = "ew-style-feature-explorer-v1", FX_CSS = `
 .ew-fx-head { font-size: 12px; font-weight: 600; margin: 6px 0 4px 0; overflow-wrap: anywhere; }
 .ew-fx-head .ew-tok { font-family: var(--jp-code-font-family, ui-monospace, monospace); background: var(--ew-bg2); }
 .ew-fx-list { display: flex; flex-direction: column; gap: 1px; font-size: 12px; }
-.ew-fx-feat, .ew-fx-cols { display: grid; grid-template-columns: 4.5em minmax(6em, 18em) minmax(40px, 9em) 5em; gap: 0 8px; align-items: center; }
+.ew-fx-feat, .ew-fx-cols { display: grid; grid-template-columns: 4.5em minmax(6em, 18em) minmax(40px, 9em) 5em; gap: 0 8px; align-items: center; padding: 0 5px; }
 .ew-fx-with-attr .ew-fx-feat, .ew-fx-with-attr .ew-fx-cols { grid-template-columns: 4.5em minmax(6em, 18em) minmax(40px, 9em) 5em minmax(40px, 8em) 5em; }
-.ew-fx-feat { cursor: pointer; border-radius: 3px; }
+.ew-fx-feat { cursor: pointer; border-radius: 3px; padding: 1px 5px; }
 .ew-fx-feat > span { padding: 1px 2px; }
 .ew-fx-feat:focus { outline: none; }
 .ew-fx-feat:focus-visible, .ew-fx-feat.ew-active { outline: 2px solid var(--ew-focus); outline-offset: -1px; }
@@ -1347,6 +1347,8 @@ var STYLE_ID3 = "ew-style-feature-explorer-v1", FX_CSS = `
 .ew-fx-zero { position: absolute; left: 50%; top: -1px; bottom: -1px; border-left: 1px solid var(--ew-muted); }
 .ew-fx-val { font-variant-numeric: tabular-nums; text-align: right; }
 .ew-fx-colhead { color: var(--ew-muted); font-size: 11px; font-weight: 400; }
+/* a quoted token of the attribution target kept on one line (a long one cut with an ellipsis; its title holds it) */
+.ew-fx-colhead .ew-fx-target { display: inline-block; max-width: 100%; vertical-align: bottom; white-space: pre; overflow: hidden; text-overflow: ellipsis; unicode-bidi: isolate; }
 .ew-fx-card { margin-top: 8px; }
 .ew-fx-card:focus { outline: none; }
 .ew-fx-card:focus-visible { outline: 2px solid var(--ew-focus); outline-offset: 1px; }
@@ -1378,6 +1380,12 @@ function sparseRows(offsets, indices, values) {
 function rowsOf(model, prefix, n) {
   let off = decodeArray(model.get(`${prefix}_offsets`), `${prefix}_offsets`), idx = decodeArray(model.get(`${prefix}_indices`), `${prefix}_indices`), val = decodeArray(model.get(`${prefix}_values`), `${prefix}_values`);
   return off.empty || off.data.length !== n + 1 ? null : sparseRows(off.data, idx.empty ? new Int32Array(0) : idx.data, val.empty ? new Float32Array(0) : val.data);
+}
+function quotedParts(text) {
+  let out = [], re = /'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"/g, last = 0;
+  for (let m = re.exec(text); m; m = re.exec(text))
+    m.index > last && out.push({ text: text.slice(last, m.index), quoted: !1 }), out.push({ text: m[0], quoted: !0 }), last = m.index + m[0].length;
+  return last < text.length && out.push({ text: text.slice(last), quoted: !1 }), out;
 }
 function el2(tag, cls, text) {
   let e = document.createElement(tag);
@@ -1436,10 +1444,16 @@ function build(ctx) {
     let r = F.row(t);
     if (head.appendChild(document.createTextNode(`${r.indices.length} active feature${r.indices.length === 1 ? "" : "s"} at token ${t} `)), head.appendChild(tokenSpan(tokens[t], { raw: raw[t] })), r.indices.length > nTop && head.appendChild(document.createTextNode(` (the ${nTop} strongest)`)), !r.indices.length) return;
     let cols = ["feature", "label", "activation", ""];
-    A && cols.push(target ? `attribution to ${target}` : "attribution", "");
+    A && cols.push("attribution", "");
     let colRow = el2("div", "ew-fx-cols");
     colRow.setAttribute("aria-hidden", "true");
     for (let c of cols) colRow.appendChild(el2("span", "ew-fx-colhead", c));
+    if (A && target) {
+      let h = colRow.children[4];
+      h.textContent = "attribution to ";
+      for (let part of quotedParts(target))
+        part.quoted ? h.appendChild(el2("span", "ew-fx-target", part.text)).title = part.text : h.appendChild(document.createTextNode(part.text));
+    }
     list.appendChild(colRow);
     let attrMax = A && A.max || 1;
     for (let k = 0; k < Math.min(nTop, r.indices.length); k++) {
@@ -1484,7 +1498,7 @@ function build(ctx) {
     if (c < 0) {
       for (let i = 0; i < n; i++)
         tokenRow.setColor(i, null), delete tokenRow.spans[i].dataset.value;
-      ctx.setLegend(legend(null, { label: "hover or select a feature: the tokens take its activation as colour", categories: [] }));
+      ctx.setLegend(null);
       return;
     }
     let col = F.column(c), hi = 0;

@@ -20,9 +20,9 @@ const FX_CSS = `
 .ew-fx-head { font-size: 12px; font-weight: 600; margin: 6px 0 4px 0; overflow-wrap: anywhere; }
 .ew-fx-head .ew-tok { font-family: var(--jp-code-font-family, ui-monospace, monospace); background: var(--ew-bg2); }
 .ew-fx-list { display: flex; flex-direction: column; gap: 1px; font-size: 12px; }
-.ew-fx-feat, .ew-fx-cols { display: grid; grid-template-columns: 4.5em minmax(6em, 18em) minmax(40px, 9em) 5em; gap: 0 8px; align-items: center; }
+.ew-fx-feat, .ew-fx-cols { display: grid; grid-template-columns: 4.5em minmax(6em, 18em) minmax(40px, 9em) 5em; gap: 0 8px; align-items: center; padding: 0 5px; }
 .ew-fx-with-attr .ew-fx-feat, .ew-fx-with-attr .ew-fx-cols { grid-template-columns: 4.5em minmax(6em, 18em) minmax(40px, 9em) 5em minmax(40px, 8em) 5em; }
-.ew-fx-feat { cursor: pointer; border-radius: 3px; }
+.ew-fx-feat { cursor: pointer; border-radius: 3px; padding: 1px 5px; }
 .ew-fx-feat > span { padding: 1px 2px; }
 .ew-fx-feat:focus { outline: none; }
 .ew-fx-feat:focus-visible, .ew-fx-feat.ew-active { outline: 2px solid var(--ew-focus); outline-offset: -1px; }
@@ -39,6 +39,8 @@ const FX_CSS = `
 .ew-fx-zero { position: absolute; left: 50%; top: -1px; bottom: -1px; border-left: 1px solid var(--ew-muted); }
 .ew-fx-val { font-variant-numeric: tabular-nums; text-align: right; }
 .ew-fx-colhead { color: var(--ew-muted); font-size: 11px; font-weight: 400; }
+/* a quoted token of the attribution target kept on one line (a long one cut with an ellipsis; its title holds it) */
+.ew-fx-colhead .ew-fx-target { display: inline-block; max-width: 100%; vertical-align: bottom; white-space: pre; overflow: hidden; text-overflow: ellipsis; unicode-bidi: isolate; }
 .ew-fx-card { margin-top: 8px; }
 .ew-fx-card:focus { outline: none; }
 .ew-fx-card:focus-visible { outline: 2px solid var(--ew-focus); outline-offset: 1px; }
@@ -90,6 +92,23 @@ function rowsOf(model, prefix, n) {
   const val = decodeArray(model.get(`${prefix}_values`), `${prefix}_values`);
   if (off.empty || off.data.length !== n + 1) return null;
   return sparseRows(off.data, idx.empty ? new Int32Array(0) : idx.data, val.empty ? new Float32Array(0) : val.data);
+}
+
+/**
+ * A text split around its quoted parts (Python reprs: '...' or "...", backslash escapes inside).
+ * Example: quotedParts("logit of ' dog'") -> [{text: "logit of ", quoted: false}, {text: "' dog'", quoted: true}].
+ */
+export function quotedParts(text) {
+  const out = [];
+  const re = /'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"/g;
+  let last = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    if (m.index > last) out.push({ text: text.slice(last, m.index), quoted: false });
+    out.push({ text: m[0], quoted: true });
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) out.push({ text: text.slice(last), quoted: false });
+  return out;
 }
 
 function el(tag, cls, text) {
@@ -207,10 +226,19 @@ function build(ctx) {
     if (r.indices.length > nTop) head.appendChild(document.createTextNode(` (the ${nTop} strongest)`));
     if (!r.indices.length) return;
     const cols = ["feature", "label", "activation", ""];
-    if (A) cols.push(target ? `attribution to ${target}` : "attribution", "");
+    if (A) cols.push("attribution", "");
     const colRow = el("div", "ew-fx-cols");
     colRow.setAttribute("aria-hidden", "true");
     for (const c of cols) colRow.appendChild(el("span", "ew-fx-colhead", c));
+    if (A && target) {
+      // "attribution to logit of ' dog'": each quoted token of the target on one line (the header wraps around it)
+      const h = colRow.children[4];
+      h.textContent = "attribution to ";
+      for (const part of quotedParts(target)) {
+        if (!part.quoted) h.appendChild(document.createTextNode(part.text));
+        else h.appendChild(el("span", "ew-fx-target", part.text)).title = part.text;
+      }
+    }
     list.appendChild(colRow);
     const attrMax = A ? A.max || 1 : 1;
     for (let k = 0; k < Math.min(nTop, r.indices.length); k++) {
@@ -291,7 +319,7 @@ function build(ctx) {
         tokenRow.setColor(i, null);
         delete tokenRow.spans[i].dataset.value;
       }
-      ctx.setLegend(legend(null, { label: "hover or select a feature: the tokens take its activation as colour", categories: [] }));
+      ctx.setLegend(null); // (the hint is the sparkline row's: "hover or select a feature: ...", said once)
       return;
     }
     const col = F.column(c);

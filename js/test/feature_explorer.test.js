@@ -4,7 +4,7 @@
 import { test, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { setupDom, teardownDom, fakeModel, arr, fire, viewStates, HOSTILE } from "./helpers.js";
-import view, { sparseRows } from "../src/feature_explorer.js";
+import view, { sparseRows, quotedParts } from "../src/feature_explorer.js";
 
 let w;
 beforeEach(() => {
@@ -142,4 +142,42 @@ test("feature_explorer: n_top caps the list; a token with no features says so", 
   fire(w, tok(m.root, 3), "mouseover");
   assert.deepEqual(feats(m.root), [3]);
   assert.match(m.root.querySelector(".ew-fx-head").textContent, /the 1 strongest/);
+});
+
+test("feature_explorer: the attribution header keeps the target's quoted token on one line (.ew-fx-target, nowrap)", () => {
+  const s = viewStates(TOKENS).feature_explorer;
+  const state = { ...s, attribution_offsets: arr([0, 1, 1, 1, 1, 1, 3], "int32", [N + 1]), attribution_indices: arr([0, 0, 7], "int32", [3]),
+    attribution_values: arr([0.5, -2, 1], "float32", [3]), attribution_target: "logit of ' mat' - \"it's\"" };
+  const m = mount(state);
+  const head = m.root.querySelectorAll(".ew-fx-cols .ew-fx-colhead")[4];
+  assert.equal(head.textContent, "attribution to logit of ' mat' - \"it's\"");
+  assert.deepEqual([...head.querySelectorAll(".ew-fx-target")].map((t) => t.textContent), ["' mat'", "\"it's\""]);
+  const ws = getComputedStyle(head.querySelector(".ew-fx-target")).whiteSpace;
+  assert.ok(ws === "pre" || ws === "nowrap", `the quoted token does not wrap (white-space: ${ws})`);
+  m.cleanup();
+  assert.deepEqual(quotedParts("' dog'"), [{ text: "' dog'", quoted: true }]);
+  assert.deepEqual(quotedParts("plain"), [{ text: "plain", quoted: false }]);
+});
+
+test("feature_explorer: with no feature hovered or selected the hint is said once (not again in the legend)", () => {
+  const m = mount(viewStates(TOKENS).feature_explorer);
+  const said = m.root.textContent.split("hover or select a feature").length - 1;
+  assert.equal(said, 1);
+  assert.match(m.root.querySelector(".ew-fx-spark-row").textContent, /hover or select a feature/);
+  assert.equal(m.root.querySelector(".ew-legend"), null);
+  fire(w, m.root.querySelector('.ew-fx-feat[data-feature="7"]'), "mouseover");
+  assert.ok(m.root.querySelector(".ew-legend"), "a feature shown: its scale's legend");
+  m.cleanup();
+});
+
+test("feature_explorer: a feature row has room inside its outline (horizontal padding), the column heads aligned with it", () => {
+  const m = mount(viewStates(TOKENS).feature_explorer);
+  fire(w, m.root.querySelector('.ew-fx-feat[data-feature="7"]'), "click");
+  const row = m.root.querySelector(".ew-fx-feat.ew-selected");
+  const px = (el, p) => parseFloat(getComputedStyle(el)[p]) || 0;
+  assert.ok(px(row, "paddingLeft") >= 4, `padding-left ${getComputedStyle(row).paddingLeft}`);
+  assert.ok(px(row, "paddingRight") >= 4);
+  const cols = m.root.querySelector(".ew-fx-cols");
+  assert.equal(px(cols, "paddingLeft"), px(row, "paddingLeft"), "the heads line up with the rows' cells");
+  m.cleanup();
 });
