@@ -1317,6 +1317,7 @@ function layerCurve(values, opts) {
   return {
     el: svg,
     domain: [lo, hi],
+    zeroX: x(0),
     setActive(i) {
       active >= 0 && dots[active] && dot(dots[active], values[active], active, 2.5), active = i, i >= 0 && dots[i] && dot(dots[i], values[i], i, 4.5);
     }
@@ -1343,7 +1344,7 @@ function build(ctx) {
   let err = Number(get(model, "error", 0));
   err > 0 && controls.appendChild(el("span", "ew-la-error", `components sum to it within ${formatNumber(err, 2)}`));
   let note = String(get(model, "note", "")), wrap = el("div", "ew-scroll ew-la-main"), g = el("div");
-  g.style.cssText = "display:grid;grid-template-columns:max-content max-content max-content max-content;column-gap:10px;width:max-content;align-items:start";
+  g.style.cssText = "display:grid;grid-template-columns:max-content max-content max-content max-content;column-gap:10px;row-gap:8px;width:max-content;align-items:start";
   let head = el("div", "ew-axis ew-axis-top ew-la-heads");
   head.setAttribute("aria-hidden", "true");
   for (let c = 0; c < C; c++) {
@@ -1369,6 +1370,10 @@ function build(ctx) {
     label: `${what} after the embedding and after each layer`
   }), curveBox = el("div", "ew-la-curvebox");
   curveBox.appendChild(curve.el);
+  let zero = el("div", "ew-la-zero");
+  zero.style.cssText = `position:relative;height:12px;width:${curve.el.getAttribute("width")}px;font-size:10px;line-height:12px;color:var(--ew-muted)`;
+  let zeroLabel = el("span", "ew-la-zero-label", "0");
+  zeroLabel.style.cssText = `position:absolute;left:${curve.zeroX.toFixed(1)}px;top:0;transform:translateX(-50%)`, zero.appendChild(zeroLabel), curveBox.appendChild(zero);
   let domain = el("div", "ew-la-domain", `${formatNumber(curve.domain[0], 3)} … ${formatNumber(curve.domain[1], 3)}`);
   domain.style.cssText = "font-size:10px;color:var(--ew-muted)", curveBox.appendChild(domain);
   let reach = el("div", "ew-la-domain", `±${formatNumber(bars.reach, 3)}`);
@@ -1444,7 +1449,7 @@ function build(ctx) {
   let row = el("div", "ew-la-row");
   row.style.cssText = "display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start", wrap.appendChild(g), row.appendChild(wrap);
   let detail = el("div", "ew-la-detail");
-  if (detail.setAttribute("aria-live", "polite"), detail.style.cssText = "min-width:180px;max-width:260px", row.appendChild(detail), body.appendChild(row), termLabels.length) {
+  if (detail.setAttribute("aria-live", "polite"), detail.style.cssText = "flex:1 1 200px;min-width:180px", row.appendChild(detail), body.appendChild(row), termLabels.length) {
     let terms = el("div", "ew-la-terms");
     terms.style.cssText = "margin-top:6px;font-size:12px;display:flex;flex-wrap:wrap;gap:2px 12px", terms.appendChild(el("span", "ew-la-terms-title", "not in the grid:")), termLabels.forEach((t, i) => {
       let item = el("span", "ew-la-term");

@@ -77,7 +77,8 @@ function build(ctx) {
   // ---- the grid with its column heads, row labels, the bars and the curve
   const wrap = el("div", "ew-scroll ew-la-main");
   const g = el("div");
-  g.style.cssText = `display:grid;grid-template-columns:max-content max-content max-content max-content;column-gap:10px;width:max-content;align-items:start`;
+  // (row-gap: the charts' first points, on their top edge, clear of the column titles above them)
+  g.style.cssText = `display:grid;grid-template-columns:max-content max-content max-content max-content;column-gap:10px;row-gap:8px;width:max-content;align-items:start`;
   const head = el("div", "ew-axis ew-axis-top ew-la-heads");
   head.setAttribute("aria-hidden", "true");
   for (let c = 0; c < C; c++) {
@@ -103,6 +104,13 @@ function build(ctx) {
     rowH: cellH, width: 110, color: css(curveColor(ctx.theme)), label: `${what} after the embedding and after each layer` });
   const curveBox = el("div", "ew-la-curvebox");
   curveBox.appendChild(curve.el);
+  // "0" under the dashed zero line
+  const zero = el("div", "ew-la-zero");
+  zero.style.cssText = `position:relative;height:12px;width:${curve.el.getAttribute("width")}px;font-size:10px;line-height:12px;color:var(--ew-muted)`;
+  const zeroLabel = el("span", "ew-la-zero-label", "0");
+  zeroLabel.style.cssText = `position:absolute;left:${curve.zeroX.toFixed(1)}px;top:0;transform:translateX(-50%)`;
+  zero.appendChild(zeroLabel);
+  curveBox.appendChild(zero);
   const domain = el("div", "ew-la-domain", `${formatNumber(curve.domain[0], 3)} \u2026 ${formatNumber(curve.domain[1], 3)}`);
   domain.style.cssText = "font-size:10px;color:var(--ew-muted)";
   curveBox.appendChild(domain);
@@ -208,11 +216,13 @@ function build(ctx) {
   g.appendChild(curveBox);
   const row = el("div", "ew-la-row");
   row.style.cssText = "display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start";
+  // the panel takes the rest of the line beside the grid, and the whole line when it wraps under it (a narrow host:
+  // marimo, a side panel), not a 260px column beside an empty area
   wrap.appendChild(g);
   row.appendChild(wrap);
   const detail = el("div", "ew-la-detail");
   detail.setAttribute("aria-live", "polite");
-  detail.style.cssText = "min-width:180px;max-width:260px";
+  detail.style.cssText = "flex:1 1 200px;min-width:180px";
   row.appendChild(detail);
   body.appendChild(row);
 

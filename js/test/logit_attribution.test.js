@@ -122,3 +122,30 @@ test("logit_attribution: 80 layers x 64 heads draw one canvas; hover and keys st
   assert.deepEqual(m.model.sets("selected_cell").at(-1), [0, H]);
   assert.match(m.root.querySelector(".ew-la-detail").textContent, /layer 0, MLP/);
 });
+
+test("logit_attribution: in a narrow host the side panel takes the whole line when it wraps under the grid", () => {
+  const m = mount(viewStates(TOKENS).logit_attribution);
+  const row = m.root.querySelector(".ew-la-row");
+  assert.equal(row.style.flexWrap, "wrap");
+  const detail = m.root.querySelector(".ew-la-detail");
+  assert.ok(Number(detail.style.flexGrow) >= 1, `the panel grows to fill its line (flex: ${detail.style.flex})`);
+  assert.ok(parseFloat(detail.style.flexBasis) > 0 && parseFloat(detail.style.minWidth) > 0, "a basis and a minimum width decide when it wraps");
+  assert.equal(detail.style.maxWidth, "", "no cap that leaves it a narrow column beside an empty area");
+  m.cleanup();
+});
+
+test("logit_attribution: the curve's first point clears the column titles; the dashed zero line is labelled 0", () => {
+  const m = mount(viewStates(TOKENS).logit_attribution);
+  const g = m.root.querySelector(".ew-la-main > div");
+  assert.ok(parseFloat(g.style.rowGap) >= 6, `space between the titles and the charts (row-gap ${g.style.rowGap})`);
+  const svg = m.root.querySelector("svg.ew-la-curve");
+  const dashed = svg.querySelector("line[stroke-dasharray]");
+  const label = m.root.querySelector(".ew-la-curvebox .ew-la-zero-label");
+  assert.ok(label, "a label under the dashed line");
+  assert.equal(label.textContent, "0");
+  assert.equal(parseFloat(label.style.left).toFixed(1), Number(dashed.getAttribute("x1")).toFixed(1), "at the dashed line's x");
+  assert.match(label.style.transform, /translateX\(-50%\)/);
+  // accumulated 0.25 .. 0.925: x from 0 (the dashed line at the left padding)
+  assert.equal(Number(dashed.getAttribute("x1")), 5);
+  m.cleanup();
+});

@@ -241,3 +241,30 @@ def test_logit_attribution_head_hover_click_and_keys(probe, tmp_path):
     assert probe.sets()[-1] == ["selected_cell", [3, 2]]
     assert page.evaluate("() => window.__keys") == []
     probe.assert_clean()
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_logit_attribution_panel_takes_the_whole_line_in_a_narrow_host(probe, tmp_path, theme):
+    """In a host ~710 px wide (marimo's column) the "Click a cell" panel wraps under the grid and spans the line,
+    not a 260 px column beside an empty area; the curve's first point sits below the column titles; the dashed zero
+    line has its "0" under it."""
+    view = build(views.LogitAttributionView)
+    view.theme = theme
+    page = probe.page
+    page.set_viewport_size({"width": 730, "height": 900})
+    probe.open_export(view, tmp_path / "narrow.html")
+    geo = page.evaluate("""() => {
+      const r = (s) => document.querySelector(s).getBoundingClientRect();
+      const dashed = document.querySelector('svg.ew-la-curve line[stroke-dasharray]').getBoundingClientRect();
+      const titles = Array.from(document.querySelectorAll('.ew-la-main .ew-axis-title')).map(e => e.getBoundingClientRect().bottom);
+      const first = document.querySelector('svg.ew-la-curve rect[data-point="0"]').getBoundingClientRect();
+      const zero = r('.ew-la-zero-label');
+      return {row: r('.ew-la-row'), main: r('.ew-la-main'), detail: r('.ew-la-detail'), titles: Math.max(...titles),
+              first: first.top, zero: (zero.left + zero.right) / 2, dashed: dashed.left + dashed.width / 2};
+    }""")
+    assert geo["row"]["width"] < 720
+    assert geo["detail"]["top"] >= geo["main"]["bottom"], "the panel wrapped under the grid"
+    assert abs(geo["detail"]["width"] - geo["row"]["width"]) <= 1, geo
+    assert geo["first"] - geo["titles"] >= 3, geo  # the first point clear of the titles above it
+    assert abs(geo["zero"] - geo["dashed"]) <= 1.5, geo
+    probe.assert_clean()

@@ -77,9 +77,10 @@ export function layerBars(rows, opts) {
 }
 
 /**
- * layerCurve(values, {rowH, width, color, label}) -> {el, domain, setActive(i)}: values[0] at the top edge, values[i]
- * at the bottom edge of row i - 1 (a value read before the first row and after each row); x from min(0, lo) to
- * max(0, hi), a dashed 0 line. setActive(i) marks the point after row i.
+ * layerCurve(values, {rowH, width, color, label}) -> {el, domain, zeroX, setActive(i)}: values[0] at the top edge,
+ * values[i] at the bottom edge of row i - 1 (a value read before the first row and after each row); x from min(0, lo)
+ * to max(0, hi), a dashed 0 line at x = zeroX (px from the left, for a "0" label under it). setActive(i) marks the
+ * point after row i.
  */
 export function layerCurve(values, opts) {
   const rowH = opts.rowH;
@@ -117,6 +118,7 @@ export function layerCurve(values, opts) {
   return {
     el: svg,
     domain: [lo, hi],
+    zeroX: x(0),
     setActive(i) {
       if (active >= 0 && dots[active]) dot(dots[active], values[active], active, 2.5);
       active = i;
