@@ -1498,7 +1498,7 @@ function build(ctx) {
     if (c < 0) {
       for (let i = 0; i < n; i++)
         tokenRow.setColor(i, null), delete tokenRow.spans[i].dataset.value;
-      ctx.setLegend(null);
+      ctx.setLegend(legend(strengthScale(0, 1, ctx.theme), { label: "token colour: a feature's activation", format: (v) => v > 0 ? "its max" : "0" }));
       return;
     }
     let col = F.column(c), hi = 0;

@@ -319,7 +319,8 @@ function build(ctx) {
         tokenRow.setColor(i, null);
         delete tokenRow.spans[i].dataset.value;
       }
-      ctx.setLegend(null); // (the hint is the sparkline row's: "hover or select a feature: ...", said once)
+      // the scale a feature colours the tokens with (the hint to hover or select one is the sparkline row's, said once)
+      ctx.setLegend(legend(strengthScale(0, 1, ctx.theme), { label: "token colour: a feature's activation", format: (v) => (v > 0 ? "its max" : "0") }));
       return;
     }
     const col = F.column(c);

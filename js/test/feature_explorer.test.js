@@ -164,9 +164,12 @@ test("feature_explorer: with no feature hovered or selected the hint is said onc
   const said = m.root.textContent.split("hover or select a feature").length - 1;
   assert.equal(said, 1);
   assert.match(m.root.querySelector(".ew-fx-spark-row").textContent, /hover or select a feature/);
-  assert.equal(m.root.querySelector(".ew-legend"), null);
+  const lg = m.root.querySelector(".ew-legend");
+  assert.ok(lg, "a legend: the scale a feature colours the tokens with");
+  assert.doesNotMatch(lg.textContent + lg.getAttribute("aria-label"), /hover or select/);
+  assert.match(lg.textContent, /a feature's activation\s*0.*its max/);
   fire(w, m.root.querySelector('.ew-fx-feat[data-feature="7"]'), "mouseover");
-  assert.ok(m.root.querySelector(".ew-legend"), "a feature shown: its scale's legend");
+  assert.match(m.root.querySelector(".ew-legend").getAttribute("aria-label"), /#7: activation/);
   m.cleanup();
 });
 
