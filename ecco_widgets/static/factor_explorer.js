@@ -420,6 +420,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-root {
   --ew-bg: #ffffff; --ew-bg2: #f3f4f6; --ew-fg: #1b1f24; --ew-muted: #5c6370; --ew-border: #d0d7de;
   --ew-accent: #0072b2; --ew-focus: #d55e00; --ew-select: #000000; --ew-tt-bg: #ffffff; --ew-bar: #0072b2;
+  --ew-pos: #d55e00; --ew-neg: #0072b2;
   position: relative; box-sizing: border-box; max-width: 100%; margin: 2px 0; padding: 8px 10px; border-radius: 6px;
   background: var(--ew-bg); color: var(--ew-fg);
   font-family: var(--jp-ui-font-family, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif); font-size: 13px; line-height: 1.4;
@@ -427,6 +428,7 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-root.ew-dark {
   --ew-bg: #1b1d21; --ew-bg2: #2a2d33; --ew-fg: #e6e6e6; --ew-muted: #a0a7b4; --ew-border: #444b55;
   --ew-accent: #56b4e9; --ew-focus: #f0e442; --ew-select: #ffffff; --ew-tt-bg: #25282e; --ew-bar: #56b4e9;
+  --ew-pos: #e69f00; --ew-neg: #56b4e9;
 }
 .ew-root.ew-jp {
   --ew-bg: var(--jp-layout-color0); --ew-bg2: var(--jp-layout-color2); --ew-fg: var(--jp-content-font-color1);

@@ -34,8 +34,8 @@ const FX_CSS = `
 .ew-fx-track { position: relative; display: block; height: 10px; border: 1px solid var(--ew-border); border-radius: 2px; }
 .ew-fx-fill { position: absolute; left: 0; top: 0; bottom: 0; background: var(--ew-bar); }
 .ew-fx-attr-fill { position: absolute; top: 0; bottom: 0; }
-.ew-fx-attr-fill.ew-fx-pos { left: 50%; background: #d55e00; }
-.ew-fx-attr-fill.ew-fx-neg { right: 50%; background: #0072b2; }
+.ew-fx-attr-fill.ew-fx-pos { left: 50%; background: var(--ew-pos); }
+.ew-fx-attr-fill.ew-fx-neg { right: 50%; background: var(--ew-neg); }
 .ew-fx-zero { position: absolute; left: 50%; top: -1px; bottom: -1px; border-left: 1px solid var(--ew-muted); }
 .ew-fx-val { font-variant-numeric: tabular-nums; text-align: right; }
 .ew-fx-colhead { color: var(--ew-muted); font-size: 11px; font-weight: 400; }

@@ -79,3 +79,27 @@ test("the explorer's status line names a panel of neurons only 'neurons', not 'f
     teardownDom(w);
   }
 });
+
+test("the theme's bar colours (--ew-bar, --ew-pos, --ew-neg) contrast at least 3 : 1 with its background; no view hard-codes them", async () => {
+  const { CSS } = await import("../src/lib/styles.js");
+  const block = (selector) => CSS.slice(CSS.indexOf(`${selector} {`), CSS.indexOf("}", CSS.indexOf(`${selector} {`)));
+  const hex = (body, name) => {
+    const m = body.match(new RegExp(`${name}: #([0-9a-f]{6})`));
+    assert.ok(m, `${name} defined`);
+    return [0, 2, 4].map((i) => parseInt(m[1].slice(i, i + 2), 16));
+  };
+  for (const [theme, selector] of [["light", ".ew-root"], ["dark", ".ew-root.ew-dark"]]) {
+    const body = block(selector);
+    const bg = hex(body, "--ew-bg");
+    for (const name of ["--ew-bar", "--ew-pos", "--ew-neg"]) {
+      const ratio = contrastRatio(hex(body, name), bg);
+      assert.ok(ratio >= 3, `${theme} ${name}: ${ratio.toFixed(2)}`);
+    }
+  }
+  // the feature explorer's attribution bars take the theme's colours (they were fixed hex, dim on dark)
+  const { readFileSync } = await import("node:fs");
+  const source = readFileSync(new URL("../src/feature_explorer.js", import.meta.url), "utf8");
+  for (const rule of source.match(/\.ew-fx-attr-fill\.ew-fx-(pos|neg) \{[^}]*\}/g)) {
+    assert.match(rule, /background: var\(--ew-(pos|neg)\)/, rule);
+  }
+});
