@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import InputError, NotAvailableError
 from ..progress import progress_bar
 from ..views.explorer import UNITS, register_output_reader
-from .explore_panels import check_components, check_feature_labels, component_traits, feature_traits
+from .explore_panels import check_components, check_feature_labels, component_traits, feature_traits, mixing_traits
 
 _AGGREGATES = ("sum", "l2", "l2_normalized")
 
@@ -106,6 +106,7 @@ def explorer_traits(out: Any, *, unit: str = "token", watch: Sequence[str | int]
     if head_tokens is not None:
         traits.update(component_traits(out, head_tokens, top_heads))
     traits.update(feature_traits(out, top_features, labels))
+    traits.update(mixing_traits(out))
     if selected is None:
         targets = [] if out.targets is None or not out.attributions_raw else list(out.targets)
         selected = int(targets[0]) if targets else max(0, out.n_input_tokens - 1)

@@ -1,10 +1,12 @@
-"""The explorer's components and features panels, read from an output (``out.explore()``).
+"""The explorer's components, features and context-mixing panels, read from an output (``out.explore()``).
 
 Components (``lm.analyze(..., components=True)``): for token k >= 1, the direct logit attribution of token k where the
 model predicted it (position k - 1, target: token k's id, no foil), as ``out.logit_attribution(k - 1, ids[k])``: by
 layer for every token (attention and MLP shares, the logit read after each block), by head for the explained tokens
 (their strongest heads only). Features (``lm.analyze(..., saes=[...])``): per dictionary, each token's strongest active
 latents (``out.features[name].active(k)``), with labels when the dictionary (``sae.labels``) or the caller gives them.
+Context mixing (``attribution=["value_zeroing", "alti_logit", "rollout"]``): per method, each explained token's
+layers x source tokens matrices, per layer and rolled out (``out.context_mixing(method)``).
 
 >>> import numpy as np
 >>> from ecco_widgets.results import Output
@@ -85,6 +87,21 @@ def component_traits(out: Any, head_tokens: list[int], top_heads: int = 8) -> di
             "component_head_tokens": np.asarray(head_tokens, np.int32), "component_heads": heads,
             "component_head_values": values,
             "component_note": r.at(0).note}
+
+
+def mixing_traits(out: Any) -> dict[str, Any]:
+    """The context-mixing panel's arrays, from ``out.context_mixing(method)`` for every method computed (token level):
+    ``mixing_methods``, ``mixing_targets`` int32 (n_targets,), ``mixing_layers`` / ``mixing_rolled`` float32
+    (n_methods, n_layers, n_targets, n_tokens): method i's ``.layers`` / ``.rolled``; {} when none was computed."""
+    raw = dict(getattr(out, "mixing_raw", None) or {})
+    if not raw or getattr(out, "unit", "token") != "token" or out.targets is None:
+        return {}
+    mixes = [out.context_mixing(m) for m in raw]
+    if any(m.layers.shape[-1] != out.n_tokens for m in mixes):
+        return {}
+    return {"mixing_methods": list(raw), "mixing_targets": np.asarray(out.targets, np.int32),
+            "mixing_layers": np.stack([m.layers for m in mixes]).astype(np.float32),
+            "mixing_rolled": np.stack([m.rolled for m in mixes]).astype(np.float32)}
 
 
 def check_feature_labels(out: Any, feature_labels: Any) -> dict[str, dict[int, str]]:

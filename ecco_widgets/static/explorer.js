@@ -73,6 +73,14 @@ function decodeArray(field, name = "array") {
   }
   return { data, dtype, shape, size, empty: !1 };
 }
+function extent(data) {
+  let lo = 1 / 0, hi = -1 / 0;
+  for (let i = 0; i < data.length; i++) {
+    let v = data[i];
+    v < lo && (lo = v), v > hi && (hi = v);
+  }
+  return lo === 1 / 0 ? [0, 0] : [lo, hi];
+}
 
 // src/lib/colors.js
 var hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)], VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"].map(hex), CIVIDIS = ["#00224e", "#123570", "#3b496c", "#575d6d", "#707173", "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#fee838"].map(hex), INFERNO = ["#000004", "#1b0c41", "#4a0c6b", "#781c6d", "#a52c60", "#cf4446", "#ed6925", "#fb9b06", "#f7d13d", "#fcffa4"].map(hex), DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#f7f7f7", "#fdb863", "#e08214", "#b35806"].map(hex), DIVERGING_DARK = ["#92c5de", "#4393c3", "#2a4d69", "#34373d", "#7a4b12", "#e08214", "#fdb863"].map(hex), NEUTRAL = DIVERGING[3], CATEGORICAL = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#999999"].map(hex), clamp01 = (t) => t > 1 ? 1 : t < 0 ? 0 : t;
@@ -257,6 +265,10 @@ function columnWidth(texts) {
 function describeToken(i, text, raw) {
   let shown = raw != null && raw !== "" ? raw : text;
   return `token ${i}: ${JSON.stringify(shown == null ? "" : String(shown))}`;
+}
+function tokenSpan(text, opts = {}) {
+  let span2 = document.createElement("span");
+  return span2.className = "ew-tok" + (opts.className ? " " + opts.className : ""), fillToken(span2, text), opts.raw != null && (span2.title = String(opts.raw)), span2;
 }
 var ROLES = /* @__PURE__ */ new Set(["system", "user", "assistant"]);
 function chatMarks(turns, special, n) {
@@ -714,10 +726,55 @@ function valueText(metric, v) {
 }
 
 // src/lib/axis.js
+function tokenAxis(texts, raws, cellW, opts = {}) {
+  let el = document.createElement("div");
+  el.className = `ew-axis ew-axis-${opts.side || "bottom"}` + (opts.vertical ? " ew-axis-vertical" : ""), el.setAttribute("aria-hidden", "true");
+  let spans = [];
+  for (let i = 0; i < texts.length; i++) {
+    let t = texts[i] == null ? "" : texts[i], s = tokenSpan(t, { raw: raws && raws[i] != null ? raws[i] : t, className: opts.kindOf ? opts.kindOf(i) : "" });
+    s.style.width = `${cellW}px`, opts.vertical && (s.style.height = `${opts.height || 64}px`), spans.push(s), el.appendChild(s);
+  }
+  let full = document.createElement("span");
+  full.className = "ew-axis-full", full.setAttribute("aria-hidden", "true"), full.hidden = !0;
+  let active = -1;
+  return {
+    el,
+    spans,
+    full,
+    setActive(i) {
+      active >= 0 && spans[active] && spans[active].classList.remove("ew-active"), active = i, i >= 0 && spans[i] && spans[i].classList.add("ew-active");
+      let s = i >= 0 && !opts.vertical ? spans[i] : null;
+      if (!s || !(s.scrollWidth > s.clientWidth + 1)) {
+        full.hidden = !0;
+        return;
+      }
+      fillToken(full, texts[i] == null ? "" : texts[i]), full.parentNode || el.appendChild(full), full.style.left = `${s.offsetLeft}px`, full.hidden = !1;
+    }
+  };
+}
+function rowLabels(labels, cellH) {
+  let el = document.createElement("div");
+  el.className = "ew-rowlabels ew-sticky-col", el.setAttribute("aria-hidden", "true");
+  let spans = labels.map((l) => {
+    let s = document.createElement("span");
+    return s.textContent = String(l), s.title = String(l), s.style.height = `${cellH}px`, s.style.lineHeight = `${cellH}px`, el.appendChild(s), s;
+  }), active = -1;
+  return {
+    el,
+    spans,
+    setActive(i) {
+      active >= 0 && spans[active] && spans[active].classList.remove("ew-active"), active = i, i >= 0 && spans[i] && spans[i].classList.add("ew-active");
+    }
+  };
+}
 var layerName = (label2) => /^\d/.test(String(label2)) ? `layer ${label2}` : String(label2);
 function ordinal(n) {
   let t = n % 100, suffix = t >= 11 && t <= 13 ? "th" : { 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th";
   return `${n}${suffix}`;
+}
+function axisTitle(text, opts = {}) {
+  let el = document.createElement("div");
+  return el.className = "ew-axis-title" + (opts.sticky ? " ew-sticky-col" : "") + (opts.className ? ` ${opts.className}` : ""), el.textContent = text, el;
 }
 
 // src/lib/lens_panels.js
@@ -1068,7 +1125,303 @@ var COMPONENT_PANELS_CSS = `
 .ew-ex-flabel { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .ew-ex-flabel.ew-ex-unlabelled { color: var(--ew-muted); }
 .ew-ex-sae { font-weight: 600; color: var(--ew-fg); margin-top: 4px; }
+.ew-ex-mix { overflow-x: auto; max-width: 100%; padding-bottom: 2px; }
+.ew-ex-mix-grid { display: grid; grid-template-columns: max-content max-content; width: max-content; color: var(--ew-fg); }
+.ew-ex-mix-grid .ew-layer-title { align-self: end; font-size: 11px; color: var(--ew-muted); }
+.ew-ex-mix-legend { margin-top: 4px; }
 `;
+
+// src/lib/grid.js
+var DEFAULT_THRESHOLD = 4e3, modified = (ev) => ev.shiftKey || ev.ctrlKey || ev.altKey || ev.metaKey;
+function gridMode(nRows, nCols, threshold = DEFAULT_THRESHOLD) {
+  return nRows * nCols <= threshold ? "dom" : "canvas";
+}
+function hitTest(x, y, cellW, cellH, nRows, nCols) {
+  if (!(x >= 0) || !(y >= 0)) return null;
+  let c = Math.floor(x / cellW), r = Math.floor(y / cellH);
+  return r < 0 || c < 0 || r >= nRows || c >= nCols ? null : { r, c };
+}
+function navigate(key2, r, c, nRows, nCols, ctrl = !1) {
+  switch (key2) {
+    case "ArrowRight":
+      return { r, c: Math.min(nCols - 1, c + 1) };
+    case "ArrowLeft":
+      return { r, c: Math.max(0, c - 1) };
+    case "ArrowDown":
+      return { r: Math.min(nRows - 1, r + 1), c };
+    case "ArrowUp":
+      return { r: Math.max(0, r - 1), c };
+    case "Home":
+      return ctrl ? { r: 0, c: 0 } : { r, c: 0 };
+    case "End":
+      return ctrl ? { r: nRows - 1, c: nCols - 1 } : { r, c: nCols - 1 };
+    case "PageDown":
+      return { r, c: Math.min(nCols - 1, c + 10) };
+    case "PageUp":
+      return { r, c: Math.max(0, c - 10) };
+    default:
+      return null;
+  }
+}
+function createGrid(opts) {
+  let { nRows, nCols } = opts, cellW = opts.cellW || 16, cellH = opts.cellH || 16, mode = opts.mode || gridMode(nRows, nCols, opts.threshold == null ? DEFAULT_THRESHOLD : opts.threshold), el = document.createElement("div");
+  el.className = `ew-grid ew-grid-${mode}`, el.setAttribute("role", "grid"), opts.ariaLabel && el.setAttribute("aria-label", opts.ariaLabel), el.style.width = `${nCols * cellW}px`, el.style.height = `${nRows * cellH}px`, el.style.setProperty("--ew-cell-h", `${cellH}px`);
+  let active = { r: 0, c: 0 }, selected = null, hovered = null, label2 = opts.label || ((r, c) => `row ${r}, column ${c}`), hover = (cell2, how, ev) => {
+    hovered && cell2 && hovered.r === cell2.r && hovered.c === cell2.c && how === "mouse" || (hovered = cell2, opts.onHover && (cell2 ? opts.onHover(cell2.r, cell2.c, how, ev) : opts.onHover(-1, -1, how, ev)));
+  }, commit2 = (cell2) => {
+    cell2 && opts.onCommit && opts.onCommit(cell2.r, cell2.c);
+  }, api;
+  if (mode === "dom") {
+    el.style.gridTemplateColumns = `repeat(${nCols}, ${cellW}px)`, el.style.gridAutoRows = `${cellH}px`;
+    let cells = new Array(nRows * nCols), paint = (d, r, c) => {
+      let rgb = opts.color(r, c);
+      d.style.backgroundColor = rgb ? css(rgb) : "", d.style.color = rgb ? textColorFor(rgb) : "", opts.noValue && d.classList.toggle("ew-nocell", !!opts.noValue(r, c));
+      let t = opts.text ? opts.text(r, c) : null;
+      d.textContent = t ?? "", d.setAttribute("aria-label", label2(r, c));
+    };
+    for (let r = 0; r < nRows; r++) {
+      let row = document.createElement("div");
+      row.className = "ew-grid-row", row.setAttribute("role", "row");
+      for (let c = 0; c < nCols; c++) {
+        let d = document.createElement("div");
+        d.className = "ew-cell", d.setAttribute("role", "gridcell"), d.dataset.r = String(r), d.dataset.c = String(c), d.tabIndex = r === 0 && c === 0 ? 0 : -1, paint(d, r, c), row.appendChild(d), cells[r * nCols + c] = d;
+      }
+      el.appendChild(row);
+    }
+    let cellOf = (t) => {
+      for (; t && t !== el; ) {
+        if (t.dataset && t.dataset.r !== void 0) return { r: Number(t.dataset.r), c: Number(t.dataset.c) };
+        t = t.parentNode;
+      }
+      return null;
+    }, setActive = (cell2) => {
+      let prev = cells[active.r * nCols + active.c];
+      prev && (prev.tabIndex = -1), active = cell2;
+      let d = cells[cell2.r * nCols + cell2.c];
+      return d && (d.tabIndex = 0), d;
+    };
+    el.addEventListener("mouseover", (ev) => {
+      let cell2 = cellOf(ev.target);
+      cell2 && hover(cell2, "mouse", ev);
+    }), el.addEventListener("mouseleave", (ev) => hover(null, "mouse", ev)), el.addEventListener("click", (ev) => {
+      let cell2 = cellOf(ev.target);
+      cell2 && (setActive(cell2), commit2(cell2));
+    }), el.addEventListener("focusin", (ev) => {
+      let cell2 = cellOf(ev.target);
+      cell2 && (setActive(cell2), hover(cell2, "focus", ev.target));
+    }), el.addEventListener("focusout", (ev) => {
+      ev.relatedTarget && el.contains(ev.relatedTarget) || hover(null, "focus");
+    }), el.addEventListener("keydown", (ev) => {
+      let cell2 = cellOf(ev.target);
+      if (!cell2) return;
+      if ((ev.key === "Enter" || ev.key === " ") && !modified(ev)) {
+        ev.preventDefault(), commit2(cell2);
+        return;
+      }
+      let next = navigate(ev.key, cell2.r, cell2.c, nRows, nCols, ev.ctrlKey || ev.metaKey);
+      if (!next) return;
+      ev.preventDefault();
+      let d = setActive(next);
+      d && d.focus();
+    }), api = {
+      cells,
+      cellElement: (r, c) => cells[r * nCols + c] || null,
+      /** Repaint every cell from opts.color / opts.text / opts.label (e.g. after a change of metric). */
+      refresh() {
+        for (let r = 0; r < nRows; r++) for (let c = 0; c < nCols; c++) paint(cells[r * nCols + c], r, c);
+      },
+      setSelected(r, c) {
+        if (selected) {
+          let p = cells[selected.r * nCols + selected.c];
+          p && (p.classList.remove("ew-selected"), p.removeAttribute("aria-selected"));
+        }
+        if (selected = r == null || r < 0 ? null : { r, c }, selected) {
+          let d = cells[r * nCols + c];
+          d && (d.classList.add("ew-selected"), d.setAttribute("aria-selected", "true"));
+        }
+      },
+      focusCell(r, c) {
+        let d = setActive({ r, c });
+        d && d.focus();
+      },
+      anchor: (r, c) => cells[r * nCols + c] || el
+    };
+  } else {
+    el.tabIndex = 0;
+    let canvas = document.createElement("canvas");
+    canvas.className = "ew-grid-canvas-el", canvas.setAttribute("aria-hidden", "true");
+    let W = nCols * cellW, H = nRows * cellH, dpr = typeof window < "u" && window.devicePixelRatio || 1;
+    dpr = Math.min(dpr, 32e3 / W, 32e3 / H, Math.sqrt(2e8 / (W * H))), dpr = Math.max(dpr, 0.25), canvas.width = Math.max(1, Math.floor(W * dpr)), canvas.height = Math.max(1, Math.floor(H * dpr)), canvas.style.width = `${W}px`, canvas.style.height = `${H}px`, el.appendChild(canvas);
+    let hoverBox = document.createElement("div");
+    hoverBox.className = "ew-grid-hover", hoverBox.hidden = !0, hoverBox.style.width = `${cellW}px`, hoverBox.style.height = `${cellH}px`;
+    let selBox = document.createElement("div");
+    selBox.className = "ew-grid-selected", selBox.hidden = !0, selBox.style.width = `${cellW}px`, selBox.style.height = `${cellH}px`;
+    let live = document.createElement("div");
+    live.className = "ew-sr-only", live.setAttribute("aria-live", "polite"), el.appendChild(selBox), el.appendChild(hoverBox), el.appendChild(live);
+    let drawCount = 0, draw = () => {
+      let ctx = canvas.getContext && canvas.getContext("2d");
+      if (!ctx) return;
+      drawCount++;
+      let small = document.createElement("canvas");
+      small.width = nCols, small.height = nRows;
+      let sctx = small.getContext("2d");
+      if (sctx && typeof sctx.createImageData == "function") {
+        let img = sctx.createImageData(nCols, nRows), px = img.data;
+        for (let r = 0; r < nRows; r++)
+          for (let c = 0; c < nCols; c++) {
+            let rgb = opts.color(r, c) || [128, 128, 128], o = (r * nCols + c) * 4;
+            px[o] = rgb[0], px[o + 1] = rgb[1], px[o + 2] = rgb[2], px[o + 3] = 255;
+          }
+        sctx.putImageData(img, 0, 0), ctx.imageSmoothingEnabled = !1, ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
+      } else
+        for (let r = 0; r < nRows; r++)
+          for (let c = 0; c < nCols; c++)
+            ctx.fillStyle = css(opts.color(r, c) || [128, 128, 128]), ctx.fillRect(c * cellW * dpr, r * cellH * dpr, cellW * dpr, cellH * dpr);
+      ctx.fillStyle = "rgba(255,255,255,0.45)";
+      for (let r = 1; r < nRows; r++) ctx.fillRect(0, Math.round(r * cellH * dpr), canvas.width, Math.max(1, Math.round(dpr)));
+      if (cellW >= 8) for (let c = 1; c < nCols; c++) ctx.fillRect(Math.round(c * cellW * dpr), 0, Math.max(1, Math.round(dpr * 0.5)), canvas.height);
+    };
+    draw();
+    let place = (box, cell2) => {
+      box.hidden = !cell2, cell2 && (box.style.transform = `translate(${cell2.c * cellW}px, ${cell2.r * cellH}px)`);
+    }, local = (ev) => {
+      let rect = canvas.getBoundingClientRect();
+      return hitTest(ev.clientX - rect.left, ev.clientY - rect.top, cellW, cellH, nRows, nCols);
+    };
+    el.addEventListener("mousemove", (ev) => {
+      let cell2 = local(ev);
+      if (!cell2) {
+        place(hoverBox, null), hover(null, "mouse", ev);
+        return;
+      }
+      place(hoverBox, cell2), hover(cell2, "mouse", ev);
+    }), el.addEventListener("mouseleave", (ev) => {
+      place(hoverBox, null), hover(null, "mouse", ev);
+    }), el.addEventListener("click", (ev) => {
+      let cell2 = local(ev);
+      cell2 && (active = cell2, commit2(cell2));
+    });
+    let focusActive = () => {
+      if (place(hoverBox, active), live.textContent = label2(active.r, active.c), typeof hoverBox.scrollIntoView == "function")
+        try {
+          hoverBox.scrollIntoView({ block: "nearest", inline: "nearest" });
+        } catch {
+        }
+      hover(active, "focus", hoverBox);
+    };
+    el.addEventListener("focus", () => focusActive()), el.addEventListener("blur", () => {
+      place(hoverBox, null), hover(null, "focus");
+    }), el.addEventListener("keydown", (ev) => {
+      if ((ev.key === "Enter" || ev.key === " ") && !modified(ev)) {
+        ev.preventDefault(), commit2(active);
+        return;
+      }
+      let next = navigate(ev.key, active.r, active.c, nRows, nCols, ev.ctrlKey || ev.metaKey);
+      next && (ev.preventDefault(), active = next, focusActive());
+    }), api = {
+      canvas,
+      hoverBox,
+      get drawCount() {
+        return drawCount;
+      },
+      redraw: draw,
+      refresh: draw,
+      cellElement: () => null,
+      setSelected(r, c) {
+        selected = r == null || r < 0 ? null : { r, c }, place(selBox, selected);
+      },
+      focusCell(r, c) {
+        active = { r, c }, el.focus(), focusActive();
+      },
+      anchor: (r, c) => {
+        let rect = canvas.getBoundingClientRect();
+        return { left: rect.left + c * cellW, top: rect.top + r * cellH, right: rect.left + (c + 1) * cellW, bottom: rect.top + (r + 1) * cellH };
+      }
+    };
+  }
+  return Object.assign(api, {
+    el,
+    mode,
+    cellW,
+    cellH,
+    nRows,
+    nCols,
+    get active() {
+      return active;
+    },
+    get selected() {
+      return selected;
+    },
+    cellAt: (x, y) => hitTest(x, y, cellW, cellH, nRows, nCols)
+  });
+}
+
+// src/lib/mixing_panel.js
+var MODES = { layer: "per layer", rolled: "rolled out" }, SIGNED_MIXING = /* @__PURE__ */ new Set(["alti_logit"]);
+function mixingScale(method, lo, hi, theme) {
+  return SIGNED_MIXING.has(method) ? divergingScale(Math.max(-lo, hi), theme) : attributionScale(lo, hi, theme);
+}
+function choice(className, label2, entries, onChange2) {
+  let select = document.createElement("select");
+  select.className = className, select.setAttribute("aria-label", label2);
+  for (let [value, text] of entries) {
+    let o = document.createElement("option");
+    o.value = value, o.textContent = text, select.appendChild(o);
+  }
+  return select.addEventListener("change", () => onChange2(select.value)), select;
+}
+function mixingPanel(d) {
+  let f = panelFrame("mixing", "context mixing"), [M, L, T, N] = d.mixingLayers.shape, rowOf = /* @__PURE__ */ new Map();
+  Array.from(d.mixingTargets).forEach((t, r) => rowOf.set(t, r));
+  let labels = Array.from({ length: L }, (_, l) => d.layerLabels && d.layerLabels[l] != null ? String(d.layerLabels[l]) : String(l)), tok2 = (i) => d.tokens[i] != null ? String(d.tokens[i]) : "", method = 0, mode = "layer", last = 0, drawn = "";
+  M > 1 && (f.methodSelect = choice("ew-ex-mix-method", "context-mixing method", d.mixingMethods.map((m, i) => [String(i), m]), (v) => {
+    method = Number(v), f.show(last);
+  }), f.tools.appendChild(f.methodSelect)), f.modeSelect = choice("ew-ex-mix-mode", "per layer or rolled out", Object.entries(MODES), (v) => {
+    mode = v in MODES ? v : "layer", f.show(last);
+  }), f.tools.appendChild(f.modeSelect);
+  let missing = note(""), slot = document.createElement("div");
+  slot.className = "ew-ex-mix";
+  let legendSlot = document.createElement("div");
+  legendSlot.className = "ew-ex-mix-legend";
+  let value = (r, l, j) => (mode === "rolled" ? d.mixingRolled : d.mixingLayers).data[((method * L + l) * T + r) * N + j];
+  function draw(k, r) {
+    let name = d.mixingMethods[method] || "context mixing", shown = Float32Array.from({ length: L * k }, (_, i) => value(r, Math.floor(i / k), i % k)), [lo, hi] = extent(shown), scale = mixingScale(name, Math.min(0, lo), Math.max(0, hi), d.theme), axis = tokenAxis(Array.from({ length: k }, (_, j) => tok2(j)), null, 16, { side: "bottom", vertical: !0, height: 40 }), rows2 = rowLabels(labels, 14), grid = createGrid({
+      nRows: L,
+      nCols: k,
+      cellW: 16,
+      cellH: 14,
+      ariaLabel: `${name} ${MODES[mode]}: layers x source ${d.unit}s of ${d.unit} ${k}`,
+      color: (l, j) => scale(value(r, l, j)),
+      label: (l, j) => `${layerName(labels[l])}, source ${j} ${JSON.stringify(tok2(j))}: ${formatNumber(value(r, l, j))}`,
+      onHover(l, j, how, ev) {
+        if (axis.setActive(j), rows2.setActive(l), l < 0) return d.tooltip.hide();
+        d.tooltip.show([
+          layerName(labels[l]),
+          { label: `source ${j}`, token: tok2(j) },
+          { label: `target ${k}`, token: tok2(k) },
+          [`${name} (${MODES[mode]})`, formatNumber(value(r, l, j))]
+        ], how === "focus" ? grid.anchor(l, j) : ev);
+      }
+    });
+    if (grid.cellElement) for (let l = 0; l < L; l++) for (let j = 0; j < k; j++) {
+      let c = grid.cellElement(l, j);
+      c && (c.dataset.value = String(value(r, l, j)));
+    }
+    let g = document.createElement("div");
+    g.className = "ew-ex-mix-grid", g.appendChild(axisTitle("layer ↓", { className: "ew-layer-title" })), g.appendChild(document.createElement("div")), g.appendChild(rows2.el), g.appendChild(grid.el), g.appendChild(document.createElement("div")), g.appendChild(axis.el), slot.textContent = "", slot.appendChild(g), slot.dataset.target = String(k), slot.dataset.method = name, slot.dataset.mode = mode, legendSlot.textContent = "", legendSlot.appendChild(legend(scale, { label: `${name} (${MODES[mode]}) → ${d.unit} ${k}` }));
+  }
+  return f.show = (k) => {
+    last = k;
+    let r = rowOf.has(k) ? rowOf.get(k) : -1, name = d.mixingMethods[method] || "context mixing";
+    if (f.heading(["Context mixing of ", ...named(d, k), ` (${name}, ${MODES[mode]})`]), r < 0 || k < 1) {
+      let t = Array.from(d.mixingTargets);
+      setText(missing, r < 0 ? `${d.unit} ${k} is not explained: context mixing explains ${t.length} ${d.unit}s (${t.slice(0, 8).join(", ")}${t.length > 8 ? ", …" : ""}).` : `${d.unit} 0 has no context before it.`), f.fill([missing]), drawn = "";
+      return;
+    }
+    let key2 = `${k}|${method}|${mode}`;
+    key2 !== drawn && (draw(k, r), drawn = key2), f.fill([slot, legendSlot]);
+  }, f;
+}
 
 // src/lib/styles.js
 var STYLE_ID2 = "ew-style-v1", CSS = `
@@ -1867,7 +2220,11 @@ function readData(model, N) {
     featureIndices: A("feature_indices"),
     featureValues: A("feature_values"),
     featureActive: A("feature_active"),
-    featureLabels: get(model, "feature_labels", [])
+    featureLabels: get(model, "feature_labels", []),
+    mixingMethods: get(model, "mixing_methods", []).map(String),
+    mixingTargets: A("mixing_targets").data,
+    mixingLayers: A("mixing_layers"),
+    mixingRolled: A("mixing_rolled")
   }, layers = [d.ranks, d.topkIndex, d.watchRanks].find((a) => !a.empty), m = d.componentTokens.length, dlaLayers = d.componentAttn.empty ? 0 : d.componentAttn.shape[1], L = layers ? layers.shape[0] : 0, given = get(model, "layer_labels", []);
   d.layerLabels = Array.from({ length: Math.max(L, dlaLayers) }, (_, i) => given[i] != null ? String(given[i]) : String(i));
   for (let [m2, trait] of [["prob", "target_probs"], ["kl", "kl_to_final"], ["entropy", "entropy"]]) {
@@ -1883,7 +2240,8 @@ function readData(model, N) {
     factors: fit(d.factors, [null, d.factorPositions.size]) || fit(d.neuronIds, [N, null, 2]),
     attention: fit(d.attentionKeys, [null, N, null]) && d.attentionValues.size === d.attentionKeys.size,
     components: m > 0 && fit(d.componentAttn, [m, null]) && fit(d.componentMlp, [m, dlaLayers]) && fit(d.componentAccumulated, [m, dlaLayers + 1]) && Array.from(d.componentTokens).every((t) => t >= 0 && t < N) && (d.componentHeadTokens.length === 0 || fit(d.componentHeads, [d.componentHeadTokens.length, null, 2]) && d.componentHeadValues.size * 2 === d.componentHeads.size),
-    features: fit(d.featureIndices, [d.featureNames.length, N, null]) && d.featureValues.size === d.featureIndices.size
+    features: fit(d.featureIndices, [d.featureNames.length, N, null]) && d.featureValues.size === d.featureIndices.size,
+    mixing: d.mixingMethods.length > 0 && fit(d.mixingLayers, [d.mixingMethods.length, null, d.mixingTargets.length, N]) && d.mixingRolled.shape.join() === d.mixingLayers.shape.join()
   }, d;
 }
 function sameShape(a, b) {
@@ -1912,7 +2270,7 @@ function build(ctx) {
   };
   readMethod(), d.method = () => methodIdx;
   let panels = [], sal = d.has.saliency ? saliencyPanel(d, (m) => commit(model, "method", m)) : null;
-  sal && panels.push(sal), d.has.lens && panels.push(lensPanel(d)), d.has.predictions && panels.push(predictionsPanel(d)), d.has.watch && panels.push(watchPanel(d)), d.has.factors && panels.push(factorsPanel(d)), d.has.attention && panels.push(attentionPanel(d)), d.has.components && panels.push(componentsPanel(d)), d.has.features && panels.push(featuresPanel(d));
+  sal && panels.push(sal), d.has.lens && panels.push(lensPanel(d)), d.has.predictions && panels.push(predictionsPanel(d)), d.has.watch && panels.push(watchPanel(d)), d.has.factors && panels.push(factorsPanel(d)), d.has.attention && panels.push(attentionPanel(d)), d.has.components && panels.push(componentsPanel(d)), d.has.features && panels.push(featuresPanel(d)), d.has.mixing && panels.push(mixingPanel(d));
   let timings = {}, now = () => typeof performance < "u" ? performance.now() : 0, preview = -1, shown = selected(), scale = null, salRow = -1, roleAt = (i) => (turns.find((t) => i >= t.start && i < t.stop) || {}).role || "", explained = new Set(sal ? Array.from(d.targets) : []), row = createVirtualRow({
     tokens,
     rawTokens: raw,
@@ -1955,7 +2313,7 @@ function build(ctx) {
     let role = roleAt(i);
     return role && lines.push(["turn", role]), special && special[i] && lines.push("chat-template special token"), explained.has(i) && lines.push("explained: its saliency is in the saliency panel"), lines;
   }
-  let LATER = [["lens"], ["predictions"], ["watch", "factors", "attention"], ["components", "features"]], raf = typeof requestAnimationFrame == "function" ? requestAnimationFrame : null, generation = 0, pendingStages = [], waiters = [], settle = () => {
+  let LATER = [["lens"], ["predictions"], ["watch", "factors", "attention"], ["components", "features"], ["mixing"]], raf = typeof requestAnimationFrame == "function" ? requestAnimationFrame : null, generation = 0, pendingStages = [], waiters = [], settle = () => {
     pendingStages = [];
     let w = waiters;
     waiters = [];
@@ -2088,7 +2446,11 @@ function render({ model, el }) {
       "feature_indices",
       "feature_values",
       "feature_active",
-      "feature_labels"
+      "feature_labels",
+      "mixing_methods",
+      "mixing_targets",
+      "mixing_layers",
+      "mixing_rolled"
     ],
     localTraits: ["selected_token", "method"],
     build

@@ -13,6 +13,8 @@ back) shows, each panel only when its arrays are given:
 - ``components``: for token k, the direct logit attribution of token k where it was predicted (attention vs MLP per
   layer, the logit read after each block, the strongest heads), see :mod:`ecco_widgets.views.explorer_panels`;
 - ``features``: per sparse dictionary, the strongest active latents at token k (index, label, activation);
+- ``mixing``: for an explained token k, how its context was mixed: a layers x source-tokens heat map of
+  ``mixing_layers[m, :, r, :k]`` (or ``mixing_rolled``) where ``mixing_targets[r] == k``, per method ``m``;
 - ``attention``: the strongest keys ``attention_keys[h, k]`` (n_heads, n_tokens, n_keys; -1 = none) with their
   weights ``attention_values[h, k]``, for the head (or mean) ``head_labels[h]`` of one layer (``attention_label``).
 
@@ -40,12 +42,12 @@ import traitlets
 from .arrays import Array, ViewValueError, array_serialization, as_float_array, as_int_array
 from .base import TokenView, check_choice, check_index, check_labels, check_tokens, check_topk
 from .chat_marks import check_special, check_turns
-from .explorer_panels import components, features
+from .explorer_panels import components, features, mixing
 from .rank_grid import check_metric_arrays
 from .saliency import stack_methods
 
 #: the panels, in the order the view shows them
-PANELS = ("saliency", "lens", "predictions", "watch", "factors", "attention", "components", "features")
+PANELS = ("saliency", "lens", "predictions", "watch", "factors", "attention", "components", "features", "mixing")
 UNITS = ("token", "word")
 
 _READERS: list[Callable[..., dict[str, Any]]] = []
@@ -118,6 +120,11 @@ class Explorer(TokenView):
     feature_values = _arr(ndim=3)
     feature_active = _arr(ndim=2)
     feature_labels = traitlets.List(traitlets.Dict()).tag(sync=True)
+    # context mixing (per method, each explained token's row of every layer's mixing matrix, and rolled out)
+    mixing_methods = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    mixing_targets = _arr(ndim=1)
+    mixing_layers = _arr(ndim=4)
+    mixing_rolled = _arr(ndim=4)
 
     def __init__(self, out: Any = None, /, **options: Any) -> None:
         if out is not None:
@@ -135,7 +142,7 @@ class Explorer(TokenView):
         return present_panels(self.attributions.size > 0, self.ranks.size > 0, self.topk_index.size > 0,
                               self.watch_ranks.size > 0, self.factors.size + self.neuron_ids.size > 0,
                               self.attention_keys.size > 0, self.component_tokens.size > 0,
-                              self.feature_indices.size > 0)
+                              self.feature_indices.size > 0, self.mixing_layers.size > 0)
 
     def _repr_summary(self) -> str:
         title = f"title={self.title!r}, " if self.title else ""
@@ -192,6 +199,7 @@ def checked(o: Mapping[str, Any]) -> dict[str, Any]:
     out.update(_attention(o, n))
     out.update(components(o, n))
     out.update(features(o, n))
+    out.update(mixing(o, n))
     selected = o.pop("selected_token", 0)
     out["selected_token"] = check_index(selected, n, "selected_token", allow_none=False)
     out.update(o)  # title, theme, ...

@@ -1,4 +1,4 @@
-"""The explorer's components and features panels: their traits' checks (``Explorer`` declares the traits).
+"""The explorer's components, features and mixing panels: their traits' checks (``Explorer`` declares the traits).
 
 - ``components``: ``component_tokens`` int (m,), ascending token positions (>= 1) with ``component_attn`` /
   ``component_mlp`` float32 (m, n_layers), each block's attention and MLP share (with their biases) of the logit of
@@ -10,6 +10,9 @@
 - ``features``: ``feature_names`` (one per dictionary), ``feature_indices`` int (n_saes, n_tokens, k) (-1 = none),
   ``feature_values`` float32 (same shape), ``feature_active`` int (n_saes, n_tokens) (how many latents were active,
   optional), ``feature_labels``: one dict {str(latent): label} per dictionary (optional).
+- ``mixing``: ``mixing_methods`` (context-mixing methods), ``mixing_targets`` int (n_targets,) the explained
+  positions, ``mixing_layers`` / ``mixing_rolled`` float32 (n_methods, n_layers, n_targets, n_tokens): per method,
+  each target's row of each layer's own mixing matrix and the same rolled out (``out.context_mixing(method)``).
 
 >>> out = components({"component_tokens": [1], "component_attn": [[0.5]], "component_mlp": [[-1.0]],
 ...                   "component_accumulated": [[0.25, -0.25]]}, 2)
@@ -110,3 +113,24 @@ def features(o: dict[str, Any], n: int) -> dict[str, Any]:
     return {"feature_names": names, "feature_indices": idx,
             "feature_values": _floats(values, "feature_values", idx.shape, f"{idx.shape}, like feature_indices"),
             "feature_active": act, "feature_labels": labels}
+
+
+def mixing(o: dict[str, Any], n: int) -> dict[str, Any]:
+    """Pop and check the context-mixing panel's traits from ``o`` (n tokens); empty arrays when not given."""
+    names = o.pop("mixing_methods", None) or []
+    targets, layers, rolled = (o.pop(k, None) for k in ("mixing_targets", "mixing_layers", "mixing_rolled"))
+    if not _given(layers):
+        return {"mixing_methods": [], "mixing_targets": np.zeros(0, np.int32),
+                "mixing_layers": np.zeros((0,) * 4, np.float32), "mixing_rolled": np.zeros((0,) * 4, np.float32)}
+    names = check_tokens(names, "mixing_methods")
+    tg = as_int_array([] if targets is None else targets, "mixing_targets").reshape(-1).astype(np.int32)
+    if tg.size and (tg.min() < 0 or tg.max() >= n or len(set(tg.tolist())) != tg.size):
+        raise ViewValueError(f"mixing_targets: distinct positions in 0..{n - 1} are required, got {tg.tolist()}")
+    lay = as_float_array(layers, "mixing_layers")
+    if lay.ndim != 4 or lay.shape[0] != len(names) or lay.shape[2:] != (tg.size, n):
+        raise ViewValueError(f"mixing_layers: expected (n_methods={len(names)}, n_layers, n_targets={tg.size}, "
+                             f"n_tokens={n}), got {tuple(lay.shape)}")
+    meaning = f"{tuple(lay.shape)}, like mixing_layers"
+    return {"mixing_methods": names, "mixing_targets": tg,
+            "mixing_layers": _floats(lay, "mixing_layers", lay.shape, meaning),
+            "mixing_rolled": _floats(rolled if _given(rolled) else lay, "mixing_rolled", lay.shape, meaning)}

@@ -4,8 +4,8 @@
 // Enter select it and write `selected_token` back; a `selected_token` set from Python moves the selection.
 // For the shown token k: saliency row of target k, lens column k (after token k), layer predictions and watched ranks
 // after token k, factor values and top neurons at token k, the attention row of query k, the direct logit attribution
-// of token k where it was predicted (lib/component_panels.js), its strongest dictionary features. Panels whose arrays are
-// empty are left out. The token row is virtualised (lib/virtual_tokens.js): only the lines in view are in the DOM.
+// of token k where it was predicted (lib/component_panels.js), its strongest dictionary features, how its context was
+// mixed (lib/mixing_panel.js). Panels whose arrays are empty are left out. The token row is virtualised (lib/virtual_tokens.js): only the lines in view are in the DOM.
 import { decodeArray } from "./lib/arrays.js";
 import { attributionScale, legend, CATEGORICAL } from "./lib/colors.js";
 import { createVirtualRow } from "./lib/virtual_tokens.js";
@@ -13,6 +13,7 @@ import { saliencyPanel, factorsPanel, attentionPanel } from "./lib/panels.js";
 import { lensPanel, predictionsPanel, watchPanel } from "./lib/lens_panels.js";
 import { injectExplorerStyles } from "./lib/explorer_styles.js";
 import { componentsPanel, featuresPanel, injectComponentStyles } from "./lib/component_panels.js";
+import { mixingPanel } from "./lib/mixing_panel.js";
 import { mountView, commit, get, tokenTraits } from "./lib/model.js";
 
 const ROLE_RGB = { system: [153, 153, 153], user: [0, 114, 178], assistant: [213, 94, 0] };
@@ -36,6 +37,8 @@ export function readData(model, N) {
     componentHeadValues: A("component_head_values"), componentNote: String(get(model, "component_note", "")),
     featureNames: get(model, "feature_names", []).map(String), featureIndices: A("feature_indices"),
     featureValues: A("feature_values"), featureActive: A("feature_active"), featureLabels: get(model, "feature_labels", []),
+    mixingMethods: get(model, "mixing_methods", []).map(String), mixingTargets: A("mixing_targets").data,
+    mixingLayers: A("mixing_layers"), mixingRolled: A("mixing_rolled"),
   };
   const layers = [d.ranks, d.topkIndex, d.watchRanks].find((a) => !a.empty);
   const m = d.componentTokens.length;
@@ -61,6 +64,8 @@ export function readData(model, N) {
       (d.componentHeadTokens.length === 0 || (fit(d.componentHeads, [d.componentHeadTokens.length, null, 2]) &&
         d.componentHeadValues.size * 2 === d.componentHeads.size)),
     features: fit(d.featureIndices, [d.featureNames.length, N, null]) && d.featureValues.size === d.featureIndices.size,
+    mixing: d.mixingMethods.length > 0 && fit(d.mixingLayers, [d.mixingMethods.length, null, d.mixingTargets.length, N]) &&
+      d.mixingRolled.shape.join() === d.mixingLayers.shape.join(),
   };
   return d;
 }
@@ -121,6 +126,7 @@ function build(ctx) {
   if (d.has.attention) panels.push(attentionPanel(d));
   if (d.has.components) panels.push(componentsPanel(d));
   if (d.has.features) panels.push(featuresPanel(d));
+  if (d.has.mixing) panels.push(mixingPanel(d));
 
   const timings = {}; // ms of the last hover: tooltip, each panel, row, legend (benchmarks/bench_explorer.py reads them)
   const now = () => (typeof performance !== "undefined" ? performance.now() : 0);
@@ -191,7 +197,7 @@ function build(ctx) {
   // (benchmarks/bench_explorer.py, "longest frame"): the token row, its saliency colours, the saliency panel and the
   // legend in the hover's own frame; then each group of LATER in a frame of its own. A newer hover (or a selection,
   // which writes every panel at once) drops the rest.
-  const LATER = [["lens"], ["predictions"], ["watch", "factors", "attention"], ["components", "features"]];
+  const LATER = [["lens"], ["predictions"], ["watch", "factors", "attention"], ["components", "features"], ["mixing"]];
   const raf = typeof requestAnimationFrame === "function" ? requestAnimationFrame : null;
   let generation = 0;
   let pendingStages = [];
@@ -327,7 +333,8 @@ export function render({ model, el }) {
       "factor_positions", "neuron_ids", "neuron_values", "attention_label", "head_labels", "attention_keys",
       "attention_values", "component_tokens", "component_attn", "component_mlp", "component_accumulated",
       "component_logit", "component_head_tokens", "component_heads", "component_head_values", "component_note",
-      "feature_names", "feature_indices", "feature_values", "feature_active", "feature_labels"],
+      "feature_names", "feature_indices", "feature_values", "feature_active", "feature_labels", "mixing_methods",
+      "mixing_targets", "mixing_layers", "mixing_rolled"],
     localTraits: ["selected_token", "method"],
     build,
   });

@@ -245,7 +245,7 @@ export function featuresPanel(d) {
 
 const STYLE_ID = "ew-style-explorer-components-v1";
 
-/** Inject these panels' stylesheet once into the document (or the shadow root holding `el`). */
+/** Inject these panels' (and the context-mixing panel's, lib/mixing_panel.js) stylesheet once into the document (or the shadow root holding `el`). */
 export function injectComponentStyles(el) {
   if (typeof document === "undefined") return;
   const root = el && typeof el.getRootNode === "function" ? el.getRootNode() : document;
@@ -270,4 +270,8 @@ const COMPONENT_PANELS_CSS = `
 .ew-ex-flabel { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .ew-ex-flabel.ew-ex-unlabelled { color: var(--ew-muted); }
 .ew-ex-sae { font-weight: 600; color: var(--ew-fg); margin-top: 4px; }
+.ew-ex-mix { overflow-x: auto; max-width: 100%; padding-bottom: 2px; }
+.ew-ex-mix-grid { display: grid; grid-template-columns: max-content max-content; width: max-content; color: var(--ew-fg); }
+.ew-ex-mix-grid .ew-layer-title { align-self: end; font-size: 11px; color: var(--ew-muted); }
+.ew-ex-mix-legend { margin-top: 4px; }
 `;
