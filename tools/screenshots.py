@@ -2,16 +2,19 @@
 
 Each view is shot in the light theme (docs/img/<view>.png, in the README) and the dark one (<view>_dark.png).
 
-Run: .venv/bin/python tools/screenshots.py   (needs Debian's chromium and playwright; writes docs/img/*.png)
+Run: .venv/bin/python tools/screenshots.py [NAME ...]   (needs Debian's chromium and playwright; writes
+docs/img/*.png; names: only those views, e.g. logit_attribution context_mixing feature_dashboard)
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from pydoc_data.topics import topics
 
 import ecco_widgets as ew
 
@@ -21,8 +24,10 @@ if str(ROOT) not in sys.path:
 from tools.chromium import CHROMIUM_ARGS, chromium_executable  # noqa: E402
 
 
-def build_views() -> dict[str, ew.views.EccoView]:
+def build_views(only: list[str]) -> dict[str, ew.views.EccoView]:
     lm = ew.demo_model()
+    if only and set(only) <= set(NEWER):
+        return {name: view for name, view in newer_views(lm).items() if name in only}
     out = lm.generate("The countries of the European Union are:\n1. Austria\n2. Belgium\n3.", max_new_tokens=6,
                       attribution=("ig", "grad_x_input"), activations=True, attention=True)
     keys = lm.analyze("The keys to the cabinet")
@@ -41,13 +46,37 @@ def build_views() -> dict[str, ew.views.EccoView]:
         "factor_explorer": nmf.explore(title="Neuron activation factors"),
         "neuron_heatmap": text.neuron_heatmap(layer, [int(i) for i in strongest], title=f"Layer {layer} neurons"),
         "attention": out.attention(layer=6, title="Attention, layer 6"),
+        **newer_views(lm),
+    }
+
+
+NEWER = ("logit_attribution", "context_mixing", "feature_dashboard")
+
+
+def newer_views(lm: ew.LanguageModel) -> dict[str, ew.views.EccoView]:
+    """Direct logit attribution, context mixing and SAE feature cards, on the agreement example."""
+    keys = lm.analyze("The keys to the cabinet are", components=True,
+                      attribution=("alti_logit",), contrast=" is")
+    texts = [topic[:1500] for _, topic in sorted(topics.items())[:60]]
+    sae = ew.demo_sae()
+    counts = ew.feature_dashboard(lm, sae, texts, k=1, n_samples=1, n_promoted=1, progress=False).fire_counts
+    shown = [int(np.argsort(-counts)[20])]  # one card: a feature firing often, but not one of the densest
+    dash = ew.feature_dashboard(lm, sae, texts, features=shown, k=6, n_samples=12, progress=False)
+    return {
+        "logit_attribution": keys.logit_attribution(position=4, target=" are", foil=" is", unit="head").view(
+            title="Which heads and MLPs wrote ' are' over ' is'"),
+        "context_mixing": keys.context_mixing("alti_logit").view(title="ALTI-Logit: ' are' - ' is', layer by layer"),
+        "feature_dashboard": dash.view(title="Demo SAE features"),
     }
 
 
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
-    views = build_views()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", help="only these views (default: all)")
+    names = parser.parse_args().names
+    views = {k: v for k, v in build_views(names).items() if not names or k in names}
     target = ROOT / "docs" / "img"
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
