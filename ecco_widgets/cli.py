@@ -16,6 +16,7 @@ from typing import Sequence
 
 from tqdm.auto import tqdm
 
+from .analysis.attribution.methods import MIXING_METHODS
 from .batch.cli import ATTRIBUTION_CHOICES, add_batch_parser, parse_methods, run_batch
 from .errors import EccoWidgetsError
 from .writable import check_writable
@@ -194,6 +195,8 @@ def render(args: argparse.Namespace) -> Path:
                                             title=f"Ranks of the watched tokens after {_after(out, p)} ({where})"))
         if methods:
             views.append(out.primary_attributions(title="Input saliency: hover a generated token"))
+        for method in (m for m in methods if m in MIXING_METHODS):  # layers x source tokens, per explained token
+            views.append(out.context_mixing(method).view(title=f"Context mixing ({method}), layer by layer"))
         nmf, factors_note = _factors(out, args.factors) if args.activations else (None, "")
         if nmf is not None:
             views.append(nmf.explore(title=f"Neuron activation factors (NMF){factors_note}"))

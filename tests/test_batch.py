@@ -351,3 +351,21 @@ def test_summaries_equal_loops_over_the_outputs(lm, tmp_path):
     assert view.methods == ["grad_x_input"] and view.n_errors == 1
     html = ew.save_html([view], tmp_path / "summary.html")
     assert "batch_summary" in html.read_text()
+
+
+def test_cli_takes_the_context_mixing_methods_of_the_engine(lm, model_dir, prompts_file, tmp_path):
+    """`--attribution` offers every method of the engine's registry: context mixing too, rows equal to one call."""
+    from ecco_widgets.analysis.attribution.methods import METHODS
+    from ecco_widgets.batch.cli import parse_methods
+
+    assert parse_methods("rollout, alti_logit") == ["rollout", "alti_logit"]
+    assert set(METHODS) <= set(parse_methods(",".join(METHODS)))
+    run = cli("--model", str(model_dir), "--input", str(prompts_file), "--out", str(tmp_path / "mix"), "--generate",
+              "2", "--attribution", "rollout,alti_logit")
+    assert run.returncode == 0, run.stderr
+    results = ew.load_batch(tmp_path / "mix")
+    for i in (0, 5):
+        want = reference(lm, PROMPTS[i], generate=2, attribution=("rollout", "alti_logit"))
+        assert_same_output(results[i], want, exact=False)
+        np.testing.assert_allclose(results[i].context_mixing("alti_logit").rolled,
+                                   want.context_mixing("alti_logit").rolled, rtol=1e-5, atol=1e-6)

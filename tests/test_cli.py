@@ -52,6 +52,18 @@ def test_render_writes_an_offline_page_with_every_view(tmp_path, demo_lm):
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)
 
 
+def test_render_adds_a_context_mixing_view_per_mixing_method(tmp_path, demo_lm):
+    page = tmp_path / "mixing.html"
+    result = subprocess.run(
+        [sys.executable, "-m", "ecco_widgets.cli", "render", "--prompt", "The keys to the cabinet are",
+         "--attribution", "rollout,grad_x_input", "--out", str(page)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    views = json.loads(re.search(r'<script type="application/json" id="ew-views">(.*?)</script>', page.read_text(),
+                                 re.S).group(1))
+    assert [v["bundle"] for v in views] == ["explorer", "rank_grid", "layer_predictions", "saliency", "context_mixing"]
+    assert views[-1]["state"]["title"] == "Context mixing (rollout), layer by layer"
+
+
 def test_bad_lens_is_refused_before_the_model_loads(tmp_path, capsys):
     assert cli.main(["render", "--prompt", "Hi", "--lens", "tuned", "--out", str(tmp_path / "x.html")]) == 2
     assert "--lens must be 'logit' or 'tuned:DIR'" in capsys.readouterr().err

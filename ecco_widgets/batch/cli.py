@@ -16,9 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..analysis.attribution.methods import METHODS
 from ..errors import EccoWidgetsError, InputError
 
-ATTRIBUTION_CHOICES = ("ig", "grad_x_input", "saliency", "occlusion", "sig", "dig")
+#: every method of the attribution engine: the gradient ones and context mixing (value_zeroing, alti_logit, rollout)
+ATTRIBUTION_CHOICES = tuple(METHODS)
 
 
 def parse_methods(text: str) -> list[str]:
