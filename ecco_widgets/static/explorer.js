@@ -1126,6 +1126,7 @@ var COMPONENT_PANELS_CSS = `
 .ew-ex-flabel.ew-ex-unlabelled { color: var(--ew-muted); }
 .ew-ex-sae { font-weight: 600; color: var(--ew-fg); margin-top: 4px; }
 .ew-ex-mix { overflow-x: auto; max-width: 100%; padding-bottom: 2px; }
+.ew-panel[data-panel="mixing"] .ew-panel-body { max-height: 680px; }
 .ew-ex-mix-grid { display: grid; grid-template-columns: max-content max-content; width: max-content; color: var(--ew-fg); }
 .ew-ex-mix-grid .ew-layer-title { align-self: end; font-size: 11px; color: var(--ew-muted); }
 .ew-ex-mix-legend { margin-top: 4px; }
@@ -1361,6 +1362,9 @@ var MODES = { layer: "per layer", rolled: "rolled out" }, SIGNED_MIXING = /* @__
 function mixingScale(method, lo, hi, theme) {
   return SIGNED_MIXING.has(method) ? divergingScale(Math.max(-lo, hi), theme) : attributionScale(lo, hi, theme);
 }
+function mixingCellWidth(k) {
+  return Math.max(16, Math.min(40, Math.floor(560 / Math.max(1, k))));
+}
 function choice(className, label2, entries, onChange2) {
   let select = document.createElement("select");
   select.className = className, select.setAttribute("aria-label", label2);
@@ -1385,10 +1389,10 @@ function mixingPanel(d) {
   legendSlot.className = "ew-ex-mix-legend";
   let value = (r, l, j) => (mode === "rolled" ? d.mixingRolled : d.mixingLayers).data[((method * L + l) * T + r) * N + j];
   function draw(k, r) {
-    let name = d.mixingMethods[method] || "context mixing", shown = Float32Array.from({ length: L * k }, (_, i) => value(r, Math.floor(i / k), i % k)), [lo, hi] = extent(shown), scale = mixingScale(name, Math.min(0, lo), Math.max(0, hi), d.theme), axis = tokenAxis(Array.from({ length: k }, (_, j) => tok2(j)), null, 16, { side: "bottom", vertical: !0, height: 40 }), rows2 = rowLabels(labels, 14), grid = createGrid({
+    let name = d.mixingMethods[method] || "context mixing", shown = Float32Array.from({ length: L * k }, (_, i) => value(r, Math.floor(i / k), i % k)), [lo, hi] = extent(shown), scale = mixingScale(name, Math.min(0, lo), Math.max(0, hi), d.theme), cellW = mixingCellWidth(k), axis = tokenAxis(Array.from({ length: k }, (_, j) => tok2(j)), null, cellW, { side: "bottom", vertical: !0, height: 40 }), rows2 = rowLabels(labels, 14), grid = createGrid({
       nRows: L,
       nCols: k,
-      cellW: 16,
+      cellW,
       cellH: 14,
       ariaLabel: `${name} ${MODES[mode]}: layers x source ${d.unit}s of ${d.unit} ${k}`,
       color: (l, j) => scale(value(r, l, j)),

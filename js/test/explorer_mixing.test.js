@@ -114,3 +114,14 @@ test("mixing: no panel without its arrays, or with arrays of the wrong shape", (
   assert.equal(panel(bad), null);
   bad.cleanup();
 });
+
+test("explorer mixing: every layer shows (the panel's body is allowed 680 px, not 380) and short contexts get wide cells", async () => {
+  const { mixingCellWidth } = await import("../src/lib/mixing_panel.js");
+  assert.equal(mixingCellWidth(5), 40);
+  assert.equal(mixingCellWidth(20), 28);
+  assert.equal(mixingCellWidth(200), 16);
+  const { readFileSync } = await import("node:fs");
+  const css = readFileSync(new URL("../src/lib/component_panels.js", import.meta.url), "utf8");
+  // 30 layers x 14 px, the token axis and the legend: over the 380 px every other panel's body scrolls at
+  assert.match(css, /\.ew-panel\[data-panel="mixing"\] \.ew-panel-body \{ max-height: 680px; \}/);
+});

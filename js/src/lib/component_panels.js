@@ -271,6 +271,7 @@ const COMPONENT_PANELS_CSS = `
 .ew-ex-flabel.ew-ex-unlabelled { color: var(--ew-muted); }
 .ew-ex-sae { font-weight: 600; color: var(--ew-fg); margin-top: 4px; }
 .ew-ex-mix { overflow-x: auto; max-width: 100%; padding-bottom: 2px; }
+.ew-panel[data-panel="mixing"] .ew-panel-body { max-height: 680px; }
 .ew-ex-mix-grid { display: grid; grid-template-columns: max-content max-content; width: max-content; color: var(--ew-fg); }
 .ew-ex-mix-grid .ew-layer-title { align-self: end; font-size: 11px; color: var(--ew-muted); }
 .ew-ex-mix-legend { margin-top: 4px; }

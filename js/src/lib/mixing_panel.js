@@ -19,6 +19,11 @@ export function mixingScale(method, lo, hi, theme) {
   return SIGNED_MIXING.has(method) ? divergingScale(Math.max(-lo, hi), theme) : attributionScale(lo, hi, theme);
 }
 
+/** A cell's width for k source tokens: wide for a short context (up to 40 px), 16 px from 35 tokens on. */
+export function mixingCellWidth(k) {
+  return Math.max(16, Math.min(40, Math.floor(560 / Math.max(1, k))));
+}
+
 function choice(className, label, entries, onChange) {
   const select = document.createElement("select");
   select.className = className;
@@ -72,12 +77,13 @@ export function mixingPanel(d) {
     const shown = Float32Array.from({ length: L * k }, (_, i) => value(r, Math.floor(i / k), i % k));
     const [lo, hi] = extent(shown);
     const scale = mixingScale(name, Math.min(0, lo), Math.max(0, hi), d.theme);
-    const axis = tokenAxis(Array.from({ length: k }, (_, j) => tok(j)), null, 16, { side: "bottom", vertical: true, height: 40 });
+    const cellW = mixingCellWidth(k);
+    const axis = tokenAxis(Array.from({ length: k }, (_, j) => tok(j)), null, cellW, { side: "bottom", vertical: true, height: 40 });
     const rows = rowLabels(labels, 14);
     const grid = createGrid({
       nRows: L,
       nCols: k,
-      cellW: 16,
+      cellW,
       cellH: 14,
       ariaLabel: `${name} ${MODES[mode]}: layers x source ${d.unit}s of ${d.unit} ${k}`,
       color: (l, j) => scale(value(r, l, j)),
