@@ -307,12 +307,15 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-sbar-fill { position: absolute; left: 0; top: 0; bottom: 0; background: var(--ew-bar); opacity: 0.55; }
 .ew-sbar-val { position: relative; display: block; padding-left: 2px; line-height: 1; white-space: nowrap; }
 `;
-function injectStyles(el2) {
+function injectStyleSheet(el2, id, css2) {
   if (typeof document > "u") return;
-  let root = el2 && typeof el2.getRootNode == "function" ? el2.getRootNode() : document, isShadow = typeof ShadowRoot < "u" && root instanceof ShadowRoot, container = isShadow ? root : document.head || document.documentElement;
-  if (isShadow ? root.getElementById && root.querySelector(`#${STYLE_ID}`) : document.getElementById(STYLE_ID)) return;
+  let root = el2 && typeof el2.getRootNode == "function" ? el2.getRootNode() : document, isShadow = typeof ShadowRoot < "u" && root instanceof ShadowRoot;
+  if (isShadow ? root.querySelector(`#${id}`) : document.getElementById(id)) return;
   let style = document.createElement("style");
-  style.id = STYLE_ID, style.textContent = CSS, container.appendChild(style);
+  style.id = id, style.textContent = css2, (isShadow ? root : document.head || document.documentElement).appendChild(style);
+}
+function injectStyles(el2) {
+  injectStyleSheet(el2, STYLE_ID, CSS);
 }
 
 // src/lib/arrays.js
@@ -982,11 +985,7 @@ var N_BANDS = 4, SVG = "http://www.w3.org/2000/svg", STYLE_ID2 = "ew-style-featu
 .ew-fd-logit { border: 1px solid var(--ew-border); border-radius: 3px; padding: 0 3px; white-space: pre; }
 `;
 function injectCardStyles(node) {
-  if (typeof document > "u") return;
-  let root = node && typeof node.getRootNode == "function" ? node.getRootNode() : document, isShadow = typeof ShadowRoot < "u" && root instanceof ShadowRoot, container = isShadow ? root : document.head || document.documentElement;
-  if (isShadow ? root.querySelector(`#${STYLE_ID2}`) : document.getElementById(STYLE_ID2)) return;
-  let style = document.createElement("style");
-  style.id = STYLE_ID2, style.textContent = CSS2, container.appendChild(style);
+  injectStyleSheet(node, STYLE_ID2, CSS2);
 }
 var el = (tag, className, text) => {
   let node = document.createElement(tag);
@@ -1097,11 +1096,7 @@ var PAGE = 24, STYLE_ID3 = "ew-style-feature-dashboard-v1", CSS3 = `
 .ew-fd-more { background: var(--ew-bg2); color: var(--ew-fg); border: 1px solid var(--ew-border); border-radius: 4px; font: inherit; cursor: pointer; }
 `;
 function injectDashboardStyles(node) {
-  if (injectCardStyles(node), typeof document > "u") return;
-  let root = node && typeof node.getRootNode == "function" ? node.getRootNode() : document, isShadow = typeof ShadowRoot < "u" && root instanceof ShadowRoot, container = isShadow ? root : document.head || document.documentElement;
-  if (isShadow ? root.querySelector(`#${STYLE_ID3}`) : document.getElementById(STYLE_ID3)) return;
-  let style = document.createElement("style");
-  style.id = STYLE_ID3, style.textContent = CSS3, container.appendChild(style);
+  injectCardStyles(node), injectStyleSheet(node, STYLE_ID3, CSS3);
 }
 function matches(query, f, label) {
   let q = String(query || "").trim().toLowerCase();

@@ -630,12 +630,15 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-sbar-fill { position: absolute; left: 0; top: 0; bottom: 0; background: var(--ew-bar); opacity: 0.55; }
 .ew-sbar-val { position: relative; display: block; padding-left: 2px; line-height: 1; white-space: nowrap; }
 `;
-function injectStyles(el3) {
+function injectStyleSheet(el3, id, css3) {
   if (typeof document > "u") return;
-  let root = el3 && typeof el3.getRootNode == "function" ? el3.getRootNode() : document, isShadow = typeof ShadowRoot < "u" && root instanceof ShadowRoot, container = isShadow ? root : document.head || document.documentElement;
-  if (isShadow ? root.getElementById && root.querySelector(`#${STYLE_ID}`) : document.getElementById(STYLE_ID)) return;
+  let root = el3 && typeof el3.getRootNode == "function" ? el3.getRootNode() : document, isShadow = typeof ShadowRoot < "u" && root instanceof ShadowRoot;
+  if (isShadow ? root.querySelector(`#${id}`) : document.getElementById(id)) return;
   let style = document.createElement("style");
-  style.id = STYLE_ID, style.textContent = CSS, container.appendChild(style);
+  style.id = id, style.textContent = css3, (isShadow ? root : document.head || document.documentElement).appendChild(style);
+}
+function injectStyles(el3) {
+  injectStyleSheet(el3, STYLE_ID, CSS);
 }
 
 // src/lib/theme.js
@@ -1183,11 +1186,7 @@ var N_BANDS = 4, SVG2 = "http://www.w3.org/2000/svg", STYLE_ID2 = "ew-style-feat
 .ew-fd-logit { border: 1px solid var(--ew-border); border-radius: 3px; padding: 0 3px; white-space: pre; }
 `;
 function injectCardStyles(node) {
-  if (typeof document > "u") return;
-  let root = node && typeof node.getRootNode == "function" ? node.getRootNode() : document, isShadow = typeof ShadowRoot < "u" && root instanceof ShadowRoot, container = isShadow ? root : document.head || document.documentElement;
-  if (isShadow ? root.querySelector(`#${STYLE_ID2}`) : document.getElementById(STYLE_ID2)) return;
-  let style = document.createElement("style");
-  style.id = STYLE_ID2, style.textContent = CSS2, container.appendChild(style);
+  injectStyleSheet(node, STYLE_ID2, CSS2);
 }
 var el = (tag, className, text) => {
   let node = document.createElement(tag);
@@ -1358,11 +1357,7 @@ var STYLE_ID3 = "ew-style-feature-explorer-v1", FX_CSS = `
 .ew-fx-card-close { background: var(--ew-bg2); color: var(--ew-fg); border: 1px solid var(--ew-border); border-radius: 4px; font: inherit; cursor: pointer; margin-left: auto; }
 `;
 function injectFxStyles(el3) {
-  if (typeof document > "u") return;
-  let root = el3 && typeof el3.getRootNode == "function" ? el3.getRootNode() : document, isShadow = typeof ShadowRoot < "u" && root instanceof ShadowRoot, container = isShadow ? root : document.head || document.documentElement;
-  if (isShadow ? root.querySelector(`#${STYLE_ID3}`) : document.getElementById(STYLE_ID3)) return;
-  let style = document.createElement("style");
-  style.id = STYLE_ID3, style.textContent = FX_CSS, container.appendChild(style);
+  injectStyleSheet(el3, STYLE_ID3, FX_CSS);
 }
 function sparseRows(offsets, indices, values) {
   let n = Math.max(0, offsets.length - 1), cache = /* @__PURE__ */ new Map(), max = 0;

@@ -728,12 +728,15 @@ var STYLE_ID = "ew-style-v1", CSS = `
 .ew-sbar-fill { position: absolute; left: 0; top: 0; bottom: 0; background: var(--ew-bar); opacity: 0.55; }
 .ew-sbar-val { position: relative; display: block; padding-left: 2px; line-height: 1; white-space: nowrap; }
 `;
-function injectStyles(el2) {
+function injectStyleSheet(el2, id, css2) {
   if (typeof document > "u") return;
-  let root = el2 && typeof el2.getRootNode == "function" ? el2.getRootNode() : document, isShadow = typeof ShadowRoot < "u" && root instanceof ShadowRoot, container = isShadow ? root : document.head || document.documentElement;
-  if (isShadow ? root.getElementById && root.querySelector(`#${STYLE_ID}`) : document.getElementById(STYLE_ID)) return;
+  let root = el2 && typeof el2.getRootNode == "function" ? el2.getRootNode() : document, isShadow = typeof ShadowRoot < "u" && root instanceof ShadowRoot;
+  if (isShadow ? root.querySelector(`#${id}`) : document.getElementById(id)) return;
   let style = document.createElement("style");
-  style.id = STYLE_ID, style.textContent = CSS, container.appendChild(style);
+  style.id = id, style.textContent = css2, (isShadow ? root : document.head || document.documentElement).appendChild(style);
+}
+function injectStyles(el2) {
+  injectStyleSheet(el2, STYLE_ID, CSS);
 }
 
 // src/lib/theme.js

@@ -6,6 +6,7 @@
 import { strengthScale, legend, formatNumber, formatPercent, strongWord } from "./lib/colors.js";
 import { mountView, commit, get, hint } from "./lib/model.js";
 import { cardDrawer, readCardArrays, injectCardStyles, el } from "./lib/feature_card.js";
+import { injectStyleSheet } from "./lib/styles.js";
 
 const PAGE = 24; // cards built at a time ("show more" adds the next ones)
 const STYLE_ID = "ew-style-feature-dashboard-v1";
@@ -18,15 +19,7 @@ const CSS = `
 
 function injectDashboardStyles(node) {
   injectCardStyles(node);
-  if (typeof document === "undefined") return;
-  const root = node && typeof node.getRootNode === "function" ? node.getRootNode() : document;
-  const isShadow = typeof ShadowRoot !== "undefined" && root instanceof ShadowRoot;
-  const container = isShadow ? root : document.head || document.documentElement;
-  if (isShadow ? root.querySelector(`#${STYLE_ID}`) : document.getElementById(STYLE_ID)) return;
-  const style = document.createElement("style");
-  style.id = STYLE_ID;
-  style.textContent = CSS;
-  container.appendChild(style);
+  injectStyleSheet(node, STYLE_ID, CSS);
 }
 
 /** Does feature (index f, label) match the search text? "#12" or "12": the index; anything else: in the label. */

@@ -12,6 +12,7 @@ import { createTokenRow, piecesRow, tokenSpan } from "./lib/tokens.js";
 import { sparkline } from "./lib/sparkline.js";
 import { mountView, commit, get, tokenTraits, hint } from "./lib/model.js";
 import { cardPanel } from "./lib/feature_card.js";
+import { injectStyleSheet } from "./lib/styles.js";
 
 const STYLE_ID = "ew-style-feature-explorer-v1";
 const FX_CSS = `
@@ -49,15 +50,7 @@ const FX_CSS = `
 `;
 
 function injectFxStyles(el) {
-  if (typeof document === "undefined") return;
-  const root = el && typeof el.getRootNode === "function" ? el.getRootNode() : document;
-  const isShadow = typeof ShadowRoot !== "undefined" && root instanceof ShadowRoot;
-  const container = isShadow ? root : document.head || document.documentElement;
-  if (isShadow ? root.querySelector(`#${STYLE_ID}`) : document.getElementById(STYLE_ID)) return;
-  const style = document.createElement("style");
-  style.id = STYLE_ID;
-  style.textContent = FX_CSS;
-  container.appendChild(style);
+  injectStyleSheet(el, STYLE_ID, FX_CSS);
 }
 
 /**

@@ -6,6 +6,7 @@
 // numbers carry data-value; text only through textContent.
 import { divergingScale, css } from "./colors.js";
 import { layerName } from "./axis.js";
+import { injectStyleSheet } from "./styles.js";
 import { panelFrame, named, note, bar, setBar, setText, num, setNum, key, item, rows, pool, setData, fillChildren } from "./panels.js";
 // (setBar: the features' unsigned bars; setSigned below: the components' signed ones)
 
@@ -247,14 +248,7 @@ const STYLE_ID = "ew-style-explorer-components-v1";
 
 /** Inject these panels' (and the context-mixing panel's, lib/mixing_panel.js) stylesheet once into the document (or the shadow root holding `el`). */
 export function injectComponentStyles(el) {
-  if (typeof document === "undefined") return;
-  const root = el && typeof el.getRootNode === "function" ? el.getRootNode() : document;
-  const isShadow = typeof ShadowRoot !== "undefined" && root instanceof ShadowRoot;
-  if (isShadow ? root.querySelector(`#${STYLE_ID}`) : document.getElementById(STYLE_ID)) return;
-  const style = document.createElement("style");
-  style.id = STYLE_ID;
-  style.textContent = COMPONENT_PANELS_CSS;
-  (isShadow ? root : document.head || document.documentElement).appendChild(style);
+  injectStyleSheet(el, STYLE_ID, COMPONENT_PANELS_CSS);
 }
 
 /** The CSS of these panels. */

@@ -1,5 +1,7 @@
 // Styles of the explorer (virtualised token row, turn markers, panels), injected once per document or shadow root
 // next to styles.js's sheet.
+import { injectStyleSheet } from "./styles.js";
+
 export const EXPLORER_STYLE_ID = "ew-style-explorer-v1";
 
 export const EXPLORER_CSS = `
@@ -75,13 +77,5 @@ export const EXPLORER_CSS = `
 
 /** Inject the explorer's stylesheet once into the document (or the shadow root holding `el`). */
 export function injectExplorerStyles(el) {
-  if (typeof document === "undefined") return;
-  const root = el && typeof el.getRootNode === "function" ? el.getRootNode() : document;
-  const isShadow = typeof ShadowRoot !== "undefined" && root instanceof ShadowRoot;
-  const container = isShadow ? root : document.head || document.documentElement;
-  if ((isShadow ? root.querySelector(`#${EXPLORER_STYLE_ID}`) : document.getElementById(EXPLORER_STYLE_ID))) return;
-  const style = document.createElement("style");
-  style.id = EXPLORER_STYLE_ID;
-  style.textContent = EXPLORER_CSS;
-  container.appendChild(style);
+  injectStyleSheet(el, EXPLORER_STYLE_ID, EXPLORER_CSS);
 }

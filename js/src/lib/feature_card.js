@@ -7,6 +7,7 @@ import { decodeArray } from "./arrays.js";
 import { strengthScale, formatNumber, formatPercent, css, textColorFor } from "./colors.js";
 import { fillToken } from "./tokens.js";
 import { get } from "./model.js";
+import { injectStyleSheet } from "./styles.js";
 
 export const N_BANDS = 4; // quantile bands of the sample, as in results/feature_dashboard.py
 const SVG = "http://www.w3.org/2000/svg";
@@ -34,15 +35,7 @@ const CSS = `
 
 /** Add the card's style sheet once per document or shadow root of `node`. */
 export function injectCardStyles(node) {
-  if (typeof document === "undefined") return;
-  const root = node && typeof node.getRootNode === "function" ? node.getRootNode() : document;
-  const isShadow = typeof ShadowRoot !== "undefined" && root instanceof ShadowRoot;
-  const container = isShadow ? root : document.head || document.documentElement;
-  if (isShadow ? root.querySelector(`#${STYLE_ID}`) : document.getElementById(STYLE_ID)) return;
-  const style = document.createElement("style");
-  style.id = STYLE_ID;
-  style.textContent = CSS;
-  container.appendChild(style);
+  injectStyleSheet(node, STYLE_ID, CSS);
 }
 
 export const el = (tag, className, text) => {

@@ -230,16 +230,22 @@ export const CSS = `
 .ew-sbar-val { position: relative; display: block; padding-left: 2px; line-height: 1; white-space: nowrap; }
 `;
 
-/** Inject the stylesheet once into the document (or the shadow root holding `el`). */
-export function injectStyles(el) {
+/**
+ * Add the style sheet `css` as <style id=`id`> once to the document, or to the shadow root holding `el` (marimo renders
+ * each view in one). Every view and panel injects its sheet through this.
+ */
+export function injectStyleSheet(el, id, css) {
   if (typeof document === "undefined") return;
-  let root = el && typeof el.getRootNode === "function" ? el.getRootNode() : document;
+  const root = el && typeof el.getRootNode === "function" ? el.getRootNode() : document;
   const isShadow = typeof ShadowRoot !== "undefined" && root instanceof ShadowRoot;
-  const container = isShadow ? root : document.head || document.documentElement;
-  const existing = isShadow ? root.getElementById && root.querySelector(`#${STYLE_ID}`) : document.getElementById(STYLE_ID);
-  if (existing) return;
+  if (isShadow ? root.querySelector(`#${id}`) : document.getElementById(id)) return;
   const style = document.createElement("style");
-  style.id = STYLE_ID;
-  style.textContent = CSS;
-  container.appendChild(style);
+  style.id = id;
+  style.textContent = css;
+  (isShadow ? root : document.head || document.documentElement).appendChild(style);
+}
+
+/** Inject the shared stylesheet once into the document (or the shadow root holding `el`). */
+export function injectStyles(el) {
+  injectStyleSheet(el, STYLE_ID, CSS);
 }
