@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers as tf
+from safetensors.torch import save_file
 
 ROOT = Path(__file__).resolve().parents[1]
 for path in (ROOT, Path(__file__).parent):
@@ -153,8 +154,6 @@ def main() -> None:
         for seed, (name, (config_class, model_class, kwargs)) in enumerate(models(len(tokenizer)).items()):
             model = random_model(config_class, model_class, kwargs, seed)
             weights = Path(tmp) / f"{name}.safetensors"
-            from safetensors.torch import save_file
-
             state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
             save_file(state, str(weights))
             cases = [{"ids": tokenizer(prefix)["input_ids"], "target": first_token(tokenizer, target),

@@ -12,15 +12,16 @@ returns.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..adapter import model_device
+from ..analysis.components.attention import eager_attention
 from ..capture import Captured, module_lock
 from ..memory import capture_needs, check_capture_memory
 from ..errors import InputError, ModelLoadError, UnsupportedModelError
@@ -365,16 +366,6 @@ class ModelBase:
             chosen.append(int(layer) % n_layers)
         return sorted(set(chosen))
 
-    @contextmanager
-    def attention_mode(self, attention: bool) -> Iterator[None]:
+    def attention_mode(self, attention: bool) -> AbstractContextManager:
         """Switch to eager attention only while attention weights are asked for (sdpa returns none)."""
-        config = self.model.config
-        previous = getattr(config, "_attn_implementation", None)
-        switch = attention and previous not in (None, "eager") and hasattr(self.model, "set_attn_implementation")
-        if switch:
-            self.model.set_attn_implementation("eager")
-        try:
-            yield
-        finally:
-            if switch:
-                self.model.set_attn_implementation(previous)
+        return eager_attention(self.model) if attention else nullcontext()

@@ -104,15 +104,15 @@ def value_zeroing(internals: ModelInternals) -> MixingMatrices:
     rolled = torch.eye(n)
     layers, rolled_rows = [], []
     for layer, block in enumerate(spec.blocks):
-        clean = calls[layer]["output"][0].float()  # (L, d)
+        # in float64: 1 - cos of nearly equal vectors is a few float32 ulps of 1 where a token's values change the
+        # block's output little (1e-6 on a random BLOOM, 2 % noise after normalising in float32)
+        clean = calls[layer]["output"][0].double()  # (L, d)
         scores = torch.zeros(n, n)
         columns = layout.value_columns(layer)
         for start in range(0, n, per_run):
             tokens = torch.arange(start, min(n, start + per_run))
             zeroed = zeroed_block_outputs(block, layout.value_modules[layer], columns, calls[layer], tokens)
-            # in float64: 1 - cos of nearly equal vectors is a few float32 ulps of 1 where a token's values change
-            # the block's output little (1e-6 on a random BLOOM, 2 % noise after normalising in float32)
-            similarity = F.cosine_similarity(zeroed.double(), clean[None].double(), dim=-1)  # (k, L): variant, row
+            similarity = F.cosine_similarity(zeroed.double(), clean[None], dim=-1)  # (k, L): variant, row
             scores[:, tokens] = (1.0 - similarity).T.float().cpu()
         scores[future] = 0.0
         totals = scores.sum(-1, keepdim=True)
