@@ -309,3 +309,18 @@ def test_bfloat16_agrees_with_float32(family):
         full, half = scores[torch.float32].attributions(method), scores[torch.bfloat16].attributions(method)
         assert half.dtype == np.float32
         assert np.abs(half - full).max() <= 2e-2 * np.abs(full).max(), method
+
+
+@pytest.mark.parametrize("family", ["gpt2", "opt"])
+def test_alti_logit_with_a_foil_for_some_targets_only(family):
+    """contrast={token: foil} gives a foil to some targets (-1 for the others): each row equals its own call, the
+    contrasted one target - foil, the other its plain logit."""
+    lm = ew.from_pretrained(zoo.build(family), tokenizer=ToyTokenizer(WORDS))
+    mixed = lm.analyze_ids(IDS, attribution=["alti_logit"], targets=TARGETS, contrast={IDS[7]: 12})
+    plain = lm.analyze_ids(IDS, attribution=["alti_logit"], targets=[3])
+    contrasted = lm.analyze_ids(IDS, attribution=["alti_logit"], targets=[7], contrast=12)
+    got = mixed.context_mixing("alti_logit").rolled
+    np.testing.assert_allclose(got[:, 0], plain.context_mixing("alti_logit").rolled[:, 0], atol=1e-6)
+    np.testing.assert_allclose(got[:, 1], contrasted.context_mixing("alti_logit").rolled[:, 0], atol=1e-6)
+    assert not np.allclose(got[:, 1], lm.analyze_ids(IDS, attribution=["alti_logit"], targets=[7])
+                           .context_mixing("alti_logit").rolled[:, 0], atol=1e-6)  # the foil counts

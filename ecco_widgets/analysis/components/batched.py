@@ -55,14 +55,18 @@ def _bias(module) -> torch.Tensor | None:
 
 def readout_rows(parts: Parts, inputs: dict[str, torch.Tensor], pos: torch.Tensor, targets: torch.Tensor,
              foils: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(g (m, d_model), const (m,), model_logit (m,), final_scale (m,)): dla.readout for m positions. Reads only
-    ``parts.final_chain`` and ``parts.unembedding``, and ``inputs`` "final.{i}" and "unembed" (rows: positions)."""
+    """(g (m, d_model), const (m,), model_logit (m,), final_scale (m,)): dla.readout for m positions (foils: None, or
+    a foil per position, -1 where that position has none). Reads only ``parts.final_chain`` and ``parts.unembedding``,
+    and ``inputs`` "final.{i}" and "unembed" (rows: positions)."""
     weight = weight_out_in(parts.unembedding)
-    u = weight[targets].float() - (weight[foils].float() if foils is not None else 0.0)
+    has_foil = None if foils is None else (foils >= 0)
+    u = weight[targets].float()
+    if foils is not None:
+        u = u - weight[foils.clamp(min=0)].float() * has_foil[:, None]
     bias = _bias(parts.unembedding)
     const = torch.zeros(len(pos), device=u.device)
     if bias is not None:
-        const = const + bias[targets] - (bias[foils] if foils is not None else 0.0)
+        const = const + bias[targets] - (bias[foils.clamp(min=0)] * has_foil if foils is not None else 0.0)
     model_logit = (inputs["unembed"][pos].float() * u).sum(-1) + const
     scale = torch.ones(len(pos), device=u.device)
     for index in reversed(range(len(parts.final_chain))):

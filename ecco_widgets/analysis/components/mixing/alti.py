@@ -57,16 +57,8 @@ def logit_directions(internals: ModelInternals, final_hidden: torch.Tensor) -> t
             x = module(x)
     inputs["unembed"] = x.float()
     head = SimpleNamespace(final_chain=list(spec.final_norms), unembedding=spec.unembedding)
-    foils = None
-    if internals.foil_ids is not None:
-        foils = torch.where(internals.foil_ids >= 0, internals.foil_ids, internals.token_ids)  # no foil: u - u = 0
-        foils = foils.to(x.device)
-    targets = internals.token_ids.to(x.device)
-    g = readout_rows(head, inputs, internals.rows.to(x.device), targets, foils)[0]
-    if internals.foil_ids is not None:  # a target without a foil reads its own logit
-        alone = readout_rows(head, inputs, internals.rows.to(x.device), targets, None)[0]
-        g = torch.where((internals.foil_ids >= 0).to(x.device)[:, None], g, alone)
-    return g
+    foils = None if internals.foil_ids is None else internals.foil_ids.to(x.device)  # -1: that target has no foil
+    return readout_rows(head, inputs, internals.rows.to(x.device), internals.token_ids.to(x.device), foils)[0]
 
 
 def alti_layer(record: LayerRecord, per_head: torch.Tensor, chunk: int, post: nn.Module | None = None) -> torch.Tensor:
